@@ -1,0 +1,282 @@
+//! The command line: clap definitions and thin adapters from flags to core calls.
+//!
+//! Flow: [`main`] parses the arguments (usage errors exit 2 through clap), sets up logging on
+//! stderr, resolves paths and the config file, runs the subcommand, and turns its result into
+//! an exit code: 0 success, 1 a clean negative (nothing found, call rejected), 2 an error —
+//! printed as `error:` with `caused by:` lines and a hint where one helps. A closed stdout
+//! (`agentmesh … | head`) exits 0.
+
+mod gen_docs;
+mod keygen;
+mod register;
+mod serve;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+pub use gen_docs::{completion_files, man_pages};
+
+use crate::client::{Client, ClientError};
+use crate::config::{DEFAULT_NODE, FileConfig, Paths};
+use crate::identity::{Identity, KeyLocation, KeyStore, KeyStoreError, KeyStoreKind};
+
+/// AgentMesh: signed identities, discovery and invocation for AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "agentmesh", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Node to talk to.
+    #[arg(long, global = true, env = "AGENTMESH_NODE", value_name = "URL")]
+    pub node: Option<String>,
+    /// Name of the key (identity) to use.
+    #[arg(long, global = true, env = "AGENTMESH_KEY", value_name = "NAME")]
+    pub key: Option<String>,
+    /// Where keys are kept: keyring, file, or auto (keyring, else file).
+    #[arg(long, global = true, env = "AGENTMESH_KEYSTORE", value_name = "STORE")]
+    pub keystore: Option<KeyStoreKindArg>,
+    /// Machine-readable JSON output on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less output on stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+    /// One folder for config, keys and data (tests and several local nodes use it).
+    #[arg(long, global = true, env = "AGENTMESH_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--keystore` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KeyStoreKindArg {
+    /// The OS keyring only.
+    Keyring,
+    /// 0600 files under the home folder only.
+    File,
+    /// The keyring, falling back to files where none answers.
+    Auto,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a named Ed25519 identity and print its did:key.
+    Keygen(keygen::Args),
+    /// Sign an agent card and publish it to a node.
+    Register(register::Args),
+    /// Run a node: registry, discovery and gateway.
+    Serve(serve::Args),
+    /// Print shell completions.
+    Completions(gen_docs::CompletionsArgs),
+    /// Write man pages.
+    Man(gen_docs::ManArgs),
+}
+
+/// Settings every subcommand can use, resolved from flags, environment and the config file.
+pub struct Ctx {
+    /// Where things live.
+    pub paths: Paths,
+    /// The config file.
+    pub file: FileConfig,
+    /// `--json`.
+    pub json: bool,
+    /// Node base URL.
+    pub node: String,
+    /// Key name.
+    pub key: String,
+    /// The key store.
+    pub keystore: KeyStore,
+    /// `-q` given.
+    pub quiet: bool,
+}
+
+impl Ctx {
+    fn resolve(cli: &Cli) -> anyhow::Result<Self> {
+        let paths = Paths::resolve(cli.home.as_deref())?;
+        let file = FileConfig::load(&paths.config_file, false)?;
+        let kind = match cli.keystore {
+            Some(KeyStoreKindArg::Keyring) => KeyStoreKind::Keyring,
+            Some(KeyStoreKindArg::File) => KeyStoreKind::File,
+            Some(KeyStoreKindArg::Auto) => KeyStoreKind::Auto,
+            None => match &file.keystore {
+                Some(s) => s.parse().map_err(anyhow::Error::msg)?,
+                None => KeyStoreKind::Auto,
+            },
+        };
+        Ok(Self {
+            node: cli
+                .node
+                .clone()
+                .or_else(|| file.node.clone())
+                .unwrap_or_else(|| DEFAULT_NODE.to_string()),
+            key: cli
+                .key
+                .clone()
+                .or_else(|| file.key.clone())
+                .unwrap_or_else(|| "default".to_string()),
+            keystore: KeyStore::new(kind, paths.keys_dir.clone()),
+            json: cli.json,
+            quiet: cli.quiet > 0,
+            paths,
+            file,
+        })
+    }
+
+    /// Loads the key named `name`.
+    pub fn load_key(&self, name: &str) -> anyhow::Result<(Identity, KeyLocation)> {
+        self.keystore
+            .load(name)
+            .with_context(|| format!("cannot load key `{name}`"))
+    }
+
+    /// A client of `--node`.
+    pub fn client(&self, timeout: Duration) -> anyhow::Result<Client> {
+        Ok(Client::new(&self.node, timeout)?)
+    }
+}
+
+/// How a command ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 1: a clean negative answer.
+    Negative,
+}
+
+/// Writes a line to stdout; a closed pipe surfaces as an error the exit path treats as success.
+pub fn out(line: impl std::fmt::Display) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    Ok(())
+}
+
+/// Prints a JSON value on stdout (pretty on a terminal).
+pub fn out_json(v: &serde_json::Value) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    let text = if std::io::stdout().is_terminal() {
+        serde_json::to_string_pretty(v)?
+    } else {
+        serde_json::to_string(v)?
+    };
+    out(text)
+}
+
+/// A single-threaded runtime for client commands.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match (&cli.command, cli.verbose, cli.quiet) {
+        (_, _, q) if q > 0 => "error",
+        (_, v, _) if v >= 2 => "trace",
+        (_, 1, _) => "debug",
+        (Command::Serve(_), _, _) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTMESH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let json = matches!(&cli.command, Command::Serve(a) if a.log_format.as_deref() == Some("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(use_color_stderr());
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Whether stderr gets colour: a terminal, and `NO_COLOR` unset.
+pub fn use_color_stderr() -> bool {
+    use std::io::IsTerminal as _;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Parses arguments, runs, and maps the result to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    match run(cli) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Negative) => ExitCode::from(1),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            print_error(&e);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let ctx = Ctx::resolve(&cli)?;
+    match cli.command {
+        Command::Keygen(args) => keygen::run(&ctx, args),
+        Command::Register(args) => register::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
+        Command::Completions(args) => gen_docs::completions(args),
+        Command::Man(args) => gen_docs::man(args),
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn print_error(e: &anyhow::Error) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {e}");
+    for cause in e.chain().skip(1) {
+        let _ = writeln!(err, "caused by: {cause}");
+    }
+    if let Some(h) = hint(e) {
+        let _ = writeln!(err, "hint: {h}");
+    }
+}
+
+fn hint(e: &anyhow::Error) -> Option<String> {
+    for cause in e.chain() {
+        if let Some(c) = cause.downcast_ref::<ClientError>() {
+            return match c {
+                ClientError::Unreachable { .. } => Some(
+                    "is the node running? start one with `agentmesh serve`, or point --node / AGENTMESH_NODE at one"
+                        .into(),
+                ),
+                ClientError::Api { code, .. } if code == "stale" => Some(
+                    "the node holds a newer or equal version; wait a second and register again".into(),
+                ),
+                _ => None,
+            };
+        }
+        if let Some(k) = cause.downcast_ref::<KeyStoreError>() {
+            return match k {
+                KeyStoreError::NotFound(name) => Some(format!(
+                    "create it with `agentmesh keygen --name {name}`"
+                )),
+                KeyStoreError::Exists { .. } => {
+                    Some("pass --force to replace it (the old identity is lost)".into())
+                }
+                _ => None,
+            };
+        }
+    }
+    None
+}

@@ -1,0 +1,122 @@
+//! `agentmesh serve`: resolve the node's settings, bind, run until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use serde_json::json;
+
+use super::{Ctx, Outcome, out, out_json};
+use crate::config::{DEFAULT_LISTEN, FileConfig};
+use crate::node::{Node, NodeConfig};
+use crate::store::{Durability, StoreOptions};
+
+/// `serve` flags; each also has a `[serve]` key in the config file and an `AGENTMESH_*` variable.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "AGENTMESH_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Folder for the database and node key.
+    #[arg(long, env = "AGENTMESH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// URL peers and clients reach this node at.
+    #[arg(long, env = "AGENTMESH_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Config file (TOML); default: config.toml in the home folder.
+    #[arg(long, env = "AGENTMESH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Commit durability: full (survives power loss) or normal (survives a crash).
+    #[arg(long, env = "AGENTMESH_DURABILITY", value_name = "MODE")]
+    pub durability: Option<DurabilityArg>,
+    /// Most registrations folded into one transaction.
+    #[arg(long, env = "AGENTMESH_MAX_BATCH", value_name = "N")]
+    pub max_batch: Option<usize>,
+    /// Log format on stderr: pretty or json.
+    #[arg(long, env = "AGENTMESH_LOG_FORMAT", value_name = "FORMAT", value_parser = ["pretty", "json"])]
+    pub log_format: Option<String>,
+}
+
+/// `--durability` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// synchronous=FULL.
+    Full,
+    /// synchronous=NORMAL.
+    Normal,
+}
+
+pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
+    let file = match &args.config {
+        Some(p) => FileConfig::load(p, true)?.serve,
+        None => ctx.file.serve.clone(),
+    };
+    let listen = match (args.listen, &file.listen) {
+        (Some(l), _) => l,
+        (None, Some(s)) => s
+            .parse()
+            .with_context(|| format!("invalid listen address `{s}` in the config file"))?,
+        (None, None) => DEFAULT_LISTEN.parse().expect("default listen address parses"),
+    };
+    let config = NodeConfig {
+        data_dir: args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| ctx.paths.data_dir.clone()),
+        public_url: args.public_url.or(file.public_url),
+        store: StoreOptions {
+            durability: match args.durability {
+                Some(DurabilityArg::Full) => Durability::Full,
+                Some(DurabilityArg::Normal) => Durability::Normal,
+                None => file.durability.unwrap_or_default(),
+            },
+            max_batch: args
+                .max_batch
+                .or(file.max_batch)
+                .unwrap_or(StoreOptions::default().max_batch),
+        },
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
+            format!("cannot listen on {listen} (is another node running? try --listen 127.0.0.1:0)")
+        })?;
+        let node = Node::spawn(listener, config.clone(), shutdown_signal())?;
+        let url = format!("http://{}", node.addr);
+        if ctx.json {
+            out_json(&json!({"event": "listening", "url": url, "node_id": node.node_id,
+                "data_dir": config.data_dir}))?;
+        } else {
+            out(format!("agentmesh node {} listening on {url}", node.node_id))?;
+        }
+        tracing::info!(%url, node_id = node.node_id, data_dir = %config.data_dir.display(), "node started");
+        node.task.await.context("node task panicked")??;
+        tracing::info!("node stopped");
+        Ok(Outcome::Success)
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests and flushing the store");
+}

@@ -1,0 +1,190 @@
+//! A typed HTTP client of a node's API, used by the CLI, tests and benchmarks.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// What can go wrong talking to a node.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No connection could be made, or it broke.
+    #[error("cannot reach the node at {url}: {reason}")]
+    Unreachable {
+        /// The node's base URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The node answered with an API error.
+    #[error("{message} ({code}, HTTP {status})")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// PROTOCOL §6 error code.
+        code: String,
+        /// The node's message.
+        message: String,
+    },
+    /// The node answered something that is not the expected JSON.
+    #[error("unexpected answer from {url}: {reason}")]
+    Decode {
+        /// The URL asked.
+        url: String,
+        /// Why it did not decode.
+        reason: String,
+    },
+    /// The base URL is not a URL.
+    #[error("invalid node URL `{0}`")]
+    BadUrl(String),
+}
+
+impl ClientError {
+    /// The API error code, if the node answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// The answer to `POST /v1/agents`.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct RegisterResponse {
+    /// The agent.
+    pub agent_id: String,
+    /// Its sequence number on the node.
+    pub seq: i64,
+    /// `created`, `updated` or `revoked`.
+    pub status: String,
+}
+
+/// A client of one node.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// Installs the `ring` rustls provider once per process (reqwest is built without a default
+/// provider to avoid compiling aws-lc).
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Client {
+    /// A client of the node at `base` (e.g. `http://127.0.0.1:7070`) with a per-request timeout.
+    pub fn new(base: &str, timeout: Duration) -> Result<Self, ClientError> {
+        init_tls();
+        let base = base.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::BadUrl(base));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("agentmesh/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::BadUrl(format!("{base}: {e}")))?;
+        Ok(Self { http, base })
+    }
+
+    /// The node's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The underlying HTTP client (for calls the typed API does not cover).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> ClientError {
+        let reason = if e.is_timeout() {
+            "timed out".to_string()
+        } else if e.is_connect() {
+            "connection refused or unreachable".to_string()
+        } else {
+            e.to_string()
+        };
+        ClientError::Unreachable {
+            url: self.base.clone(),
+            reason,
+        }
+    }
+
+    async fn decode<T: DeserializeOwned>(
+        &self,
+        res: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<T, ClientError> {
+        let res = res.map_err(|e| self.unreachable(&e))?;
+        let status = res.status();
+        let url = res.url().to_string();
+        let bytes = res.bytes().await.map_err(|e| self.unreachable(&e))?;
+        if !status.is_success() {
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let err = &v["error"];
+            return Err(ClientError::Api {
+                status: status.as_u16(),
+                code: err["code"].as_str().unwrap_or("unknown").to_string(),
+                message: err["message"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect()),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            url,
+            reason: e.to_string(),
+        })
+    }
+
+    /// `POST /v1/agents` with a signed envelope.
+    pub async fn register(&self, envelope: &Value) -> Result<RegisterResponse, ClientError> {
+        let body = serde_json::to_vec(envelope).expect("a JSON value serializes");
+        self.register_raw(body).await
+    }
+
+    /// `POST /v1/agents` with an envelope already serialized.
+    pub async fn register_raw(&self, body: Vec<u8>) -> Result<RegisterResponse, ClientError> {
+        let res = self
+            .http
+            .post(format!("{}/v1/agents", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        self.decode(res).await
+    }
+
+    /// `GET /v1/agents/{id}`: the signed envelope.
+    pub async fn get_agent(&self, id: &str) -> Result<Value, ClientError> {
+        let res = self
+            .http
+            .get(format!("{}/v1/agents/{id}", self.base))
+            .send()
+            .await;
+        self.decode(res).await
+    }
+
+    /// `GET /v1/node`.
+    pub async fn node_info(&self) -> Result<Value, ClientError> {
+        let res = self
+            .http
+            .get(format!("{}/v1/node", self.base))
+            .send()
+            .await;
+        self.decode(res).await
+    }
+
+    /// `GET <path>` decoded as JSON (path starts with `/`, query included).
+    pub async fn get_json(&self, path_and_query: &str) -> Result<Value, ClientError> {
+        let res = self
+            .http
+            .get(format!("{}{path_and_query}", self.base))
+            .send()
+            .await;
+        self.decode(res).await
+    }
+}

@@ -1,0 +1,148 @@
+//! Settings: defaults < TOML config file < `AGENTMESH_*` environment < flags.
+//!
+//! clap reads flags and their environment variables (flags win); this module supplies the layer
+//! underneath — the config file — and the defaults. Everything lives under one home folder when
+//! `AGENTMESH_HOME` (or `--home`) is set: `config.toml`, `keys/`, `data/`. Otherwise the
+//! platform's folders from `directories` are used.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::store::Durability;
+
+/// Default node URL for clients.
+pub const DEFAULT_NODE: &str = "http://127.0.0.1:7070";
+/// Default listen address of `serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+
+/// Where things live on this machine.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The TOML config file (may not exist).
+    pub config_file: PathBuf,
+    /// The file key store's folder.
+    pub keys_dir: PathBuf,
+    /// The node's data folder (database, node key).
+    pub data_dir: PathBuf,
+}
+
+impl Paths {
+    /// Paths under `home`, or the platform defaults when `None`.
+    pub fn resolve(home: Option<&Path>) -> Result<Self, ConfigError> {
+        if let Some(home) = home {
+            return Ok(Self {
+                config_file: home.join("config.toml"),
+                keys_dir: home.join("keys"),
+                data_dir: home.join("data"),
+            });
+        }
+        let dirs =
+            directories::ProjectDirs::from("", "", "agentmesh").ok_or(ConfigError::NoHome)?;
+        Ok(Self {
+            config_file: dirs.config_dir().join("config.toml"),
+            keys_dir: dirs.data_dir().join("keys"),
+            data_dir: dirs.data_dir().join("node"),
+        })
+    }
+}
+
+/// The config file's contents. Every key is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Node URL for client commands.
+    pub node: Option<String>,
+    /// Default key name.
+    pub key: Option<String>,
+    /// `keyring`, `file` or `auto`.
+    pub keystore: Option<String>,
+    /// `serve` settings.
+    #[serde(default)]
+    pub serve: ServeFileConfig,
+}
+
+/// The `[serve]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFileConfig {
+    /// Address to listen on.
+    pub listen: Option<String>,
+    /// Database folder.
+    pub data_dir: Option<PathBuf>,
+    /// URL others reach this node at.
+    pub public_url: Option<String>,
+    /// `full` or `normal`.
+    pub durability: Option<Durability>,
+    /// Most writes per transaction.
+    pub max_batch: Option<usize>,
+    /// `pretty` or `json`.
+    pub log_format: Option<String>,
+}
+
+/// Config trouble.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No home folder could be determined.
+    #[error("cannot determine a home directory; set AGENTMESH_HOME")]
+    NoHome,
+    /// The file exists but cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+}
+
+impl FileConfig {
+    /// Loads `path`; a missing file is an empty config. `required` makes a missing file an error
+    /// (an explicit `--config`).
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok(Self::default());
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_is_empty_unless_required() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("config.toml");
+        assert!(FileConfig::load(&p, false).expect("ok").node.is_none());
+        assert!(FileConfig::load(&p, true).is_err());
+        std::fs::write(&p, "node = \"http://x:1\"\n[serve]\nlisten = \"0.0.0.0:1\"\ndurability = \"normal\"\n")
+            .expect("write");
+        let c = FileConfig::load(&p, true).expect("parse");
+        assert_eq!(c.serve.durability, Some(Durability::Normal));
+        std::fs::write(&p, "[serve]\nlisten_typo = 1\n").expect("write");
+        let e = FileConfig::load(&p, true).expect_err("unknown key");
+        assert!(e.to_string().contains("listen_typo"), "{e}");
+    }
+}

@@ -1,0 +1,101 @@
+//! The small encodings PROTOCOL §1 fixes: base64url without padding for binary values,
+//! lowercase hex SHA-256 digests, RFC 3339 UTC whole-second times in cards and unix seconds in
+//! headers. Everything on the wire goes through these helpers so no call site picks its own.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+/// Encodes bytes as base64url without padding.
+pub fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes base64url without padding; padded or standard-alphabet input is rejected.
+pub fn b64url_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    URL_SAFE_NO_PAD.decode(text)
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Seconds since the unix epoch, now.
+pub fn now_unix() -> i64 {
+    unix_seconds(SystemTime::now())
+}
+
+/// Seconds since the unix epoch of `t` (negative before 1970).
+pub fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_rfc3339(unix: i64) -> String {
+    let t = if unix >= 0 {
+        UNIX_EPOCH + Duration::from_secs(unix.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_secs(unix.unsigned_abs())
+    };
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Parses a card time: RFC 3339, UTC (`Z`), whole seconds. Returns unix seconds.
+///
+/// The protocol fixes one spelling per instant so that two nodes never disagree on a
+/// timestamp's value; fractional seconds and offsets other than `Z` are refused.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 20 || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    humantime::parse_rfc3339(text).ok().map(unix_seconds)
+}
+
+/// Fills `buf` from the operating system's random source.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).expect("the OS random source is available");
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trip_and_strictness() {
+        let t = parse_rfc3339("2026-11-24T21:00:00Z").expect("valid");
+        assert_eq!(format_rfc3339(t), "2026-11-24T21:00:00Z");
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        for bad in [
+            "2026-11-24T21:00:00.5Z",
+            "2026-11-24T21:00:00+01:00",
+            "2026-11-24 21:00:00Z",
+            "2026-13-24T21:00:00Z",
+            "",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn b64url_has_no_padding() {
+        assert_eq!(b64url(b"nonce-nonce-nonce"), "bm9uY2Utbm9uY2Utbm9uY2U");
+        assert!(b64url_decode("bm9uY2Utbm9uY2Utbm9uY2U=").is_err());
+    }
+
+    #[test]
+    fn sha256_of_vector_body() {
+        assert_eq!(
+            sha256_hex(br#"{"city":"Paris"}"#),
+            "6e1e312d537bc71b5410b0599f5a508142149e13174c6ee0d1671658845bc67d"
+        );
+    }
+}

@@ -1,0 +1,589 @@
+//! Identities: Ed25519 keys, their did:key IDs, and where keys are kept.
+//!
+//! An ID is `did:key:z` + base58btc(`0xed 0x01` ‖ public key) (PROTOCOL §2), so the ID *is* the
+//! public key and any signature can be checked without a lookup. Secret keys live in the OS
+//! keyring (Secret Service on Linux, service `agentmesh`, user = key name) or, where no keyring
+//! answers, in `<home>/keys/<name>.key`: a 0600 file in a 0700 folder, written to a temp file,
+//! fsynced and renamed so a crash never leaves half a key. A key file readable by others is
+//! refused, as ssh does.
+
+use std::fmt;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+
+use crate::encoding::{b64url, b64url_decode, random_bytes};
+
+/// The multicodec prefix of an Ed25519 public key (varint 0xed).
+const ED25519_MULTICODEC: [u8; 2] = [0xed, 0x01];
+/// Every Ed25519 did:key starts with this.
+pub const DID_KEY_PREFIX: &str = "did:key:z6Mk";
+/// The keyring service name under which keys are stored.
+pub const KEYRING_SERVICE: &str = "agentmesh";
+
+/// Why a string is not a usable agent ID.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdError {
+    /// Does not start with `did:key:z`.
+    #[error("`{0}` is not a did:key (expected `did:key:z6Mk…`)")]
+    NotDidKey(String),
+    /// The multibase part is not base58btc.
+    #[error("`{0}` is not valid base58btc")]
+    BadBase58(String),
+    /// Decodes, but not to an Ed25519 public key.
+    #[error("`{0}` is not an Ed25519 did:key")]
+    NotEd25519(String),
+}
+
+/// Builds the did:key of an Ed25519 public key.
+pub fn did_from_public(key: &VerifyingKey) -> String {
+    let mut bytes = Vec::with_capacity(34);
+    bytes.extend_from_slice(&ED25519_MULTICODEC);
+    bytes.extend_from_slice(key.as_bytes());
+    format!("did:key:z{}", bs58::encode(bytes).into_string())
+}
+
+/// Recovers the public key from a did:key, checking every part of its form.
+pub fn public_from_did(did: &str) -> Result<VerifyingKey, IdError> {
+    let Some(multibase) = did.strip_prefix("did:key:z") else {
+        return Err(IdError::NotDidKey(short(did)));
+    };
+    // 34 bytes encode to at most 47 base58 characters; refuse long junk before decoding it.
+    if multibase.len() > 60 {
+        return Err(IdError::NotEd25519(short(did)));
+    }
+    let bytes = bs58::decode(multibase)
+        .into_vec()
+        .map_err(|_| IdError::BadBase58(short(did)))?;
+    let raw: [u8; 32] = match bytes.split_first_chunk::<2>() {
+        Some((prefix, rest)) if *prefix == ED25519_MULTICODEC => rest
+            .try_into()
+            .map_err(|_| IdError::NotEd25519(short(did)))?,
+        _ => return Err(IdError::NotEd25519(short(did))),
+    };
+    let key = VerifyingKey::from_bytes(&raw).map_err(|_| IdError::NotEd25519(short(did)))?;
+    // Only the canonical spelling is an ID: no alternative encodings of the same key.
+    if did_from_public(&key) != did {
+        return Err(IdError::NotEd25519(short(did)));
+    }
+    Ok(key)
+}
+
+/// Shortens untrusted input before it is echoed in an error.
+fn short(s: &str) -> String {
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// Abbreviates an ID for tables: `did:key:z6Mk…wxyz1234`.
+pub fn short_id(did: &str) -> String {
+    match did.strip_prefix(DID_KEY_PREFIX) {
+        Some(rest) if rest.len() > 8 => format!("z6Mk…{}", &rest[rest.len() - 8..]),
+        _ => did.to_string(),
+    }
+}
+
+/// An Ed25519 key pair and its did:key.
+#[derive(Clone)]
+pub struct Identity {
+    key: SigningKey,
+    id: String,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the secret half.
+        f.debug_struct("Identity").field("id", &self.id).finish()
+    }
+}
+
+impl Identity {
+    /// A fresh key from the OS random source.
+    pub fn generate() -> Self {
+        Self::from_secret(&random_bytes::<32>())
+    }
+
+    /// The key whose RFC 8032 secret (seed) is `secret`.
+    pub fn from_secret(secret: &[u8; 32]) -> Self {
+        let key = SigningKey::from_bytes(secret);
+        let id = did_from_public(&key.verifying_key());
+        Self { key, id }
+    }
+
+    /// The did:key of this identity.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The public half.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// Signs `msg` (Ed25519, RFC 8032).
+    pub fn sign(&self, msg: &[u8]) -> Signature {
+        self.key.sign(msg)
+    }
+
+    /// Signs `msg` and returns the signature as base64url.
+    pub fn sign_b64(&self, msg: &[u8]) -> String {
+        b64url(&self.sign(msg).to_bytes())
+    }
+
+    fn secret_b64(&self) -> String {
+        b64url(&self.key.to_bytes())
+    }
+
+    fn from_secret_b64(text: &str) -> Result<Self, KeyStoreError> {
+        let bytes = b64url_decode(text.trim()).map_err(|_| KeyStoreError::Corrupt)?;
+        let secret: [u8; 32] = bytes.try_into().map_err(|_| KeyStoreError::Corrupt)?;
+        Ok(Self::from_secret(&secret))
+    }
+}
+
+/// Verifies a base64url Ed25519 signature by the key of `did` over `msg`.
+pub fn verify_b64(did: &str, msg: &[u8], signature_b64: &str) -> Result<(), VerifyError> {
+    let key = public_from_did(did).map_err(VerifyError::Id)?;
+    let raw = b64url_decode(signature_b64).map_err(|_| VerifyError::Malformed)?;
+    let raw: [u8; 64] = raw.try_into().map_err(|_| VerifyError::Malformed)?;
+    key.verify_strict(msg, &Signature::from_bytes(&raw))
+        .map_err(|_| VerifyError::Mismatch)
+}
+
+/// Why a signature did not verify.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    /// The signer's ID is not a did:key.
+    #[error(transparent)]
+    Id(IdError),
+    /// Not 64 bytes of base64url.
+    #[error("signature is not 64 bytes of base64url")]
+    Malformed,
+    /// Well formed, but not by this key over this message.
+    #[error("signature does not match")]
+    Mismatch,
+}
+
+/// Which store keeps secret keys (`AGENTMESH_KEYSTORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyStoreKind {
+    /// The OS keyring only.
+    Keyring,
+    /// The 0600 file store only.
+    File,
+    /// The keyring, falling back to files where no keyring answers.
+    #[default]
+    Auto,
+}
+
+impl FromStr for KeyStoreKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "keyring" => Ok(Self::Keyring),
+            "file" => Ok(Self::File),
+            "auto" => Ok(Self::Auto),
+            other => Err(format!(
+                "unknown key store `{other}` (expected keyring, file or auto)"
+            )),
+        }
+    }
+}
+
+/// Where a key was found or put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLocation {
+    /// In the OS keyring under service `agentmesh`.
+    Keyring,
+    /// In this file.
+    File(PathBuf),
+}
+
+impl fmt::Display for KeyLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Keyring => write!(f, "keyring"),
+            Self::File(p) => write!(f, "file:{}", p.display()),
+        }
+    }
+}
+
+/// What can go wrong keeping keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyStoreError {
+    /// Key names become file names and keyring entries.
+    #[error("invalid key name `{0}`: use 1–64 of A–Z a–z 0–9 . _ -, not starting with `.`")]
+    BadName(String),
+    /// `keygen` without `--force` over an existing key.
+    #[error("a key named `{name}` already exists ({location})")]
+    Exists {
+        /// The key's name.
+        name: String,
+        /// Where it is.
+        location: KeyLocation,
+    },
+    /// No key of that name anywhere.
+    #[error("no key named `{0}`")]
+    NotFound(String),
+    /// The stored value is not a 32-byte base64url secret.
+    #[error("the stored key is corrupt (not a 32-byte base64url secret)")]
+    Corrupt,
+    /// A key file others can read is refused.
+    #[error("key file {0} is readable by other users; run `chmod 600` on it")]
+    Permissions(PathBuf),
+    /// The keyring was required but did not answer.
+    #[error("the OS keyring is unavailable: {0}")]
+    KeyringUnavailable(String),
+    /// File-system failure.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// The key store: the OS keyring and/or files under `keys_dir`.
+#[derive(Debug, Clone)]
+pub struct KeyStore {
+    kind: KeyStoreKind,
+    keys_dir: PathBuf,
+}
+
+impl KeyStore {
+    /// A store of the given kind whose files live in `keys_dir`.
+    ///
+    /// Keyring calls block (D-Bus): call them off an async executor.
+    pub fn new(kind: KeyStoreKind, keys_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            kind,
+            keys_dir: keys_dir.into(),
+        }
+    }
+
+    fn file_path(&self, name: &str) -> PathBuf {
+        self.keys_dir.join(format!("{name}.key"))
+    }
+
+    /// Loads the key called `name`, and says where it was.
+    pub fn load(&self, name: &str) -> Result<(Identity, KeyLocation), KeyStoreError> {
+        check_name(name)?;
+        if self.kind != KeyStoreKind::File {
+            match keyring::get(name) {
+                Ok(Some(secret)) => {
+                    return Ok((Identity::from_secret_b64(&secret)?, KeyLocation::Keyring));
+                }
+                Ok(None) if self.kind == KeyStoreKind::Keyring => {
+                    return Err(KeyStoreError::NotFound(name.into()));
+                }
+                Err(e) if self.kind == KeyStoreKind::Keyring => return Err(e),
+                _ => {}
+            }
+        }
+        let path = self.file_path(name);
+        match read_key_file(&path)? {
+            Some(id) => Ok((id, KeyLocation::File(path))),
+            None => Err(KeyStoreError::NotFound(name.into())),
+        }
+    }
+
+    /// Stores `id` as `name`; refuses to replace an existing key unless `force`.
+    pub fn save(
+        &self,
+        name: &str,
+        id: &Identity,
+        force: bool,
+    ) -> Result<KeyLocation, KeyStoreError> {
+        check_name(name)?;
+        if !force {
+            match self.load(name) {
+                Ok((_, location)) => {
+                    return Err(KeyStoreError::Exists {
+                        name: name.into(),
+                        location,
+                    });
+                }
+                Err(KeyStoreError::NotFound(_)) => {}
+                Err(KeyStoreError::KeyringUnavailable(_)) if self.kind == KeyStoreKind::Auto => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.kind != KeyStoreKind::File {
+            match keyring::set(name, &id.secret_b64()) {
+                Ok(()) => return Ok(KeyLocation::Keyring),
+                Err(e) if self.kind == KeyStoreKind::Keyring => return Err(e),
+                Err(e) => tracing::debug!("keyring unavailable, using the file store: {e}"),
+            }
+        }
+        let path = self.file_path(name);
+        write_key_file(&self.keys_dir, &path, &id.secret_b64())?;
+        Ok(KeyLocation::File(path))
+    }
+
+    /// Loads the node's own key from `path`, creating it on first start.
+    ///
+    /// Node keys always live in files beside the node's data: a server has no desktop keyring.
+    pub fn load_or_create_file(path: &Path) -> Result<(Identity, bool), KeyStoreError> {
+        if let Some(id) = read_key_file(path)? {
+            return Ok((id, false));
+        }
+        let id = Identity::generate();
+        let dir = path.parent().unwrap_or(Path::new("."));
+        write_key_file(dir, path, &id.secret_b64())?;
+        Ok((id, true))
+    }
+}
+
+fn check_name(name: &str) -> Result<(), KeyStoreError> {
+    let ok = (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(KeyStoreError::BadName(name.into()))
+    }
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KeyStoreError {
+    let path = path.to_path_buf();
+    move |source| KeyStoreError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<Option<Identity>, KeyStoreError> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("cannot read", path)(e)),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(path)
+            .map_err(io_err("cannot stat", path))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(KeyStoreError::Permissions(path.to_path_buf()));
+        }
+    }
+    Identity::from_secret_b64(&text).map(Some)
+}
+
+fn write_key_file(dir: &Path, path: &Path, secret: &str) -> Result<(), KeyStoreError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io_err("cannot create", dir))?;
+    let tmp = path.with_extension(format!("key.tmp{}", std::process::id()));
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let _ = fs::remove_file(&tmp);
+    let mut file = opts.open(&tmp).map_err(io_err("cannot create", &tmp))?;
+    let written = file
+        .write_all(format!("{secret}\n").as_bytes())
+        .and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err("cannot write", &tmp)(e));
+    }
+    fs::rename(&tmp, path).map_err(io_err("cannot rename into", path))?;
+    // Make the rename itself durable.
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// The OS keyring through `keyring-core`. On Linux the store is Secret Service over D-Bus (pure
+/// Rust `zbus`); it fails fast (milliseconds) where there is no bus or no secret service.
+mod keyring {
+    use super::{KEYRING_SERVICE, KeyStoreError};
+    use keyring_core::{Entry, Error};
+
+    fn entry(name: &str) -> Result<Entry, KeyStoreError> {
+        ensure_store()?;
+        Entry::new(KEYRING_SERVICE, name).map_err(unavailable)
+    }
+
+    fn unavailable(e: Error) -> KeyStoreError {
+        KeyStoreError::KeyringUnavailable(e.to_string())
+    }
+
+    #[cfg(target_os = "linux")]
+    fn ensure_store() -> Result<(), KeyStoreError> {
+        use std::sync::OnceLock;
+        static STORE: OnceLock<Result<(), String>> = OnceLock::new();
+        STORE
+            .get_or_init(|| {
+                let store = zbus_secret_service_keyring_store::Store::new()
+                    .map_err(|e| e.to_string())?;
+                keyring_core::set_default_store(store);
+                Ok(())
+            })
+            .clone()
+            .map_err(KeyStoreError::KeyringUnavailable)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn ensure_store() -> Result<(), KeyStoreError> {
+        Err(KeyStoreError::KeyringUnavailable(
+            "no keyring store is built for this platform".into(),
+        ))
+    }
+
+    pub(super) fn get(name: &str) -> Result<Option<String>, KeyStoreError> {
+        match entry(name)?.get_password() {
+            Ok(s) => Ok(Some(s)),
+            Err(Error::NoEntry) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    pub(super) fn set(name: &str, secret: &str) -> Result<(), KeyStoreError> {
+        entry(name)?.set_password(secret).map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vector_key(hex_secret: &str) -> Identity {
+        let bytes: [u8; 32] = hex::decode(hex_secret)
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        Identity::from_secret(&bytes)
+    }
+
+    #[test]
+    fn protocol_vectors_did_key() {
+        let a = vector_key("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+        assert_eq!(
+            hex::encode(a.verifying_key().as_bytes()),
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+        );
+        assert_eq!(
+            a.id(),
+            "did:key:z6MktwupdmLXVVqTzCw4i46r4uGyosGXRnR3XjN4Zq7oMMsw"
+        );
+        let b = vector_key("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb");
+        assert_eq!(
+            b.id(),
+            "did:key:z6MkiaMbhXHNA4eJVCCj8dbzKzTgYDKf6crKgHVHid1F1WCT"
+        );
+    }
+
+    #[test]
+    fn did_round_trip_and_rejections() {
+        for _ in 0..32 {
+            let id = Identity::generate();
+            assert!(id.id().starts_with(DID_KEY_PREFIX));
+            assert_eq!(public_from_did(id.id()), Ok(id.verifying_key()));
+        }
+        assert!(matches!(
+            public_from_did("weather"),
+            Err(IdError::NotDidKey(_))
+        ));
+        assert!(matches!(
+            public_from_did("did:key:z0OIl"),
+            Err(IdError::BadBase58(_))
+        ));
+        // A secp256k1 did:key is a did:key, but not an Ed25519 one.
+        assert!(matches!(
+            public_from_did("did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme"),
+            Err(IdError::NotEd25519(_))
+        ));
+        let id = Identity::generate();
+        let truncated = &id.id()[..id.id().len() - 1];
+        assert!(public_from_did(truncated).is_err());
+    }
+
+    #[test]
+    fn signatures_verify_only_for_their_message() {
+        let id = Identity::generate();
+        let sig = id.sign_b64(b"hello");
+        assert_eq!(verify_b64(id.id(), b"hello", &sig), Ok(()));
+        assert_eq!(
+            verify_b64(id.id(), b"hellO", &sig),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            verify_b64(id.id(), b"hello", "abc"),
+            Err(VerifyError::Malformed)
+        );
+    }
+
+    #[test]
+    fn file_store_round_trip_permissions_and_force() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::new(KeyStoreKind::File, dir.path().join("keys"));
+        let id = Identity::generate();
+        let loc = store.save("default", &id, false).expect("save");
+        let KeyLocation::File(path) = loc else {
+            panic!("file store must write a file")
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(&path).expect("stat").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            let dmode = fs::metadata(dir.path().join("keys"))
+                .expect("stat")
+                .permissions()
+                .mode();
+            assert_eq!(dmode & 0o777, 0o700);
+        }
+        let (loaded, _) = store.load("default").expect("load");
+        assert_eq!(loaded.id(), id.id());
+        assert!(matches!(
+            store.save("default", &Identity::generate(), false),
+            Err(KeyStoreError::Exists { .. })
+        ));
+        let other = Identity::generate();
+        store.save("default", &other, true).expect("force");
+        assert_eq!(store.load("default").expect("load").0.id(), other.id());
+        assert!(matches!(
+            store.load("nope"),
+            Err(KeyStoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.save("../evil", &id, false),
+            Err(KeyStoreError::BadName(_))
+        ));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+            assert!(matches!(
+                store.load("default"),
+                Err(KeyStoreError::Permissions(_))
+            ));
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The one error type of the HTTP API: every failure becomes `{"error":{"code","message"}}` with
+//! a fitting status (PROTOCOL §6). Internal details are logged, never sent.
+
+use axum::Json;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::card::CardError;
+use crate::identity::IdError;
+use crate::store::StoreError;
+
+/// An API error: status, stable code, human message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// One of PROTOCOL §6's error codes.
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// Seconds for a `Retry-After` header (429 / 503).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 400 `invalid_field`.
+    pub fn bad_field(field: &str, reason: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            format!("{field}: {reason}"),
+        )
+    }
+
+    /// 500 `internal`; the cause is logged, not sent.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the node's log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        res
+    }
+}
+
+impl From<CardError> for ApiError {
+    fn from(e: CardError) -> Self {
+        let (status, code) = match &e {
+            CardError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            CardError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+            CardError::InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid_id"),
+            CardError::BadSignature(_) => (StatusCode::UNAUTHORIZED, "bad_signature"),
+            CardError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<IdError> for ApiError {
+    fn from(e: IdError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_id", e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Closed => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "internal",
+                "the node is shutting down",
+            ),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "request body is over the limit",
+            )
+        } else {
+            Self::new(StatusCode::BAD_REQUEST, "invalid_json", r.body_text())
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_field", r.body_text())
+    }
+}

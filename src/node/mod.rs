@@ -1,0 +1,146 @@
+//! The node: an axum server over the store.
+//!
+//! [`Node::spawn`] takes an already-bound listener and a shutdown future, so tests bind port 0
+//! and the CLI binds the configured address. On shutdown the server stops accepting, finishes
+//! in-flight requests, and the store's writer commits what is queued before the task ends.
+
+mod error;
+mod handlers;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use error::ApiError;
+
+use crate::card::MAX_ENVELOPE_BYTES;
+use crate::identity::{Identity, KeyStore, KeyStoreError};
+use crate::store::{Store, StoreError, StoreOptions};
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Folder for the database and the node key.
+    pub data_dir: PathBuf,
+    /// The URL peers and clients reach this node at, if known.
+    pub public_url: Option<String>,
+    /// Database options.
+    pub store: StoreOptions,
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The database failed to open.
+    #[error("cannot open the node's database: {0}")]
+    Store(#[from] StoreError),
+    /// The node key failed to load or be created.
+    #[error("cannot load the node key: {0}")]
+    Key(#[from] KeyStoreError),
+    /// Socket trouble.
+    #[error("listener error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    node: Identity,
+    public_url: Option<String>,
+    started: Instant,
+}
+
+impl AppState {
+    /// State over an opened store, with this node identity.
+    pub fn new(store: Store, node: Identity, public_url: Option<String>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                node,
+                public_url,
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// This node's identity.
+    pub fn node(&self) -> &Identity {
+        &self.inner.node
+    }
+}
+
+/// The API's routes over `state` (the seam tests drive with `oneshot`).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/v1/agents",
+            post(handlers::register)
+                .get(handlers::list)
+                .layer(DefaultBodyLimit::max(MAX_ENVELOPE_BYTES)),
+        )
+        .route("/v1/agents/{id}", get(handlers::get_agent))
+        .route("/v1/node", get(handlers::node_info))
+        .route("/healthz", get(handlers::healthz))
+        .fallback(handlers::no_route)
+        .method_not_allowed_fallback(handlers::no_method)
+        .with_state(state)
+}
+
+/// A running node.
+pub struct Node {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its did:key.
+    pub node_id: String,
+    /// Ends when the node has shut down and flushed.
+    pub task: JoinHandle<Result<(), NodeError>>,
+}
+
+impl Node {
+    /// Opens the store and node key under `config.data_dir` and serves on `listener` until
+    /// `shutdown` resolves.
+    pub fn spawn(
+        listener: TcpListener,
+        config: NodeConfig,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<Self, NodeError> {
+        let addr = listener.local_addr()?;
+        let (node, created) = KeyStore::load_or_create_file(&config.data_dir.join("node.key"))?;
+        if created {
+            tracing::info!(node_id = node.id(), "created a new node key");
+        }
+        let store = Store::open(&config.data_dir, config.store.clone())?;
+        let state = AppState::new(store.clone(), node.clone(), config.public_url.clone());
+        let app = router(state);
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await;
+            store.close().await;
+            served.map_err(NodeError::Io)
+        });
+        Ok(Self {
+            addr,
+            node_id: node.id().to_string(),
+            task,
+        })
+    }
+}

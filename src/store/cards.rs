@@ -1,0 +1,268 @@
+//! Card records: put (with the version-ordering rule of PROTOCOL §3), get, page through, count.
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde_json::Value;
+
+use super::writer::WriteCtx;
+use super::{Store, StoreError};
+use crate::card::Card;
+use crate::encoding::now_unix;
+
+/// The result of storing a card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// First version of this agent.
+    Created {
+        /// Its sequence number on this node.
+        seq: i64,
+    },
+    /// Replaced an older version.
+    Updated {
+        /// Its sequence number on this node.
+        seq: i64,
+    },
+    /// Stored a tombstone.
+    Revoked {
+        /// Its sequence number on this node.
+        seq: i64,
+    },
+    /// Not newer than the stored version; nothing changed.
+    Stale {
+        /// `issued_at` of the version kept.
+        stored_issued_at: i64,
+        /// Whether the version kept is a tombstone.
+        stored_revoked: bool,
+    },
+}
+
+/// A card as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCard {
+    /// This node's sequence number of the version.
+    pub seq: i64,
+    /// The agent.
+    pub agent_id: String,
+    /// Tombstone?
+    pub revoked: bool,
+    /// `expires_at`, unix seconds.
+    pub expires_at: Option<i64>,
+    /// `issued_at`, unix seconds.
+    pub issued_at: i64,
+    /// The signed envelope as received.
+    pub envelope: Value,
+}
+
+/// One page of cards in sequence order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CardPage {
+    /// The cards, ascending `seq`.
+    pub cards: Vec<StoredCard>,
+    /// Whether more follow the last one.
+    pub more: bool,
+}
+
+/// Applies the ordering rule and writes `card` if it is newer. Runs inside the writer.
+pub fn put_in_tx(ctx: &mut WriteCtx<'_>, card: &Card) -> Result<PutOutcome, StoreError> {
+    let existing: Option<(i64, String, bool)> = ctx
+        .conn
+        .prepare_cached("SELECT issued_at, signature, revoked FROM cards WHERE agent_id = ?1")?
+        .query_row([&card.agent_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    if let Some((issued_at, signature, revoked)) = &existing {
+        if !card.supersedes(*issued_at, signature) {
+            return Ok(PutOutcome::Stale {
+                stored_issued_at: *issued_at,
+                stored_revoked: *revoked,
+            });
+        }
+    }
+    let seq = ctx.next_seq();
+    let envelope = serde_json::to_string(card.envelope()).expect("a JSON value serializes");
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO cards (agent_id, seq, issued_at, signature, revoked, expires_at, name, envelope, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(agent_id) DO UPDATE SET seq = excluded.seq, issued_at = excluded.issued_at,
+               signature = excluded.signature, revoked = excluded.revoked, expires_at = excluded.expires_at,
+               name = excluded.name, envelope = excluded.envelope, received_at = excluded.received_at",
+        )?
+        .execute(params![
+            card.agent_id,
+            seq,
+            card.issued_at,
+            card.signature,
+            card.revoked,
+            card.expires_at,
+            card.name,
+            envelope,
+            now_unix(),
+        ])?;
+    Ok(if card.revoked {
+        PutOutcome::Revoked { seq }
+    } else if existing.is_some() {
+        PutOutcome::Updated { seq }
+    } else {
+        PutOutcome::Created { seq }
+    })
+}
+
+const COLUMNS: &str = "seq, agent_id, revoked, expires_at, issued_at, envelope";
+
+fn row_to_card(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredCard, String)> {
+    let envelope: String = r.get(5)?;
+    Ok((
+        StoredCard {
+            seq: r.get(0)?,
+            agent_id: r.get(1)?,
+            revoked: r.get(2)?,
+            expires_at: r.get(3)?,
+            issued_at: r.get(4)?,
+            envelope: Value::Null,
+        },
+        envelope,
+    ))
+}
+
+fn parse_envelope((mut card, text): (StoredCard, String)) -> Result<StoredCard, StoreError> {
+    card.envelope =
+        serde_json::from_str(&text).map_err(|_| StoreError::Corrupt(card.agent_id.clone()))?;
+    Ok(card)
+}
+
+/// Reads one agent's stored version.
+pub fn get(conn: &Connection, agent_id: &str) -> Result<Option<StoredCard>, StoreError> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM cards WHERE agent_id = ?1"))?
+        .query_row([agent_id], row_to_card)
+        .optional()?
+        .map(parse_envelope)
+        .transpose()
+}
+
+/// Reads up to `limit` records with `seq > since`, ascending.
+pub fn page(conn: &Connection, since: i64, limit: usize) -> Result<CardPage, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM cards WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+    ))?;
+    let mut cards = stmt
+        .query_map(params![since, limit as i64 + 1], row_to_card)?
+        .map(|r| r.map_err(StoreError::from).and_then(parse_envelope))
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = cards.len() > limit;
+    cards.truncate(limit);
+    Ok(CardPage { cards, more })
+}
+
+impl Store {
+    /// Stores `card` if it is newer than what is kept; resolves after the commit.
+    pub async fn put_card(&self, card: Card) -> Result<PutOutcome, StoreError> {
+        self.write(move |ctx| put_in_tx(ctx, &card)).await
+    }
+
+    /// The stored version of `agent_id`, tombstones included.
+    pub async fn get_card(&self, agent_id: &str) -> Result<Option<StoredCard>, StoreError> {
+        let id = agent_id.to_string();
+        self.read(move |c| get(c, &id)).await
+    }
+
+    /// Records after `since` in sequence order (tombstones and expired cards included).
+    pub async fn cards_since(&self, since: i64, limit: usize) -> Result<CardPage, StoreError> {
+        self.read(move |c| page(c, since, limit)).await
+    }
+
+    /// How many agents have a live (not revoked, not expired) card.
+    pub async fn live_count(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM cards WHERE revoked = 0 AND (expires_at IS NULL OR expires_at > ?1)",
+                [now_unix()],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::{Manifest, sign_manifest};
+    use crate::identity::Identity;
+    use crate::store::StoreOptions;
+
+    fn card(id: &Identity, issued_at: i64, revoked: bool) -> Card {
+        let mut m = Manifest::new(id.id(), "svc", issued_at);
+        m.endpoint = Some("http://127.0.0.1:1".into());
+        m.revoked = revoked;
+        Card::from_value(sign_manifest(m.to_value(), id).expect("sign")).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn ordering_tombstones_and_reopen() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
+        let a = Identity::generate();
+        assert_eq!(
+            store.put_card(card(&a, 100, false)).await.expect("put"),
+            PutOutcome::Created { seq: 1 }
+        );
+        assert_eq!(
+            store.put_card(card(&a, 200, false)).await.expect("put"),
+            PutOutcome::Updated { seq: 2 }
+        );
+        assert!(matches!(
+            store.put_card(card(&a, 150, false)).await.expect("put"),
+            PutOutcome::Stale { stored_issued_at: 200, .. }
+        ));
+        assert_eq!(
+            store.put_card(card(&a, 300, true)).await.expect("put"),
+            PutOutcome::Revoked { seq: 3 }
+        );
+        assert!(matches!(
+            store.put_card(card(&a, 250, false)).await.expect("put"),
+            PutOutcome::Stale { stored_revoked: true, .. }
+        ));
+        let got = store.get_card(a.id()).await.expect("get").expect("some");
+        assert!(got.revoked);
+        assert_eq!(got.seq, 3);
+        store.close().await;
+
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+        let b = Identity::generate();
+        assert_eq!(
+            store.put_card(card(&b, 100, false)).await.expect("put"),
+            PutOutcome::Created { seq: 4 },
+            "the sequence continues after a restart"
+        );
+        let page = store.cards_since(0, 1).await.expect("page");
+        assert_eq!(page.cards.len(), 1);
+        assert!(page.more);
+        assert_eq!(page.cards[0].agent_id, a.id());
+        assert_eq!(store.live_count().await.expect("count"), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_puts_are_batched() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
+        let cards: Vec<Card> = (0..200)
+            .map(|_| card(&Identity::generate(), 100, false))
+            .collect();
+        let mut set = tokio::task::JoinSet::new();
+        for c in cards {
+            let s = store.clone();
+            set.spawn(async move { s.put_card(c).await });
+        }
+        let mut seqs = Vec::new();
+        while let Some(r) = set.join_next().await {
+            match r.expect("join").expect("put") {
+                PutOutcome::Created { seq } => seqs.push(seq),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=200).collect::<Vec<_>>(), "sequence has no gaps or repeats");
+        let stats = store.batch_stats();
+        assert_eq!(stats.jobs, 200);
+        assert!(stats.commits < 200, "group commit folds writes: {stats:?}");
+    }
+}

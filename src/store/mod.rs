@@ -1,0 +1,175 @@
+//! Durable storage: SQLite in WAL mode behind one writer thread and a small pool of readers.
+//!
+//! Writes are closures sent to the writer ([`writer`]), which drains whatever is queued into one
+//! transaction (group commit: one fsync for many registrations) and answers each caller only
+//! after the commit, so a 2xx always means the record is on disk. Reads run on their own
+//! connections on tokio's blocking pool, never on the async executor.
+
+mod cards;
+pub mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use cards::{CardPage, PutOutcome, StoredCard};
+pub use writer::BatchStats;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Creating the data folder failed.
+    #[error("cannot create data directory {path}: {source}")]
+    Io {
+        /// The folder.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The writer thread has stopped (the node is shutting down).
+    #[error("the store is closed")]
+    Closed,
+    /// A stored envelope no longer parses (disk corruption or a manual edit).
+    #[error("stored record for {0} is corrupt")]
+    Corrupt(String),
+}
+
+/// How hard SQLite works to make a commit durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `synchronous=FULL`: a 2xx survives power loss (the default).
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: a 2xx survives a process crash; the last commits may be lost on
+    /// power loss.
+    Normal,
+}
+
+/// Opening options.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Commit durability.
+    pub durability: Durability,
+    /// Most writes folded into one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Full,
+            max_batch: 2048,
+        }
+    }
+}
+
+/// The node's database.
+#[derive(Clone)]
+pub struct Store {
+    writer: writer::Writer,
+    readers: Arc<ReadPool>,
+}
+
+impl Store {
+    /// Opens (creating and migrating) the database `agentmesh.db` in `dir`.
+    pub fn open(dir: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join("agentmesh.db");
+        let mut conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match opts.durability {
+                Durability::Full => "FULL",
+                Durability::Normal => "NORMAL",
+            },
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        schema::migrate(&mut conn)?;
+        let writer = writer::Writer::spawn(conn, opts.max_batch)?;
+        Ok(Self {
+            writer,
+            readers: Arc::new(ReadPool {
+                path,
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` inside the next group-commit transaction; resolves after the commit.
+    pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut writer::WriteCtx<'_>) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.writer.submit(f).await
+    }
+
+    /// Runs `f` on a read connection on the blocking pool.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Counters of the group-commit writer.
+    pub fn batch_stats(&self) -> BatchStats {
+        self.writer.stats()
+    }
+
+    /// Stops accepting writes, lets the writer finish what is queued, and waits for it.
+    pub async fn close(self) {
+        let Self { writer, .. } = self;
+        writer.close().await;
+    }
+}
+
+/// Read connections, reused. A plain mutex-guarded stack: rusqlite connections are cheap to keep
+/// and r2d2-style pools add a dependency for what is ten lines here.
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    const MAX_IDLE: usize = 8;
+
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let conn = self.idle.lock().expect("pool lock").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() < Self::MAX_IDLE {
+            idle.push(conn);
+        }
+        out
+    }
+}

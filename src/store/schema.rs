@@ -1,0 +1,61 @@
+//! Append-only schema migrations keyed by SQLite's `user_version` (the shape of cargo's
+//! `util/sqlite.rs`): migration *i* runs once, when `user_version` ≤ *i*, inside the same
+//! transaction that bumps the version. Never edit or reorder an entry; append a new one.
+
+use rusqlite::Connection;
+
+/// Every migration, oldest first.
+const MIGRATIONS: &[&str] = &[
+    // 1: cards keyed by agent, the newest verified envelope each, stamped with this node's
+    // monotonic sequence number (the sync cursor); tombstones stay as rows.
+    "CREATE TABLE cards (
+        agent_id    TEXT PRIMARY KEY,
+        seq         INTEGER NOT NULL UNIQUE,
+        issued_at   INTEGER NOT NULL,
+        signature   TEXT NOT NULL,
+        revoked     INTEGER NOT NULL,
+        expires_at  INTEGER,
+        name        TEXT NOT NULL,
+        envelope    TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+    );",
+];
+
+/// Brings the database at `conn` up to the newest schema.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+            Some(format!(
+                "database schema version {version} is newer than this agentmesh ({}); upgrade agentmesh",
+                MIGRATIONS.len()
+            )),
+        ));
+    }
+    let tx = conn.transaction()?;
+    for sql in &MIGRATIONS[version..] {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrate_is_idempotent_and_refuses_newer() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate(&mut conn).expect("first");
+        migrate(&mut conn).expect("second is a no-op");
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        conn.pragma_update(None, "user_version", 999).expect("set");
+        assert!(migrate(&mut conn).is_err());
+    }
+}

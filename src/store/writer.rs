@@ -1,0 +1,207 @@
+//! The single writer: one thread owns the write connection and applies queued jobs in batches.
+//!
+//! Flow: `submit` sends a boxed job; the thread blocks for the first job, then drains up to
+//! `max_batch` more without waiting, runs each inside its own savepoint (one job's error rolls
+//! back only that job), commits once, and only then answers every job. Under load the batch grows
+//! by itself, so ingest costs one fsync per batch rather than one per card; when idle a lone job
+//! commits at once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+
+/// What a job sees: the open transaction (a savepoint) and the node's sequence counter.
+pub struct WriteCtx<'a> {
+    /// The connection, inside this job's savepoint.
+    pub conn: &'a Connection,
+    next_seq: &'a mut i64,
+}
+
+impl WriteCtx<'_> {
+    /// Takes the next value of the node's monotonic sequence.
+    pub fn next_seq(&mut self) -> i64 {
+        *self.next_seq += 1;
+        *self.next_seq
+    }
+}
+
+trait Job: Send {
+    fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> bool;
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+}
+
+struct TypedJob<R, F> {
+    f: Option<F>,
+    result: Option<Result<R, StoreError>>,
+    reply: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<R, F> Job for TypedJob<R, F>
+where
+    R: Send,
+    F: FnOnce(&mut WriteCtx<'_>) -> Result<R, StoreError> + Send,
+{
+    fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> bool {
+        let f = self.f.take().expect("a job is applied once");
+        let r = f(ctx);
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), String>) {
+        let out = match (commit, self.result) {
+            (Ok(()), Some(r)) => r,
+            (Err(e), _) => Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                Some(format!("commit failed: {e}")),
+            ))),
+            (Ok(()), None) => Err(StoreError::Closed),
+        };
+        // The caller may have gone away (client disconnected); the write stands regardless.
+        let _ = self.reply.send(out);
+    }
+}
+
+/// Counters of the writer, for metrics and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Jobs applied.
+    pub jobs: u64,
+    /// Largest batch so far.
+    pub max_batch: u64,
+}
+
+#[derive(Default)]
+struct Stats {
+    commits: AtomicU64,
+    jobs: AtomicU64,
+    max_batch: AtomicU64,
+}
+
+/// Handle to the writer thread.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Box<dyn Job>>,
+    thread: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+    stats: Arc<Stats>,
+}
+
+impl Writer {
+    pub(super) fn spawn(conn: Connection, max_batch: usize) -> Result<Self, StoreError> {
+        let next_seq: i64 =
+            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM cards", [], |r| r.get(0))?;
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>(max_batch.max(1) * 4);
+        let stats = Arc::new(Stats::default());
+        let thread_stats = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name("agentmesh-writer".into())
+            .spawn(move || run(conn, rx, max_batch.max(1), next_seq, &thread_stats))
+            .map_err(|source| StoreError::Io {
+                path: "writer thread".into(),
+                source,
+            })?;
+        Ok(Self {
+            tx,
+            thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+            stats,
+        })
+    }
+
+    pub(super) async fn submit<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(TypedJob {
+            f: Some(f),
+            result: None,
+            reply,
+        });
+        self.tx.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub(super) fn stats(&self) -> BatchStats {
+        BatchStats {
+            commits: self.stats.commits.load(Ordering::Relaxed),
+            jobs: self.stats.jobs.load(Ordering::Relaxed),
+            max_batch: self.stats.max_batch.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(super) async fn close(self) {
+        let Self { tx, thread, .. } = self;
+        drop(tx);
+        let handle = thread.lock().expect("writer handle lock").take();
+        if let Some(h) = handle {
+            // Other clones of the sender (still-running handlers) keep the thread alive until
+            // they finish; wait for the thread off the executor.
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}
+
+fn run(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    mut next_seq: i64,
+    stats: &Stats,
+) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let seq_before = next_seq;
+        let result = apply_batch(&mut conn, &mut batch, &mut next_seq);
+        if result.is_err() {
+            // Nothing of this batch is on disk: hand its sequence numbers out again.
+            next_seq = seq_before;
+        } else {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            stats
+                .max_batch
+                .fetch_max(batch.len() as u64, Ordering::Relaxed);
+        }
+        let result = result.map_err(|e| e.to_string());
+        for job in batch.drain(..) {
+            job.finish(result.clone());
+        }
+    }
+}
+
+fn apply_batch(
+    conn: &mut Connection,
+    batch: &mut [Box<dyn Job>],
+    next_seq: &mut i64,
+) -> rusqlite::Result<()> {
+    let mut tx = conn.transaction()?;
+    for job in batch.iter_mut() {
+        let sp = tx.savepoint()?;
+        let mut seq = *next_seq;
+        let ok = job.apply(&mut WriteCtx {
+            conn: &sp,
+            next_seq: &mut seq,
+        });
+        if ok {
+            sp.commit()?;
+            *next_seq = seq;
+        } // else: dropping the savepoint rolls this job back alone.
+    }
+    tx.commit()
+}
