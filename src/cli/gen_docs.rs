@@ -13,8 +13,12 @@ use super::{Cli, Outcome};
 /// `completions` flags.
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {
-    /// The shell.
-    pub shell: Shell,
+    /// The shell to print completions for.
+    #[arg(required_unless_present = "out_dir")]
+    pub shell: Option<Shell>,
+    /// Write every shell's completions into this folder instead.
+    #[arg(long, value_name = "DIR", conflicts_with = "shell")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// `man` flags.
@@ -79,7 +83,11 @@ fn render(cmd: clap::Command) -> Vec<u8> {
 
 pub(super) fn completions(args: CompletionsArgs) -> anyhow::Result<Outcome> {
     use std::io::Write as _;
-    std::io::stdout().lock().write_all(&completion(args.shell))?;
+    match (args.shell, args.out_dir) {
+        (_, Some(dir)) => write_all(&dir, &completion_files())?,
+        (Some(shell), None) => std::io::stdout().lock().write_all(&completion(shell))?,
+        (None, None) => anyhow::bail!("name a shell (bash, zsh, fish, elvish, powershell) or pass --out-dir"),
+    }
     Ok(Outcome::Success)
 }
 
@@ -88,16 +96,17 @@ pub(super) fn man(args: ManArgs) -> anyhow::Result<Outcome> {
     let pages = man_pages();
     match args.out_dir {
         None => std::io::stdout().lock().write_all(&pages[0].1)?,
-        Some(dir) => {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            for (name, bytes) in &pages {
-                let path = dir.join(name);
-                std::fs::write(&path, bytes)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                eprintln!("wrote {}", path.display());
-            }
-        }
+        Some(dir) => write_all(&dir, &pages)?,
     }
     Ok(Outcome::Success)
+}
+
+fn write_all(dir: &std::path::Path, files: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
 }

@@ -1,0 +1,154 @@
+//! Ingest benchmark: C concurrent clients register N distinct signed cards over loopback HTTP
+//! into one node (real axum server, real SQLite with group commit), and report cards/s and
+//! latency percentiles.
+//!
+//! Run: `cargo bench --bench ingest -- --cards 100000 --clients 64 [--durability full|normal]`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use agentmesh::card::{Manifest, sign_manifest};
+use agentmesh::client::Client;
+use agentmesh::encoding::now_unix;
+use agentmesh::identity::Identity;
+use agentmesh::node::{Node, NodeConfig};
+use agentmesh::store::{Durability, StoreOptions};
+
+struct Opts {
+    cards: usize,
+    clients: usize,
+    durability: Durability,
+}
+
+fn parse_args() -> Opts {
+    let mut o = Opts {
+        cards: 100_000,
+        clients: 64,
+        durability: Durability::Full,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().expect("flag needs a value");
+        match a.as_str() {
+            "--cards" => o.cards = val().parse().expect("--cards N"),
+            "--clients" => o.clients = val().parse().expect("--clients N"),
+            "--durability" => {
+                o.durability = match val().as_str() {
+                    "normal" => Durability::Normal,
+                    _ => Durability::Full,
+                }
+            }
+            "--bench" => {}
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    o
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn main() {
+    let opts = parse_args();
+    eprintln!("signing {} cards…", opts.cards);
+    let t = Instant::now();
+    let now = now_unix();
+    let bodies: Vec<Vec<u8>> = (0..opts.cards)
+        .map(|i| {
+            let id = Identity::generate();
+            let mut m = Manifest::new(id.id(), &format!("agent-{i}"), now);
+            m.description = format!("Benchmark agent number {i} that answers questions about topic {}", i % 97);
+            m.endpoint = Some(format!("http://10.0.{}.{}:8080", (i / 250) % 250, i % 250));
+            m.tags = vec!["bench".into(), format!("t{}", i % 13)];
+            m.protocols = vec!["http".into()];
+            m.qps_budget = Some(10.0);
+            serde_json::to_vec(&sign_manifest(m.to_value(), &id).expect("sign")).expect("ser")
+        })
+        .collect();
+    eprintln!("signed in {:.1}s", t.elapsed().as_secs_f64());
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let node = server_rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Node::spawn(
+            listener,
+            NodeConfig {
+                data_dir: dir.path().to_path_buf(),
+                public_url: None,
+                store: StoreOptions {
+                    durability: opts.durability,
+                    ..StoreOptions::default()
+                },
+            },
+            async {
+                let _ = stop_rx.await;
+            },
+        )
+        .expect("node")
+    });
+    let url = format!("http://{}", node.addr);
+
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut latencies: Vec<u64> = client_rt.block_on(async {
+        let client = Client::new(&url, Duration::from_secs(30)).expect("client");
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..opts.clients {
+            let (client, bodies, next) = (client.clone(), bodies.clone(), next.clone());
+            set.spawn(async move {
+                let mut lat = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { return lat };
+                    let t = Instant::now();
+                    client.register_raw(body.clone()).await.expect("registered");
+                    lat.push(t.elapsed().as_micros() as u64);
+                }
+            });
+        }
+        let mut all = Vec::with_capacity(opts.cards);
+        while let Some(r) = set.join_next().await {
+            all.extend(r.expect("worker"));
+        }
+        all
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let stats = server_rt.block_on(async {
+        let client = Client::new(&url, Duration::from_secs(30)).expect("client");
+        client.node_info().await.expect("node info")
+    });
+    let _ = stop_tx.send(());
+    server_rt.block_on(node.task).expect("join").expect("node");
+
+    let rate = opts.cards as f64 / elapsed;
+    println!(
+        "ingest: {} cards, {} clients, durability {:?}: {:.0} cards/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({:.1}s); commits {} (max batch {})",
+        opts.cards,
+        opts.clients,
+        opts.durability,
+        rate,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+        elapsed,
+        stats["store"]["commits"],
+        stats["store"]["max_batch"],
+    );
+    assert_eq!(stats["agents"].as_u64(), Some(opts.cards as u64), "every card stored");
+}

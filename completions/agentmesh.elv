@@ -1,0 +1,166 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[agentmesh] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'agentmesh'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'agentmesh'= {
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand keygen 'Create a named Ed25519 identity and print its did:key'
+            cand register 'Sign an agent card and publish it to a node'
+            cand serve 'Run a node: registry, discovery and gateway'
+            cand completions 'Print shell completions'
+            cand man 'Write man pages'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'agentmesh;keygen'= {
+            cand --name 'Name of the identity (default: --key, or `default`)'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --force 'Replace an existing key of that name (its identity is lost)'
+            cand --show 'Print an existing key''s did:key instead of creating one'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentmesh;register'= {
+            cand --file 'Card file (TOML, or JSON when it ends in .json) with the manifest''s fields'
+            cand --name 'Human-readable name (1–64 chars)'
+            cand --description 'What the agent does'
+            cand --skill 'A skill ID (repeatable); richer skills go in --file'
+            cand --tag 'A tag (repeatable)'
+            cand --protocol 'A protocol: http, mcp, a2a, ws, … (repeatable)'
+            cand --endpoint 'Where the agent is reached: http(s)://, ws(s):// or relay://<agent_id>'
+            cand --relay 'A relay node''s base URL (repeatable)'
+            cand --vector-desc 'Text embedded for discovery instead of the description'
+            cand --qps-budget 'Most requests per second the agent accepts'
+            cand --concurrency-limit 'Most requests in flight the agent accepts'
+            cand --ttl 'Card lifetime (e.g. 30d, 12h); sets expires_at'
+            cand --meta 'A meta entry KEY=VALUE (repeatable)'
+            cand --timeout 'HTTP timeout'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --revoke 'Publish a signed tombstone: the agent''s card is revoked everywhere'
+            cand --dry-run 'Print the signed envelope instead of publishing it'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentmesh;serve'= {
+            cand --listen 'Address to listen on (port 0 picks a free port)'
+            cand --data-dir 'Folder for the database and node key'
+            cand --public-url 'URL peers and clients reach this node at'
+            cand --config 'Config file (TOML); default: config.toml in the home folder'
+            cand --durability 'Commit durability: full (survives power loss) or normal (survives a crash)'
+            cand --max-batch 'Most registrations folded into one transaction'
+            cand --log-format 'Log format on stderr: pretty or json'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentmesh;completions'= {
+            cand --out-dir 'Write every shell''s completions into this folder instead'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentmesh;man'= {
+            cand --out-dir 'Write one page per command into this folder (default: print agentmesh.1 to stdout)'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentmesh;help'= {
+            cand keygen 'Create a named Ed25519 identity and print its did:key'
+            cand register 'Sign an agent card and publish it to a node'
+            cand serve 'Run a node: registry, discovery and gateway'
+            cand completions 'Print shell completions'
+            cand man 'Write man pages'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'agentmesh;help;keygen'= {
+        }
+        &'agentmesh;help;register'= {
+        }
+        &'agentmesh;help;serve'= {
+        }
+        &'agentmesh;help;completions'= {
+        }
+        &'agentmesh;help;man'= {
+        }
+        &'agentmesh;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

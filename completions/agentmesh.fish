@@ -1,0 +1,134 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_agentmesh_global_optspecs
+    string join \n node= key= keystore= json v/verbose q/quiet home= h/help V/version
+end
+
+function __fish_agentmesh_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_agentmesh_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_agentmesh_using_subcommand
+    set -l cmd (__fish_agentmesh_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "register" -d 'Sign an agent card and publish it to a node'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "man" -d 'Write man pages'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l name -d 'Name of the identity (default: --key, or `default`)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l force -d 'Replace an existing key of that name (its identity is lost)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l show -d 'Print an existing key\'s did:key instead of creating one'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l file -d 'Card file (TOML, or JSON when it ends in .json) with the manifest\'s fields' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l name -d 'Human-readable name (1–64 chars)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l description -d 'What the agent does' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l skill -d 'A skill ID (repeatable); richer skills go in --file' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l tag -d 'A tag (repeatable)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l protocol -d 'A protocol: http, mcp, a2a, ws, … (repeatable)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l endpoint -d 'Where the agent is reached: http(s)://, ws(s):// or relay://<agent_id>' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l relay -d 'A relay node\'s base URL (repeatable)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l vector-desc -d 'Text embedded for discovery instead of the description' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l qps-budget -d 'Most requests per second the agent accepts' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l concurrency-limit -d 'Most requests in flight the agent accepts' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l ttl -d 'Card lifetime (e.g. 30d, 12h); sets expires_at' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l meta -d 'A meta entry KEY=VALUE (repeatable)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l timeout -d 'HTTP timeout' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l revoke -d 'Publish a signed tombstone: the agent\'s card is revoked everywhere'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l dry-run -d 'Print the signed envelope instead of publishing it'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l data-dir -d 'Folder for the database and node key' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l public-url -d 'URL peers and clients reach this node at' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l config -d 'Config file (TOML); default: config.toml in the home folder' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l durability -d 'Commit durability: full (survives power loss) or normal (survives a crash)' -r -f -a "full\t'synchronous=FULL'
+normal\t'synchronous=NORMAL'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l max-batch -d 'Most registrations folded into one transaction' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l log-format -d 'Log format on stderr: pretty or json' -r -f -a "pretty\t''
+json\t''"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l out-dir -d 'Write every shell\'s completions into this folder instead' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l out-dir -d 'Write one page per command into this folder (default: print agentmesh.1 to stdout)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register serve completions man help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register serve completions man help" -f -a "register" -d 'Sign an agent card and publish it to a node'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register serve completions man help" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register serve completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register serve completions man help" -f -a "man" -d 'Write man pages'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,176 @@
+//! The binary end to end: keygen → serve → register → GET, plus its error paths and exit codes.
+
+mod common;
+
+use assert_cmd::assert::OutputAssertExt as _;
+use common::{ServeProcess, cmd};
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn stdout_json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+#[test]
+fn keygen_serve_register_get() {
+    let home = tempfile::tempdir().expect("tmp");
+    let out = cmd(home.path())
+        .args(["keygen", "--json"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let key = stdout_json(&out);
+    let agent_id = key["agent_id"].as_str().expect("agent_id").to_string();
+    assert!(agent_id.starts_with("did:key:z6Mk"));
+    assert_eq!(key["name"], "default");
+    assert_eq!(key["store"], "file");
+
+    // The same identity is shown, and keygen refuses to overwrite it.
+    cmd(home.path())
+        .args(["keygen", "--show"])
+        .assert()
+        .success()
+        .stdout(format!("{agent_id}\n"));
+    cmd(home.path())
+        .arg("keygen")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("already exists").and(predicate::str::contains("--force")));
+
+    let node = ServeProcess::start(home.path(), &[]);
+    let card = home.path().join("card.toml");
+    std::fs::write(
+        &card,
+        "name = \"weather\"\ndescription = \"Forecasts for any city\"\nendpoint = \"http://127.0.0.1:8080\"\ntags = [\"weather\"]\n[[skills]]\nid = \"forecast\"\nexamples = [\"rain in Paris?\"]\n",
+    )
+    .expect("write card");
+    let out = cmd(home.path())
+        .args(["--node", &node.url, "register", "--json", "--file"])
+        .arg(&card)
+        .args(["--qps-budget", "5", "--concurrency-limit", "2", "--ttl", "30d", "--protocol", "http"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let res = stdout_json(&out);
+    assert_eq!(res["status"], "created");
+    assert_eq!(res["agent_id"], agent_id.as_str());
+
+    // Registering again right away is an update, not a stale conflict.
+    cmd(home.path())
+        .args(["--node", &node.url, "register", "--name", "weather2", "--endpoint", "http://127.0.0.1:8081"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("updated weather2"));
+
+    let env: Value = http_get::blocking_get(&format!("{}/v1/agents/{agent_id}", node.url));
+    assert_eq!(env["manifest"]["name"], "weather2");
+
+    cmd(home.path())
+        .args(["--node", &node.url, "register", "--revoke"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("revoked"));
+    let status = http_get::blocking_status(&format!("{}/v1/agents/{agent_id}", node.url));
+    assert_eq!(status, 410);
+}
+
+/// A tiny blocking GET (the tests do not pull in reqwest's blocking feature).
+mod http_get {
+    use serde_json::Value;
+
+    fn get(url: &str) -> (u16, Value) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            let client = agentmesh::client::Client::new(
+                url.split("/v1/").next().expect("base"),
+                std::time::Duration::from_secs(10),
+            )
+            .expect("client");
+            let path = &url[client.base().len()..];
+            match client.get_json(path).await {
+                Ok(v) => (200, v),
+                Err(agentmesh::client::ClientError::Api { status, .. }) => (status, Value::Null),
+                Err(e) => panic!("{e}"),
+            }
+        })
+    }
+
+    pub fn blocking_get(url: &str) -> Value {
+        let (s, v) = get(url);
+        assert_eq!(s, 200);
+        v
+    }
+
+    pub fn blocking_status(url: &str) -> u16 {
+        get(url).0
+    }
+}
+
+#[test]
+fn register_against_a_stopped_node_is_a_clear_error() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    // Bind then drop a port so nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    cmd(home.path())
+        .args(["--node", &format!("http://127.0.0.1:{port}"), "register", "--name", "x", "--endpoint", "http://127.0.0.1:1"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("error: ")
+                .and(predicate::str::contains("cannot reach the node"))
+                .and(predicate::str::contains("hint: is the node running?")),
+        );
+}
+
+#[test]
+fn usage_and_key_errors() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).args(["register", "--bogus"]).assert().code(2);
+    cmd(home.path())
+        .args(["register", "--name", "x", "--endpoint", "http://127.0.0.1:1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no key named `default`").and(predicate::str::contains("agentmesh keygen")));
+    cmd(home.path())
+        .args(["keygen", "--name", "../etc"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid key name"));
+    // A node refusing a card: exit 2 with the node's code in the message.
+    cmd(home.path()).arg("keygen").assert().success();
+    let node = ServeProcess::start(home.path(), &[]);
+    cmd(home.path())
+        .args(["--node", &node.url, "register", "--name", "x", "--endpoint", "ftp://nope"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid_field").and(predicate::str::contains("endpoint")));
+}
+
+#[test]
+fn dry_run_prints_a_verifiable_envelope() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    let out = cmd(home.path())
+        .args(["register", "--dry-run", "--name", "w", "--endpoint", "http://127.0.0.1:1", "--meta", "team=core"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let card = agentmesh::card::Card::from_slice(&out.stdout).expect("verifies");
+    assert_eq!(card.manifest()["meta"]["team"], "core");
+}
+
+#[test]
+fn serve_shuts_down_cleanly_on_sigterm() {
+    let home = tempfile::tempdir().expect("tmp");
+    let mut node = ServeProcess::start(home.path(), &[]);
+    let status = node.terminate();
+    assert!(status.success(), "{status:?}");
+}

@@ -1,0 +1,161 @@
+//! Shared test helpers: signed cards, in-process nodes on port 0, `agentmesh serve` processes.
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use agentmesh::card::{Manifest, sign_manifest};
+use agentmesh::encoding::now_unix;
+use agentmesh::identity::Identity;
+use agentmesh::node::{Node, NodeConfig};
+use agentmesh::store::StoreOptions;
+use serde_json::Value;
+
+/// A signed envelope for `id`, issued `age_s` seconds ago, after `edit` touched the manifest.
+pub fn envelope(id: &Identity, issued_at: i64, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut m = Manifest::new(id.id(), "weather", issued_at);
+    m.description = "Forecasts weather for any city".into();
+    m.endpoint = Some("http://127.0.0.1:8080".into());
+    m.tags = vec!["weather".into()];
+    m.protocols = vec!["http".into()];
+    let mut v = m.to_value();
+    edit(&mut v);
+    sign_manifest(v, id).expect("sign")
+}
+
+/// A plain valid envelope issued now.
+pub fn fresh(id: &Identity) -> Value {
+    envelope(id, now_unix(), |_| {})
+}
+
+/// An in-process node on 127.0.0.1:0 with its own temp data dir.
+pub struct TestNode {
+    pub url: String,
+    pub node_id: String,
+    pub dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), agentmesh::node::NodeError>>>,
+}
+
+impl TestNode {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tmp");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let config = NodeConfig {
+            data_dir: dir.path().join("data"),
+            public_url: None,
+            store: StoreOptions::default(),
+        };
+        let node = Node::spawn(listener, config, async {
+            let _ = rx.await;
+        })
+        .expect("spawn node");
+        Self {
+            url: format!("http://{}", node.addr),
+            node_id: node.node_id,
+            dir,
+            stop: Some(tx),
+            task: Some(node.task),
+        }
+    }
+
+    /// Graceful shutdown, waiting until the store is flushed.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("join").expect("node ran cleanly");
+        }
+    }
+}
+
+/// The built `agentmesh` binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_agentmesh"))
+}
+
+/// A `Command` for the binary with a private home and no inherited agentmesh settings.
+pub fn cmd(home: &Path) -> Command {
+    let mut c = Command::new(bin());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("AGENTMESH_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("AGENTMESH_HOME", home)
+        .env("AGENTMESH_KEYSTORE", "file")
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// An `agentmesh serve` process on port 0.
+pub struct ServeProcess {
+    pub child: Child,
+    pub url: String,
+    pub node_id: String,
+}
+
+impl ServeProcess {
+    /// Starts `agentmesh serve --listen 127.0.0.1:0 --json` under `home` and waits (with a
+    /// deadline) for its `listening` line.
+    pub fn start(home: &Path, extra: &[&str]) -> Self {
+        let mut child = cmd(home)
+            .args(["serve", "--listen", "127.0.0.1:0", "--json"])
+            .args(extra)
+            .env("AGENTMESH_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve printed its listening line in time");
+        let v: Value = serde_json::from_str(&line).expect("listening line is JSON");
+        Self {
+            child,
+            url: v["url"].as_str().expect("url").to_string(),
+            node_id: v["node_id"].as_str().expect("node_id").to_string(),
+        }
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit (with a deadline).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(std::time::Instant::now() < deadline, "serve did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
