@@ -2,7 +2,13 @@
 //! into one node (real axum server, real SQLite with group commit), and report cards/s and
 //! latency percentiles.
 //!
-//! Run: `cargo bench --bench ingest -- --cards 100000 --clients 64 [--durability full|normal]`
+//! Run: `cargo bench --bench ingest -- --cards 100000 --clients 64 [--durability full|normal]
+//! [--client raw|reqwest]`
+//!
+//! Both ends share this 2-core machine, so the load generator's own CPU lowers the figure. The
+//! default `raw` client writes pre-serialized HTTP/1.1 requests on keep-alive connections and
+//! reads the answers with almost no work, so the figure is the node's; `reqwest` measures what
+//! a typical Rust client pair reaches.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,10 +21,15 @@ use agentmesh::identity::Identity;
 use agentmesh::node::{Node, NodeConfig};
 use agentmesh::store::{Durability, StoreOptions};
 
+// The same allocator as the binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Opts {
     cards: usize,
     clients: usize,
     durability: Durability,
+    raw: bool,
 }
 
 fn parse_args() -> Opts {
@@ -26,6 +37,7 @@ fn parse_args() -> Opts {
         cards: 100_000,
         clients: 64,
         durability: Durability::Full,
+        raw: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -39,6 +51,7 @@ fn parse_args() -> Opts {
                     _ => Durability::Full,
                 }
             }
+            "--client" => o.raw = val() != "reqwest",
             "--bench" => {}
             other => panic!("unknown flag {other}"),
         }
@@ -60,7 +73,10 @@ fn main() {
         .map(|i| {
             let id = Identity::generate();
             let mut m = Manifest::new(id.id(), &format!("agent-{i}"), now);
-            m.description = format!("Benchmark agent number {i} that answers questions about topic {}", i % 97);
+            m.description = format!(
+                "Benchmark agent number {i} that answers questions about topic {}",
+                i % 97
+            );
             m.endpoint = Some(format!("http://10.0.{}.{}:8080", (i / 250) % 250, i % 250));
             m.tags = vec!["bench".into(), format!("t{}", i % 13)];
             m.protocols = vec!["http".into()];
@@ -70,6 +86,15 @@ fn main() {
         .collect();
     eprintln!("signed in {:.1}s", t.elapsed().as_secs_f64());
 
+    // The node's per-card CPU floor: parse + verify + validate on one core, no HTTP, no SQLite.
+    let sample = &bodies[..bodies.len().min(10_000)];
+    let t = Instant::now();
+    for b in sample {
+        std::hint::black_box(agentmesh::card::Card::from_slice(b).expect("valid"));
+    }
+    let verify_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
+    println!("verify: parse + verify + validate one card: {verify_us:.1} µs on one core");
+
     let dir = tempfile::tempdir().expect("tmp");
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -78,7 +103,9 @@ fn main() {
         .expect("rt");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let node = server_rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         Node::spawn(
             listener,
             NodeConfig {
@@ -110,13 +137,27 @@ fn main() {
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..opts.clients {
             let (client, bodies, next) = (client.clone(), bodies.clone(), next.clone());
+            let addr = node.addr;
+            let raw = opts.raw;
             set.spawn(async move {
                 let mut lat = Vec::new();
+                let mut conn = if raw {
+                    Some(raw_http::Conn::open(addr).await)
+                } else {
+                    None
+                };
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else { return lat };
+                    let Some(body) = bodies.get(i) else {
+                        return lat;
+                    };
                     let t = Instant::now();
-                    client.register_raw(body.clone()).await.expect("registered");
+                    match &mut conn {
+                        Some(c) => c.post("/v1/agents", body).await,
+                        None => {
+                            client.register_raw(body.clone()).await.expect("registered");
+                        }
+                    }
                     lat.push(t.elapsed().as_micros() as u64);
                 }
             });
@@ -138,7 +179,8 @@ fn main() {
 
     let rate = opts.cards as f64 / elapsed;
     println!(
-        "ingest: {} cards, {} clients, durability {:?}: {:.0} cards/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({:.1}s); commits {} (max batch {})",
+        "ingest ({} client): {} cards, {} clients, durability {:?}: {:.0} cards/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({:.1}s); commits {} (max batch {})",
+        if opts.raw { "raw" } else { "reqwest" },
         opts.cards,
         opts.clients,
         opts.durability,
@@ -150,5 +192,67 @@ fn main() {
         stats["store"]["commits"],
         stats["store"]["max_batch"],
     );
-    assert_eq!(stats["agents"].as_u64(), Some(opts.cards as u64), "every card stored");
+    assert_eq!(
+        stats["agents"].as_u64(),
+        Some(opts.cards as u64),
+        "every card stored"
+    );
+}
+
+/// A minimal HTTP/1.1 keep-alive client for load generation: requests are written whole and
+/// answers read by Content-Length, so the generator spends almost no CPU of the shared machine.
+mod raw_http {
+    use std::net::SocketAddr;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+    use tokio::net::TcpStream;
+
+    pub struct Conn {
+        stream: BufReader<TcpStream>,
+        buf: Vec<u8>,
+    }
+
+    impl Conn {
+        pub async fn open(addr: SocketAddr) -> Self {
+            let s = TcpStream::connect(addr).await.expect("connect");
+            s.set_nodelay(true).expect("nodelay");
+            Self {
+                stream: BufReader::new(s),
+                buf: Vec::with_capacity(4096),
+            }
+        }
+
+        /// POSTs `body` and checks the answer is 2xx.
+        pub async fn post(&mut self, path: &str, body: &[u8]) {
+            self.buf.clear();
+            self.buf.extend_from_slice(
+                format!(
+                    "POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            self.buf.extend_from_slice(body);
+            self.stream
+                .get_mut()
+                .write_all(&self.buf)
+                .await
+                .expect("write");
+            // Read the head byte by byte from the buffered reader until the blank line.
+            self.buf.clear();
+            while !self.buf.ends_with(b"\r\n\r\n") {
+                let b = self.stream.read_u8().await.expect("read head");
+                self.buf.push(b);
+            }
+            let head = String::from_utf8_lossy(&self.buf).to_ascii_lowercase();
+            assert!(head.starts_with("http/1.1 20"), "non-2xx answer: {head}");
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().expect("length"))
+                .expect("content-length");
+            let mut rest = vec![0u8; len];
+            self.stream.read_exact(&mut rest).await.expect("read body");
+        }
+    }
 }

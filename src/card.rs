@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::encoding::{format_rfc3339, parse_rfc3339};
-use crate::identity::{Identity, IdError, VerifyError, public_from_did, verify_b64};
+use crate::identity::{IdError, Identity, VerifyError, public_from_did, verify_with_key};
 
 /// The manifest `schema` value this version speaks.
 pub const SCHEMA: &str = "agentmesh/card/v1";
@@ -126,11 +126,13 @@ impl Card {
             Some(_) => return Err(field_err("agent_id", "must be a string")),
             None => return Err(field_err("agent_id", "is required")),
         };
-        public_from_did(&agent_id)?;
+        let key = public_from_did(&agent_id)?;
         let msg = signing_bytes(manifest)?;
-        verify_b64(&agent_id, &msg, &signature).map_err(|e| match e {
+        verify_with_key(&key, &msg, &signature).map_err(|e| match e {
             VerifyError::Id(e) => CardError::InvalidId(e),
-            VerifyError::Malformed => CardError::BadSignature("is not 64 bytes of base64url".into()),
+            VerifyError::Malformed => {
+                CardError::BadSignature("is not 64 bytes of base64url".into())
+            }
             VerifyError::Mismatch => {
                 CardError::BadSignature("does not match the manifest and agent_id".into())
             }
@@ -337,7 +339,10 @@ fn validate_manifest(m: &Map<String, Value>, agent_id: &str) -> Result<Fields, C
     let relays = str_array(m, "relays", 8, 1, MAX_URL_CHARS)?;
     for (i, r) in relays.iter().enumerate() {
         if !(r.starts_with("http://") || r.starts_with("https://")) {
-            return Err(field_err(format!("relays[{i}]"), "must be an http(s):// base URL"));
+            return Err(field_err(
+                format!("relays[{i}]"),
+                "must be an http(s):// base URL",
+            ));
         }
     }
     let issued_at = req_time(m, "issued_at")?;
@@ -405,7 +410,10 @@ fn validate_endpoint(e: &str, agent_id: &str) -> Result<(), CardError> {
     check_len("endpoint", e, 1, MAX_URL_CHARS)?;
     if let Some(target) = e.strip_prefix("relay://") {
         if target != agent_id {
-            return Err(field_err("endpoint", "a relay:// endpoint must name the card's own agent_id"));
+            return Err(field_err(
+                "endpoint",
+                "a relay:// endpoint must name the card's own agent_id",
+            ));
         }
         return Ok(());
     }
@@ -429,7 +437,10 @@ fn validate_skills(m: &Map<String, Value>) -> Result<(), CardError> {
         Some(_) => return Err(field_err("skills", "must be an array")),
     };
     if skills.len() > 64 {
-        return Err(field_err("skills", format!("has {} entries; at most 64", skills.len())));
+        return Err(field_err(
+            "skills",
+            format!("has {} entries; at most 64", skills.len()),
+        ));
     }
     for (i, skill) in skills.iter().enumerate() {
         let Value::Object(s) = skill else {
@@ -466,7 +477,10 @@ fn check_len(field: &str, s: &str, min: usize, max: usize) -> Result<(), CardErr
         } else {
             format!("{min}–{max}")
         };
-        return Err(field_err(field, format!("must be {want} characters (got {n})")));
+        return Err(field_err(
+            field,
+            format!("must be {want} characters (got {n})"),
+        ));
     }
     Ok(())
 }
@@ -601,26 +615,58 @@ mod tests {
     #[test]
     fn field_rules_name_the_field() {
         let id = Identity::generate();
-        let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>)> = vec![
+        type Edit = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(&str, Edit)> = vec![
             ("name", Box::new(|v| v["name"] = json!(""))),
             ("name", Box::new(|v| v["name"] = json!("x".repeat(65)))),
-            ("name", Box::new(|v| { v.as_object_mut().expect("o").remove("name"); })),
+            (
+                "name",
+                Box::new(|v| {
+                    v.as_object_mut().expect("o").remove("name");
+                }),
+            ),
             ("schema", Box::new(|v| v["schema"] = json!("other/v9"))),
             ("description", Box::new(|v| v["description"] = json!(7))),
             ("tags", Box::new(|v| v["tags"] = json!(vec!["t"; 33]))),
             ("tags[1]", Box::new(|v| v["tags"] = json!(["ok", ""]))),
-            ("skills[0].id", Box::new(|v| v["skills"] = json!([{"name": "no id"}]))),
+            (
+                "skills[0].id",
+                Box::new(|v| v["skills"] = json!([{"name": "no id"}])),
+            ),
             ("endpoint", Box::new(|v| v["endpoint"] = json!("ftp://x"))),
-            ("endpoint", Box::new(|v| v["endpoint"] = json!("relay://did:key:z6MkOther"))),
-            ("endpoint", Box::new(|v| { v.as_object_mut().expect("o").remove("endpoint"); })),
+            (
+                "endpoint",
+                Box::new(|v| v["endpoint"] = json!("relay://did:key:z6MkOther")),
+            ),
+            (
+                "endpoint",
+                Box::new(|v| {
+                    v.as_object_mut().expect("o").remove("endpoint");
+                }),
+            ),
             ("qps_budget", Box::new(|v| v["qps_budget"] = json!(0))),
             ("qps_budget", Box::new(|v| v["qps_budget"] = json!("5"))),
-            ("concurrency_limit", Box::new(|v| v["concurrency_limit"] = json!(1.5))),
-            ("concurrency_limit", Box::new(|v| v["concurrency_limit"] = json!(0))),
-            ("issued_at", Box::new(|v| v["issued_at"] = json!("yesterday"))),
-            ("expires_at", Box::new(|v| v["expires_at"] = json!("2000-01-01T00:00:00Z"))),
+            (
+                "concurrency_limit",
+                Box::new(|v| v["concurrency_limit"] = json!(1.5)),
+            ),
+            (
+                "concurrency_limit",
+                Box::new(|v| v["concurrency_limit"] = json!(0)),
+            ),
+            (
+                "issued_at",
+                Box::new(|v| v["issued_at"] = json!("yesterday")),
+            ),
+            (
+                "expires_at",
+                Box::new(|v| v["expires_at"] = json!("2000-01-01T00:00:00Z")),
+            ),
             ("revoked", Box::new(|v| v["revoked"] = json!("yes"))),
-            ("meta", Box::new(|v| v["meta"] = json!({"big": "x".repeat(9000)}))),
+            (
+                "meta",
+                Box::new(|v| v["meta"] = json!({"big": "x".repeat(9000)})),
+            ),
             ("relays[0]", Box::new(|v| v["relays"] = json!(["ws://x"]))),
         ];
         for (want, edit) in cases {
@@ -633,25 +679,43 @@ mod tests {
         let id = Identity::generate();
         let mut env = signed(&id, |_| {});
         env["manifest"]["agent_id"] = json!("weather");
-        assert!(matches!(Card::from_value(env), Err(CardError::InvalidId(_))));
+        assert!(matches!(
+            Card::from_value(env),
+            Err(CardError::InvalidId(_))
+        ));
 
         let mut env = signed(&id, |_| {});
         env["manifest"]["name"] = json!("tampered");
-        assert!(matches!(Card::from_value(env), Err(CardError::BadSignature(_))));
+        assert!(matches!(
+            Card::from_value(env),
+            Err(CardError::BadSignature(_))
+        ));
 
         let mut env = signed(&id, |_| {});
         env.as_object_mut().expect("o").remove("manifest_signature");
-        assert!(matches!(Card::from_value(env), Err(CardError::BadSignature(_))));
+        assert!(matches!(
+            Card::from_value(env),
+            Err(CardError::BadSignature(_))
+        ));
 
         // Signed by someone else.
         let other = Identity::generate();
         let mut env = signed(&other, |_| {});
         env["manifest"]["agent_id"] = json!(id.id());
-        assert!(matches!(Card::from_value(env), Err(CardError::BadSignature(_))));
+        assert!(matches!(
+            Card::from_value(env),
+            Err(CardError::BadSignature(_))
+        ));
 
         let big = vec![b' '; MAX_ENVELOPE_BYTES + 1];
-        assert!(matches!(Card::from_slice(&big), Err(CardError::TooLarge { .. })));
-        assert!(matches!(Card::from_slice(b"{nope"), Err(CardError::InvalidJson(_))));
+        assert!(matches!(
+            Card::from_slice(&big),
+            Err(CardError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            Card::from_slice(b"{nope"),
+            Err(CardError::InvalidJson(_))
+        ));
     }
 
     #[test]
@@ -664,7 +728,10 @@ mod tests {
         assert!(!card.supersedes(card.issued_at, &card.signature));
         assert!(card.check_not_future(card.issued_at - 300).is_ok());
         assert_eq!(
-            field_of(card.check_not_future(card.issued_at - 301).map(|()| card.clone())),
+            field_of(
+                card.check_not_future(card.issued_at - 301)
+                    .map(|()| card.clone())
+            ),
             "issued_at"
         );
         let tomb = Card::from_value(signed(&id, |v| {

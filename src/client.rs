@@ -170,11 +170,7 @@ impl Client {
 
     /// `GET /v1/node`.
     pub async fn node_info(&self) -> Result<Value, ClientError> {
-        let res = self
-            .http
-            .get(format!("{}/v1/node", self.base))
-            .send()
-            .await;
+        let res = self.http.get(format!("{}/v1/node", self.base)).send().await;
         self.decode(res).await
     }
 

@@ -137,8 +137,11 @@ mod tests {
         let p = dir.path().join("config.toml");
         assert!(FileConfig::load(&p, false).expect("ok").node.is_none());
         assert!(FileConfig::load(&p, true).is_err());
-        std::fs::write(&p, "node = \"http://x:1\"\n[serve]\nlisten = \"0.0.0.0:1\"\ndurability = \"normal\"\n")
-            .expect("write");
+        std::fs::write(
+            &p,
+            "node = \"http://x:1\"\n[serve]\nlisten = \"0.0.0.0:1\"\ndurability = \"normal\"\n",
+        )
+        .expect("write");
         let c = FileConfig::load(&p, true).expect("parse");
         assert_eq!(c.serve.durability, Some(Durability::Normal));
         std::fs::write(&p, "[serve]\nlisten_typo = 1\n").expect("write");

@@ -47,6 +47,10 @@ pub fn did_from_public(key: &VerifyingKey) -> String {
 }
 
 /// Recovers the public key from a did:key, checking every part of its form.
+///
+/// Small-order ("weak") keys are refused: a signature by one verifies for many messages. With
+/// them excluded, RFC 8032's cofactorless check ([`verify_b64`]) is as strict as
+/// `verify_strict` and skips one point decompression per signature.
 pub fn public_from_did(did: &str) -> Result<VerifyingKey, IdError> {
     let Some(multibase) = did.strip_prefix("did:key:z") else {
         return Err(IdError::NotDidKey(short(did)));
@@ -55,18 +59,23 @@ pub fn public_from_did(did: &str) -> Result<VerifyingKey, IdError> {
     if multibase.len() > 60 {
         return Err(IdError::NotEd25519(short(did)));
     }
-    let bytes = bs58::decode(multibase)
-        .into_vec()
-        .map_err(|_| IdError::BadBase58(short(did)))?;
-    let raw: [u8; 32] = match bytes.split_first_chunk::<2>() {
+    let mut bytes = [0u8; 34];
+    // A 35th byte (or more) fails here: base58 spelling is unique for a fixed length whose
+    // first byte is non-zero (0xed), so a successful 34-byte decode is the canonical ID.
+    let n = bs58::decode(multibase)
+        .onto(&mut bytes[..])
+        .map_err(|e| match e {
+            bs58::decode::Error::BufferTooSmall => IdError::NotEd25519(short(did)),
+            _ => IdError::BadBase58(short(did)),
+        })?;
+    let raw: [u8; 32] = match bytes[..n].split_first_chunk::<2>() {
         Some((prefix, rest)) if *prefix == ED25519_MULTICODEC => rest
             .try_into()
             .map_err(|_| IdError::NotEd25519(short(did)))?,
         _ => return Err(IdError::NotEd25519(short(did))),
     };
     let key = VerifyingKey::from_bytes(&raw).map_err(|_| IdError::NotEd25519(short(did)))?;
-    // Only the canonical spelling is an ID: no alternative encodings of the same key.
-    if did_from_public(&key) != did {
+    if key.is_weak() {
         return Err(IdError::NotEd25519(short(did)));
     }
     Ok(key)
@@ -150,9 +159,27 @@ impl Identity {
 /// Verifies a base64url Ed25519 signature by the key of `did` over `msg`.
 pub fn verify_b64(did: &str, msg: &[u8], signature_b64: &str) -> Result<(), VerifyError> {
     let key = public_from_did(did).map_err(VerifyError::Id)?;
-    let raw = b64url_decode(signature_b64).map_err(|_| VerifyError::Malformed)?;
-    let raw: [u8; 64] = raw.try_into().map_err(|_| VerifyError::Malformed)?;
-    key.verify_strict(msg, &Signature::from_bytes(&raw))
+    verify_with_key(&key, msg, signature_b64)
+}
+
+/// Verifies a base64url Ed25519 signature by `key` over `msg` (RFC 8032, cofactorless; `key`
+/// comes from [`public_from_did`], which refuses weak keys).
+pub fn verify_with_key(
+    key: &VerifyingKey,
+    msg: &[u8],
+    signature_b64: &str,
+) -> Result<(), VerifyError> {
+    use ed25519_dalek::Verifier as _;
+    let mut raw = [0u8; 64];
+    match base64::Engine::decode_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        signature_b64,
+        &mut raw,
+    ) {
+        Ok(64) => {}
+        _ => return Err(VerifyError::Malformed),
+    }
+    key.verify(msg, &Signature::from_bytes(&raw))
         .map_err(|_| VerifyError::Mismatch)
 }
 
@@ -440,8 +467,8 @@ mod keyring {
         static STORE: OnceLock<Result<(), String>> = OnceLock::new();
         STORE
             .get_or_init(|| {
-                let store = zbus_secret_service_keyring_store::Store::new()
-                    .map_err(|e| e.to_string())?;
+                let store =
+                    zbus_secret_service_keyring_store::Store::new().map_err(|e| e.to_string())?;
                 keyring_core::set_default_store(store);
                 Ok(())
             })
@@ -522,6 +549,17 @@ mod tests {
         let id = Identity::generate();
         let truncated = &id.id()[..id.id().len() - 1];
         assert!(public_from_did(truncated).is_err());
+        let longer = format!("{}z", id.id());
+        assert!(public_from_did(&longer).is_err());
+        // The identity point is a small-order ("weak") key: refused.
+        let mut weak = vec![0xed, 0x01, 1];
+        weak.extend_from_slice(&[0u8; 31]);
+        let weak = format!("did:key:z{}", bs58::encode(weak).into_string());
+        assert!(weak.starts_with("did:key:z6Mk"));
+        assert!(matches!(
+            public_from_did(&weak),
+            Err(IdError::NotEd25519(_))
+        ));
     }
 
     #[test]

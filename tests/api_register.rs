@@ -34,7 +34,11 @@ impl Api {
             .get("content-type")
             .map(|v| v.to_str().expect("ascii").to_string());
         let bytes = res.into_body().collect().await.expect("body").to_bytes();
-        assert_eq!(ct.as_deref(), Some("application/json"), "every answer is JSON");
+        assert_eq!(
+            ct.as_deref(),
+            Some("application/json"),
+            "every answer is JSON"
+        );
         (status, serde_json::from_slice(&bytes).expect("JSON body"))
     }
 
@@ -70,7 +74,10 @@ async fn register_update_get() {
     let first = envelope(&id, now - 10, |_| {});
     let (s, v) = api.post(&first).await;
     assert_eq!(s, StatusCode::CREATED);
-    assert_eq!(v, json!({"agent_id": id.id(), "seq": 1, "status": "created"}));
+    assert_eq!(
+        v,
+        json!({"agent_id": id.id(), "seq": 1, "status": "created"})
+    );
 
     let (s, v) = api.get(&format!("/v1/agents/{}", id.id())).await;
     assert_eq!(s, StatusCode::OK);
@@ -94,7 +101,10 @@ async fn stale_and_future_versions() {
     let api = Api::new();
     let id = Identity::generate();
     let now = now_unix();
-    assert_eq!(api.post(&envelope(&id, now, |_| {})).await.0, StatusCode::CREATED);
+    assert_eq!(
+        api.post(&envelope(&id, now, |_| {})).await.0,
+        StatusCode::CREATED
+    );
     // Same issued_at, same card: not newer.
     let (s, v) = api.post(&envelope(&id, now, |_| {})).await;
     assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "stale"));
@@ -103,8 +113,16 @@ async fn stale_and_future_versions() {
     assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "stale"));
     // Too far in the future.
     let (s, v) = api.post(&envelope(&id, now + 3600, |_| {})).await;
-    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"));
-    assert!(v["error"]["message"].as_str().expect("msg").contains("issued_at"));
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("issued_at")
+    );
     // Equal issued_at, different manifest: the larger signature wins, on every node.
     let other = envelope(&id, now, |m| m["description"] = json!("variant"));
     let stored = api.get(&format!("/v1/agents/{}", id.id())).await.1;
@@ -158,7 +176,10 @@ async fn bad_signatures_ids_and_fields() {
     assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "bad_signature"));
 
     let mut unsigned = fresh(&id);
-    unsigned.as_object_mut().expect("obj").remove("manifest_signature");
+    unsigned
+        .as_object_mut()
+        .expect("obj")
+        .remove("manifest_signature");
     let (s, v) = api.post(&unsigned).await;
     assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "bad_signature"));
 
@@ -168,16 +189,41 @@ async fn bad_signatures_ids_and_fields() {
     assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "invalid_id"));
 
     let cases: Vec<(&str, Value)> = vec![
-        ("name", envelope(&id, now_unix(), |m| { m.as_object_mut().expect("o").remove("name"); })),
-        ("name", envelope(&id, now_unix(), |m| m["name"] = json!("n".repeat(65)))),
-        ("description", envelope(&id, now_unix(), |m| m["description"] = json!("d".repeat(4001)))),
-        ("tags", envelope(&id, now_unix(), |m| m["tags"] = json!("weather"))),
-        ("qps_budget", envelope(&id, now_unix(), |m| m["qps_budget"] = json!(-1))),
-        ("skills[0].id", envelope(&id, now_unix(), |m| m["skills"] = json!([{"id": ""}]))),
+        (
+            "name",
+            envelope(&id, now_unix(), |m| {
+                m.as_object_mut().expect("o").remove("name");
+            }),
+        ),
+        (
+            "name",
+            envelope(&id, now_unix(), |m| m["name"] = json!("n".repeat(65))),
+        ),
+        (
+            "description",
+            envelope(&id, now_unix(), |m| {
+                m["description"] = json!("d".repeat(4001))
+            }),
+        ),
+        (
+            "tags",
+            envelope(&id, now_unix(), |m| m["tags"] = json!("weather")),
+        ),
+        (
+            "qps_budget",
+            envelope(&id, now_unix(), |m| m["qps_budget"] = json!(-1)),
+        ),
+        (
+            "skills[0].id",
+            envelope(&id, now_unix(), |m| m["skills"] = json!([{"id": ""}])),
+        ),
     ];
     for (field, env) in cases {
         let (s, v) = api.post(&env).await;
-        assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"));
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")
+        );
         let msg = v["error"]["message"].as_str().expect("msg");
         assert!(msg.starts_with(&format!("{field}:")), "{msg} names {field}");
     }
@@ -191,12 +237,20 @@ async fn malformed_and_oversized_bodies() {
     let (s, v) = api.post_raw(vec![b'x'; 64 * 1024 + 1]).await;
     assert_eq!((s, code(&v)), (StatusCode::PAYLOAD_TOO_LARGE, "too_large"));
     let (s, v) = api.post(&json!([1, 2])).await;
-    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"));
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")
+    );
     // A big-but-allowed body is fine up to the limit: a 60 KiB meta is refused by its own rule.
     let id = Identity::generate();
-    let env = envelope(&id, now_unix(), |m| m["meta"] = json!({"x": "y".repeat(60_000)}));
+    let env = envelope(&id, now_unix(), |m| {
+        m["meta"] = json!({"x": "y".repeat(60_000)})
+    });
     let (s, v) = api.post(&env).await;
-    assert_eq!((s, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"));
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field")
+    );
 }
 
 #[tokio::test]
@@ -217,7 +271,12 @@ async fn lookups_and_routes() {
     assert_eq!((s, &v["status"]), (StatusCode::OK, &json!("ok")));
     let (s, v) = api.get("/v1/node").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(v["node_id"].as_str().expect("id").starts_with("did:key:z6Mk"));
+    assert!(
+        v["node_id"]
+            .as_str()
+            .expect("id")
+            .starts_with("did:key:z6Mk")
+    );
     assert_eq!(v["agents"], 0);
 }
 
@@ -243,5 +302,8 @@ async fn listing_pages_skip_tombstones() {
         .chain(p2["results"].as_array().expect("r"))
         .map(|r| r["agent_id"].as_str().expect("id"))
         .collect();
-    assert_eq!(seen, vec![ids[0].id(), ids[2].id(), ids[3].id(), ids[4].id()]);
+    assert_eq!(
+        seen,
+        vec![ids[0].id(), ids[2].id(), ids[3].id(), ids[4].id()]
+    );
 }

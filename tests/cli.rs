@@ -31,11 +31,9 @@ fn keygen_serve_register_get() {
         .assert()
         .success()
         .stdout(format!("{agent_id}\n"));
-    cmd(home.path())
-        .arg("keygen")
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("already exists").and(predicate::str::contains("--force")));
+    cmd(home.path()).arg("keygen").assert().code(2).stderr(
+        predicate::str::contains("already exists").and(predicate::str::contains("--force")),
+    );
 
     let node = ServeProcess::start(home.path(), &[]);
     let card = home.path().join("card.toml");
@@ -47,17 +45,38 @@ fn keygen_serve_register_get() {
     let out = cmd(home.path())
         .args(["--node", &node.url, "register", "--json", "--file"])
         .arg(&card)
-        .args(["--qps-budget", "5", "--concurrency-limit", "2", "--ttl", "30d", "--protocol", "http"])
+        .args([
+            "--qps-budget",
+            "5",
+            "--concurrency-limit",
+            "2",
+            "--ttl",
+            "30d",
+            "--protocol",
+            "http",
+        ])
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let res = stdout_json(&out);
     assert_eq!(res["status"], "created");
     assert_eq!(res["agent_id"], agent_id.as_str());
 
     // Registering again right away is an update, not a stale conflict.
     cmd(home.path())
-        .args(["--node", &node.url, "register", "--name", "weather2", "--endpoint", "http://127.0.0.1:8081"])
+        .args([
+            "--node",
+            &node.url,
+            "register",
+            "--name",
+            "weather2",
+            "--endpoint",
+            "http://127.0.0.1:8081",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::starts_with("updated weather2"));
@@ -120,7 +139,15 @@ fn register_against_a_stopped_node_is_a_clear_error() {
         .expect("addr")
         .port();
     cmd(home.path())
-        .args(["--node", &format!("http://127.0.0.1:{port}"), "register", "--name", "x", "--endpoint", "http://127.0.0.1:1"])
+        .args([
+            "--node",
+            &format!("http://127.0.0.1:{port}"),
+            "register",
+            "--name",
+            "x",
+            "--endpoint",
+            "http://127.0.0.1:1",
+        ])
         .assert()
         .code(2)
         .stderr(
@@ -133,12 +160,24 @@ fn register_against_a_stopped_node_is_a_clear_error() {
 #[test]
 fn usage_and_key_errors() {
     let home = tempfile::tempdir().expect("tmp");
-    cmd(home.path()).args(["register", "--bogus"]).assert().code(2);
     cmd(home.path())
-        .args(["register", "--name", "x", "--endpoint", "http://127.0.0.1:1"])
+        .args(["register", "--bogus"])
+        .assert()
+        .code(2);
+    cmd(home.path())
+        .args([
+            "register",
+            "--name",
+            "x",
+            "--endpoint",
+            "http://127.0.0.1:1",
+        ])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no key named `default`").and(predicate::str::contains("agentmesh keygen")));
+        .stderr(
+            predicate::str::contains("no key named `default`")
+                .and(predicate::str::contains("agentmesh keygen")),
+        );
     cmd(home.path())
         .args(["keygen", "--name", "../etc"])
         .assert()
@@ -148,10 +187,20 @@ fn usage_and_key_errors() {
     cmd(home.path()).arg("keygen").assert().success();
     let node = ServeProcess::start(home.path(), &[]);
     cmd(home.path())
-        .args(["--node", &node.url, "register", "--name", "x", "--endpoint", "ftp://nope"])
+        .args([
+            "--node",
+            &node.url,
+            "register",
+            "--name",
+            "x",
+            "--endpoint",
+            "ftp://nope",
+        ])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("invalid_field").and(predicate::str::contains("endpoint")));
+        .stderr(
+            predicate::str::contains("invalid_field").and(predicate::str::contains("endpoint")),
+        );
 }
 
 #[test]
@@ -159,7 +208,16 @@ fn dry_run_prints_a_verifiable_envelope() {
     let home = tempfile::tempdir().expect("tmp");
     cmd(home.path()).arg("keygen").assert().success();
     let out = cmd(home.path())
-        .args(["register", "--dry-run", "--name", "w", "--endpoint", "http://127.0.0.1:1", "--meta", "team=core"])
+        .args([
+            "register",
+            "--dry-run",
+            "--name",
+            "w",
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "--meta",
+            "team=core",
+        ])
         .output()
         .expect("run");
     assert!(out.status.success());

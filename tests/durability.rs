@@ -21,7 +21,10 @@ async fn sigkill_during_burst_loses_no_acknowledged_card() {
     let cards: Vec<(String, Vec<u8>)> = (0..4000)
         .map(|_| {
             let id = Identity::generate();
-            (id.id().to_string(), serde_json::to_vec(&fresh(&id)).expect("ser"))
+            (
+                id.id().to_string(),
+                serde_json::to_vec(&fresh(&id)).expect("ser"),
+            )
         })
         .collect();
     let cards = Arc::new(Mutex::new(cards));
@@ -30,11 +33,17 @@ async fn sigkill_during_burst_loses_no_acknowledged_card() {
 
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..32 {
-        let (client, cards, acked, acked_count) =
-            (client.clone(), cards.clone(), acked.clone(), acked_count.clone());
+        let (client, cards, acked, acked_count) = (
+            client.clone(),
+            cards.clone(),
+            acked.clone(),
+            acked_count.clone(),
+        );
         workers.spawn(async move {
             loop {
-                let Some((id, body)) = cards.lock().await.pop() else { return };
+                let Some((id, body)) = cards.lock().await.pop() else {
+                    return;
+                };
                 match client.register_raw(body).await {
                     Ok(res) => {
                         assert_eq!(res.agent_id, id);
@@ -59,7 +68,10 @@ async fn sigkill_during_burst_loses_no_acknowledged_card() {
     while workers.join_next().await.is_some() {}
     let acked = acked.lock().await.clone();
     let left = cards.lock().await.len();
-    assert!(left > 0, "the kill must land mid-burst (all cards went through first)");
+    assert!(
+        left > 0,
+        "the kill must land mid-burst (all cards went through first)"
+    );
 
     let node = ServeProcess::start(home.path(), &[]);
     let client = Client::new(&node.url, Duration::from_secs(10)).expect("client");

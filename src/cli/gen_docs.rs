@@ -86,7 +86,9 @@ pub(super) fn completions(args: CompletionsArgs) -> anyhow::Result<Outcome> {
     match (args.shell, args.out_dir) {
         (_, Some(dir)) => write_all(&dir, &completion_files())?,
         (Some(shell), None) => std::io::stdout().lock().write_all(&completion(shell))?,
-        (None, None) => anyhow::bail!("name a shell (bash, zsh, fish, elvish, powershell) or pass --out-dir"),
+        (None, None) => {
+            anyhow::bail!("name a shell (bash, zsh, fish, elvish, powershell) or pass --out-dir")
+        }
     }
     Ok(Outcome::Success)
 }

@@ -27,7 +27,12 @@ use crate::identity::{Identity, KeyLocation, KeyStore, KeyStoreError, KeyStoreKi
 
 /// AgentMesh: signed identities, discovery and invocation for AI agents.
 #[derive(Debug, Parser)]
-#[command(name = "agentmesh", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "agentmesh",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Node to talk to.
     #[arg(long, global = true, env = "AGENTMESH_NODE", value_name = "URL")]
@@ -268,9 +273,9 @@ fn hint(e: &anyhow::Error) -> Option<String> {
         }
         if let Some(k) = cause.downcast_ref::<KeyStoreError>() {
             return match k {
-                KeyStoreError::NotFound(name) => Some(format!(
-                    "create it with `agentmesh keygen --name {name}`"
-                )),
+                KeyStoreError::NotFound(name) => {
+                    Some(format!("create it with `agentmesh keygen --name {name}`"))
+                }
                 KeyStoreError::Exists { .. } => {
                     Some("pass --force to replace it (the old identity is lost)".into())
                 }

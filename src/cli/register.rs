@@ -111,7 +111,11 @@ fn build_manifest(id: &Identity, args: &Args, issued_at: i64) -> anyhow::Result<
         bail!("a card needs a name: pass --name or set `name` in --file");
     };
     let mut m = Manifest::new(id.id(), &name, issued_at);
-    m.description = args.description.clone().or(file.description).unwrap_or_default();
+    m.description = args
+        .description
+        .clone()
+        .or(file.description)
+        .unwrap_or_default();
     m.skills = file.skills;
     m.skills.extend(args.skills.iter().map(|s| Skill {
         id: s.clone(),
@@ -130,15 +134,20 @@ fn build_manifest(id: &Identity, args: &Args, issued_at: i64) -> anyhow::Result<
     let ttl = match (args.ttl, file.ttl) {
         (Some(t), _) => Some(t),
         (None, Some(t)) => Some(
-            humantime::parse_duration(&t).with_context(|| format!("invalid ttl `{t}` in card file"))?,
+            humantime::parse_duration(&t)
+                .with_context(|| format!("invalid ttl `{t}` in card file"))?,
         ),
         (None, None) => None,
     };
     m.expires_at = match (ttl, file.expires_at) {
-        (Some(t), _) => Some(format_rfc3339(issued_at + i64::try_from(t.as_secs()).unwrap_or(i64::MAX / 2))),
+        (Some(t), _) => Some(format_rfc3339(
+            issued_at + i64::try_from(t.as_secs()).unwrap_or(i64::MAX / 2),
+        )),
         (None, Some(e)) => {
             if parse_rfc3339(&e).is_none() {
-                bail!("expires_at `{e}` in card file is not an RFC 3339 UTC time like 2026-11-24T21:00:00Z");
+                bail!(
+                    "expires_at `{e}` in card file is not an RFC 3339 UTC time like 2026-11-24T21:00:00Z"
+                );
             }
             Some(e)
         }
@@ -180,7 +189,9 @@ fn next_issued_at(stored: Option<&Value>) -> i64 {
 async fn current_card(client: &Client, id: &str) -> anyhow::Result<Option<Value>> {
     match client.get_agent(id).await {
         Ok(v) => Ok(Some(v)),
-        Err(ClientError::Api { status: 404 | 410, .. }) => Ok(None),
+        Err(ClientError::Api {
+            status: 404 | 410, ..
+        }) => Ok(None),
         Err(e) => Err(e).context("cannot read the current card from the node"),
     }
 }
@@ -268,7 +279,10 @@ owner = "me"
         assert_eq!(m.description, "file desc");
         assert_eq!(m.tags, vec!["a", "b"]);
         assert_eq!(m.skills.len(), 2);
-        assert_eq!(m.expires_at.as_deref(), Some(format_rfc3339(1_003_600).as_str()));
+        assert_eq!(
+            m.expires_at.as_deref(),
+            Some(format_rfc3339(1_003_600).as_str())
+        );
         assert_eq!(m.meta.expect("meta")["owner"], "me");
     }
 

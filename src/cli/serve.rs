@@ -56,7 +56,9 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         (None, Some(s)) => s
             .parse()
             .with_context(|| format!("invalid listen address `{s}` in the config file"))?,
-        (None, None) => DEFAULT_LISTEN.parse().expect("default listen address parses"),
+        (None, None) => DEFAULT_LISTEN
+            .parse()
+            .expect("default listen address parses"),
     };
     let config = NodeConfig {
         data_dir: args

@@ -34,7 +34,11 @@ pub async fn register(
             stored_issued_at,
             stored_revoked,
         } => {
-            let what = if stored_revoked { "tombstone" } else { "version" };
+            let what = if stored_revoked {
+                "tombstone"
+            } else {
+                "version"
+            };
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "stale",
@@ -45,7 +49,7 @@ pub async fn register(
             ));
         }
     };
-    tracing::info!(agent_id, seq, status = word, "card stored");
+    tracing::debug!(agent_id, seq, status = word, "card stored");
     Ok((
         status,
         Json(json!({"agent_id": agent_id, "seq": seq, "status": word})),

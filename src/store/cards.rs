@@ -68,13 +68,13 @@ pub fn put_in_tx(ctx: &mut WriteCtx<'_>, card: &Card) -> Result<PutOutcome, Stor
         .prepare_cached("SELECT issued_at, signature, revoked FROM cards WHERE agent_id = ?1")?
         .query_row([&card.agent_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    if let Some((issued_at, signature, revoked)) = &existing {
-        if !card.supersedes(*issued_at, signature) {
-            return Ok(PutOutcome::Stale {
-                stored_issued_at: *issued_at,
-                stored_revoked: *revoked,
-            });
-        }
+    if let Some((issued_at, signature, revoked)) = &existing
+        && !card.supersedes(*issued_at, signature)
+    {
+        return Ok(PutOutcome::Stale {
+            stored_issued_at: *issued_at,
+            stored_revoked: *revoked,
+        });
     }
     let seq = ctx.next_seq();
     let envelope = serde_json::to_string(card.envelope()).expect("a JSON value serializes");
@@ -211,7 +211,10 @@ mod tests {
         );
         assert!(matches!(
             store.put_card(card(&a, 150, false)).await.expect("put"),
-            PutOutcome::Stale { stored_issued_at: 200, .. }
+            PutOutcome::Stale {
+                stored_issued_at: 200,
+                ..
+            }
         ));
         assert_eq!(
             store.put_card(card(&a, 300, true)).await.expect("put"),
@@ -219,7 +222,10 @@ mod tests {
         );
         assert!(matches!(
             store.put_card(card(&a, 250, false)).await.expect("put"),
-            PutOutcome::Stale { stored_revoked: true, .. }
+            PutOutcome::Stale {
+                stored_revoked: true,
+                ..
+            }
         ));
         let got = store.get_card(a.id()).await.expect("get").expect("some");
         assert!(got.revoked);
@@ -260,7 +266,11 @@ mod tests {
             }
         }
         seqs.sort_unstable();
-        assert_eq!(seqs, (1..=200).collect::<Vec<_>>(), "sequence has no gaps or repeats");
+        assert_eq!(
+            seqs,
+            (1..=200).collect::<Vec<_>>(),
+            "sequence has no gaps or repeats"
+        );
         let stats = store.batch_stats();
         assert_eq!(stats.jobs, 200);
         assert!(stats.commits < 200, "group commit folds writes: {stats:?}");

@@ -147,7 +147,10 @@ impl ServeProcess {
             if let Some(s) = self.child.try_wait().expect("wait") {
                 return s;
             }
-            assert!(std::time::Instant::now() < deadline, "serve did not exit after SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
