@@ -106,20 +106,15 @@ fn main() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        Node::spawn(
-            listener,
-            NodeConfig {
-                data_dir: dir.path().to_path_buf(),
-                public_url: None,
-                store: StoreOptions {
-                    durability: opts.durability,
-                    ..StoreOptions::default()
-                },
-            },
-            async {
-                let _ = stop_rx.await;
-            },
-        )
+        let mut config = NodeConfig::new(dir.path());
+        config.store = StoreOptions {
+            durability: opts.durability,
+            ..StoreOptions::default()
+        };
+        Node::spawn(listener, config, async {
+            let _ = stop_rx.await;
+        })
+        .await
         .expect("node")
     });
     let url = format!("http://{}", node.addr);

@@ -33,6 +33,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --version 'Print version'
             cand keygen 'Create a named Ed25519 identity and print its did:key'
             cand register 'Sign an agent card and publish it to a node'
+            cand discover 'Find agents by what they do, in plain words'
             cand serve 'Run a node: registry, discovery and gateway'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
@@ -87,6 +88,26 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'agentmesh;discover'= {
+            cand --tag 'Only agents with this tag (repeatable; all must match)'
+            cand --protocol 'Only agents speaking this protocol (http, mcp, a2a, ws, …)'
+            cand --min-trust 'Only agents whose local trust score is at least this (0–1)'
+            cand --limit 'Most results (1–100)'
+            cand --timeout 'HTTP timeout'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'agentmesh;serve'= {
             cand --listen 'Address to listen on (port 0 picks a free port)'
             cand --data-dir 'Folder for the database and node key'
@@ -94,6 +115,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --config 'Config file (TOML); default: config.toml in the home folder'
             cand --durability 'Commit durability: full (survives power loss) or normal (survives a crash)'
             cand --max-batch 'Most registrations folded into one transaction'
+            cand --embedder-dir 'A model2vec folder (config.json, model.safetensors, tokenizer.json) to embed cards with instead of the built-in model; changing it re-embeds every card at start'
             cand --log-format 'Log format on stderr: pretty or json'
             cand --node 'Node to talk to'
             cand --key 'Name of the key (identity) to use'
@@ -144,6 +166,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         &'agentmesh;help'= {
             cand keygen 'Create a named Ed25519 identity and print its did:key'
             cand register 'Sign an agent card and publish it to a node'
+            cand discover 'Find agents by what they do, in plain words'
             cand serve 'Run a node: registry, discovery and gateway'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
@@ -152,6 +175,8 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         &'agentmesh;help;keygen'= {
         }
         &'agentmesh;help;register'= {
+        }
+        &'agentmesh;help;discover'= {
         }
         &'agentmesh;help;serve'= {
         }

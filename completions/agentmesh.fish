@@ -37,6 +37,7 @@ complete -c agentmesh -n "__fish_agentmesh_needs_command" -s h -l help -d 'Print
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -s V -l version -d 'Print version'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "register" -d 'Sign an agent card and publish it to a node'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "discover" -d 'Find agents by what they do, in plain words'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "man" -d 'Write man pages'
@@ -82,6 +83,22 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s v -l ve
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l tag -d 'Only agents with this tag (repeatable; all must match)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l protocol -d 'Only agents speaking this protocol (http, mcp, a2a, ws, …)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l min-trust -d 'Only agents whose local trust score is at least this (0–1)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l limit -d 'Most results (1–100)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l timeout -d 'HTTP timeout' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s V -l version -d 'Print version'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l data-dir -d 'Folder for the database and node key' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l public-url -d 'URL peers and clients reach this node at' -r
@@ -89,6 +106,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l config -d 
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l durability -d 'Commit durability: full (survives power loss) or normal (survives a crash)' -r -f -a "full\t'synchronous=FULL'
 normal\t'synchronous=NORMAL'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l max-batch -d 'Most registrations folded into one transaction' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l embedder-dir -d 'A model2vec folder (config.json, model.safetensors, tokenizer.json) to embed cards with instead of the built-in model; changing it re-embeds every card at start' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l log-format -d 'Log format on stderr: pretty or json' -r -f -a "pretty\t''
 json\t''"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l node -d 'Node to talk to' -r
@@ -126,9 +144,10 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s v -l verbose
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s V -l version -d 'Print version'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register serve completions man help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register serve completions man help" -f -a "register" -d 'Sign an agent card and publish it to a node'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register serve completions man help" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register serve completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register serve completions man help" -f -a "man" -d 'Write man pages'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "register" -d 'Sign an agent card and publish it to a node'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "discover" -d 'Find agents by what they do, in plain words'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "man" -d 'Write man pages'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

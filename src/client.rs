@@ -168,6 +168,39 @@ impl Client {
         self.decode(res).await
     }
 
+    /// `GET /v1/agents?…`: discovery. Empty strings and `None` leave a filter out.
+    pub async fn discover(
+        &self,
+        query: &str,
+        tags: &[String],
+        protocol: Option<&str>,
+        min_trust: Option<f64>,
+        limit: usize,
+    ) -> Result<Value, ClientError> {
+        let mut params: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+        if !query.is_empty() {
+            params.push(("q", query.to_string()));
+        }
+        if !tags.is_empty() {
+            params.push(("tags", tags.join(",")));
+        }
+        if let Some(p) = protocol {
+            params.push(("protocol", p.to_string()));
+        }
+        if let Some(t) = min_trust {
+            params.push(("min_trust", t.to_string()));
+        }
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        let res = self
+            .http
+            .get(format!("{}/v1/agents?{query}", self.base))
+            .send()
+            .await;
+        self.decode(res).await
+    }
+
     /// `GET /v1/node`.
     pub async fn node_info(&self) -> Result<Value, ClientError> {
         let res = self.http.get(format!("{}/v1/node", self.base)).send().await;

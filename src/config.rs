@@ -78,6 +78,8 @@ pub struct ServeFileConfig {
     pub max_batch: Option<usize>,
     /// `pretty` or `json`.
     pub log_format: Option<String>,
+    /// A model2vec folder to embed with instead of the built-in model.
+    pub embedder_dir: Option<PathBuf>,
 }
 
 /// Config trouble.

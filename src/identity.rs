@@ -40,9 +40,14 @@ pub enum IdError {
 
 /// Builds the did:key of an Ed25519 public key.
 pub fn did_from_public(key: &VerifyingKey) -> String {
-    let mut bytes = Vec::with_capacity(34);
-    bytes.extend_from_slice(&ED25519_MULTICODEC);
-    bytes.extend_from_slice(key.as_bytes());
+    did_from_key_bytes(key.as_bytes())
+}
+
+/// Builds the did:key of a public key given as its 32 bytes (no point decompression).
+pub fn did_from_key_bytes(key: &[u8; 32]) -> String {
+    let mut bytes = [0u8; 34];
+    bytes[..2].copy_from_slice(&ED25519_MULTICODEC);
+    bytes[2..].copy_from_slice(key);
     format!("did:key:z{}", bs58::encode(bytes).into_string())
 }
 

@@ -12,6 +12,7 @@ pub mod card;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod discovery;
 pub mod encoding;
 pub mod identity;
 pub mod node;

@@ -6,6 +6,7 @@
 //! printed as `error:` with `caused by:` lines and a hint where one helps. A closed stdout
 //! (`agentmesh … | head`) exits 0.
 
+mod discover;
 mod gen_docs;
 mod keygen;
 mod register;
@@ -78,6 +79,8 @@ pub enum Command {
     Keygen(keygen::Args),
     /// Sign an agent card and publish it to a node.
     Register(register::Args),
+    /// Find agents by what they do, in plain words.
+    Discover(discover::Args),
     /// Run a node: registry, discovery and gateway.
     Serve(serve::Args),
     /// Print shell completions.
@@ -233,6 +236,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Keygen(args) => keygen::run(&ctx, args),
         Command::Register(args) => register::run(&ctx, args),
+        Command::Discover(args) => discover::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Completions(args) => gen_docs::completions(args),
         Command::Man(args) => gen_docs::man(args),

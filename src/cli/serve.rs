@@ -32,6 +32,10 @@ pub struct Args {
     /// Most registrations folded into one transaction.
     #[arg(long, env = "AGENTMESH_MAX_BATCH", value_name = "N")]
     pub max_batch: Option<usize>,
+    /// A model2vec folder (config.json, model.safetensors, tokenizer.json) to embed cards
+    /// with instead of the built-in model; changing it re-embeds every card at start.
+    #[arg(long, env = "AGENTMESH_EMBEDDER_DIR", value_name = "DIR")]
+    pub embedder_dir: Option<PathBuf>,
     /// Log format on stderr: pretty or json.
     #[arg(long, env = "AGENTMESH_LOG_FORMAT", value_name = "FORMAT", value_parser = ["pretty", "json"])]
     pub log_format: Option<String>,
@@ -66,6 +70,8 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             .or(file.data_dir)
             .unwrap_or_else(|| ctx.paths.data_dir.clone()),
         public_url: args.public_url.or(file.public_url),
+        embedder_dir: args.embedder_dir.or(file.embedder_dir),
+        lexical_weight: crate::discovery::DEFAULT_LEXICAL_WEIGHT,
         store: StoreOptions {
             durability: match args.durability {
                 Some(DurabilityArg::Full) => Durability::Full,
@@ -86,7 +92,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
             format!("cannot listen on {listen} (is another node running? try --listen 127.0.0.1:0)")
         })?;
-        let node = Node::spawn(listener, config.clone(), shutdown_signal())?;
+        let node = Node::spawn(listener, config.clone(), shutdown_signal()).await?;
         let url = format!("http://{}", node.addr);
         if ctx.json {
             out_json(&json!({"event": "listening", "url": url, "node_id": node.node_id,

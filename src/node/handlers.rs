@@ -4,17 +4,17 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, Uri};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 use crate::card::Card;
+use crate::discovery::{MAX_LIMIT, MAX_QUERY_CHARS, Query as SearchQuery};
 use crate::encoding::{format_rfc3339, now_unix};
 use crate::identity::public_from_did;
-use crate::store::{PutOutcome, StoredCard};
+use crate::store::{PutOutcome, StoredCard, VectorRecord};
 
 /// `POST /v1/agents`: verify a signed envelope and store it if newer.
 pub async fn register(
@@ -25,7 +25,20 @@ pub async fn register(
     let card = Card::from_slice(&body)?;
     card.check_not_future(now_unix())?;
     let agent_id = card.agent_id.clone();
-    let outcome = state.store().put_card(card).await?;
+    let discovery = state.discovery();
+    let prepared = (!card.revoked).then(|| discovery.prepare(card.manifest()));
+    let vector = prepared.as_ref().map(|p| VectorRecord {
+        model: discovery.model_id().to_string(),
+        bytes: p.vector.to_bytes(),
+    });
+    let outcome = state.store().put_card(card, vector).await?;
+    match (&outcome, &prepared) {
+        (PutOutcome::Created { seq } | PutOutcome::Updated { seq }, Some(p)) => {
+            discovery.apply(&agent_id, *seq, p);
+        }
+        (PutOutcome::Revoked { seq }, _) => discovery.remove(&agent_id, *seq),
+        _ => {}
+    }
     let (status, seq, word) = match outcome {
         PutOutcome::Created { seq } => (StatusCode::CREATED, seq, "created"),
         PutOutcome::Updated { seq } => (StatusCode::OK, seq, "updated"),
@@ -99,49 +112,101 @@ pub async fn get_agent(
     Ok(Json(live_card(&state, &id).await?.envelope))
 }
 
-/// Query of the plain listing.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    limit: Option<usize>,
-    after: Option<i64>,
+/// Parses the discovery query string: `q`, `tags` (comma-separated and/or repeated; `tag` is
+/// accepted too), `protocol`, `min_trust`, `limit`. Unknown parameters are refused so a typo
+/// does not silently widen a search.
+fn parse_search(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
+    let mut q = SearchQuery {
+        limit: 10,
+        ..SearchQuery::default()
+    };
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "q" => {
+                if v.chars().count() > MAX_QUERY_CHARS {
+                    return Err(ApiError::bad_field(
+                        "q",
+                        format!("is longer than {MAX_QUERY_CHARS} characters"),
+                    ));
+                }
+                q.text = v.into_owned();
+            }
+            "tags" | "tag" => q.tags.extend(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string),
+            ),
+            "protocol" if !v.is_empty() => q.protocol = Some(v.into_owned()),
+            "protocol" => {}
+            "min_trust" => {
+                q.min_trust = match v.parse::<f64>() {
+                    Ok(t) if (0.0..=1.0).contains(&t) => t,
+                    _ => return Err(ApiError::bad_field("min_trust", "must be a number in 0–1")),
+                }
+            }
+            "limit" => {
+                q.limit = match v.parse::<usize>() {
+                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                    _ => {
+                        return Err(ApiError::bad_field(
+                            "limit",
+                            format!("must be an integer in 1–{MAX_LIMIT}"),
+                        ));
+                    }
+                }
+            }
+            other => {
+                return Err(ApiError::bad_field(
+                    other,
+                    "unknown query parameter (use q, tags, protocol, min_trust, limit)",
+                ));
+            }
+        }
+    }
+    Ok(q)
 }
 
-/// `GET /v1/agents`: live cards, paged in sequence order (`after` = the last `seq` seen).
-pub async fn list(
+/// `GET /v1/agents?q=&tags=&protocol=&min_trust=&limit=`: discovery, best first.
+pub async fn discover(
     State(state): State<AppState>,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
-    let Query(q) = query?;
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_field("limit", "must be 1–100"));
-    }
-    let mut after = q.after.unwrap_or(0);
-    let now = now_unix();
-    let mut results = Vec::new();
-    // Skip tombstones and expired cards, reading further pages until the page is full.
-    let next = loop {
-        let page = state.store().cards_since(after, limit).await?;
-        for c in page.cards {
-            after = c.seq;
-            if c.revoked || c.expires_at.is_some_and(|e| e <= now) {
-                continue;
-            }
-            results.push(json!({"agent_id": c.agent_id, "seq": c.seq, "card": c.envelope}));
-            if results.len() == limit {
-                break;
-            }
-        }
-        if results.len() == limit || !page.more {
-            break (results.len() == limit).then_some(after);
-        }
-    };
+    let query = parse_search(raw.as_deref())?;
+    let discovery = state.discovery().clone();
+    let hits = tokio::task::spawn_blocking(move || discovery.search(&query))
+        .await
+        .map_err(ApiError::internal)?;
+    let cards = state
+        .store()
+        .get_cards(hits.iter().map(|h| h.agent_id.clone()).collect())
+        .await?;
+    let by_id: std::collections::HashMap<&str, &StoredCard> =
+        cards.iter().map(|c| (c.agent_id.as_str(), c)).collect();
+    let results: Vec<Value> = hits
+        .iter()
+        .filter_map(|h| {
+            // A card revoked between the search and this read is left out.
+            let card = by_id.get(h.agent_id.as_str()).filter(|c| !c.revoked)?;
+            Some(json!({
+                "agent_id": h.agent_id,
+                "score": round4(h.score),
+                "similarity": round4(h.similarity),
+                "lexical": round4(h.lexical),
+                "trust": round4(h.trust),
+                "card": card.envelope,
+            }))
+        })
+        .collect();
     Ok(Json(json!({
         "results": results,
-        "next": next,
-        "took_ms": started.elapsed().as_secs_f64() * 1000.0,
+        "took_ms": round4(started.elapsed().as_secs_f64() * 1000.0),
     })))
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
 }
 
 /// `GET /v1/node`: what this node is and holds.
@@ -154,6 +219,8 @@ pub async fn node_info(State(state): State<AppState>) -> Result<Json<Value>, Api
         "public_url": state.inner.public_url,
         "uptime_s": state.inner.started.elapsed().as_secs(),
         "agents": agents,
+        "indexed": state.discovery().len(),
+        "model": state.discovery().model_id(),
         "peers": 0,
         "tunnels": 0,
         "store": {

@@ -22,6 +22,9 @@ use tokio::task::JoinHandle;
 pub use error::ApiError;
 
 use crate::card::MAX_ENVELOPE_BYTES;
+use crate::discovery::{
+    DEFAULT_LEXICAL_WEIGHT, Discovery, Embedder, EmbedderError, StaticEmbedder, builtin_embedder,
+};
 use crate::identity::{Identity, KeyStore, KeyStoreError};
 use crate::store::{Store, StoreError, StoreOptions};
 
@@ -34,6 +37,23 @@ pub struct NodeConfig {
     pub public_url: Option<String>,
     /// Database options.
     pub store: StoreOptions,
+    /// A model2vec folder to embed with instead of the built-in model.
+    pub embedder_dir: Option<PathBuf>,
+    /// Weight of the lexical share in discovery scores.
+    pub lexical_weight: f32,
+}
+
+impl NodeConfig {
+    /// Defaults with the database in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            public_url: None,
+            store: StoreOptions::default(),
+            embedder_dir: None,
+            lexical_weight: DEFAULT_LEXICAL_WEIGHT,
+        }
+    }
 }
 
 /// Why a node could not start.
@@ -48,6 +68,9 @@ pub enum NodeError {
     /// Socket trouble.
     #[error("listener error: {0}")]
     Io(#[from] std::io::Error),
+    /// The embedding model failed to load.
+    #[error("cannot load the embedding model: {0}")]
+    Embedder(#[from] EmbedderError),
 }
 
 /// Shared state of every handler.
@@ -59,21 +82,33 @@ pub struct AppState {
 struct Inner {
     store: Store,
     node: Identity,
+    discovery: Arc<Discovery>,
     public_url: Option<String>,
     started: Instant,
 }
 
 impl AppState {
-    /// State over an opened store, with this node identity.
-    pub fn new(store: Store, node: Identity, public_url: Option<String>) -> Self {
+    /// State over an opened store, with this node identity and discovery engine.
+    pub fn new(
+        store: Store,
+        node: Identity,
+        discovery: Arc<Discovery>,
+        public_url: Option<String>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 node,
+                discovery,
                 public_url,
                 started: Instant::now(),
             }),
         }
+    }
+
+    /// The discovery engine.
+    pub fn discovery(&self) -> &Arc<Discovery> {
+        &self.inner.discovery
     }
 
     /// The store.
@@ -93,7 +128,7 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/agents",
             post(handlers::register)
-                .get(handlers::list)
+                .get(handlers::discover)
                 .layer(DefaultBodyLimit::max(MAX_ENVELOPE_BYTES)),
         )
         .route("/v1/agents/{id}", get(handlers::get_agent))
@@ -115,9 +150,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// Opens the store and node key under `config.data_dir` and serves on `listener` until
-    /// `shutdown` resolves.
-    pub fn spawn(
+    /// Opens the store and node key under `config.data_dir`, rebuilds the discovery index, and
+    /// serves on `listener` until `shutdown` resolves.
+    pub async fn spawn(
         listener: TcpListener,
         config: NodeConfig,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -128,7 +163,25 @@ impl Node {
             tracing::info!(node_id = node.id(), "created a new node key");
         }
         let store = Store::open(&config.data_dir, config.store.clone())?;
-        let state = AppState::new(store.clone(), node.clone(), config.public_url.clone());
+        let embedder: Arc<dyn Embedder> = match &config.embedder_dir {
+            Some(dir) => Arc::new(StaticEmbedder::from_dir(dir)?),
+            None => builtin_embedder(),
+        };
+        let discovery = Arc::new(Discovery::new(embedder, config.lexical_weight));
+        let loaded = discovery.load(&store).await?;
+        tracing::info!(
+            model = discovery.model_id(),
+            indexed = loaded.indexed,
+            embedded = loaded.embedded,
+            millis = loaded.millis,
+            "discovery index ready"
+        );
+        let state = AppState::new(
+            store.clone(),
+            node.clone(),
+            discovery,
+            config.public_url.clone(),
+        );
         let app = router(state);
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)

@@ -61,8 +61,22 @@ pub struct CardPage {
     pub more: bool,
 }
 
-/// Applies the ordering rule and writes `card` if it is newer. Runs inside the writer.
-pub fn put_in_tx(ctx: &mut WriteCtx<'_>, card: &Card) -> Result<PutOutcome, StoreError> {
+/// A vector to store with a card: the model's ID and the encoded vector.
+#[derive(Debug, Clone)]
+pub struct VectorRecord {
+    /// Which model made it.
+    pub model: String,
+    /// Its bytes (see `discovery::Quantized::to_bytes`).
+    pub bytes: Vec<u8>,
+}
+
+/// Applies the ordering rule and writes `card` (and its vector) if it is newer. Runs inside the
+/// writer, so card and vector commit together.
+pub fn put_in_tx(
+    ctx: &mut WriteCtx<'_>,
+    card: &Card,
+    vector: Option<&VectorRecord>,
+) -> Result<PutOutcome, StoreError> {
     let existing: Option<(i64, String, bool)> = ctx
         .conn
         .prepare_cached("SELECT issued_at, signature, revoked FROM cards WHERE agent_id = ?1")?
@@ -97,6 +111,22 @@ pub fn put_in_tx(ctx: &mut WriteCtx<'_>, card: &Card) -> Result<PutOutcome, Stor
             envelope,
             now_unix(),
         ])?;
+    match vector {
+        Some(v) if !card.revoked => {
+            ctx.conn
+                .prepare_cached(
+                    "INSERT INTO embeddings (agent_id, seq, model, vector) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(agent_id) DO UPDATE SET seq = excluded.seq, model = excluded.model,
+                       vector = excluded.vector",
+                )?
+                .execute(params![card.agent_id, seq, v.model, v.bytes])?;
+        }
+        _ => {
+            ctx.conn
+                .prepare_cached("DELETE FROM embeddings WHERE agent_id = ?1")?
+                .execute([&card.agent_id])?;
+        }
+    }
     Ok(if card.revoked {
         PutOutcome::Revoked { seq }
     } else if existing.is_some() {
@@ -152,10 +182,92 @@ pub fn page(conn: &Connection, since: i64, limit: usize) -> Result<CardPage, Sto
     Ok(CardPage { cards, more })
 }
 
+/// A live card with this node's stored vector of it (if one of `model` for this version).
+#[derive(Debug, Clone)]
+pub struct CardWithVector {
+    /// Sequence number.
+    pub seq: i64,
+    /// The agent.
+    pub agent_id: String,
+    /// The envelope.
+    pub envelope: Value,
+    /// The stored vector bytes, when they match the model and version.
+    pub vector: Option<Vec<u8>>,
+}
+
+/// Live (not revoked) cards after `since` with their vectors of `model`, ascending.
+pub fn live_cards_with_vectors(
+    conn: &Connection,
+    model: &str,
+    since: i64,
+    limit: usize,
+) -> Result<Vec<CardWithVector>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.seq, c.agent_id, c.envelope, e.vector FROM cards c
+         LEFT JOIN embeddings e ON e.agent_id = c.agent_id AND e.model = ?1 AND e.seq = c.seq
+         WHERE c.revoked = 0 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![model, since, limit as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<Vec<u8>>>(3)?,
+        ))
+    })?;
+    rows.map(|r| {
+        let (seq, agent_id, text, vector) = r?;
+        let envelope =
+            serde_json::from_str(&text).map_err(|_| StoreError::Corrupt(agent_id.clone()))?;
+        Ok(CardWithVector {
+            seq,
+            agent_id,
+            envelope,
+            vector,
+        })
+    })
+    .collect()
+}
+
+/// Stores freshly computed vectors `(agent_id, seq, bytes)` of `model`. Runs inside the writer.
+pub fn put_vectors(
+    ctx: &mut WriteCtx<'_>,
+    model: &str,
+    vectors: &[(String, i64, Vec<u8>)],
+) -> Result<(), StoreError> {
+    let mut stmt = ctx.conn.prepare_cached(
+        "INSERT INTO embeddings (agent_id, seq, model, vector) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(agent_id) DO UPDATE SET seq = excluded.seq, model = excluded.model,
+           vector = excluded.vector",
+    )?;
+    for (agent_id, seq, bytes) in vectors {
+        stmt.execute(params![agent_id, seq, model, bytes])?;
+    }
+    Ok(())
+}
+
+/// Reads several agents' stored versions at once (missing ones are skipped).
+pub fn get_many(conn: &Connection, ids: &[String]) -> Result<Vec<StoredCard>, StoreError> {
+    ids.iter()
+        .filter_map(|id| get(conn, id).transpose())
+        .collect()
+}
+
 impl Store {
-    /// Stores `card` if it is newer than what is kept; resolves after the commit.
-    pub async fn put_card(&self, card: Card) -> Result<PutOutcome, StoreError> {
-        self.write(move |ctx| put_in_tx(ctx, &card)).await
+    /// Stores `card` (with this node's vector of it) if it is newer than what is kept;
+    /// resolves after the commit.
+    pub async fn put_card(
+        &self,
+        card: Card,
+        vector: Option<VectorRecord>,
+    ) -> Result<PutOutcome, StoreError> {
+        self.write(move |ctx| put_in_tx(ctx, &card, vector.as_ref()))
+            .await
+    }
+
+    /// Several agents' stored versions, in the order asked (missing ones skipped).
+    pub async fn get_cards(&self, ids: Vec<String>) -> Result<Vec<StoredCard>, StoreError> {
+        self.read(move |c| get_many(c, &ids)).await
     }
 
     /// The stored version of `agent_id`, tombstones included.
@@ -196,32 +308,53 @@ mod tests {
         Card::from_value(sign_manifest(m.to_value(), id).expect("sign")).expect("valid")
     }
 
+    impl Store {
+        async fn put_card_plain(&self, card: Card) -> Result<PutOutcome, StoreError> {
+            self.put_card(card, None).await
+        }
+    }
+
     #[tokio::test]
     async fn ordering_tombstones_and_reopen() {
         let dir = tempfile::tempdir().expect("tmp");
         let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
         let a = Identity::generate();
         assert_eq!(
-            store.put_card(card(&a, 100, false)).await.expect("put"),
+            store
+                .put_card_plain(card(&a, 100, false))
+                .await
+                .expect("put"),
             PutOutcome::Created { seq: 1 }
         );
         assert_eq!(
-            store.put_card(card(&a, 200, false)).await.expect("put"),
+            store
+                .put_card_plain(card(&a, 200, false))
+                .await
+                .expect("put"),
             PutOutcome::Updated { seq: 2 }
         );
         assert!(matches!(
-            store.put_card(card(&a, 150, false)).await.expect("put"),
+            store
+                .put_card_plain(card(&a, 150, false))
+                .await
+                .expect("put"),
             PutOutcome::Stale {
                 stored_issued_at: 200,
                 ..
             }
         ));
         assert_eq!(
-            store.put_card(card(&a, 300, true)).await.expect("put"),
+            store
+                .put_card_plain(card(&a, 300, true))
+                .await
+                .expect("put"),
             PutOutcome::Revoked { seq: 3 }
         );
         assert!(matches!(
-            store.put_card(card(&a, 250, false)).await.expect("put"),
+            store
+                .put_card_plain(card(&a, 250, false))
+                .await
+                .expect("put"),
             PutOutcome::Stale {
                 stored_revoked: true,
                 ..
@@ -235,7 +368,10 @@ mod tests {
         let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
         let b = Identity::generate();
         assert_eq!(
-            store.put_card(card(&b, 100, false)).await.expect("put"),
+            store
+                .put_card_plain(card(&b, 100, false))
+                .await
+                .expect("put"),
             PutOutcome::Created { seq: 4 },
             "the sequence continues after a restart"
         );
@@ -256,7 +392,7 @@ mod tests {
         let mut set = tokio::task::JoinSet::new();
         for c in cards {
             let s = store.clone();
-            set.spawn(async move { s.put_card(c).await });
+            set.spawn(async move { s.put_card(c, None).await });
         }
         let mut seqs = Vec::new();
         while let Some(r) = set.join_next().await {

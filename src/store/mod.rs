@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use cards::{CardPage, PutOutcome, StoredCard};
+pub use cards::{
+    CardPage, CardWithVector, PutOutcome, StoredCard, VectorRecord, live_cards_with_vectors,
+    put_vectors,
+};
 pub use writer::BatchStats;
 
 /// What can go wrong in the store.

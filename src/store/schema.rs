@@ -19,6 +19,14 @@ const MIGRATIONS: &[&str] = &[
         envelope    TEXT NOT NULL,
         received_at INTEGER NOT NULL
     );",
+    // 2: this node's embedding of each live card, tagged with the model that made it and the
+    // card version it embeds, so a model change or a missed write is re-embedded at start.
+    "CREATE TABLE embeddings (
+        agent_id TEXT PRIMARY KEY,
+        seq      INTEGER NOT NULL,
+        model    TEXT NOT NULL,
+        vector   BLOB NOT NULL
+    );",
 ];
 
 /// Brings the database at `conn` up to the newest schema.

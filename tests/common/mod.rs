@@ -11,7 +11,6 @@ use agentmesh::card::{Manifest, sign_manifest};
 use agentmesh::encoding::now_unix;
 use agentmesh::identity::Identity;
 use agentmesh::node::{Node, NodeConfig};
-use agentmesh::store::StoreOptions;
 use serde_json::Value;
 
 /// A signed envelope for `id`, issued `age_s` seconds ago, after `edit` touched the manifest.
@@ -47,14 +46,11 @@ impl TestNode {
             .await
             .expect("bind");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let config = NodeConfig {
-            data_dir: dir.path().join("data"),
-            public_url: None,
-            store: StoreOptions::default(),
-        };
+        let config = NodeConfig::new(dir.path().join("data"));
         let node = Node::spawn(listener, config, async {
             let _ = rx.await;
         })
+        .await
         .expect("spawn node");
         Self {
             url: format!("http://{}", node.addr),
@@ -65,14 +61,15 @@ impl TestNode {
         }
     }
 
-    /// Graceful shutdown, waiting until the store is flushed.
-    pub async fn stop(mut self) {
+    /// Graceful shutdown, waiting until the store is flushed; hands back the data folder.
+    pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
         if let Some(t) = self.task.take() {
             t.await.expect("join").expect("node ran cleanly");
         }
+        self.dir
     }
 }
 

@@ -1,0 +1,127 @@
+//! `agentmesh discover`: natural-language search with tag, protocol and trust filters.
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use super::{Ctx, Outcome, out, out_json, runtime};
+use crate::identity::short_id;
+
+/// `discover` flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What you need, in plain words (empty: list by trust, then recency).
+    pub query: Option<String>,
+    /// Only agents with this tag (repeatable; all must match).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only agents speaking this protocol (http, mcp, a2a, ws, …).
+    #[arg(long, value_name = "PROTO")]
+    pub protocol: Option<String>,
+    /// Only agents whose local trust score is at least this (0–1).
+    #[arg(long, value_name = "SCORE", value_parser = parse_trust)]
+    pub min_trust: Option<f64>,
+    /// Most results (1–100).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub limit: u16,
+    /// HTTP timeout.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+fn parse_trust(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
+        _ => Err(format!("`{s}` is not a score between 0 and 1")),
+    }
+}
+
+pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
+    let client = ctx.client(args.timeout)?;
+    let query = args.query.unwrap_or_default();
+    let body = runtime()?.block_on(async {
+        client
+            .discover(
+                &query,
+                &args.tags,
+                args.protocol.as_deref(),
+                args.min_trust,
+                args.limit.into(),
+            )
+            .await
+            .with_context(|| format!("discovery at {} failed", client.base()))
+    })?;
+    let results = body["results"].as_array().cloned().unwrap_or_default();
+    if ctx.json {
+        out_json(&body)?;
+    } else if results.is_empty() {
+        if !ctx.quiet {
+            eprintln!("no agent matches");
+        }
+    } else {
+        print_table(&results, std::io::stdout().is_terminal())?;
+    }
+    Ok(if results.is_empty() {
+        Outcome::Negative
+    } else {
+        Outcome::Success
+    })
+}
+
+fn print_table(results: &[Value], tty: bool) -> anyhow::Result<()> {
+    let rows: Vec<[String; 6]> = results
+        .iter()
+        .map(|r| {
+            let m = &r["card"]["manifest"];
+            let protocols = m["protocols"]
+                .as_array()
+                .map(|p| {
+                    p.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            let id = r["agent_id"].as_str().unwrap_or_default();
+            [
+                m["name"].as_str().unwrap_or_default().to_string(),
+                if tty { short_id(id) } else { id.to_string() },
+                format!("{:.3}", r["score"].as_f64().unwrap_or(0.0)),
+                format!("{:.2}", r["trust"].as_f64().unwrap_or(0.5)),
+                protocols,
+                m["endpoint"].as_str().unwrap_or_default().to_string(),
+            ]
+        })
+        .collect();
+    let header = ["NAME", "ID", "SCORE", "TRUST", "PROTOCOLS", "ENDPOINT"];
+    if !tty {
+        // Tab-separated for scripts that did not ask for JSON.
+        for r in &rows {
+            out(r.join("\t"))?;
+        }
+        return Ok(());
+    }
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    out(line(header))?;
+    for r in &rows {
+        out(line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The lexical side of ranking: a small BM25 index over card words, so exact names, tags, skill
+//! IDs and rare words lift the right card a little above its semantic neighbours.
+//!
+//! Postings are plain slot lists (term frequency is taken as 1: card texts are short and BM25's
+//! tf saturation makes repeats count little), each card keeps its own term list so an update
+//! removes exactly its old postings, and each card contributes at most [`MAX_TERMS`] distinct
+//! terms, which bounds memory.
+
+use std::collections::HashMap;
+
+/// Most distinct terms indexed per card.
+pub const MAX_TERMS: usize = 96;
+const K1: f32 = 1.2;
+const B: f32 = 0.75;
+
+const STOPWORDS: &[&str] = &[
+    "a", "about", "an", "and", "any", "are", "as", "at", "be", "by", "can", "do", "for", "from",
+    "how", "i", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our", "so", "that",
+    "the", "their", "this", "to", "was", "we", "what", "when", "which", "who", "will", "with",
+    "you", "your",
+];
+
+/// Lowercased alphanumeric words (with inner `-`, `_`, `.`, `:` kept so IDs and names like
+/// `did:key:z6Mk…` or `gpt-4o` stay whole), stopwords dropped.
+pub fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_alphanumeric() || "-_.:".contains(c)))
+        .map(|w| w.trim_matches(|c: char| "-_.:".contains(c)))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+}
+
+/// An inverted index from terms to card slots.
+#[derive(Debug, Default)]
+pub struct Lexical {
+    ids: HashMap<String, u32>,
+    postings: Vec<Vec<u32>>,
+    doc_terms: Vec<Box<[u32]>>,
+    doc_len: Vec<u16>,
+    total_len: u64,
+    docs: u32,
+}
+
+impl Lexical {
+    /// Indexes `text` as the document of `slot`, replacing what the slot had.
+    pub fn set(&mut self, slot: u32, text: &str) {
+        self.clear(slot);
+        let mut seen: Vec<u32> = Vec::new();
+        let mut len = 0usize;
+        for t in terms(text) {
+            len += 1;
+            if seen.len() >= MAX_TERMS {
+                continue;
+            }
+            let next = self.postings.len() as u32;
+            let id = *self.ids.entry(t).or_insert(next);
+            if id == next {
+                self.postings.push(Vec::new());
+            }
+            if !seen.contains(&id) {
+                seen.push(id);
+                self.postings[id as usize].push(slot);
+            }
+        }
+        let i = slot as usize;
+        if self.doc_terms.len() <= i {
+            self.doc_terms.resize_with(i + 1, Default::default);
+            self.doc_len.resize(i + 1, 0);
+        }
+        let len = u16::try_from(len.max(1)).unwrap_or(u16::MAX);
+        self.doc_terms[i] = seen.into_boxed_slice();
+        self.doc_len[i] = len;
+        self.total_len += u64::from(len);
+        self.docs += 1;
+    }
+
+    /// Removes the document of `slot`, if any.
+    pub fn clear(&mut self, slot: u32) {
+        let i = slot as usize;
+        let Some(old) = self.doc_terms.get_mut(i).map(std::mem::take) else {
+            return;
+        };
+        if self.doc_len[i] == 0 {
+            return;
+        }
+        for t in old.iter() {
+            let list = &mut self.postings[*t as usize];
+            if let Some(p) = list.iter().position(|s| *s == slot) {
+                list.swap_remove(p);
+            }
+        }
+        self.total_len -= u64::from(self.doc_len[i]);
+        self.doc_len[i] = 0;
+        self.docs -= 1;
+    }
+
+    /// BM25 scores of `query` per slot, each divided by the best score any document could get
+    /// for this query, so a value is in [0, 1]: the share of the query's information matched.
+    pub fn scores(&self, query: &str) -> HashMap<u32, f32> {
+        let mut out: HashMap<u32, f32> = HashMap::new();
+        if self.docs == 0 {
+            return out;
+        }
+        let n = self.docs as f32;
+        let avg = self.total_len as f32 / n;
+        let mut qterms: Vec<String> = terms(query).collect();
+        qterms.sort_unstable();
+        qterms.dedup();
+        let mut best = 0.0f32;
+        for t in &qterms {
+            let Some(list) = self.ids.get(t).map(|id| &self.postings[*id as usize]) else {
+                // An unknown word still counts toward what a full match would score.
+                best += (1.0 + (n + 0.5) / 0.5).ln() * (K1 + 1.0) / (1.0 + K1 * (1.0 - B));
+                continue;
+            };
+            let df = list.len() as f32;
+            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            best += idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B));
+            for slot in list {
+                let len = f32::from(self.doc_len[*slot as usize]);
+                let s = idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B + B * len / avg));
+                *out.entry(*slot).or_insert(0.0) += s;
+            }
+        }
+        if best > 0.0 {
+            for v in out.values_mut() {
+                *v = (*v / best).min(1.0);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_keep_ids_and_drop_stopwords() {
+        let t: Vec<String> = terms("Review my Pull-Request for did:key:z6MkAbc, gpt-4o!").collect();
+        assert_eq!(
+            t,
+            vec!["review", "pull-request", "did:key:z6mkabc", "gpt-4o"]
+        );
+    }
+
+    #[test]
+    fn rare_terms_score_higher_and_updates_replace() {
+        let mut l = Lexical::default();
+        l.set(0, "weather forecast agent");
+        l.set(1, "code review agent");
+        l.set(2, "translation agent");
+        let s = l.scores("weather agent");
+        assert!(s[&0] > s[&1], "{s:?}");
+        assert!(s[&0] <= 1.0);
+        l.set(0, "stock quotes");
+        let s = l.scores("weather");
+        assert!(!s.contains_key(&0), "old postings removed: {s:?}");
+        l.clear(1);
+        assert!(!l.scores("review").contains_key(&1));
+        assert_eq!(l.docs, 2);
+    }
+}

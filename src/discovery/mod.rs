@@ -1,0 +1,425 @@
+//! Discovery by meaning: every live card is embedded by this node (never trusting vectors from
+//! elsewhere) and kept in an in-memory index; a query is embedded the same way and ranked by
+//! cosine similarity, plus a small lexical (BM25) boost for exact words, names, tags and IDs.
+//!
+//! Flow: `register` calls [`Discovery::prepare`] (embed + quantize) before the store write, the
+//! vector is stored in the same transaction as the card (with the model's ID), and after the
+//! commit [`Discovery::apply`] puts it in the index — newer sequence numbers win, so concurrent
+//! updates cannot leave an older version indexed. At start [`Discovery::load`] rebuilds the
+//! index from the store, re-embedding any card whose stored vector came from another model.
+
+pub mod embed;
+pub mod index;
+pub mod lexical;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+pub use embed::{Embedder, EmbedderError, StaticEmbedder};
+pub use index::{Filter, Index, Meta, Quantized};
+
+use crate::encoding::{now_unix, parse_rfc3339};
+use crate::identity::{did_from_key_bytes, public_from_did};
+use crate::store::{Store, StoreError};
+
+/// Default weight of the lexical share added to the cosine similarity.
+pub const DEFAULT_LEXICAL_WEIGHT: f32 = 0.1;
+/// Added to the score of the card whose agent ID is the query itself: more than any cosine
+/// difference, so an exact ID always ranks first (when it passes the filters).
+const EXACT_ID_BONUS: f32 = 2.0;
+/// Most results one query returns.
+pub const MAX_LIMIT: usize = 100;
+/// Longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 1000;
+
+/// The built-in embedder, loaded once per process.
+pub fn builtin_embedder() -> Arc<dyn Embedder> {
+    static BUILTIN: OnceLock<Arc<StaticEmbedder>> = OnceLock::new();
+    BUILTIN
+        .get_or_init(|| Arc::new(StaticEmbedder::builtin()))
+        .clone()
+}
+
+/// What a card contributes to discovery.
+#[derive(Debug, Clone)]
+pub struct CardDoc {
+    /// The text embedded: `vector_desc`, else name, description, skills and tags.
+    pub embed_text: String,
+    /// The text indexed lexically: everything above plus skill IDs and the agent ID.
+    pub lexical_text: String,
+    /// Lowercased tags.
+    pub tags: Vec<String>,
+    /// Lowercased protocols.
+    pub protocols: Vec<String>,
+    /// `issued_at`, unix seconds.
+    pub issued_at: i64,
+    /// `expires_at`, unix seconds, or `i64::MAX`.
+    pub expires_at: i64,
+}
+
+fn str_field<'a>(m: &'a Map<String, Value>, f: &str) -> &'a str {
+    m.get(f).and_then(Value::as_str).unwrap_or("")
+}
+
+fn str_list(v: Option<&Value>) -> impl Iterator<Item = &str> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+impl CardDoc {
+    /// Extracts the discovery fields of a (verified) manifest.
+    pub fn from_manifest(m: &Map<String, Value>) -> Self {
+        let name = str_field(m, "name");
+        let description = str_field(m, "description");
+        let tags: Vec<&str> = str_list(m.get("tags")).collect();
+        let mut skills = String::new();
+        let mut skill_ids = String::new();
+        for s in m
+            .get("skills")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for f in ["name", "description"] {
+                if let Some(t) = s.get(f).and_then(Value::as_str) {
+                    skills.push_str(t);
+                    skills.push_str(". ");
+                }
+            }
+            for t in str_list(s.get("tags")) {
+                skills.push_str(t);
+                skills.push(' ');
+            }
+            if let Some(id) = s.get("id").and_then(Value::as_str) {
+                skill_ids.push_str(id);
+                skill_ids.push(' ');
+            }
+        }
+        let described = format!("{name}. {description}. {skills} {}", tags.join(" "));
+        let embed_text = match m.get("vector_desc").and_then(Value::as_str) {
+            Some(v) if !v.trim().is_empty() => v.to_string(),
+            _ => described.clone(),
+        };
+        let lexical_text = format!(
+            "{described} {skill_ids} {} {}",
+            str_field(m, "vector_desc"),
+            str_field(m, "agent_id")
+        );
+        Self {
+            embed_text,
+            lexical_text,
+            tags: tags.iter().map(|t| t.to_lowercase()).collect(),
+            protocols: str_list(m.get("protocols"))
+                .map(str::to_lowercase)
+                .collect(),
+            issued_at: parse_rfc3339(str_field(m, "issued_at")).unwrap_or(0),
+            expires_at: m
+                .get("expires_at")
+                .and_then(Value::as_str)
+                .and_then(parse_rfc3339)
+                .unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// A card ready to index: its discovery fields and its vector.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Discovery fields.
+    pub doc: CardDoc,
+    /// The quantized embedding.
+    pub vector: Quantized,
+}
+
+/// One search.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Natural-language text; empty for filter-only browsing.
+    pub text: String,
+    /// Tags that must all be present (case-insensitive).
+    pub tags: Vec<String>,
+    /// A protocol that must be present.
+    pub protocol: Option<String>,
+    /// Lowest local trust.
+    pub min_trust: f64,
+    /// Most results.
+    pub limit: usize,
+}
+
+/// One ranked result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The agent.
+    pub agent_id: String,
+    /// The indexed version's sequence number.
+    pub seq: i64,
+    /// Final rank score.
+    pub score: f64,
+    /// Cosine similarity to the query (0 without one).
+    pub similarity: f64,
+    /// Lexical share in [0, 1] (0 without a query).
+    pub lexical: f64,
+    /// Local trust score.
+    pub trust: f64,
+}
+
+/// How a start-up load went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoadStats {
+    /// Cards indexed.
+    pub indexed: usize,
+    /// Of those, embedded anew (no vector of this model was stored).
+    pub embedded: usize,
+    /// Milliseconds the load took.
+    pub millis: u64,
+}
+
+/// The discovery engine of a node.
+pub struct Discovery {
+    embedder: Arc<dyn Embedder>,
+    index: RwLock<Index>,
+    tombstones: RwLock<HashMap<[u8; 32], i64>>,
+    lexical_weight: f32,
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery")
+            .field("model", &self.embedder.id())
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_of(agent_id: &str) -> Option<[u8; 32]> {
+    public_from_did(agent_id).ok().map(|k| k.to_bytes())
+}
+
+impl Discovery {
+    /// An empty engine over `embedder`.
+    pub fn new(embedder: Arc<dyn Embedder>, lexical_weight: f32) -> Self {
+        let dim = embedder.dim();
+        Self {
+            embedder,
+            index: RwLock::new(Index::new(dim)),
+            tombstones: RwLock::new(HashMap::new()),
+            lexical_weight,
+        }
+    }
+
+    /// The embedding model's ID.
+    pub fn model_id(&self) -> &str {
+        self.embedder.id()
+    }
+
+    /// Live cards in the index.
+    pub fn len(&self) -> usize {
+        self.index.read().expect("index lock").len()
+    }
+
+    /// True when nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Embeds a manifest (CPU only; tens of microseconds).
+    pub fn prepare(&self, manifest: &Map<String, Value>) -> Prepared {
+        let doc = CardDoc::from_manifest(manifest);
+        let vector = Quantized::new(&self.embedder.embed(&doc.embed_text));
+        Prepared { doc, vector }
+    }
+
+    /// Indexes version `seq` of `agent_id` unless a newer version is already indexed or revoked.
+    pub fn apply(&self, agent_id: &str, seq: i64, p: &Prepared) {
+        let Some(key) = key_of(agent_id) else { return };
+        if self
+            .tombstones
+            .read()
+            .expect("tombstone lock")
+            .get(&key)
+            .is_some_and(|t| *t >= seq)
+        {
+            return;
+        }
+        let mut idx = self.index.write().expect("index lock");
+        if idx.seq_of(&key).is_some_and(|s| s >= seq) {
+            return;
+        }
+        let mut tags: Vec<u32> = p.doc.tags.iter().map(|t| idx.intern(t)).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        let mut protocols: Vec<u32> = p.doc.protocols.iter().map(|t| idx.intern(t)).collect();
+        protocols.sort_unstable();
+        protocols.dedup();
+        let meta = Meta {
+            key,
+            seq,
+            issued_at: p.doc.issued_at,
+            expires_at: p.doc.expires_at,
+            tags: tags.into(),
+            protocols: protocols.into(),
+        };
+        idx.upsert(meta, &p.vector, &p.doc.lexical_text);
+    }
+
+    /// Drops `agent_id` from the index: version `seq` is a tombstone.
+    pub fn remove(&self, agent_id: &str, seq: i64) {
+        let Some(key) = key_of(agent_id) else { return };
+        let mut tombs = self.tombstones.write().expect("tombstone lock");
+        let t = tombs.entry(key).or_insert(seq);
+        *t = (*t).max(seq);
+        let mut idx = self.index.write().expect("index lock");
+        if idx.seq_of(&key).is_none_or(|s| s < seq) {
+            idx.remove(&key);
+        }
+    }
+
+    /// Updates the local trust score of `agent_id` (used by `min_trust` and browsing order).
+    pub fn set_trust(&self, agent_id: &str, score: f64) {
+        if let Some(key) = key_of(agent_id) {
+            self.index
+                .write()
+                .expect("index lock")
+                .set_trust(&key, score as f32);
+        }
+    }
+
+    /// Ranks the index for `q`. CPU-bound (an exact scan): call it off the async executor.
+    pub fn search(&self, q: &Query) -> Vec<Hit> {
+        let text = q.text.trim();
+        let query_vec = (!text.is_empty()).then(|| Quantized::new(&self.embedder.embed(text)));
+        let idx = self.index.read().expect("index lock");
+        let mut filter = Filter {
+            tags: Vec::with_capacity(q.tags.len()),
+            protocol: None,
+            min_trust: q.min_trust as f32,
+            now: now_unix(),
+        };
+        for t in &q.tags {
+            match idx.lookup(t) {
+                Some(id) => filter.tags.push(id),
+                None => return Vec::new(), // no card has this tag
+            }
+        }
+        if let Some(p) = &q.protocol {
+            match idx.lookup(p) {
+                Some(id) => filter.protocol = Some(id),
+                None => return Vec::new(),
+            }
+        }
+        let limit = q.limit.clamp(1, MAX_LIMIT);
+        let scored = match &query_vec {
+            Some(v) => {
+                let mut lex = idx.lexical.scores(text);
+                let pinned = key_of(text).and_then(|k| idx.slot_of(&k)).map(|slot| {
+                    lex.insert(slot, 1.0);
+                    (slot, EXACT_ID_BONUS)
+                });
+                idx.search(v, &lex, self.lexical_weight, pinned, &filter, limit)
+            }
+            None => idx.browse(&filter, limit),
+        };
+        scored
+            .into_iter()
+            .filter_map(|s| {
+                let (meta, trust) = idx.slot(s.slot)?;
+                Some(Hit {
+                    agent_id: did_from_key_bytes(&meta.key),
+                    seq: meta.seq,
+                    score: f64::from(s.score),
+                    similarity: f64::from(s.similarity),
+                    lexical: f64::from(s.lexical),
+                    trust: f64::from(trust),
+                })
+            })
+            .collect()
+    }
+
+    /// Rebuilds the index from the store: stored vectors of this model are used as they are,
+    /// others are embedded now and written back.
+    pub async fn load(self: &Arc<Self>, store: &Store) -> Result<LoadStats, StoreError> {
+        let started = Instant::now();
+        let model = self.model_id().to_string();
+        let dim = self.embedder.dim();
+        let mut stats = LoadStats::default();
+        let mut after = 0i64;
+        loop {
+            let m = model.clone();
+            let page = store
+                .read(move |c| crate::store::live_cards_with_vectors(c, &m, after, 4096))
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            let this = self.clone();
+            let model = model.clone();
+            let (indexed, fresh) = tokio::task::spawn_blocking(move || {
+                let now = now_unix();
+                let mut fresh = Vec::new();
+                let mut indexed = 0;
+                for row in page {
+                    let Some(manifest) = row.envelope.get("manifest").and_then(Value::as_object)
+                    else {
+                        continue;
+                    };
+                    let doc = CardDoc::from_manifest(manifest);
+                    if doc.expires_at <= now {
+                        continue;
+                    }
+                    let vector = match row
+                        .vector
+                        .as_deref()
+                        .and_then(|b| Quantized::from_bytes(b, dim))
+                    {
+                        Some(v) => v,
+                        None => {
+                            let v = Quantized::new(&this.embedder.embed(&doc.embed_text));
+                            fresh.push((row.agent_id.clone(), row.seq, v.to_bytes()));
+                            v
+                        }
+                    };
+                    this.apply(&row.agent_id, row.seq, &Prepared { doc, vector });
+                    indexed += 1;
+                }
+                (indexed, fresh)
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+            stats.indexed += indexed;
+            stats.embedded += fresh.len();
+            if !fresh.is_empty() {
+                store
+                    .write(move |ctx| crate::store::put_vectors(ctx, &model, &fresh))
+                    .await?;
+            }
+        }
+        stats.millis = started.elapsed().as_millis() as u64;
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn embed_text_prefers_vector_desc() {
+        let m = json!({"name": "w", "description": "forecasts", "tags": ["Weather"],
+            "skills": [{"id": "fc", "name": "Forecast", "description": "daily"}],
+            "protocols": ["HTTP"], "issued_at": "2026-11-24T00:00:00Z"});
+        let d = CardDoc::from_manifest(m.as_object().expect("obj"));
+        assert!(d.embed_text.contains("forecasts") && d.embed_text.contains("Forecast. daily"));
+        assert_eq!(d.tags, vec!["weather"]);
+        assert_eq!(d.protocols, vec!["http"]);
+        assert_eq!(d.expires_at, i64::MAX);
+        let mut m2 = m.clone();
+        m2["vector_desc"] = json!("rain and sun");
+        let d = CardDoc::from_manifest(m2.as_object().expect("obj"));
+        assert_eq!(d.embed_text, "rain and sun");
+        assert!(d.lexical_text.contains("fc") && d.lexical_text.contains("forecasts"));
+    }
+}
