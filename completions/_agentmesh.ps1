@@ -37,6 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create a named Ed25519 identity and print its did:key')
             [CompletionResult]::new('register', 'register', [CompletionResultType]::ParameterValue, 'Sign an agent card and publish it to a node')
             [CompletionResult]::new('discover', 'discover', [CompletionResultType]::ParameterValue, 'Find agents by what they do, in plain words')
+            [CompletionResult]::new('invoke', 'invoke', [CompletionResultType]::ParameterValue, 'Call an agent with a signed request (through the node''s gateway, or --direct)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: registry, discovery and gateway')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages')
@@ -115,6 +116,31 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'agentmesh;invoke' {
+            [CompletionResult]::new('-d', '-d', [CompletionResultType]::ParameterName, 'Request body: inline text, @FILE, or - for stdin')
+            [CompletionResult]::new('--data', '--data', [CompletionResultType]::ParameterName, 'Request body: inline text, @FILE, or - for stdin')
+            [CompletionResult]::new('--path', '--path', [CompletionResultType]::ParameterName, 'Path (and query) on the agent, e.g. /forecast?days=2')
+            [CompletionResult]::new('-X', '-X ', [CompletionResultType]::ParameterName, 'HTTP method (default: POST with --data, GET without)')
+            [CompletionResult]::new('--method', '--method', [CompletionResultType]::ParameterName, 'HTTP method (default: POST with --data, GET without)')
+            [CompletionResult]::new('-H', '-H ', [CompletionResultType]::ParameterName, 'Extra header "Name: value" (repeatable)')
+            [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Extra header "Name: value" (repeatable)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the answer')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
+            [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'One folder for config, keys and data (tests and several local nodes use it)')
+            [CompletionResult]::new('--direct', '--direct', [CompletionResultType]::ParameterName, 'Call the agent''s endpoint directly instead of through the node''s gateway')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'agentmesh;serve' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on (port 0 picks a free port)')
             [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Folder for the database and node key')
@@ -123,6 +149,9 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('--durability', '--durability', [CompletionResultType]::ParameterName, 'Commit durability: full (survives power loss) or normal (survives a crash)')
             [CompletionResult]::new('--max-batch', '--max-batch', [CompletionResultType]::ParameterName, 'Most registrations folded into one transaction')
             [CompletionResult]::new('--embedder-dir', '--embedder-dir', [CompletionResultType]::ParameterName, 'A model2vec folder (config.json, model.safetensors, tokenizer.json) to embed cards with instead of the built-in model; changing it re-embeds every card at start')
+            [CompletionResult]::new('--upstream-timeout', '--upstream-timeout', [CompletionResultType]::ParameterName, 'Longest wait for an agent''s answer through the gateway (e.g. 30s, 500ms)')
+            [CompletionResult]::new('--max-body', '--max-body', [CompletionResultType]::ParameterName, 'Largest request or response body through the gateway (e.g. 1MiB, 64KiB)')
+            [CompletionResult]::new('--clock-skew', '--clock-skew', [CompletionResultType]::ParameterName, 'Accepted clock skew of signed requests (e.g. 60s)')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format on stderr: pretty or json')
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
@@ -177,6 +206,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create a named Ed25519 identity and print its did:key')
             [CompletionResult]::new('register', 'register', [CompletionResultType]::ParameterValue, 'Sign an agent card and publish it to a node')
             [CompletionResult]::new('discover', 'discover', [CompletionResultType]::ParameterValue, 'Find agents by what they do, in plain words')
+            [CompletionResult]::new('invoke', 'invoke', [CompletionResultType]::ParameterValue, 'Call an agent with a signed request (through the node''s gateway, or --direct)')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: registry, discovery and gateway')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages')
@@ -190,6 +220,9 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             break
         }
         'agentmesh;help;discover' {
+            break
+        }
+        'agentmesh;help;invoke' {
             break
         }
         'agentmesh;help;serve' {

@@ -25,6 +25,9 @@ _agentmesh() {
             agentmesh,help)
                 cmd="agentmesh__subcmd__help"
                 ;;
+            agentmesh,invoke)
+                cmd="agentmesh__subcmd__invoke"
+                ;;
             agentmesh,keygen)
                 cmd="agentmesh__subcmd__keygen"
                 ;;
@@ -46,6 +49,9 @@ _agentmesh() {
             agentmesh__subcmd__help,help)
                 cmd="agentmesh__subcmd__help__subcmd__help"
                 ;;
+            agentmesh__subcmd__help,invoke)
+                cmd="agentmesh__subcmd__help__subcmd__invoke"
+                ;;
             agentmesh__subcmd__help,keygen)
                 cmd="agentmesh__subcmd__help__subcmd__keygen"
                 ;;
@@ -65,7 +71,7 @@ _agentmesh() {
 
     case "${cmd}" in
         agentmesh)
-            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --home --help --version keygen register discover serve completions man help"
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --home --help --version keygen register discover invoke serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -179,7 +185,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__help)
-            opts="keygen register discover serve completions man help"
+            opts="keygen register discover invoke serve completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -221,6 +227,20 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentmesh__subcmd__help__subcmd__invoke)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -283,6 +303,68 @@ _agentmesh() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentmesh__subcmd__invoke)
+            opts="-d -X -H -v -q -h -V --data --path --method --header --timeout --direct --node --key --keystore --json --verbose --quiet --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --data)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --method)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -X)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keystore)
+                    COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -445,7 +527,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__serve)
-            opts="-v -q -h -V --listen --data-dir --public-url --config --durability --max-batch --embedder-dir --log-format --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --listen --data-dir --public-url --config --durability --max-batch --embedder-dir --upstream-timeout --max-body --clock-skew --log-format --node --key --keystore --json --verbose --quiet --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -476,6 +558,18 @@ _agentmesh() {
                     return 0
                     ;;
                 --embedder-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --upstream-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-body)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --clock-skew)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -34,6 +34,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand keygen 'Create a named Ed25519 identity and print its did:key'
             cand register 'Sign an agent card and publish it to a node'
             cand discover 'Find agents by what they do, in plain words'
+            cand invoke 'Call an agent with a signed request (through the node''s gateway, or --direct)'
             cand serve 'Run a node: registry, discovery and gateway'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
@@ -108,6 +109,30 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'agentmesh;invoke'= {
+            cand -d 'Request body: inline text, @FILE, or - for stdin'
+            cand --data 'Request body: inline text, @FILE, or - for stdin'
+            cand --path 'Path (and query) on the agent, e.g. /forecast?days=2'
+            cand -X 'HTTP method (default: POST with --data, GET without)'
+            cand --method 'HTTP method (default: POST with --data, GET without)'
+            cand -H 'Extra header "Name: value" (repeatable)'
+            cand --header 'Extra header "Name: value" (repeatable)'
+            cand --timeout 'How long to wait for the answer'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --direct 'Call the agent''s endpoint directly instead of through the node''s gateway'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'agentmesh;serve'= {
             cand --listen 'Address to listen on (port 0 picks a free port)'
             cand --data-dir 'Folder for the database and node key'
@@ -116,6 +141,9 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --durability 'Commit durability: full (survives power loss) or normal (survives a crash)'
             cand --max-batch 'Most registrations folded into one transaction'
             cand --embedder-dir 'A model2vec folder (config.json, model.safetensors, tokenizer.json) to embed cards with instead of the built-in model; changing it re-embeds every card at start'
+            cand --upstream-timeout 'Longest wait for an agent''s answer through the gateway (e.g. 30s, 500ms)'
+            cand --max-body 'Largest request or response body through the gateway (e.g. 1MiB, 64KiB)'
+            cand --clock-skew 'Accepted clock skew of signed requests (e.g. 60s)'
             cand --log-format 'Log format on stderr: pretty or json'
             cand --node 'Node to talk to'
             cand --key 'Name of the key (identity) to use'
@@ -167,6 +195,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand keygen 'Create a named Ed25519 identity and print its did:key'
             cand register 'Sign an agent card and publish it to a node'
             cand discover 'Find agents by what they do, in plain words'
+            cand invoke 'Call an agent with a signed request (through the node''s gateway, or --direct)'
             cand serve 'Run a node: registry, discovery and gateway'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
@@ -177,6 +206,8 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         &'agentmesh;help;register'= {
         }
         &'agentmesh;help;discover'= {
+        }
+        &'agentmesh;help;invoke'= {
         }
         &'agentmesh;help;serve'= {
         }

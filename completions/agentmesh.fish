@@ -38,6 +38,7 @@ complete -c agentmesh -n "__fish_agentmesh_needs_command" -s V -l version -d 'Pr
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "register" -d 'Sign an agent card and publish it to a node'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "discover" -d 'Find agents by what they do, in plain words'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "man" -d 'Write man pages'
@@ -99,6 +100,23 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s v -l ve
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s d -l data -d 'Request body: inline text, @FILE, or - for stdin' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l path -d 'Path (and query) on the agent, e.g. /forecast?days=2' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s X -l method -d 'HTTP method (default: POST with --data, GET without)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s H -l header -d 'Extra header "Name: value" (repeatable)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l timeout -d 'How long to wait for the answer' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l direct -d 'Call the agent\'s endpoint directly instead of through the node\'s gateway'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s V -l version -d 'Print version'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l data-dir -d 'Folder for the database and node key' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l public-url -d 'URL peers and clients reach this node at' -r
@@ -107,6 +125,9 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l durability
 normal\t'synchronous=NORMAL'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l max-batch -d 'Most registrations folded into one transaction' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l embedder-dir -d 'A model2vec folder (config.json, model.safetensors, tokenizer.json) to embed cards with instead of the built-in model; changing it re-embeds every card at start' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l upstream-timeout -d 'Longest wait for an agent\'s answer through the gateway (e.g. 30s, 500ms)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l max-body -d 'Largest request or response body through the gateway (e.g. 1MiB, 64KiB)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l clock-skew -d 'Accepted clock skew of signed requests (e.g. 60s)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l log-format -d 'Log format on stderr: pretty or json' -r -f -a "pretty\t''
 json\t''"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l node -d 'Node to talk to' -r
@@ -144,10 +165,11 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s v -l verbose
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s V -l version -d 'Print version'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "register" -d 'Sign an agent card and publish it to a node'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "discover" -d 'Find agents by what they do, in plain words'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "man" -d 'Write man pages'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "register" -d 'Sign an agent card and publish it to a node'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "discover" -d 'Find agents by what they do, in plain words'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "man" -d 'Write man pages'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

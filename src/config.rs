@@ -80,6 +80,12 @@ pub struct ServeFileConfig {
     pub log_format: Option<String>,
     /// A model2vec folder to embed with instead of the built-in model.
     pub embedder_dir: Option<PathBuf>,
+    /// Gateway upstream timeout (`30s`).
+    pub upstream_timeout: Option<String>,
+    /// Gateway body cap (`1MiB`).
+    pub max_body: Option<String>,
+    /// Accepted clock skew of signed requests (`60s`).
+    pub clock_skew: Option<String>,
 }
 
 /// Config trouble.

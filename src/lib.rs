@@ -14,8 +14,11 @@ pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod encoding;
+pub mod events;
+pub mod handshake;
 pub mod identity;
 pub mod node;
+pub mod ratelimit;
 pub mod store;
 
 /// The version of this build, as reported by `GET /v1/node` and `--version`.

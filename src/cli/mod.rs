@@ -8,6 +8,7 @@
 
 mod discover;
 mod gen_docs;
+mod invoke;
 mod keygen;
 mod register;
 mod serve;
@@ -81,6 +82,8 @@ pub enum Command {
     Register(register::Args),
     /// Find agents by what they do, in plain words.
     Discover(discover::Args),
+    /// Call an agent with a signed request (through the node's gateway, or --direct).
+    Invoke(invoke::Args),
     /// Run a node: registry, discovery and gateway.
     Serve(serve::Args),
     /// Print shell completions.
@@ -105,6 +108,8 @@ pub struct Ctx {
     pub keystore: KeyStore,
     /// `-q` given.
     pub quiet: bool,
+    /// `-v` given.
+    pub verbose: bool,
 }
 
 impl Ctx {
@@ -134,6 +139,7 @@ impl Ctx {
             keystore: KeyStore::new(kind, paths.keys_dir.clone()),
             json: cli.json,
             quiet: cli.quiet > 0,
+            verbose: cli.verbose > 0,
             paths,
             file,
         })
@@ -237,6 +243,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Keygen(args) => keygen::run(&ctx, args),
         Command::Register(args) => register::run(&ctx, args),
         Command::Discover(args) => discover::run(&ctx, args),
+        Command::Invoke(args) => invoke::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Completions(args) => gen_docs::completions(args),
         Command::Man(args) => gen_docs::man(args),

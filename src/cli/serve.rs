@@ -36,6 +36,15 @@ pub struct Args {
     /// with instead of the built-in model; changing it re-embeds every card at start.
     #[arg(long, env = "AGENTMESH_EMBEDDER_DIR", value_name = "DIR")]
     pub embedder_dir: Option<PathBuf>,
+    /// Longest wait for an agent's answer through the gateway (e.g. 30s, 500ms).
+    #[arg(long, env = "AGENTMESH_UPSTREAM_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub upstream_timeout: Option<std::time::Duration>,
+    /// Largest request or response body through the gateway (e.g. 1MiB, 64KiB).
+    #[arg(long, env = "AGENTMESH_MAX_BODY", value_name = "SIZE", value_parser = parse_size)]
+    pub max_body: Option<usize>,
+    /// Accepted clock skew of signed requests (e.g. 60s).
+    #[arg(long, env = "AGENTMESH_CLOCK_SKEW", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub clock_skew: Option<std::time::Duration>,
     /// Log format on stderr: pretty or json.
     #[arg(long, env = "AGENTMESH_LOG_FORMAT", value_name = "FORMAT", value_parser = ["pretty", "json"])]
     pub log_format: Option<String>,
@@ -64,7 +73,9 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             .parse()
             .expect("default listen address parses"),
     };
+    let gateway = gateway_config(&args, &file)?;
     let config = NodeConfig {
+        gateway,
         data_dir: args
             .data_dir
             .or(file.data_dir)
@@ -105,6 +116,62 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         tracing::info!("node stopped");
         Ok(Outcome::Success)
     })
+}
+
+/// Parses sizes like `1MiB`, `64KiB`, `512kb`, `1000`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 64KiB or 1MiB"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        _ => return Err(format!("`{s}`: unknown size unit (use B, KiB, MiB, GiB)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+fn gateway_config(
+    args: &Args,
+    file: &crate::config::ServeFileConfig,
+) -> anyhow::Result<crate::node::GatewayConfig> {
+    let mut g = crate::node::GatewayConfig::default();
+    let parse_duration =
+        |key: &str, v: &Option<String>| -> anyhow::Result<Option<std::time::Duration>> {
+            v.as_deref()
+                .map(|s| {
+                    humantime::parse_duration(s)
+                        .with_context(|| format!("invalid {key} `{s}` in the config file"))
+                })
+                .transpose()
+        };
+    if let Some(t) = args
+        .upstream_timeout
+        .or(parse_duration("upstream_timeout", &file.upstream_timeout)?)
+    {
+        g.upstream_timeout = t;
+    }
+    if let Some(skew) = args
+        .clock_skew
+        .or(parse_duration("clock_skew", &file.clock_skew)?)
+    {
+        g.window_s = i64::try_from(skew.as_secs()).unwrap_or(i64::MAX);
+    }
+    let file_max = file
+        .max_body
+        .as_deref()
+        .map(|s| parse_size(s).map_err(anyhow::Error::msg))
+        .transpose()?;
+    if let Some(m) = args.max_body.or(file_max) {
+        g.max_body = m;
+    }
+    Ok(g)
 }
 
 async fn shutdown_signal() {

@@ -35,7 +35,9 @@ pub fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
 pub struct Lexical {
     ids: HashMap<String, u32>,
     postings: Vec<Vec<u32>>,
-    doc_terms: Vec<Box<[u32]>>,
+    /// Each slot's term IDs, sorted, as LEB128 varint deltas (about 2 bytes a term instead of
+    /// 4): read only when the slot's document is replaced.
+    doc_terms: Vec<Box<[u8]>>,
     doc_len: Vec<u16>,
     total_len: u64,
     docs: u32,
@@ -68,7 +70,8 @@ impl Lexical {
             self.doc_len.resize(i + 1, 0);
         }
         let len = u16::try_from(len.max(1)).unwrap_or(u16::MAX);
-        self.doc_terms[i] = seen.into_boxed_slice();
+        seen.sort_unstable();
+        self.doc_terms[i] = encode_sorted(&seen);
         self.doc_len[i] = len;
         self.total_len += u64::from(len);
         self.docs += 1;
@@ -83,8 +86,8 @@ impl Lexical {
         if self.doc_len[i] == 0 {
             return;
         }
-        for t in old.iter() {
-            let list = &mut self.postings[*t as usize];
+        for t in decode_sorted(&old) {
+            let list = &mut self.postings[t as usize];
             if let Some(p) = list.iter().position(|s| *s == slot) {
                 list.swap_remove(p);
             }
@@ -94,10 +97,34 @@ impl Lexical {
         self.docs -= 1;
     }
 
-    /// BM25 scores of `query` per slot, each divided by the best score any document could get
-    /// for this query, so a value is in [0, 1]: the share of the query's information matched.
-    pub fn scores(&self, query: &str) -> HashMap<u32, f32> {
-        let mut out: HashMap<u32, f32> = HashMap::new();
+    /// Gives back spare capacity (after a bulk load).
+    pub fn shrink_to_fit(&mut self) {
+        self.ids.shrink_to_fit();
+        self.postings.shrink_to_fit();
+        for p in &mut self.postings {
+            p.shrink_to_fit();
+        }
+        self.doc_terms.shrink_to_fit();
+        self.doc_len.shrink_to_fit();
+    }
+
+    /// Heap bytes held (capacities; allocator overhead not included).
+    pub fn heap_bytes(&self) -> usize {
+        let ids: usize = self
+            .ids
+            .keys()
+            .map(|k| k.capacity() + std::mem::size_of::<(String, u32)>() + 1)
+            .sum();
+        let postings: usize = self.postings.iter().map(|p| p.capacity() * 4 + 24).sum();
+        let terms: usize = self.doc_terms.iter().map(|t| t.len() + 16).sum();
+        ids + postings + terms + self.doc_len.capacity() * 2
+    }
+
+    /// BM25 scores of `query` indexed by slot (`slots` long, or empty when no word matched),
+    /// each divided by the best score any document could get for this query, so a value is in
+    /// [0, 1]: the share of the query's information matched.
+    pub fn scores(&self, query: &str, slots: usize) -> Vec<f32> {
+        let mut out: Vec<f32> = Vec::new();
         if self.docs == 0 {
             return out;
         }
@@ -116,14 +143,16 @@ impl Lexical {
             let df = list.len() as f32;
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
             best += idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B));
+            if !list.is_empty() && out.is_empty() {
+                out = vec![0.0; slots.max(self.doc_len.len())];
+            }
             for slot in list {
                 let len = f32::from(self.doc_len[*slot as usize]);
-                let s = idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B + B * len / avg));
-                *out.entry(*slot).or_insert(0.0) += s;
+                out[*slot as usize] += idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B + B * len / avg));
             }
         }
         if best > 0.0 {
-            for v in out.values_mut() {
+            for v in &mut out {
                 *v = (*v / best).min(1.0);
             }
         }
@@ -131,9 +160,54 @@ impl Lexical {
     }
 }
 
+/// Sorted IDs as varint deltas.
+fn encode_sorted(ids: &[u32]) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(ids.len() * 2);
+    let mut prev = 0u32;
+    for id in ids {
+        let mut d = id - prev;
+        prev = *id;
+        loop {
+            let byte = (d & 0x7f) as u8;
+            d >>= 7;
+            if d == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    out.into_boxed_slice()
+}
+
+/// Inverse of [`encode_sorted`].
+fn decode_sorted(bytes: &[u8]) -> Vec<u32> {
+    let mut out = Vec::new();
+    let (mut prev, mut cur, mut shift) = (0u32, 0u32, 0u32);
+    for b in bytes {
+        cur |= u32::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            prev += cur;
+            out.push(prev);
+            cur = 0;
+            shift = 0;
+        } else {
+            shift += 7;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn varint_deltas_round_trip() {
+        let ids = [0u32, 1, 127, 128, 300, 70_000, 2_000_000, u32::MAX];
+        assert_eq!(decode_sorted(&encode_sorted(&ids)), ids);
+        assert!(encode_sorted(&[5, 6, 7, 8]).len() == 4);
+    }
 
     #[test]
     fn terms_keep_ids_and_drop_stopwords() {
@@ -150,14 +224,14 @@ mod tests {
         l.set(0, "weather forecast agent");
         l.set(1, "code review agent");
         l.set(2, "translation agent");
-        let s = l.scores("weather agent");
-        assert!(s[&0] > s[&1], "{s:?}");
-        assert!(s[&0] <= 1.0);
+        let s = l.scores("weather agent", 3);
+        assert!(s[0] > s[1], "{s:?}");
+        assert!(s[0] <= 1.0);
         l.set(0, "stock quotes");
-        let s = l.scores("weather");
-        assert!(!s.contains_key(&0), "old postings removed: {s:?}");
+        let s = l.scores("weather", 3);
+        assert!(s.is_empty(), "old postings removed: {s:?}");
         l.clear(1);
-        assert!(!l.scores("review").contains_key(&1));
+        assert!(l.scores("review", 3).is_empty());
         assert_eq!(l.docs, 2);
     }
 }

@@ -105,11 +105,9 @@ impl CardDoc {
             Some(v) if !v.trim().is_empty() => v.to_string(),
             _ => described.clone(),
         };
-        let lexical_text = format!(
-            "{described} {skill_ids} {} {}",
-            str_field(m, "vector_desc"),
-            str_field(m, "agent_id")
-        );
+        // The agent ID is not indexed as a word: exact-ID queries are matched directly
+        // (`EXACT_ID_BONUS`), and 100k unique IDs would double the lexical index's memory.
+        let lexical_text = format!("{described} {skill_ids} {}", str_field(m, "vector_desc"));
         Self {
             embed_text,
             lexical_text,
@@ -216,6 +214,21 @@ impl Discovery {
         self.embedder.id()
     }
 
+    /// Searches from `n` cards on prefilter by sign sketches (`usize::MAX`: always exact).
+    pub fn set_prefilter_min(&self, n: usize) {
+        self.index.write().expect("index lock").set_prefilter_min(n);
+    }
+
+    /// Heap bytes held by the index, by part.
+    pub fn heap_breakdown(&self) -> [(&'static str, usize); 5] {
+        self.index.read().expect("index lock").heap_breakdown()
+    }
+
+    /// Heap bytes held by the index.
+    pub fn heap_bytes(&self) -> usize {
+        self.index.read().expect("index lock").heap_bytes()
+    }
+
     /// Live cards in the index.
     pub fn len(&self) -> usize {
         self.index.read().expect("index lock").len()
@@ -314,9 +327,12 @@ impl Discovery {
         let limit = q.limit.clamp(1, MAX_LIMIT);
         let scored = match &query_vec {
             Some(v) => {
-                let mut lex = idx.lexical.scores(text);
+                let mut lex = idx.lexical.scores(text, idx.slots());
                 let pinned = key_of(text).and_then(|k| idx.slot_of(&k)).map(|slot| {
-                    lex.insert(slot, 1.0);
+                    if lex.is_empty() {
+                        lex = vec![0.0; idx.slots()];
+                    }
+                    lex[slot as usize] = 1.0;
                     (slot, EXACT_ID_BONUS)
                 });
                 idx.search(v, &lex, self.lexical_weight, pinned, &filter, limit)
@@ -326,10 +342,10 @@ impl Discovery {
         scored
             .into_iter()
             .filter_map(|s| {
-                let (meta, trust) = idx.slot(s.slot)?;
+                let (key, seq, trust) = idx.slot(s.slot)?;
                 Some(Hit {
-                    agent_id: did_from_key_bytes(&meta.key),
-                    seq: meta.seq,
+                    agent_id: did_from_key_bytes(key),
+                    seq,
                     score: f64::from(s.score),
                     similarity: f64::from(s.similarity),
                     lexical: f64::from(s.lexical),
@@ -396,6 +412,7 @@ impl Discovery {
                     .await?;
             }
         }
+        self.index.write().expect("index lock").shrink_to_fit();
         stats.millis = started.elapsed().as_millis() as u64;
         Ok(stats)
     }
@@ -421,5 +438,6 @@ mod tests {
         let d = CardDoc::from_manifest(m2.as_object().expect("obj"));
         assert_eq!(d.embed_text, "rain and sun");
         assert!(d.lexical_text.contains("fc") && d.lexical_text.contains("forecasts"));
+        assert!(!d.lexical_text.contains("did:key"));
     }
 }

@@ -31,7 +31,14 @@ pub async fn register(
         model: discovery.model_id().to_string(),
         bytes: p.vector.to_bytes(),
     });
+    let mut route = super::Route::of(0, &card);
     let outcome = state.store().put_card(card, vector).await?;
+    if let PutOutcome::Created { seq } | PutOutcome::Updated { seq } | PutOutcome::Revoked { seq } =
+        &outcome
+    {
+        route.seq = *seq;
+        state.routes().put(&agent_id, route);
+    }
     match (&outcome, &prepared) {
         (PutOutcome::Created { seq } | PutOutcome::Updated { seq }, Some(p)) => {
             discovery.apply(&agent_id, *seq, p);

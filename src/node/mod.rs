@@ -5,27 +5,32 @@
 //! in-flight requests, and the store's writer commits what is queued before the task ends.
 
 mod error;
+pub mod gateway;
 mod handlers;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use error::ApiError;
+pub use gateway::{GatewayConfig, Route, RouteCache};
 
 use crate::card::MAX_ENVELOPE_BYTES;
 use crate::discovery::{
     DEFAULT_LEXICAL_WEIGHT, Discovery, Embedder, EmbedderError, StaticEmbedder, builtin_embedder,
 };
+use crate::events::{OutcomeLog, OutcomeSink};
+use crate::handshake::Verifier;
 use crate::identity::{Identity, KeyStore, KeyStoreError};
+use crate::ratelimit::Limiter;
 use crate::store::{Store, StoreError, StoreOptions};
 
 /// Everything a node needs to start.
@@ -41,6 +46,8 @@ pub struct NodeConfig {
     pub embedder_dir: Option<PathBuf>,
     /// Weight of the lexical share in discovery scores.
     pub lexical_weight: f32,
+    /// Invocation gateway settings.
+    pub gateway: GatewayConfig,
 }
 
 impl NodeConfig {
@@ -52,6 +59,7 @@ impl NodeConfig {
             store: StoreOptions::default(),
             embedder_dir: None,
             lexical_weight: DEFAULT_LEXICAL_WEIGHT,
+            gateway: GatewayConfig::default(),
         }
     }
 }
@@ -85,25 +93,93 @@ struct Inner {
     discovery: Arc<Discovery>,
     public_url: Option<String>,
     started: Instant,
+    routes: RouteCache,
+    limiter: Limiter,
+    verifier: Verifier,
+    http: reqwest::Client,
+    outcomes: Arc<dyn OutcomeSink>,
+    gateway: GatewayConfig,
 }
 
 impl AppState {
-    /// State over an opened store, with this node identity and discovery engine.
+    /// State over an opened store, with this node identity and discovery engine, default
+    /// gateway settings and an in-memory outcome log.
     pub fn new(
         store: Store,
         node: Identity,
         discovery: Arc<Discovery>,
         public_url: Option<String>,
     ) -> Self {
+        Self::with(
+            store,
+            node,
+            discovery,
+            public_url,
+            GatewayConfig::default(),
+            Arc::new(OutcomeLog::default()),
+        )
+    }
+
+    /// State with explicit gateway settings and outcome sink.
+    pub fn with(
+        store: Store,
+        node: Identity,
+        discovery: Arc<Discovery>,
+        public_url: Option<String>,
+        gateway: GatewayConfig,
+        outcomes: Arc<dyn OutcomeSink>,
+    ) -> Self {
+        crate::client::init_tls();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(256)
+            .build()
+            .expect("an HTTP client with default TLS settings builds");
         Self {
             inner: Arc::new(Inner {
+                verifier: Verifier::new(node.id(), gateway.window_s, gateway.nonce_capacity),
                 store,
                 node,
                 discovery,
                 public_url,
                 started: Instant::now(),
+                routes: RouteCache::default(),
+                limiter: Limiter::new(),
+                http,
+                outcomes,
+                gateway,
             }),
         }
+    }
+
+    /// Cached routes of agents.
+    pub fn routes(&self) -> &RouteCache {
+        &self.inner.routes
+    }
+
+    /// Per-agent admission.
+    pub fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
+    }
+
+    /// The signed-request verifier (one nonce cache for every target).
+    pub fn verifier(&self) -> &Verifier {
+        &self.inner.verifier
+    }
+
+    /// The HTTP client used to call agents.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Where outcome events go.
+    pub fn outcomes(&self) -> &Arc<dyn OutcomeSink> {
+        &self.inner.outcomes
+    }
+
+    /// Gateway settings.
+    pub fn gateway_config(&self) -> &GatewayConfig {
+        &self.inner.gateway
     }
 
     /// The discovery engine.
@@ -132,6 +208,18 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_ENVELOPE_BYTES)),
         )
         .route("/v1/agents/{id}", get(handlers::get_agent))
+        .route(
+            "/v1/agents/{id}/invoke",
+            any(gateway::invoke_root).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/v1/agents/{id}/invoke/",
+            any(gateway::invoke_root).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/v1/agents/{id}/invoke/{*rest}",
+            any(gateway::invoke).layer(DefaultBodyLimit::disable()),
+        )
         .route("/v1/node", get(handlers::node_info))
         .route("/healthz", get(handlers::healthz))
         .fallback(handlers::no_route)
@@ -157,6 +245,16 @@ impl Node {
         config: NodeConfig,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<Self, NodeError> {
+        Self::spawn_with(listener, config, None, shutdown).await
+    }
+
+    /// As [`Node::spawn`], sending outcome events to `outcomes` (default: an in-memory log).
+    pub async fn spawn_with(
+        listener: TcpListener,
+        config: NodeConfig,
+        outcomes: Option<Arc<dyn OutcomeSink>>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<Self, NodeError> {
         let addr = listener.local_addr()?;
         let (node, created) = KeyStore::load_or_create_file(&config.data_dir.join("node.key"))?;
         if created {
@@ -176,11 +274,13 @@ impl Node {
             millis = loaded.millis,
             "discovery index ready"
         );
-        let state = AppState::new(
+        let state = AppState::with(
             store.clone(),
             node.clone(),
             discovery,
             config.public_url.clone(),
+            config.gateway.clone(),
+            outcomes.unwrap_or_else(|| Arc::new(OutcomeLog::default())),
         );
         let app = router(state);
         let task = tokio::spawn(async move {

@@ -41,13 +41,22 @@ pub struct TestNode {
 
 impl TestNode {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}, None).await
+    }
+
+    /// A node whose config `edit` adjusts, sending outcomes to `outcomes`.
+    pub async fn start_with(
+        edit: impl FnOnce(&mut NodeConfig),
+        outcomes: Option<std::sync::Arc<dyn agentmesh::events::OutcomeSink>>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tmp");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let config = NodeConfig::new(dir.path().join("data"));
-        let node = Node::spawn(listener, config, async {
+        let mut config = NodeConfig::new(dir.path().join("data"));
+        edit(&mut config);
+        let node = Node::spawn_with(listener, config, outcomes, async {
             let _ = rx.await;
         })
         .await

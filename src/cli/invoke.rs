@@ -1,0 +1,183 @@
+//! `agentmesh invoke`: a signed call to an agent, through the node's gateway by default or
+//! straight to its endpoint with `--direct`; verifies a signed response.
+
+use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde_json::{Map, Value, json};
+
+use super::{Ctx, Outcome, out_json, runtime};
+use crate::encoding::now_unix;
+use crate::handshake::{H_NONCE, sign_request, verify_response};
+use crate::identity::public_from_did;
+
+/// `invoke` flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The agent's did:key.
+    pub agent_id: String,
+    /// Request body: inline text, @FILE, or - for stdin.
+    #[arg(long, short = 'd', value_name = "DATA")]
+    pub data: Option<String>,
+    /// Path (and query) on the agent, e.g. /forecast?days=2.
+    #[arg(long, default_value = "/", value_name = "PATH")]
+    pub path: String,
+    /// HTTP method (default: POST with --data, GET without).
+    #[arg(long, short = 'X', value_name = "METHOD")]
+    pub method: Option<String>,
+    /// Extra header "Name: value" (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Call the agent's endpoint directly instead of through the node's gateway.
+    #[arg(long)]
+    pub direct: bool,
+}
+
+fn read_data(data: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    match data {
+        None => Ok(Vec::new()),
+        Some("-") => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("cannot read the body from stdin")?;
+            Ok(buf)
+        }
+        Some(d) if d.starts_with('@') => {
+            std::fs::read(&d[1..]).with_context(|| format!("cannot read body file {}", &d[1..]))
+        }
+        Some(d) => Ok(d.as_bytes().to_vec()),
+    }
+}
+
+pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
+    public_from_did(&args.agent_id)
+        .with_context(|| format!("`{}` is not an agent ID", args.agent_id))?;
+    if !args.path.starts_with('/') {
+        bail!("--path must start with / (got `{}`)", args.path);
+    }
+    let body = read_data(args.data.as_deref())?;
+    let method = args
+        .method
+        .clone()
+        .unwrap_or_else(|| if args.data.is_some() { "POST" } else { "GET" }.into())
+        .to_ascii_uppercase();
+    let method_parsed = reqwest::Method::from_bytes(method.as_bytes())
+        .with_context(|| format!("invalid method `{method}`"))?;
+    let mut extra = Vec::new();
+    for h in &args.headers {
+        let Some((k, v)) = h.split_once(':') else {
+            bail!("--header takes \"Name: value\", got `{h}`");
+        };
+        extra.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let (id, _) = ctx.load_key(&ctx.key)?;
+    let client = ctx.client(args.timeout)?;
+    let (status, headers, bytes, verified) = runtime()?.block_on(async {
+        let url = if args.direct {
+            let card = client
+                .get_agent(&args.agent_id)
+                .await
+                .context("cannot look the agent's card up")?;
+            let endpoint = card["manifest"]["endpoint"].as_str().unwrap_or_default();
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                bail!("--direct needs an http(s) endpoint; this agent's is `{endpoint}`");
+            }
+            format!("{}{}", endpoint.trim_end_matches('/'), args.path)
+        } else {
+            format!(
+                "{}/v1/agents/{}/invoke{}",
+                client.base(),
+                args.agent_id,
+                args.path
+            )
+        };
+        let signed = sign_request(&id, &args.agent_id, &method, &args.path, &body, now_unix());
+        let mut req = client
+            .http()
+            .request(method_parsed, &url)
+            .timeout(args.timeout)
+            .body(body.clone());
+        if !body.is_empty()
+            && !extra
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("content-type", "application/json");
+        }
+        for (k, v) in &extra {
+            req = req.header(k, v);
+        }
+        for (k, v) in signed.headers() {
+            req = req.header(k, v);
+        }
+        let res = req.send().await.map_err(|e| {
+            anyhow::Error::new(crate::client::ClientError::Unreachable {
+                url: url.clone(),
+                reason: if e.is_timeout() {
+                    "timed out".into()
+                } else {
+                    e.to_string()
+                },
+            })
+        })?;
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.context("the answer broke off")?;
+        let get = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let verified = get("x-agent-signature").map(|_| {
+            let nonce = signed.get(H_NONCE).unwrap_or_default();
+            verify_response(&args.agent_id, status, &nonce, get, &bytes).is_ok()
+        });
+        Ok((status, headers, bytes, verified))
+    })?;
+    let body_json: Option<Value> = serde_json::from_slice(&bytes).ok();
+    if ctx.json {
+        let hdrs: Map<String, Value> = headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), Value::String(v.to_str().ok()?.to_string()))))
+            .collect();
+        out_json(&json!({
+            "status": status,
+            "headers": hdrs,
+            "body": body_json.clone().unwrap_or_else(|| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+            "response_verified": verified,
+        }))?;
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        match (&body_json, std::io::stdout().is_terminal()) {
+            (Some(v), true) => writeln!(stdout, "{}", serde_json::to_string_pretty(v)?)?,
+            _ => {
+                stdout.write_all(&bytes)?;
+                if std::io::stdout().is_terminal() && !bytes.ends_with(b"\n") {
+                    writeln!(stdout)?;
+                }
+            }
+        }
+    }
+    if !ctx.quiet && (status >= 400 || ctx.verbose) {
+        let sig = match verified {
+            Some(true) => "response signature verified",
+            Some(false) => "RESPONSE SIGNATURE INVALID",
+            None => "response not signed",
+        };
+        eprintln!("HTTP {status} · {sig}");
+    }
+    if verified == Some(false) {
+        bail!("the response signature does not verify: the answer may have been altered");
+    }
+    Ok(if (200..300).contains(&status) {
+        Outcome::Success
+    } else {
+        Outcome::Negative
+    })
+}

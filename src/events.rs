@@ -1,0 +1,114 @@
+//! Outcome events: what the gateway saw happen when it called an agent. The trust model
+//! consumes them through [`OutcomeSink`]; until then [`OutcomeLog`] counts them per agent.
+//!
+//! Attribution rules: `success`, `failure` (5xx or no connection) and `timeout` are the
+//! target's; `rate_limit` is a *caller's* whose signature verified and whom the agent itself
+//! answered 429; `bad_signature` only where attribution is certain — an agent's own response
+//! signature failing. A bad request signature proves nothing about the ID it claims and never
+//! produces an event.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// Kinds of outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    /// Answered (any status below 500).
+    Success,
+    /// 5xx or no connection.
+    Failure,
+    /// No answer within the gateway's timeout.
+    Timeout,
+    /// Its own response signature failed.
+    BadSignature,
+    /// Sent more than the callee accepts.
+    RateLimit,
+}
+
+impl OutcomeKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [Self; 5] = [
+        Self::Success,
+        Self::Failure,
+        Self::Timeout,
+        Self::BadSignature,
+        Self::RateLimit,
+    ];
+
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Timeout => "timeout",
+            Self::BadSignature => "bad_signature",
+            Self::RateLimit => "rate_limit",
+        }
+    }
+}
+
+/// One outcome about one agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeEvent {
+    /// Whom it is about.
+    pub agent_id: String,
+    /// What happened.
+    pub kind: OutcomeKind,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// Where outcome events go.
+pub trait OutcomeSink: Send + Sync {
+    /// Records one event. Must not block.
+    fn record(&self, event: OutcomeEvent);
+}
+
+/// Counts events per agent (the sink used until the trust model consumes them).
+#[derive(Debug, Default)]
+pub struct OutcomeLog {
+    counts: Mutex<HashMap<String, [u64; 5]>>,
+}
+
+impl OutcomeLog {
+    /// Counts of each kind for `agent_id`, in [`OutcomeKind::ALL`] order.
+    pub fn counts(&self, agent_id: &str) -> [u64; 5] {
+        self.counts
+            .lock()
+            .expect("outcome log lock")
+            .get(agent_id)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The count of one kind for `agent_id`.
+    pub fn count(&self, agent_id: &str, kind: OutcomeKind) -> u64 {
+        let i = OutcomeKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .expect("every kind is listed");
+        self.counts(agent_id)[i]
+    }
+}
+
+impl OutcomeSink for OutcomeLog {
+    fn record(&self, event: OutcomeEvent) {
+        let i = OutcomeKind::ALL
+            .iter()
+            .position(|k| *k == event.kind)
+            .expect("every kind is listed");
+        tracing::debug!(
+            agent_id = event.agent_id,
+            kind = event.kind.as_str(),
+            "outcome"
+        );
+        self.counts
+            .lock()
+            .expect("outcome log lock")
+            .entry(event.agent_id)
+            .or_default()[i] += 1;
+    }
+}

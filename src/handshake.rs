@@ -1,0 +1,557 @@
+//! The signed-request handshake of PROTOCOL §4, for callers, the node's gateway, the relay
+//! client and agents written in Rust.
+//!
+//! A caller signs `AGENTMESH-REQUEST-V1\n<METHOD>\n<path?query>\n<target>\n<caller>\n<ts>\n
+//! <nonce>\n<sha256(body)>` and sends it in `X-Agent-*` headers ([`sign_request`]). A verifier
+//! ([`Verifier::verify`]) checks, in order: every header present, the caller's ID, the target
+//! is itself, the timestamp within ±window, the signature, and only then records the nonce —
+//! so a forged request can neither fill the nonce cache nor burn a legitimate nonce.
+//!
+//! The replay cache remembers each `(caller, nonce)` for the window. It is bounded: when full,
+//! the oldest entries are evicted and the cache remembers the newest timestamp it evicted; from
+//! then on requests at or before that timestamp are refused as `stale_timestamp`. The effective
+//! window shrinks under a flood, but an evicted nonce can never be replayed.
+//!
+//! Responses are signed the same way over `AGENTMESH-RESPONSE-V1\n<status>\n<request nonce>\n
+//! <responder>\n<ts>\n<sha256(body)>` ([`sign_response`], [`verify_response`]).
+//!
+//! ```
+//! use agentmesh::handshake::{Verifier, sign_request};
+//! use agentmesh::identity::Identity;
+//! let (caller, agent) = (Identity::generate(), Identity::generate());
+//! let signed = sign_request(&caller, agent.id(), "POST", "/forecast?days=2", b"{}", 1_795_000_000);
+//! let verifier = Verifier::new(agent.id(), 60, 100_000);
+//! let who = verifier
+//!     .verify(|h| signed.get(h), "POST", "/forecast?days=2", b"{}", 1_795_000_010)
+//!     .expect("verifies");
+//! assert_eq!(who, caller.id());
+//! ```
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use crate::encoding::{b64url, random_bytes, sha256_hex};
+use crate::identity::{Identity, VerifyError, public_from_did, verify_with_key};
+
+/// Caller's did:key.
+pub const H_AGENT_ID: &str = "x-agent-id";
+/// Callee's did:key (a node's ID for its admin API).
+pub const H_TARGET: &str = "x-agent-target";
+/// Unix seconds.
+pub const H_TIMESTAMP: &str = "x-agent-timestamp";
+/// ≥ 16 random bytes, base64url.
+pub const H_NONCE: &str = "x-agent-nonce";
+/// base64url Ed25519 signature.
+pub const H_SIGNATURE: &str = "x-agent-signature";
+/// Default accepted clock skew, seconds.
+pub const DEFAULT_WINDOW_S: i64 = 60;
+/// Default number of nonces remembered.
+pub const DEFAULT_NONCE_CAPACITY: usize = 1_000_000;
+
+/// The request signing string of PROTOCOL §4.
+#[allow(clippy::too_many_arguments)]
+pub fn request_signing_string(
+    method: &str,
+    path_and_query: &str,
+    target: &str,
+    caller: &str,
+    timestamp: i64,
+    nonce: &str,
+    body_sha256_hex: &str,
+) -> String {
+    format!(
+        "AGENTMESH-REQUEST-V1\n{}\n{path_and_query}\n{target}\n{caller}\n{timestamp}\n{nonce}\n{body_sha256_hex}",
+        method.to_ascii_uppercase()
+    )
+}
+
+/// The response signing string of PROTOCOL §4.
+pub fn response_signing_string(
+    status: u16,
+    request_nonce: &str,
+    responder: &str,
+    timestamp: i64,
+    body_sha256_hex: &str,
+) -> String {
+    format!(
+        "AGENTMESH-RESPONSE-V1\n{status}\n{request_nonce}\n{responder}\n{timestamp}\n{body_sha256_hex}"
+    )
+}
+
+/// The five `X-Agent-*` headers of a signed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedRequest {
+    /// Caller's did:key.
+    pub agent_id: String,
+    /// Callee's did:key.
+    pub target: String,
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// base64url nonce.
+    pub nonce: String,
+    /// base64url signature.
+    pub signature: String,
+}
+
+impl SignedRequest {
+    /// The headers as `(name, value)` pairs.
+    pub fn headers(&self) -> [(&'static str, String); 5] {
+        [
+            (H_AGENT_ID, self.agent_id.clone()),
+            (H_TARGET, self.target.clone()),
+            (H_TIMESTAMP, self.timestamp.to_string()),
+            (H_NONCE, self.nonce.clone()),
+            (H_SIGNATURE, self.signature.clone()),
+        ]
+    }
+
+    /// One header's value by (lowercase) name.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.headers()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Signs a request with a fresh 16-byte nonce.
+pub fn sign_request(
+    id: &Identity,
+    target: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+    now: i64,
+) -> SignedRequest {
+    let nonce = b64url(&random_bytes::<16>());
+    sign_request_with_nonce(id, target, method, path_and_query, body, now, &nonce)
+}
+
+/// Signs a request with a given nonce (test vectors; callers use [`sign_request`]).
+pub fn sign_request_with_nonce(
+    id: &Identity,
+    target: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+    now: i64,
+    nonce: &str,
+) -> SignedRequest {
+    let s = request_signing_string(
+        method,
+        path_and_query,
+        target,
+        id.id(),
+        now,
+        nonce,
+        &sha256_hex(body),
+    );
+    SignedRequest {
+        agent_id: id.id().to_string(),
+        target: target.to_string(),
+        timestamp: now,
+        nonce: nonce.to_string(),
+        signature: id.sign_b64(s.as_bytes()),
+    }
+}
+
+/// Why a signed request was refused. Each maps to one error code (all HTTP 401).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    /// A required header is absent or not text.
+    #[error("missing or unreadable header {0}")]
+    MissingHeader(&'static str),
+    /// The caller ID is not an Ed25519 did:key, or the signature does not verify.
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    /// Signed for someone else.
+    #[error("request is addressed to {got}, not {expected}")]
+    WrongTarget {
+        /// This verifier's ID.
+        expected: String,
+        /// The request's target.
+        got: String,
+    },
+    /// Outside the accepted window (or at/before the replay cache's floor).
+    #[error("timestamp {ts} is outside the accepted window ({detail})")]
+    StaleTimestamp {
+        /// The request's timestamp.
+        ts: i64,
+        /// Why.
+        detail: String,
+    },
+    /// This caller already used this nonce within the window.
+    #[error("nonce already used by this caller")]
+    ReplayedNonce,
+}
+
+impl HandshakeError {
+    /// The PROTOCOL §6 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingHeader(_) => "missing_header",
+            Self::BadSignature(_) => "bad_signature",
+            Self::WrongTarget { .. } => "wrong_target",
+            Self::StaleTimestamp { .. } => "stale_timestamp",
+            Self::ReplayedNonce => "replayed_nonce",
+        }
+    }
+}
+
+/// Remembers `(caller, nonce)` pairs for the window, bounded in memory (see the module docs).
+#[derive(Debug)]
+struct NonceCache {
+    capacity: usize,
+    seen: HashSet<u128>,
+    by_time: BTreeSet<(i64, u128)>,
+    floor: i64,
+}
+
+impl NonceCache {
+    fn key(caller: &str, nonce: &str) -> u128 {
+        let mut h = Sha256::new();
+        h.update(caller.as_bytes());
+        h.update([0]);
+        h.update(nonce.as_bytes());
+        let d = h.finalize();
+        u128::from_le_bytes(d[..16].try_into().expect("sha256 has 32 bytes"))
+    }
+
+    /// Records the pair; `Err` if it was seen or is at/before the floor.
+    fn insert(&mut self, key: u128, ts: i64, now: i64, window: i64) -> Result<(), HandshakeError> {
+        // Forget what the window no longer accepts anyway.
+        while let Some(&(t, k)) = self.by_time.first() {
+            if t >= now - window {
+                break;
+            }
+            self.by_time.pop_first();
+            self.seen.remove(&k);
+        }
+        if ts <= self.floor {
+            return Err(HandshakeError::StaleTimestamp {
+                ts,
+                detail: "the replay cache is full; retry with a fresh timestamp".into(),
+            });
+        }
+        if !self.seen.insert(key) {
+            return Err(HandshakeError::ReplayedNonce);
+        }
+        self.by_time.insert((ts, key));
+        while self.seen.len() > self.capacity {
+            let Some((t, k)) = self.by_time.pop_first() else {
+                break;
+            };
+            self.seen.remove(&k);
+            self.floor = self.floor.max(t);
+        }
+        Ok(())
+    }
+}
+
+/// Verifies signed requests addressed to one ID.
+#[derive(Debug)]
+pub struct Verifier {
+    me: String,
+    window_s: i64,
+    nonces: Mutex<NonceCache>,
+}
+
+impl Verifier {
+    /// A verifier for requests to `me`, accepting ±`window_s` of clock skew and remembering up
+    /// to `nonce_capacity` nonces.
+    pub fn new(me: &str, window_s: i64, nonce_capacity: usize) -> Self {
+        Self {
+            me: me.to_string(),
+            window_s,
+            nonces: Mutex::new(NonceCache {
+                capacity: nonce_capacity.max(1),
+                seen: HashSet::new(),
+                by_time: BTreeSet::new(),
+                floor: i64::MIN,
+            }),
+        }
+    }
+
+    /// Verifies a request; `header` looks a header up by lowercase name. Returns the caller.
+    pub fn verify(
+        &self,
+        header: impl Fn(&str) -> Option<String>,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<String, HandshakeError> {
+        self.verify_for(&self.me, header, method, path_and_query, body, now)
+    }
+
+    /// As [`Verifier::verify`], for requests addressed to `target` (a gateway verifies on
+    /// behalf of many agents with one nonce cache).
+    pub fn verify_for(
+        &self,
+        target: &str,
+        header: impl Fn(&str) -> Option<String>,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<String, HandshakeError> {
+        let get = |name: &'static str| header(name).ok_or(HandshakeError::MissingHeader(name));
+        let (caller, got_target, ts, nonce, sig) = (
+            get(H_AGENT_ID)?,
+            get(H_TARGET)?,
+            get(H_TIMESTAMP)?,
+            get(H_NONCE)?,
+            get(H_SIGNATURE)?,
+        );
+        let key = public_from_did(&caller)
+            .map_err(|e| HandshakeError::BadSignature(format!("X-Agent-ID: {e}")))?;
+        if got_target != target {
+            return Err(HandshakeError::WrongTarget {
+                expected: target.to_string(),
+                got: got_target,
+            });
+        }
+        let ts: i64 = ts.parse().map_err(|_| HandshakeError::StaleTimestamp {
+            ts: 0,
+            detail: "not a decimal unix time".into(),
+        })?;
+        if (ts - now).abs() > self.window_s {
+            return Err(HandshakeError::StaleTimestamp {
+                ts,
+                detail: format!(
+                    "{} s from this node's clock; at most ±{} s",
+                    ts - now,
+                    self.window_s
+                ),
+            });
+        }
+        match crate::encoding::b64url_decode(&nonce) {
+            Ok(b) if b.len() >= 16 => {}
+            _ => return Err(HandshakeError::MissingHeader(H_NONCE)),
+        }
+        let s = request_signing_string(
+            method,
+            path_and_query,
+            &got_target,
+            &caller,
+            ts,
+            &nonce,
+            &sha256_hex(body),
+        );
+        verify_with_key(&key, s.as_bytes(), &sig).map_err(|e| {
+            HandshakeError::BadSignature(match e {
+                VerifyError::Malformed => "X-Agent-Signature is not 64 bytes of base64url".into(),
+                _ => "does not match the request (method, path, body, headers)".into(),
+            })
+        })?;
+        self.nonces.lock().expect("nonce cache lock").insert(
+            NonceCache::key(&caller, &nonce),
+            ts,
+            now,
+            self.window_s,
+        )?;
+        Ok(caller)
+    }
+}
+
+/// The three `X-Agent-*` headers of a signed response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedResponse {
+    /// Responder's did:key.
+    pub agent_id: String,
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// base64url signature.
+    pub signature: String,
+}
+
+/// Signs a response to the request that carried `request_nonce`.
+pub fn sign_response(
+    id: &Identity,
+    status: u16,
+    request_nonce: &str,
+    body: &[u8],
+    now: i64,
+) -> SignedResponse {
+    let s = response_signing_string(status, request_nonce, id.id(), now, &sha256_hex(body));
+    SignedResponse {
+        agent_id: id.id().to_string(),
+        timestamp: now,
+        signature: id.sign_b64(s.as_bytes()),
+    }
+}
+
+/// Checks that a response was signed by `expected` for the request with `request_nonce`.
+/// `header` looks a response header up by lowercase name.
+pub fn verify_response(
+    expected: &str,
+    status: u16,
+    request_nonce: &str,
+    header: impl Fn(&str) -> Option<String>,
+    body: &[u8],
+) -> Result<(), HandshakeError> {
+    let get = |name: &'static str| header(name).ok_or(HandshakeError::MissingHeader(name));
+    let responder = get(H_AGENT_ID)?;
+    if responder != expected {
+        return Err(HandshakeError::WrongTarget {
+            expected: expected.to_string(),
+            got: responder,
+        });
+    }
+    let ts: i64 = get(H_TIMESTAMP)?
+        .parse()
+        .map_err(|_| HandshakeError::StaleTimestamp {
+            ts: 0,
+            detail: "not a decimal unix time".into(),
+        })?;
+    let sig = get(H_SIGNATURE)?;
+    let key = public_from_did(&responder)
+        .map_err(|e| HandshakeError::BadSignature(format!("X-Agent-ID: {e}")))?;
+    let s = response_signing_string(status, request_nonce, &responder, ts, &sha256_hex(body));
+    verify_with_key(&key, s.as_bytes(), &sig)
+        .map_err(|_| HandshakeError::BadSignature("response signature does not match".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(hex_secret: &str) -> Identity {
+        Identity::from_secret(
+            &hex::decode(hex_secret)
+                .expect("hex")
+                .try_into()
+                .expect("32"),
+        )
+    }
+
+    #[test]
+    fn protocol_request_vector() {
+        let a = key("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+        let b = key("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb");
+        let body = br#"{"city":"Paris"}"#;
+        let signed = sign_request_with_nonce(
+            &a,
+            b.id(),
+            "post",
+            "/forecast?days=2",
+            body,
+            1_795_000_000,
+            "bm9uY2Utbm9uY2Utbm9uY2U",
+        );
+        assert_eq!(
+            signed.signature,
+            "2mJDvHIeUqIldQVY2BGms0EUEX-ZrhHO6OgF9HjIXZqI-mpBQWkUxBqm-DUUlEsusS1XArhkvLM7aZdsgSWWDw"
+        );
+        // The vector's nonce is 17 bytes: valid, and it verifies at the callee.
+        let v = Verifier::new(b.id(), 60, 10);
+        let caller = v
+            .verify(
+                |h| signed.get(h),
+                "POST",
+                "/forecast?days=2",
+                body,
+                1_795_000_030,
+            )
+            .expect("verifies");
+        assert_eq!(caller, a.id());
+    }
+
+    fn setup() -> (Identity, Identity, Verifier) {
+        let (c, t) = (Identity::generate(), Identity::generate());
+        let v = Verifier::new(t.id(), 60, 1000);
+        (c, t, v)
+    }
+
+    #[test]
+    fn each_rejection_has_its_code() {
+        let (c, t, v) = setup();
+        let now = 1_800_000_000;
+        let ok = sign_request(&c, t.id(), "GET", "/x", b"", now);
+        let verify = |s: &SignedRequest, path: &str, body: &[u8], at: i64| {
+            v.verify(|h| s.get(h), "GET", path, body, at)
+                .map_err(|e| e.code())
+        };
+        assert_eq!(verify(&ok, "/x", b"", now), Ok(c.id().to_string()));
+        assert_eq!(verify(&ok, "/x", b"", now), Err("replayed_nonce"));
+        let fresh = sign_request(&c, t.id(), "GET", "/x", b"", now);
+        assert_eq!(
+            verify(&fresh, "/y", b"", now),
+            Err("bad_signature"),
+            "path is signed"
+        );
+        assert_eq!(
+            verify(&fresh, "/x", b"tampered", now),
+            Err("bad_signature"),
+            "body is signed"
+        );
+        assert_eq!(verify(&fresh, "/x", b"", now + 61), Err("stale_timestamp"));
+        assert_eq!(verify(&fresh, "/x", b"", now - 61), Err("stale_timestamp"));
+        let other = sign_request(&c, Identity::generate().id(), "GET", "/x", b"", now);
+        assert_eq!(verify(&other, "/x", b"", now), Err("wrong_target"));
+        let missing = |name: &str| {
+            v.verify(
+                |h| if h == name { None } else { fresh.get(h) },
+                "GET",
+                "/x",
+                b"",
+                now,
+            )
+            .map_err(|e| e.code())
+        };
+        for h in [H_AGENT_ID, H_TARGET, H_TIMESTAMP, H_NONCE, H_SIGNATURE] {
+            assert_eq!(missing(h), Err("missing_header"), "{h}");
+        }
+        // A failed verification does not burn the nonce.
+        assert_eq!(verify(&fresh, "/x", b"", now), Ok(c.id().to_string()));
+        // Someone else may use the same nonce value: the cache is per caller.
+        let c2 = Identity::generate();
+        let same = sign_request_with_nonce(&c2, t.id(), "GET", "/x", b"", now, &fresh.nonce);
+        assert_eq!(verify(&same, "/x", b"", now), Ok(c2.id().to_string()));
+    }
+
+    #[test]
+    fn a_full_replay_cache_refuses_old_timestamps_instead_of_forgetting() {
+        let (c, t, _) = setup();
+        let v = Verifier::new(t.id(), 60, 3);
+        let now = 1_800_000_000;
+        let reqs: Vec<SignedRequest> = (0..4)
+            .map(|i| sign_request(&c, t.id(), "GET", "/", b"", now - 10 + i))
+            .collect();
+        for r in &reqs {
+            v.verify(|h| r.get(h), "GET", "/", b"", now).expect("fresh");
+        }
+        // reqs[0] was evicted; replaying it must still fail.
+        let e = v
+            .verify(|h| reqs[0].get(h), "GET", "/", b"", now)
+            .expect_err("replay");
+        assert_eq!(e.code(), "stale_timestamp");
+        let e = v
+            .verify(|h| reqs[3].get(h), "GET", "/", b"", now)
+            .expect_err("replay");
+        assert_eq!(e.code(), "replayed_nonce");
+    }
+
+    #[test]
+    fn responses_verify_only_for_their_request_and_body() {
+        let (c, t, _) = setup();
+        let req = sign_request(&c, t.id(), "GET", "/", b"", 1_800_000_000);
+        let res = sign_response(&t, 200, &req.nonce, b"ok", 1_800_000_001);
+        let get = |h: &str| match h {
+            H_AGENT_ID => Some(res.agent_id.clone()),
+            H_TIMESTAMP => Some(res.timestamp.to_string()),
+            H_SIGNATURE => Some(res.signature.clone()),
+            _ => None,
+        };
+        assert!(verify_response(t.id(), 200, &req.nonce, get, b"ok").is_ok());
+        assert!(verify_response(t.id(), 200, &req.nonce, get, b"forged").is_err());
+        assert!(verify_response(t.id(), 500, &req.nonce, get, b"ok").is_err());
+        assert!(verify_response(t.id(), 200, "other-nonce", get, b"ok").is_err());
+        assert_eq!(
+            verify_response(c.id(), 200, &req.nonce, get, b"ok").map_err(|e| e.code()),
+            Err("wrong_target")
+        );
+    }
+}

@@ -1,0 +1,421 @@
+//! The invocation gateway: `ANY /v1/agents/{id}/invoke/{*rest}`.
+//!
+//! Order of work, cheapest first: look the target's route up (memory, else one SQLite read),
+//! refuse unknown (404), revoked or expired (410) targets; admit the call under the target's
+//! `qps_budget` and `concurrency_limit` (429 with `Retry-After`) **before any cryptography**;
+//! read the body under the size cap (413); verify the caller's signature for target `{id}` and
+//! path `/{rest}?query` (401 with the precise code); then forward to the agent's `http(s)`
+//! endpoint with the signed headers untouched, so the agent can verify the caller itself.
+//! Upstream timeouts answer 504, connection failures 502, oversized answers 413. Outcomes go to
+//! the node's [`OutcomeSink`](crate::events::OutcomeSink).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+use crate::card::Card;
+use crate::encoding::now_unix;
+use crate::events::{OutcomeEvent, OutcomeKind};
+use crate::handshake::{H_NONCE, H_SIGNATURE, verify_response};
+use crate::identity::public_from_did;
+use crate::ratelimit::Rejected;
+use crate::store::StoredCard;
+
+/// Gateway settings.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Longest wait for an agent's answer.
+    pub upstream_timeout: Duration,
+    /// Largest request or response body.
+    pub max_body: usize,
+    /// Accepted clock skew of signed requests, seconds.
+    pub window_s: i64,
+    /// Nonces remembered for replay protection.
+    pub nonce_capacity: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            upstream_timeout: Duration::from_secs(30),
+            max_body: 1024 * 1024,
+            window_s: crate::handshake::DEFAULT_WINDOW_S,
+            nonce_capacity: crate::handshake::DEFAULT_NONCE_CAPACITY,
+        }
+    }
+}
+
+/// What the gateway needs of a card, cached in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// The card version this came from.
+    pub seq: i64,
+    /// Where to forward (absent on tombstones).
+    pub endpoint: Option<String>,
+    /// `qps_budget`.
+    pub qps: Option<f64>,
+    /// `concurrency_limit`.
+    pub concurrency: Option<u32>,
+    /// `expires_at`, unix seconds.
+    pub expires_at: Option<i64>,
+    /// Tombstone.
+    pub revoked: bool,
+}
+
+impl Route {
+    /// The route of a card version.
+    pub fn of(seq: i64, card: &Card) -> Self {
+        Self {
+            seq,
+            endpoint: card.endpoint.clone(),
+            qps: card.qps_budget,
+            concurrency: card.concurrency_limit,
+            expires_at: card.expires_at,
+            revoked: card.revoked,
+        }
+    }
+
+    fn from_stored(c: &StoredCard) -> Self {
+        let m = &c.envelope["manifest"];
+        Self {
+            seq: c.seq,
+            endpoint: m["endpoint"].as_str().map(str::to_string),
+            qps: m["qps_budget"].as_f64(),
+            concurrency: m["concurrency_limit"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok()),
+            expires_at: c.expires_at,
+            revoked: c.revoked,
+        }
+    }
+}
+
+/// Routes of recently called or registered agents; newer versions replace older ones.
+#[derive(Debug, Default)]
+pub struct RouteCache {
+    map: RwLock<HashMap<String, Arc<Route>>>,
+}
+
+impl RouteCache {
+    const MAX: usize = 200_000;
+
+    /// The cached route of `agent_id`.
+    pub fn get(&self, agent_id: &str) -> Option<Arc<Route>> {
+        self.map
+            .read()
+            .expect("route cache lock")
+            .get(agent_id)
+            .cloned()
+    }
+
+    /// Caches `route` unless a newer version is cached.
+    pub fn put(&self, agent_id: &str, route: Route) {
+        let mut map = self.map.write().expect("route cache lock");
+        if map.get(agent_id).is_some_and(|r| r.seq >= route.seq) {
+            return;
+        }
+        if map.len() >= Self::MAX {
+            // Simple and bounded: start over; entries refill from SQLite on demand.
+            map.clear();
+        }
+        map.insert(agent_id.to_string(), Arc::new(route));
+    }
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
+
+fn forwardable(name: &HeaderName) -> bool {
+    !HOP_BY_HOP.contains(&name.as_str())
+}
+
+/// `ANY /v1/agents/{id}/invoke`.
+pub async fn invoke_root(
+    state: State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    invoke_inner(state, id, String::new(), method, uri, headers, body).await
+}
+
+/// `ANY /v1/agents/{id}/invoke/{*rest}`.
+pub async fn invoke(
+    state: State<AppState>,
+    Path((id, rest)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    invoke_inner(state, id, rest, method, uri, headers, body).await
+}
+
+async fn route_of(state: &AppState, id: &str) -> Result<Arc<Route>, ApiError> {
+    if let Some(r) = state.routes().get(id) {
+        return Ok(r);
+    }
+    public_from_did(id)?;
+    let stored = state
+        .store()
+        .get_card(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no agent {id} is registered here")))?;
+    let route = Route::from_stored(&stored);
+    state.routes().put(id, route.clone());
+    Ok(Arc::new(route))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn invoke_inner(
+    State(state): State<AppState>,
+    id: String,
+    rest: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match forward(&state, &id, &rest, method, &uri, headers, body).await {
+        Ok(res) => res,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn forward(
+    state: &AppState,
+    id: &str,
+    rest: &str,
+    method: Method,
+    uri: &Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let route = route_of(state, id).await?;
+    let now = now_unix();
+    if route.revoked {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "revoked",
+            format!("agent {id} has revoked its card"),
+        ));
+    }
+    if route.expires_at.is_some_and(|e| e <= now) {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "not_found",
+            format!("the card of agent {id} has expired"),
+        ));
+    }
+    // Admission before cryptography: a flood costs a map lookup, not a signature check.
+    let _permit = state
+        .limiter()
+        .try_acquire(id, route.qps, route.concurrency, Instant::now())
+        .map_err(|r| {
+            let (retry, msg) = match r {
+                Rejected::Rate { retry_after } => (
+                    retry_after.as_secs_f64().ceil().max(1.0) as u64,
+                    format!(
+                        "agent {id} accepts {} requests per second",
+                        route.qps.unwrap_or(0.0)
+                    ),
+                ),
+                Rejected::Concurrency => (
+                    1,
+                    format!(
+                        "agent {id} accepts {} requests in flight",
+                        route.concurrency.unwrap_or(0)
+                    ),
+                ),
+            };
+            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg);
+            e.retry_after = Some(retry);
+            e
+        })?;
+    let cfg = state.gateway_config();
+    let body = axum::body::to_bytes(body, cfg.max_body)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "request body is over the gateway's {} byte limit",
+                    cfg.max_body
+                ),
+            )
+        })?;
+    let path = match uri.query() {
+        Some(q) => format!("/{rest}?{q}"),
+        None => format!("/{rest}"),
+    };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let caller = state
+        .verifier()
+        .verify_for(id, header, method.as_str(), &path, &body, now)
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+    let Some(endpoint) = route.endpoint.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "revoked",
+            "the card has no endpoint",
+        ));
+    };
+    if endpoint.starts_with("relay://") {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "upstream_failed",
+            "relay:// endpoints are not supported by this node yet",
+        ));
+    }
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_failed",
+            format!("the gateway cannot call a {endpoint} endpoint; call the agent directly"),
+        ));
+    }
+    let url = format!("{}{path}", endpoint.trim_end_matches('/'));
+    let nonce = header(H_NONCE).unwrap_or_default();
+    let mut req = state
+        .http()
+        .request(method, &url)
+        .timeout(cfg.upstream_timeout)
+        .body(body);
+    for (name, value) in &headers {
+        if forwardable(name) {
+            req = req.header(name, value);
+        }
+    }
+    let record = |agent: &str, kind| {
+        state.outcomes().record(OutcomeEvent {
+            agent_id: agent.to_string(),
+            kind,
+            at: now,
+        });
+    };
+    let res = match req.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() => {
+            record(id, OutcomeKind::Timeout);
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                format!(
+                    "agent {id} did not answer within {:?}",
+                    cfg.upstream_timeout
+                ),
+            ));
+        }
+        Err(e) => {
+            record(id, OutcomeKind::Failure);
+            tracing::debug!(agent_id = id, error = %e, "upstream failed");
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_failed",
+                format!("cannot reach agent {id} at its endpoint"),
+            ));
+        }
+    };
+    let status = res.status();
+    let res_headers = res.headers().clone();
+    let bytes = read_capped(res, cfg.max_body).await.inspect_err(|e| {
+        let kind = if e.status == StatusCode::GATEWAY_TIMEOUT {
+            OutcomeKind::Timeout
+        } else {
+            OutcomeKind::Failure
+        };
+        record(id, kind);
+    })?;
+    record(
+        id,
+        if status.is_server_error() {
+            OutcomeKind::Failure
+        } else {
+            OutcomeKind::Success
+        },
+    );
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        record(&caller, OutcomeKind::RateLimit);
+    }
+    if res_headers.contains_key(H_SIGNATURE) {
+        let get = |n: &str| {
+            res_headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if verify_response(id, status.as_u16(), &nonce, get, &bytes).is_err() {
+            record(id, OutcomeKind::BadSignature);
+        }
+    }
+    let mut out = Response::builder().status(status.as_u16());
+    for (name, value) in &res_headers {
+        if forwardable(name) {
+            out = out.header(name, value);
+        }
+    }
+    out.body(Body::from(bytes)).map_err(ApiError::internal)
+}
+
+async fn read_capped(mut res: reqwest::Response, max: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the agent's answer is over the gateway's {max} byte limit"),
+        )
+    };
+    if res.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut buf = Vec::new();
+    loop {
+        match res.chunk().await {
+            Ok(Some(c)) => {
+                if buf.len() + c.len() > max {
+                    return Err(too_large());
+                }
+                buf.extend_from_slice(&c);
+            }
+            Ok(None) => return Ok(Bytes::from(buf)),
+            Err(e) if e.is_timeout() => {
+                return Err(ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    "the agent's answer did not finish in time",
+                ));
+            }
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_failed",
+                    "the agent's answer broke off",
+                ));
+            }
+        }
+    }
+}
