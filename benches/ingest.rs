@@ -148,7 +148,10 @@ fn main() {
                     };
                     let t = Instant::now();
                     match &mut conn {
-                        Some(c) => c.post("/v1/agents", body).await,
+                        Some(c) => {
+                            let status = c.request("POST", "/v1/agents", &[], body).await;
+                            assert!((200..300).contains(&status), "HTTP {status}");
+                        }
                         None => {
                             client.register_raw(body.clone()).await.expect("registered");
                         }
@@ -194,60 +197,5 @@ fn main() {
     );
 }
 
-/// A minimal HTTP/1.1 keep-alive client for load generation: requests are written whole and
-/// answers read by Content-Length, so the generator spends almost no CPU of the shared machine.
-mod raw_http {
-    use std::net::SocketAddr;
-
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-    use tokio::net::TcpStream;
-
-    pub struct Conn {
-        stream: BufReader<TcpStream>,
-        buf: Vec<u8>,
-    }
-
-    impl Conn {
-        pub async fn open(addr: SocketAddr) -> Self {
-            let s = TcpStream::connect(addr).await.expect("connect");
-            s.set_nodelay(true).expect("nodelay");
-            Self {
-                stream: BufReader::new(s),
-                buf: Vec::with_capacity(4096),
-            }
-        }
-
-        /// POSTs `body` and checks the answer is 2xx.
-        pub async fn post(&mut self, path: &str, body: &[u8]) {
-            self.buf.clear();
-            self.buf.extend_from_slice(
-                format!(
-                    "POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-            self.buf.extend_from_slice(body);
-            self.stream
-                .get_mut()
-                .write_all(&self.buf)
-                .await
-                .expect("write");
-            // Read the head byte by byte from the buffered reader until the blank line.
-            self.buf.clear();
-            while !self.buf.ends_with(b"\r\n\r\n") {
-                let b = self.stream.read_u8().await.expect("read head");
-                self.buf.push(b);
-            }
-            let head = String::from_utf8_lossy(&self.buf).to_ascii_lowercase();
-            assert!(head.starts_with("http/1.1 20"), "non-2xx answer: {head}");
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map(|v| v.trim().parse().expect("length"))
-                .expect("content-length");
-            let mut rest = vec![0u8; len];
-            self.stream.read_exact(&mut rest).await.expect("read body");
-        }
-    }
-}
+#[path = "common/raw_http.rs"]
+mod raw_http;
