@@ -94,6 +94,22 @@ fn main() {
     }
     let verify_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
     println!("verify: parse + verify + validate one card: {verify_us:.1} µs on one core");
+    let discovery = agentmesh::discovery::Discovery::new(
+        agentmesh::discovery::builtin_embedder(),
+        agentmesh::discovery::DEFAULT_LEXICAL_WEIGHT,
+    );
+    let cards: Vec<_> = sample[..sample.len().min(2000)]
+        .iter()
+        .map(|b| agentmesh::card::Card::from_slice(b).expect("valid"))
+        .collect();
+    let t = Instant::now();
+    for c in &cards {
+        std::hint::black_box(discovery.prepare(c.manifest()));
+    }
+    let embed_us = t.elapsed().as_secs_f64() * 1e6 / cards.len() as f64;
+    println!(
+        "embed: discovery fields + embedding + quantization of one card: {embed_us:.1} µs on one core"
+    );
 
     let dir = tempfile::tempdir().expect("tmp");
     let server_rt = tokio::runtime::Builder::new_multi_thread()
@@ -126,12 +142,14 @@ fn main() {
         .expect("rt");
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut latencies: Vec<u64> = client_rt.block_on(async {
         let client = Client::new(&url, Duration::from_secs(30)).expect("client");
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..opts.clients {
-            let (client, bodies, next) = (client.clone(), bodies.clone(), next.clone());
+            let (client, bodies, next, done) =
+                (client.clone(), bodies.clone(), next.clone(), done.clone());
             let addr = node.addr;
             let raw = opts.raw;
             set.spawn(async move {
@@ -157,13 +175,47 @@ fn main() {
                         }
                     }
                     lat.push(t.elapsed().as_micros() as u64);
+                    done.fetch_add(1, Ordering::Relaxed);
                 }
             });
         }
+        // Progress: the rate of each tenth of the run, to show whether ingest slows as the
+        // node fills up.
+        let marks = {
+            let done = done.clone();
+            let total = opts.cards;
+            tokio::spawn(async move {
+                let mut marks = Vec::new();
+                let mut next = total / 10;
+                while next <= total && next > 0 {
+                    if done.load(Ordering::Relaxed) >= next {
+                        marks.push(Instant::now());
+                        next += total / 10;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+                marks
+            })
+        };
         let mut all = Vec::with_capacity(opts.cards);
         while let Some(r) = set.join_next().await {
             all.extend(r.expect("worker"));
         }
+        let marks = marks.await.expect("marks");
+        let mut prev = started;
+        let rates: Vec<String> = marks
+            .iter()
+            .map(|m| {
+                let r = (opts.cards / 10) as f64 / m.duration_since(prev).as_secs_f64();
+                prev = *m;
+                format!("{r:.0}")
+            })
+            .collect();
+        println!(
+            "ingest rate per tenth of the run (cards/s): {}",
+            rates.join(" ")
+        );
         all
     });
     let elapsed = started.elapsed().as_secs_f64();

@@ -86,6 +86,21 @@ pub fn public_from_did(did: &str) -> Result<VerifyingKey, IdError> {
     Ok(key)
 }
 
+/// The 32 public-key bytes of a did:key, decoded without checking that they are a valid curve
+/// point (no decompression): for IDs already verified once, used as compact map keys.
+pub fn key_bytes_of_did(did: &str) -> Option<[u8; 32]> {
+    let multibase = did.strip_prefix("did:key:z")?;
+    if multibase.len() > 60 {
+        return None;
+    }
+    let mut bytes = [0u8; 34];
+    let n = bs58::decode(multibase).onto(&mut bytes[..]).ok()?;
+    match bytes[..n].split_first_chunk::<2>() {
+        Some((prefix, rest)) if *prefix == ED25519_MULTICODEC => rest.try_into().ok(),
+        _ => None,
+    }
+}
+
 /// Shortens untrusted input before it is echoed in an error.
 fn short(s: &str) -> String {
     if s.chars().count() > 80 {

@@ -123,14 +123,18 @@ pub struct Meta {
     pub protocols: Box<[u32]>,
 }
 
-/// What a slot keeps of [`Meta`] (the key and expiry live in their own arrays).
+/// What a slot keeps of [`Meta`] (the key and expiry live in their own arrays). Tags and
+/// protocols share one sorted list, protocols marked with [`PROTOCOL_BIT`], to keep a slot at
+/// 32 bytes.
 #[derive(Debug, Clone)]
 struct Slot {
     seq: i64,
     issued_at: i64,
-    tags: Box<[u32]>,
-    protocols: Box<[u32]>,
+    labels: Box<[u32]>,
 }
+
+/// Marks a protocol in [`Slot::labels`] (interned IDs stay far below it).
+const PROTOCOL_BIT: u32 = 1 << 31;
 
 /// A scored slot.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -320,8 +324,13 @@ impl Index {
         self.meta[i] = Some(Slot {
             seq: meta.seq,
             issued_at: meta.issued_at,
-            tags: meta.tags,
-            protocols: meta.protocols,
+            labels: {
+                let mut l: Vec<u32> = meta.tags.iter().copied().collect();
+                l.extend(meta.protocols.iter().map(|p| p | PROTOCOL_BIT));
+                l.sort_unstable();
+                l.dedup();
+                l.into_boxed_slice()
+            },
         });
         self.lexical.set(slot, text);
     }
@@ -369,9 +378,9 @@ impl Index {
             && self.trust[i] >= f.min_trust
             && ((f.tags.is_empty() && f.protocol.is_none())
                 || self.meta[i].as_ref().is_some_and(|m| {
-                    f.tags.iter().all(|t| m.tags.binary_search(t).is_ok())
+                    f.tags.iter().all(|t| m.labels.binary_search(t).is_ok())
                         && f.protocol
-                            .is_none_or(|p| m.protocols.binary_search(&p).is_ok())
+                            .is_none_or(|p| m.labels.binary_search(&(p | PROTOCOL_BIT)).is_ok())
                 }))
     }
 
@@ -564,12 +573,7 @@ impl Index {
     /// interner, lexical index.
     pub fn heap_breakdown(&self) -> [(&'static str, usize); 5] {
         use std::mem::size_of;
-        let metas: usize = self
-            .meta
-            .iter()
-            .flatten()
-            .map(|m| (m.tags.len() + m.protocols.len()) * 4)
-            .sum();
+        let metas: usize = self.meta.iter().flatten().map(|m| m.labels.len() * 4).sum();
         [
             (
                 "vectors",
@@ -604,12 +608,7 @@ impl Index {
     /// their bucket sizes; allocator overhead not included).
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        let metas: usize = self
-            .meta
-            .iter()
-            .flatten()
-            .map(|m| (m.tags.len() + m.protocols.len()) * 4)
-            .sum();
+        let metas: usize = self.meta.iter().flatten().map(|m| m.labels.len() * 4).sum();
         self.vectors.capacity()
             + self.sketches.capacity() * 8
             + self.scales.capacity() * 4
@@ -666,6 +665,38 @@ mod tests {
         let hits = idx.search(&q, &[], 0.0, None, &f, 2);
         assert_eq!(hits.iter().map(|h| h.slot).collect::<Vec<_>>(), vec![0, 1]);
         assert!((hits[0].similarity - 1.0).abs() < 0.02);
+        // A tag is not a protocol, even when both are interned as the same word.
+        let mut m = meta(9, &[7]);
+        m.protocols = Box::new([8]);
+        idx.upsert(m, &Quantized::new(&[1.0, 0.0]), "");
+        let only = |f: Filter| {
+            idx.search(&q, &[], 0.0, None, &f, 10)
+                .iter()
+                .map(|h| h.slot)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            only(Filter {
+                protocol: Some(8),
+                ..Filter::default()
+            }),
+            vec![3]
+        );
+        assert!(
+            only(Filter {
+                protocol: Some(7),
+                ..Filter::default()
+            })
+            .is_empty()
+        );
+        assert!(
+            only(Filter {
+                tags: vec![8],
+                ..Filter::default()
+            })
+            .is_empty()
+        );
+        idx.remove(&[9; 32]);
         // Tag filter: all must match.
         let f = Filter {
             tags: vec![1, 2],

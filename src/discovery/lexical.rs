@@ -33,7 +33,11 @@ pub fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
 /// An inverted index from terms to card slots.
 #[derive(Debug, Default)]
 pub struct Lexical {
-    ids: HashMap<String, u32>,
+    /// Term → ID, keyed by a 64-bit hash of the term rather than the term itself: a registry
+    /// has a unique word or two per card (names, model numbers), and storing 100k strings
+    /// would cost more than the postings. Two terms colliding (odds ~1e-9 at a million terms)
+    /// would only share a posting list.
+    ids: HashMap<u64, u32>,
     postings: Vec<Vec<u32>>,
     /// Each slot's term IDs, sorted, as LEB128 varint deltas (about 2 bytes a term instead of
     /// 4): read only when the slot's document is replaced.
@@ -55,7 +59,7 @@ impl Lexical {
                 continue;
             }
             let next = self.postings.len() as u32;
-            let id = *self.ids.entry(t).or_insert(next);
+            let id = *self.ids.entry(term_hash(&t)).or_insert(next);
             if id == next {
                 self.postings.push(Vec::new());
             }
@@ -110,11 +114,7 @@ impl Lexical {
 
     /// Heap bytes held (capacities; allocator overhead not included).
     pub fn heap_bytes(&self) -> usize {
-        let ids: usize = self
-            .ids
-            .keys()
-            .map(|k| k.capacity() + std::mem::size_of::<(String, u32)>() + 1)
-            .sum();
+        let ids = self.ids.capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
         let postings: usize = self.postings.iter().map(|p| p.capacity() * 4 + 24).sum();
         let terms: usize = self.doc_terms.iter().map(|t| t.len() + 16).sum();
         ids + postings + terms + self.doc_len.capacity() * 2
@@ -135,7 +135,11 @@ impl Lexical {
         qterms.dedup();
         let mut best = 0.0f32;
         for t in &qterms {
-            let Some(list) = self.ids.get(t).map(|id| &self.postings[*id as usize]) else {
+            let Some(list) = self
+                .ids
+                .get(&term_hash(t))
+                .map(|id| &self.postings[*id as usize])
+            else {
                 // An unknown word still counts toward what a full match would score.
                 best += (1.0 + (n + 0.5) / 0.5).ln() * (K1 + 1.0) / (1.0 + K1 * (1.0 - B));
                 continue;
@@ -158,6 +162,16 @@ impl Lexical {
         }
         out
     }
+}
+
+/// A fixed (unkeyed) 64-bit hash of a term: the same on every run, so nothing depends on
+/// process-random hashing.
+fn term_hash(t: &str) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    t.hash(&mut h);
+    h.finish()
 }
 
 /// Sorted IDs as varint deltas.

@@ -22,7 +22,7 @@ pub use embed::{Embedder, EmbedderError, StaticEmbedder};
 pub use index::{Filter, Index, Meta, Quantized};
 
 use crate::encoding::{now_unix, parse_rfc3339};
-use crate::identity::{did_from_key_bytes, public_from_did};
+use crate::identity::{did_from_key_bytes, key_bytes_of_did};
 use crate::store::{Store, StoreError};
 
 /// Default weight of the lexical share added to the cosine similarity.
@@ -193,8 +193,10 @@ impl std::fmt::Debug for Discovery {
     }
 }
 
+/// Index keys are the IDs' key bytes; cards reaching the index were verified already, so the
+/// bytes are decoded without the point decompression a full check costs.
 fn key_of(agent_id: &str) -> Option<[u8; 32]> {
-    public_from_did(agent_id).ok().map(|k| k.to_bytes())
+    key_bytes_of_did(agent_id)
 }
 
 impl Discovery {
