@@ -325,7 +325,7 @@ impl Index {
             seq: meta.seq,
             issued_at: meta.issued_at,
             labels: {
-                let mut l: Vec<u32> = meta.tags.iter().copied().collect();
+                let mut l: Vec<u32> = meta.tags.to_vec();
                 l.extend(meta.protocols.iter().map(|p| p | PROTOCOL_BIT));
                 l.sort_unstable();
                 l.dedup();
