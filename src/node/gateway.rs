@@ -23,7 +23,6 @@ use crate::card::Card;
 use crate::encoding::now_unix;
 use crate::events::{OutcomeEvent, OutcomeKind};
 use crate::handshake::{H_NONCE, H_SIGNATURE, verify_response};
-use crate::identity::public_from_did;
 use crate::ratelimit::Rejected;
 use crate::store::StoredCard;
 
@@ -173,12 +172,7 @@ async fn route_of(state: &AppState, id: &str) -> Result<Arc<Route>, ApiError> {
     if let Some(r) = state.routes().get(id) {
         return Ok(r);
     }
-    public_from_did(id)?;
-    let stored = state
-        .store()
-        .get_card(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no agent {id} is registered here")))?;
+    let stored = super::handlers::stored_card(state, id).await?;
     let route = Route::from_stored(&stored);
     state.routes().put(id, route.clone());
     Ok(Arc::new(route))
@@ -211,20 +205,7 @@ async fn forward(
 ) -> Result<Response, ApiError> {
     let route = route_of(state, id).await?;
     let now = now_unix();
-    if route.revoked {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "revoked",
-            format!("agent {id} has revoked its card"),
-        ));
-    }
-    if route.expires_at.is_some_and(|e| e <= now) {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "not_found",
-            format!("the card of agent {id} has expired"),
-        ));
-    }
+    super::handlers::check_live(id, route.revoked, route.expires_at)?;
     // Admission before cryptography: a flood costs a map lookup, not a signature check.
     let _permit = state
         .limiter()

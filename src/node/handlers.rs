@@ -76,22 +76,21 @@ pub async fn register(
     ))
 }
 
-/// Answers 410 for tombstones and expired cards.
-fn check_served(card: &StoredCard) -> Result<(), ApiError> {
-    if card.revoked {
+/// Answers 410 for a tombstone or an expired card of `agent_id`.
+pub fn check_live(agent_id: &str, revoked: bool, expires_at: Option<i64>) -> Result<(), ApiError> {
+    if revoked {
         return Err(ApiError::new(
             StatusCode::GONE,
             "revoked",
-            format!("agent {} has revoked its card", card.agent_id),
+            format!("agent {agent_id} has revoked its card"),
         ));
     }
-    if let Some(exp) = card.expires_at.filter(|e| *e <= now_unix()) {
+    if let Some(exp) = expires_at.filter(|e| *e <= now_unix()) {
         return Err(ApiError::new(
             StatusCode::GONE,
             "not_found",
             format!(
-                "the card of agent {} expired at {}",
-                card.agent_id,
+                "the card of agent {agent_id} expired at {}",
                 format_rfc3339(exp)
             ),
         ));
@@ -99,15 +98,20 @@ fn check_served(card: &StoredCard) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Looks up a live card, mapping unknown/revoked/expired to their errors.
-pub async fn live_card(state: &AppState, id: &str) -> Result<StoredCard, ApiError> {
+/// The stored version of `id` (tombstones included): 400 for a malformed ID, 404 if unknown.
+pub async fn stored_card(state: &AppState, id: &str) -> Result<StoredCard, ApiError> {
     public_from_did(id)?;
-    let card = state
+    state
         .store()
         .get_card(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no agent {id} is registered here")))?;
-    check_served(&card)?;
+        .ok_or_else(|| ApiError::not_found(format!("no agent {id} is registered here")))
+}
+
+/// Looks up a live card, mapping unknown/revoked/expired to their errors.
+pub async fn live_card(state: &AppState, id: &str) -> Result<StoredCard, ApiError> {
+    let card = stored_card(state, id).await?;
+    check_live(&card.agent_id, card.revoked, card.expires_at)?;
     Ok(card)
 }
 
