@@ -2,81 +2,34 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use agentmesh::discovery::{DEFAULT_LEXICAL_WEIGHT, Discovery, builtin_embedder};
 use agentmesh::encoding::{format_rfc3339, now_unix};
 use agentmesh::identity::Identity;
-use agentmesh::node::{AppState, router};
-use agentmesh::store::{Store, StoreOptions};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::envelope;
-use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
-struct Api {
-    app: axum::Router,
-    discovery: Arc<Discovery>,
-    _dir: tempfile::TempDir,
+type Api = common::RouterApi;
+
+async fn register(api: &Api, id: &Identity, edit: impl FnOnce(&mut Value)) {
+    let (s, v) = api.post(&envelope(id, now_unix() - 60, edit)).await;
+    assert!(s.is_success(), "{v}");
 }
 
-impl Api {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tmp");
-        let store = Store::open(dir.path(), StoreOptions::default()).expect("store");
-        let discovery = Arc::new(Discovery::new(builtin_embedder(), DEFAULT_LEXICAL_WEIGHT));
-        let app = router(AppState::new(
-            store,
-            Identity::generate(),
-            discovery.clone(),
-            None,
-        ));
-        Self {
-            app,
-            discovery,
-            _dir: dir,
-        }
-    }
-
-    async fn call(&self, req: Request<Body>) -> (StatusCode, Value) {
-        let res = self.app.clone().oneshot(req).await.expect("infallible");
-        let status = res.status();
-        let bytes = res.into_body().collect().await.expect("body").to_bytes();
-        (status, serde_json::from_slice(&bytes).expect("JSON body"))
-    }
-
-    async fn register(&self, id: &Identity, edit: impl FnOnce(&mut Value)) {
-        let env = envelope(id, now_unix() - 60, edit);
-        let req = Request::post("/v1/agents")
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(&env).expect("ser")))
-            .expect("req");
-        let (s, v) = self.call(req).await;
-        assert!(s.is_success(), "{v}");
-    }
-
-    async fn get(&self, uri: &str) -> (StatusCode, Value) {
-        self.call(Request::get(uri).body(Body::empty()).expect("req"))
-            .await
-    }
-
-    async fn names(&self, uri: &str) -> Vec<String> {
-        let (s, v) = self.get(uri).await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        v["results"]
-            .as_array()
-            .expect("results")
-            .iter()
-            .map(|r| {
-                r["card"]["manifest"]["name"]
-                    .as_str()
-                    .expect("name")
-                    .to_string()
-            })
-            .collect()
-    }
+async fn names(api: &Api, uri: &str) -> Vec<String> {
+    let (s, v) = api.get(uri).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| {
+            r["card"]["manifest"]["name"]
+                .as_str()
+                .expect("name")
+                .to_string()
+        })
+        .collect()
 }
 
 fn card(
@@ -95,7 +48,8 @@ fn card(
 
 async fn fleet(api: &Api) -> Vec<Identity> {
     let ids: Vec<Identity> = (0..4).map(|_| Identity::generate()).collect();
-    api.register(
+    register(
+        &api,
         &ids[0],
         card(
             "weather",
@@ -105,7 +59,8 @@ async fn fleet(api: &Api) -> Vec<Identity> {
         ),
     )
     .await;
-    api.register(
+    register(
+        &api,
         &ids[1],
         card(
             "code-review",
@@ -115,7 +70,8 @@ async fn fleet(api: &Api) -> Vec<Identity> {
         ),
     )
     .await;
-    api.register(
+    register(
+        &api,
         &ids[2],
         card(
             "translator",
@@ -125,7 +81,8 @@ async fn fleet(api: &Api) -> Vec<Identity> {
         ),
     )
     .await;
-    api.register(
+    register(
+        &api,
         &ids[3],
         card(
             "invoices",
@@ -142,14 +99,18 @@ async fn fleet(api: &Api) -> Vec<Identity> {
 async fn ranks_by_meaning_and_reports_scores() {
     let api = Api::new();
     fleet(&api).await;
-    let names = api
-        .names("/v1/agents?q=will%20it%20rain%20in%20Paris%20tomorrow")
-        .await;
-    assert_eq!(names[0], "weather");
-    let names = api
-        .names("/v1/agents?q=check%20my%20PR%20for%20mistakes&limit=1")
-        .await;
-    assert_eq!(names, vec!["code-review"]);
+    let top = names(
+        &api,
+        "/v1/agents?q=will%20it%20rain%20in%20Paris%20tomorrow",
+    )
+    .await;
+    assert_eq!(top[0], "weather");
+    let top = names(
+        &api,
+        "/v1/agents?q=check%20my%20PR%20for%20mistakes&limit=1",
+    )
+    .await;
+    assert_eq!(top, vec!["code-review"]);
     let (_, v) = api.get("/v1/agents?q=weather%20forecast").await;
     let top = &v["results"][0];
     for f in ["score", "similarity", "lexical", "trust"] {
@@ -168,26 +129,26 @@ async fn filters_tags_protocol_and_trust() {
     let api = Api::new();
     let ids = fleet(&api).await;
     assert_eq!(
-        api.names("/v1/agents?q=anything&tags=CODE,review").await,
+        names(&api, "/v1/agents?q=anything&tags=CODE,review").await,
         vec!["code-review"]
     );
     assert_eq!(
-        api.names("/v1/agents?tag=code&tag=weather").await,
+        names(&api, "/v1/agents?tag=code&tag=weather").await,
         Vec::<String>::new()
     );
-    let mut http = api.names("/v1/agents?protocol=http").await;
+    let mut http = names(&api, "/v1/agents?protocol=http").await;
     http.sort();
     assert_eq!(http, vec!["code-review", "invoices", "weather"]);
-    assert!(api.names("/v1/agents?protocol=ws").await.is_empty());
+    assert!(names(&api, "/v1/agents?protocol=ws").await.is_empty());
     // Unknown agents count as 0.5: a 0.6 floor hides them until trust says otherwise.
-    assert!(api.names("/v1/agents?min_trust=0.6").await.is_empty());
+    assert!(names(&api, "/v1/agents?min_trust=0.6").await.is_empty());
     api.discovery.set_trust(ids[2].id(), 0.9);
     assert_eq!(
-        api.names("/v1/agents?min_trust=0.6").await,
+        names(&api, "/v1/agents?min_trust=0.6").await,
         vec!["translator"]
     );
     // Empty query: trust first, then recency.
-    let all = api.names("/v1/agents").await;
+    let all = names(&api, "/v1/agents").await;
     assert_eq!(all[0], "translator");
     assert_eq!(all.len(), 4);
 }
@@ -204,18 +165,18 @@ async fn revoked_and_expired_cards_are_never_returned() {
         .expect("req");
     assert_eq!(api.call(req).await.0, StatusCode::OK);
     assert!(
-        !api.names("/v1/agents?q=rain%20forecast")
+        !names(&api, "/v1/agents?q=rain%20forecast")
             .await
             .contains(&"weather".to_string())
     );
 
     let short = Identity::generate();
-    api.register(&short, |m| {
+    register(&api, &short, |m| {
         m["name"] = json!("ephemeral-weather");
         m["expires_at"] = json!(format_rfc3339(now_unix() - 1));
     })
     .await;
-    let names = api.names("/v1/agents?q=weather").await;
+    let names = names(&api, "/v1/agents?q=weather").await;
     assert!(
         !names.contains(&"ephemeral-weather".to_string()),
         "{names:?}"
@@ -226,7 +187,7 @@ async fn revoked_and_expired_cards_are_never_returned() {
 async fn limits_and_bad_input() {
     let api = Api::new();
     fleet(&api).await;
-    assert_eq!(api.names("/v1/agents?limit=2").await.len(), 2);
+    assert_eq!(names(&api, "/v1/agents?limit=2").await.len(), 2);
     for (uri, field) in [
         ("/v1/agents?limit=0", "limit"),
         ("/v1/agents?limit=101", "limit"),

@@ -2,69 +2,13 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use agentmesh::discovery::{DEFAULT_LEXICAL_WEIGHT, Discovery, builtin_embedder};
 use agentmesh::encoding::now_unix;
 use agentmesh::identity::Identity;
-use agentmesh::node::{AppState, router};
-use agentmesh::store::{Store, StoreOptions};
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use common::{envelope, fresh};
-use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
-struct Api {
-    app: axum::Router,
-    _dir: tempfile::TempDir,
-}
-
-impl Api {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tmp");
-        let store = Store::open(dir.path(), StoreOptions::default()).expect("store");
-        let discovery = Arc::new(Discovery::new(builtin_embedder(), DEFAULT_LEXICAL_WEIGHT));
-        let app = router(AppState::new(store, Identity::generate(), discovery, None));
-        Self { app, _dir: dir }
-    }
-
-    async fn call(&self, req: Request<Body>) -> (StatusCode, Value) {
-        let res = self.app.clone().oneshot(req).await.expect("infallible");
-        let status = res.status();
-        let ct = res
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().expect("ascii").to_string());
-        let bytes = res.into_body().collect().await.expect("body").to_bytes();
-        assert_eq!(
-            ct.as_deref(),
-            Some("application/json"),
-            "every answer is JSON"
-        );
-        (status, serde_json::from_slice(&bytes).expect("JSON body"))
-    }
-
-    async fn post_raw(&self, body: impl Into<Body>) -> (StatusCode, Value) {
-        self.call(
-            Request::post("/v1/agents")
-                .header("content-type", "application/json")
-                .body(body.into())
-                .expect("req"),
-        )
-        .await
-    }
-
-    async fn post(&self, env: &Value) -> (StatusCode, Value) {
-        self.post_raw(serde_json::to_vec(env).expect("ser")).await
-    }
-
-    async fn get(&self, uri: &str) -> (StatusCode, Value) {
-        self.call(Request::get(uri).body(Body::empty()).expect("req"))
-            .await
-    }
-}
+type Api = common::RouterApi;
 
 fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().expect("error.code")

@@ -168,3 +168,75 @@ impl Drop for ServeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The node's router over a temp store, driven with `oneshot` (no sockets).
+pub struct RouterApi {
+    pub app: axum::Router,
+    pub discovery: std::sync::Arc<agentmesh::discovery::Discovery>,
+    _dir: tempfile::TempDir,
+}
+
+impl RouterApi {
+    pub fn new() -> Self {
+        use agentmesh::discovery::{DEFAULT_LEXICAL_WEIGHT, Discovery, builtin_embedder};
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = agentmesh::store::Store::open(dir.path(), Default::default()).expect("store");
+        let discovery =
+            std::sync::Arc::new(Discovery::new(builtin_embedder(), DEFAULT_LEXICAL_WEIGHT));
+        let state =
+            agentmesh::node::AppState::new(store, Identity::generate(), discovery.clone(), None);
+        Self {
+            app: agentmesh::node::router(state),
+            discovery,
+            _dir: dir,
+        }
+    }
+
+    /// Sends `req`; every answer must be JSON.
+    pub async fn call(
+        &self,
+        req: axum::http::Request<axum::body::Body>,
+    ) -> (axum::http::StatusCode, Value) {
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let res = self.app.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().expect("ascii").to_string());
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(
+            ct.as_deref(),
+            Some("application/json"),
+            "every answer is JSON"
+        );
+        (status, serde_json::from_slice(&bytes).expect("JSON body"))
+    }
+
+    pub async fn post_raw(
+        &self,
+        body: impl Into<axum::body::Body>,
+    ) -> (axum::http::StatusCode, Value) {
+        self.call(
+            axum::http::Request::post("/v1/agents")
+                .header("content-type", "application/json")
+                .body(body.into())
+                .expect("req"),
+        )
+        .await
+    }
+
+    pub async fn post(&self, env: &Value) -> (axum::http::StatusCode, Value) {
+        self.post_raw(serde_json::to_vec(env).expect("ser")).await
+    }
+
+    pub async fn get(&self, uri: &str) -> (axum::http::StatusCode, Value) {
+        self.call(
+            axum::http::Request::get(uri)
+                .body(axum::body::Body::empty())
+                .expect("req"),
+        )
+        .await
+    }
+}
