@@ -49,7 +49,7 @@ fn card(
 async fn fleet(api: &Api) -> Vec<Identity> {
     let ids: Vec<Identity> = (0..4).map(|_| Identity::generate()).collect();
     register(
-        &api,
+        api,
         &ids[0],
         card(
             "weather",
@@ -60,7 +60,7 @@ async fn fleet(api: &Api) -> Vec<Identity> {
     )
     .await;
     register(
-        &api,
+        api,
         &ids[1],
         card(
             "code-review",
@@ -71,7 +71,7 @@ async fn fleet(api: &Api) -> Vec<Identity> {
     )
     .await;
     register(
-        &api,
+        api,
         &ids[2],
         card(
             "translator",
@@ -82,7 +82,7 @@ async fn fleet(api: &Api) -> Vec<Identity> {
     )
     .await;
     register(
-        &api,
+        api,
         &ids[3],
         card(
             "invoices",
