@@ -74,10 +74,12 @@ fn drive(
 
 fn main() {
     let mut n = 20_000usize;
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--requests" => n = args.next().expect("N").parse().expect("number"),
+            "--only" => only = args.next(),
             "--bench" => {}
             other => panic!("unknown flag {other}"),
         }
@@ -163,6 +165,9 @@ fn main() {
             ("direct", upstream, direct_path.clone()),
             ("gateway", node.addr, gateway_path.clone()),
         ] {
+            if only.as_deref().is_some_and(|o| o != name) {
+                continue;
+            }
             let r = drive(&client_rt, addr, path, sign_all(&agent, count), conc, 200);
             println!(
                 "| {name} | {conc} | {:.0} | {:.0} | {:.0} |",
@@ -170,6 +175,9 @@ fn main() {
             );
             p50.insert((name, conc), r.p50_us);
         }
+    }
+    if only.is_some() {
+        return;
     }
     // The first call spends the bucket's one token; every other one is refused with 429.
     let _ = drive(

@@ -120,6 +120,8 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                 url: url.clone(),
                 reason: if e.is_timeout() {
                     "timed out".into()
+                } else if e.is_connect() {
+                    "connection refused or unreachable".into()
                 } else {
                     e.to_string()
                 },
