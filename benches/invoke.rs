@@ -95,25 +95,36 @@ fn main() {
         .build()
         .expect("rt");
     let dir = tempfile::tempdir().expect("tmp");
-    let (upstream, node) = server_rt.block_on(async {
-        let app = axum::Router::new().fallback(|| async {
-            (
-                [("content-type", "application/json")],
-                r#"{"forecast":"sun","temp_c":21}"#,
-            )
-        });
+    // The agent runs on its own single-threaded runtime and OS thread, as a separate program
+    // would; the node gets the two-worker runtime.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            let app = axum::Router::new().fallback(|| async {
+                (
+                    [("content-type", "application/json")],
+                    r#"{"forecast":"sun","temp_c":21}"#,
+                )
+            });
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(l.local_addr().expect("addr")).expect("send");
+            axum::serve(l, app).await
+        })
+    });
+    let upstream = rx.recv().expect("upstream address");
+    let node = server_rt.block_on(async {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let upstream = l.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(l, app).await });
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Node::spawn(l, NodeConfig::new(dir.path()), std::future::pending())
             .await
-            .expect("bind");
-        let node = Node::spawn(l, NodeConfig::new(dir.path()), std::future::pending())
-            .await
-            .expect("node");
-        (upstream, node)
+            .expect("node")
     });
     // Two agents at the same upstream: one unlimited, one with qps_budget 1 (the 429 path).
     let agent = Identity::generate();
