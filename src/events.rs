@@ -105,10 +105,10 @@ impl OutcomeSink for OutcomeLog {
             kind = event.kind.as_str(),
             "outcome"
         );
-        self.counts
-            .lock()
-            .expect("outcome log lock")
-            .entry(event.agent_id)
-            .or_default()[i] += 1;
+        let mut counts = self.counts.lock().expect("outcome log lock");
+        match counts.get_mut(&event.agent_id) {
+            Some(c) => c[i] += 1,
+            None => counts.entry(event.agent_id).or_default()[i] += 1,
+        }
     }
 }

@@ -322,7 +322,8 @@ async fn forward(
         }
     };
     let status = res.status();
-    let res_headers = res.headers().clone();
+    let mut res = res;
+    let res_headers = std::mem::take(res.headers_mut());
     let bytes = read_capped(res, cfg.max_body).await.inspect_err(|e| {
         let kind = if e.status == StatusCode::GATEWAY_TIMEOUT {
             OutcomeKind::Timeout

@@ -286,6 +286,13 @@ impl Node {
             outcomes.unwrap_or_else(|| Arc::new(OutcomeLog::default())),
         );
         let app = router(state);
+        // Request/response traffic: answer segments go out at once rather than waiting on
+        // Nagle's algorithm for an ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
