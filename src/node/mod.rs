@@ -81,6 +81,12 @@ pub enum NodeError {
     Embedder(#[from] EmbedderError),
 }
 
+/// The gateway's plain-HTTP client.
+pub type HyperClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<axum::body::Bytes>,
+>;
+
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -97,6 +103,7 @@ struct Inner {
     limiter: Limiter,
     verifier: Verifier,
     http: reqwest::Client,
+    hyper: HyperClient,
     outcomes: Arc<dyn OutcomeSink>,
     gateway: GatewayConfig,
 }
@@ -149,6 +156,16 @@ impl AppState {
                 routes: RouteCache::default(),
                 limiter: Limiter::new(),
                 http,
+                hyper: {
+                    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+                    connector.set_nodelay(true);
+                    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+                    hyper_util::client::legacy::Client::builder(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .pool_max_idle_per_host(256)
+                    .build(connector)
+                },
                 outcomes,
                 gateway,
             }),
@@ -173,6 +190,11 @@ impl AppState {
     /// The HTTP client used to call agents.
     pub fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+
+    /// The pooled HTTP/1 client used to call `http://` agents.
+    pub fn hyper(&self) -> &HyperClient {
+        &self.inner.hyper
     }
 
     /// Where outcome events go.
