@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-/// Kinds of outcome.
+/// Kinds of outcome, declared in [`OutcomeKind::ALL`] order (so `kind as usize` indexes it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeKind {
@@ -37,6 +37,11 @@ impl OutcomeKind {
         Self::BadSignature,
         Self::RateLimit,
     ];
+
+    /// This kind's position in [`OutcomeKind::ALL`] (and in count arrays).
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     /// The snake_case name used on the wire.
     pub fn as_str(self) -> &'static str {
@@ -86,20 +91,13 @@ impl OutcomeLog {
 
     /// The count of one kind for `agent_id`.
     pub fn count(&self, agent_id: &str, kind: OutcomeKind) -> u64 {
-        let i = OutcomeKind::ALL
-            .iter()
-            .position(|k| *k == kind)
-            .expect("every kind is listed");
-        self.counts(agent_id)[i]
+        self.counts(agent_id)[kind.index()]
     }
 }
 
 impl OutcomeSink for OutcomeLog {
     fn record(&self, event: OutcomeEvent) {
-        let i = OutcomeKind::ALL
-            .iter()
-            .position(|k| *k == event.kind)
-            .expect("every kind is listed");
+        let i = event.kind.index();
         tracing::debug!(
             agent_id = event.agent_id,
             kind = event.kind.as_str(),
@@ -109,6 +107,18 @@ impl OutcomeSink for OutcomeLog {
         match counts.get_mut(&event.agent_id) {
             Some(c) => c[i] += 1,
             None => counts.entry(event.agent_id).or_default()[i] += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_matches_all_order() {
+        for (i, k) in OutcomeKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i, "{k:?}");
         }
     }
 }

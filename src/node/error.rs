@@ -2,7 +2,7 @@
 //! a fitting status (PROTOCOL §6). Internal details are logged, never sent.
 
 use axum::Json;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -115,11 +115,5 @@ impl From<BytesRejection> for ApiError {
         } else {
             Self::new(StatusCode::BAD_REQUEST, "invalid_json", r.body_text())
         }
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(r: QueryRejection) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_field", r.body_text())
     }
 }
