@@ -20,6 +20,7 @@ pub mod identity;
 pub mod node;
 pub mod ratelimit;
 pub mod store;
+pub mod trust;
 
 /// The version of this build, as reported by `GET /v1/node` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

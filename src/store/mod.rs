@@ -7,6 +7,7 @@
 
 mod cards;
 pub mod schema;
+mod trust;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ pub use cards::{
     CardPage, CardWithVector, PutOutcome, StoredCard, VectorRecord, live_cards_with_vectors,
     put_vectors,
 };
+pub use trust::TrustRow;
 pub use writer::BatchStats;
 
 /// What can go wrong in the store.

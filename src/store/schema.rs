@@ -27,6 +27,20 @@ const MIGRATIONS: &[&str] = &[
         model    TEXT NOT NULL,
         vector   BLOB NOT NULL
     );",
+    // 3: this node's trust in each agent it has seen outcomes for: evidence as of last_decay,
+    // counts and the hourly history as JSON written by the trust module. Never synced.
+    "CREATE TABLE trust (
+        agent_id      TEXT PRIMARY KEY,
+        alpha         REAL NOT NULL,
+        beta          REAL NOT NULL,
+        last_decay    REAL NOT NULL,
+        counts        TEXT NOT NULL,
+        reports       INTEGER NOT NULL,
+        last_event    TEXT,
+        last_event_at INTEGER,
+        history       TEXT NOT NULL,
+        last_report   TEXT
+    );",
 ];
 
 /// Brings the database at `conn` up to the newest schema.
