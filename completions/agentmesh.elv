@@ -36,6 +36,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand discover 'Find agents by what they do, in plain words'
             cand invoke 'Call an agent with a signed request (through the node''s gateway, or --direct)'
             cand serve 'Run a node: registry, discovery and gateway'
+            cand trust 'This node''s trust in agents: show, list, and admin reports'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -144,6 +145,9 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --upstream-timeout 'Longest wait for an agent''s answer through the gateway (e.g. 30s, 500ms)'
             cand --max-body 'Largest request or response body through the gateway (e.g. 1MiB, 64KiB)'
             cand --clock-skew 'Accepted clock skew of signed requests (e.g. 60s)'
+            cand --admin 'A did:key allowed to report trust events (repeatable; the node''s own key always is)'
+            cand --trust-half-life 'Time for trust evidence to halve (e.g. 7d, 12h)'
+            cand --trust-flush-interval 'How often changed trust records are written to the database (e.g. 5s)'
             cand --log-format 'Log format on stderr: pretty or json'
             cand --node 'Node to talk to'
             cand --key 'Name of the key (identity) to use'
@@ -158,6 +162,89 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
+        }
+        &'agentmesh;trust'= {
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand show 'An agent''s score, evidence, counts by event and hourly history'
+            cand list 'Agents this node has seen, by score'
+            cand report 'Record an outcome about an agent (signed; your key must be one of the node''s admins)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'agentmesh;trust;show'= {
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentmesh;trust;list'= {
+            cand --sort 'Order: score (highest first), low (lowest first), events or recent'
+            cand --limit 'How many'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentmesh;trust;report'= {
+            cand --event 'What happened'
+            cand --note 'Why, for the record'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --as-node 'Sign with the node''s own key (data/node.key under the home folder) instead of --key'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentmesh;trust;help'= {
+            cand show 'An agent''s score, evidence, counts by event and hourly history'
+            cand list 'Agents this node has seen, by score'
+            cand report 'Record an outcome about an agent (signed; your key must be one of the node''s admins)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'agentmesh;trust;help;show'= {
+        }
+        &'agentmesh;trust;help;list'= {
+        }
+        &'agentmesh;trust;help;report'= {
+        }
+        &'agentmesh;trust;help;help'= {
         }
         &'agentmesh;completions'= {
             cand --out-dir 'Write every shell''s completions into this folder instead'
@@ -197,6 +284,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand discover 'Find agents by what they do, in plain words'
             cand invoke 'Call an agent with a signed request (through the node''s gateway, or --direct)'
             cand serve 'Run a node: registry, discovery and gateway'
+            cand trust 'This node''s trust in agents: show, list, and admin reports'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -210,6 +298,17 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         &'agentmesh;help;invoke'= {
         }
         &'agentmesh;help;serve'= {
+        }
+        &'agentmesh;help;trust'= {
+            cand show 'An agent''s score, evidence, counts by event and hourly history'
+            cand list 'Agents this node has seen, by score'
+            cand report 'Record an outcome about an agent (signed; your key must be one of the node''s admins)'
+        }
+        &'agentmesh;help;trust;show'= {
+        }
+        &'agentmesh;help;trust;list'= {
+        }
+        &'agentmesh;help;trust;report'= {
         }
         &'agentmesh;help;completions'= {
         }

@@ -40,6 +40,7 @@ complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "register" -d 'S
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "discover" -d 'Find agents by what they do, in plain words'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "trust" -d 'This node\'s trust in agents: show, list, and admin reports'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "man" -d 'Write man pages'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -128,6 +129,9 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l embedder-d
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l upstream-timeout -d 'Longest wait for an agent\'s answer through the gateway (e.g. 30s, 500ms)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l max-body -d 'Largest request or response body through the gateway (e.g. 1MiB, 64KiB)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l clock-skew -d 'Accepted clock skew of signed requests (e.g. 60s)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l admin -d 'A did:key allowed to report trust events (repeatable; the node\'s own key always is)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l trust-half-life -d 'Time for trust evidence to halve (e.g. 7d, 12h)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l trust-flush-interval -d 'How often changed trust records are written to the database (e.g. 5s)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l log-format -d 'Log format on stderr: pretty or json' -r -f -a "pretty\t''
 json\t''"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l node -d 'Node to talk to' -r
@@ -141,6 +145,70 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s v -l verbo
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -f -a "show" -d 'An agent\'s score, evidence, counts by event and hourly history'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -f -a "list" -d 'Agents this node has seen, by score'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -f -a "report" -d 'Record an outcome about an agent (signed; your key must be one of the node\'s admins)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l sort -d 'Order: score (highest first), low (lowest first), events or recent' -r -f -a "score\t''
+low\t''
+events\t''
+recent\t''"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l limit -d 'How many' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l event -d 'What happened' -r -f -a "success\t'A good answer'
+failure\t'A wrong or failed answer'
+timeout\t'No answer in time'
+bad-signature\t'A forged or broken response signature'
+rate-limit\t'Calls beyond its limits'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l note -d 'Why, for the record' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l as-node -d 'Sign with the node\'s own key (data/node.key under the home folder) instead of --key'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from help" -f -a "show" -d 'An agent\'s score, evidence, counts by event and hourly history'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from help" -f -a "list" -d 'Agents this node has seen, by score'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from help" -f -a "report" -d 'Record an outcome about an agent (signed; your key must be one of the node\'s admins)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l out-dir -d 'Write every shell\'s completions into this folder instead' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l node -d 'Node to talk to' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l key -d 'Name of the key (identity) to use' -r
@@ -165,11 +233,15 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s v -l verbose
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s V -l version -d 'Print version'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "register" -d 'Sign an agent card and publish it to a node'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "discover" -d 'Find agents by what they do, in plain words'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "man" -d 'Write man pages'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "register" -d 'Sign an agent card and publish it to a node'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "discover" -d 'Find agents by what they do, in plain words'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "trust" -d 'This node\'s trust in agents: show, list, and admin reports'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "man" -d 'Write man pages'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and __fish_seen_subcommand_from trust" -f -a "show" -d 'An agent\'s score, evidence, counts by event and hourly history'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and __fish_seen_subcommand_from trust" -f -a "list" -d 'Agents this node has seen, by score'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and __fish_seen_subcommand_from trust" -f -a "report" -d 'Record an outcome about an agent (signed; your key must be one of the node\'s admins)'

@@ -201,6 +201,59 @@ impl Client {
         self.decode(res).await
     }
 
+    /// `GET /v1/trust/{id}`.
+    pub async fn trust(&self, id: &str) -> Result<crate::trust::TrustView, ClientError> {
+        let res = self
+            .http
+            .get(format!("{}/v1/trust/{id}", self.base))
+            .send()
+            .await;
+        self.decode(res).await
+    }
+
+    /// `GET /v1/trust?sort=&limit=`.
+    pub async fn trust_list(&self, sort: &str, limit: usize) -> Result<Value, ClientError> {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("sort", sort)
+            .append_pair("limit", &limit.to_string())
+            .finish();
+        self.get_json(&format!("/v1/trust?{query}")).await
+    }
+
+    /// `POST /v1/trust/{id}/events`, signed by `admin` for this node (`node_id`).
+    pub async fn trust_report(
+        &self,
+        admin: &crate::identity::Identity,
+        node_id: &str,
+        id: &str,
+        event: crate::events::OutcomeKind,
+        note: Option<&str>,
+    ) -> Result<crate::trust::TrustView, ClientError> {
+        let path = format!("/v1/trust/{id}/events");
+        let mut body = serde_json::json!({"event": event});
+        if let Some(n) = note {
+            body["note"] = Value::String(n.to_string());
+        }
+        let body = serde_json::to_vec(&body).expect("a JSON value serializes");
+        let signed = crate::handshake::sign_request(
+            admin,
+            node_id,
+            "POST",
+            &path,
+            &body,
+            crate::encoding::now_unix(),
+        );
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (k, v) in signed.headers() {
+            req = req.header(k, v);
+        }
+        let res = req.body(body).send().await;
+        self.decode(res).await
+    }
+
     /// `GET /v1/node`.
     pub async fn node_info(&self) -> Result<Value, ClientError> {
         let res = self.http.get(format!("{}/v1/node", self.base)).send().await;

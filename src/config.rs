@@ -86,6 +86,25 @@ pub struct ServeFileConfig {
     pub max_body: Option<String>,
     /// Accepted clock skew of signed requests (`60s`).
     pub clock_skew: Option<String>,
+    /// The `[serve.trust]` table.
+    #[serde(default)]
+    pub trust: TrustFileConfig,
+}
+
+/// The `[serve.trust]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustFileConfig {
+    /// did:keys allowed to report trust events (besides the node's own key).
+    #[serde(default)]
+    pub admins: Vec<String>,
+    /// Half-life of evidence (`7d`).
+    pub half_life: Option<String>,
+    /// Interval between flushes to SQLite (`5s`).
+    pub flush_interval: Option<String>,
+    /// Evidence per event kind (`[serve.trust.weights]`: success, failure, timeout,
+    /// bad_signature, rate_limit).
+    pub weights: Option<crate::trust::Weights>,
 }
 
 /// Config trouble.
@@ -152,6 +171,19 @@ mod tests {
         .expect("write");
         let c = FileConfig::load(&p, true).expect("parse");
         assert_eq!(c.serve.durability, Some(Durability::Normal));
+        std::fs::write(
+            &p,
+            "[serve.trust]\nadmins = [\"did:key:z6MkX\"]\nhalf_life = \"1d\"\n[serve.trust.weights]\nfailure = 2.0\n",
+        )
+        .expect("write");
+        let c = FileConfig::load(&p, true).expect("parse trust table");
+        assert_eq!(c.serve.trust.admins, ["did:key:z6MkX"]);
+        let w = c.serve.trust.weights.expect("weights");
+        assert_eq!(
+            (w.failure, w.success),
+            (2.0, 1.0),
+            "unset weights keep defaults"
+        );
         std::fs::write(&p, "[serve]\nlisten_typo = 1\n").expect("write");
         let e = FileConfig::load(&p, true).expect_err("unknown key");
         assert!(e.to_string().contains("listen_typo"), "{e}");

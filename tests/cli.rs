@@ -232,3 +232,60 @@ fn serve_shuts_down_cleanly_on_sigterm() {
     let status = node.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn trust_report_show_list_and_admin_refusal() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    let mut node = ServeProcess::start(home.path(), &[]);
+    let agent = agentmesh::identity::Identity::generate();
+    let id = agent.id();
+    let run = |args: &[&str]| {
+        cmd(home.path())
+            .args(["--node", &node.url])
+            .args(args)
+            .assert()
+    };
+    // The default key is not an admin: refused with the server's reason, exit 2.
+    run(&["trust", "report", id, "--event", "failure"])
+        .code(2)
+        .stderr(predicate::str::contains("not an admin"));
+    // The node's own key is.
+    run(&[
+        "trust",
+        "report",
+        id,
+        "--event",
+        "failure",
+        "--note",
+        "wrong answer",
+        "--as-node",
+    ])
+    .success()
+    .stdout(predicate::str::contains("recorded failure"));
+    run(&["trust", "show", id]).success().stdout(
+        predicate::str::contains("failure 1")
+            .and(predicate::str::contains("wrong answer"))
+            .and(predicate::str::contains("0.333"))
+            .and(predicate::str::contains("history")),
+    );
+    let out = cmd(home.path())
+        .args(["--node", &node.url, "trust", "show", id, "--json"])
+        .output()
+        .expect("run");
+    assert_eq!(stdout_json(&out)["counts"]["failure"], 1);
+    run(&["trust", "list", "--sort", "low"])
+        .success()
+        .stdout(predicate::str::contains(id));
+    run(&["trust", "show", "did:key:bogus"])
+        .code(2)
+        .stderr(predicate::str::contains("not an agent ID"));
+    // Restart: the record is still there (flushed at shutdown).
+    assert!(node.terminate().success());
+    node = ServeProcess::start(home.path(), &[]);
+    cmd(home.path())
+        .args(["--node", &node.url, "trust", "show", id])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("failure 1"));
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::Value;
 
-use super::{Ctx, Outcome, out, out_json, runtime};
+use super::{Ctx, Outcome, out_json, print_rows, runtime};
 use crate::identity::short_id;
 
 /// `discover` flags.
@@ -95,33 +95,9 @@ fn print_table(results: &[Value], tty: bool) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    let header = ["NAME", "ID", "SCORE", "TRUST", "PROTOCOLS", "ENDPOINT"];
-    if !tty {
-        // Tab-separated for scripts that did not ask for JSON.
-        for r in &rows {
-            out(r.join("\t"))?;
-        }
-        return Ok(());
-    }
-    let mut widths = header.map(str::len);
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: [&str; 6]| {
-        cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    out(line(header))?;
-    for r in &rows {
-        out(line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]))?;
-    }
-    Ok(())
+    print_rows(
+        ["NAME", "ID", "SCORE", "TRUST", "PROTOCOLS", "ENDPOINT"],
+        &rows,
+        tty,
+    )
 }

@@ -12,6 +12,7 @@ mod invoke;
 mod keygen;
 mod register;
 mod serve;
+mod trust;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -86,6 +87,8 @@ pub enum Command {
     Invoke(invoke::Args),
     /// Run a node: registry, discovery and gateway.
     Serve(serve::Args),
+    /// This node's trust in agents: show, list, and admin reports.
+    Trust(trust::Args),
     /// Print shell completions.
     Completions(gen_docs::CompletionsArgs),
     /// Write man pages.
@@ -185,6 +188,41 @@ pub fn out_json(v: &serde_json::Value) -> anyhow::Result<()> {
     out(text)
 }
 
+/// Prints rows under `header` in aligned columns on a terminal, tab-separated otherwise (for
+/// scripts that did not ask for JSON).
+pub fn print_rows<const N: usize>(
+    header: [&str; N],
+    rows: &[[String; N]],
+    tty: bool,
+) -> anyhow::Result<()> {
+    if !tty {
+        for r in rows {
+            out(r.join("\t"))?;
+        }
+        return Ok(());
+    }
+    let mut widths = header.map(|h| h.chars().count());
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        cells
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    out(line(&mut header.iter().copied()))?;
+    for r in rows {
+        out(line(&mut r.iter().map(String::as_str)))?;
+    }
+    Ok(())
+}
+
 /// A single-threaded runtime for client commands.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -245,6 +283,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Discover(args) => discover::run(&ctx, args),
         Command::Invoke(args) => invoke::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
+        Command::Trust(args) => trust::run(&ctx, args),
         Command::Completions(args) => gen_docs::completions(args),
         Command::Man(args) => gen_docs::man(args),
     }

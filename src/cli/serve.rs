@@ -45,6 +45,20 @@ pub struct Args {
     /// Accepted clock skew of signed requests (e.g. 60s).
     #[arg(long, env = "AGENTMESH_CLOCK_SKEW", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub clock_skew: Option<std::time::Duration>,
+    /// A did:key allowed to report trust events (repeatable; the node's own key always is).
+    #[arg(
+        long = "admin",
+        env = "AGENTMESH_ADMINS",
+        value_delimiter = ',',
+        value_name = "DID"
+    )]
+    pub admins: Vec<String>,
+    /// Time for trust evidence to halve (e.g. 7d, 12h).
+    #[arg(long, env = "AGENTMESH_TRUST_HALF_LIFE", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub trust_half_life: Option<std::time::Duration>,
+    /// How often changed trust records are written to the database (e.g. 5s).
+    #[arg(long, env = "AGENTMESH_TRUST_FLUSH_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub trust_flush_interval: Option<std::time::Duration>,
     /// Log format on stderr: pretty or json.
     #[arg(long, env = "AGENTMESH_LOG_FORMAT", value_name = "FORMAT", value_parser = ["pretty", "json"])]
     pub log_format: Option<String>,
@@ -74,8 +88,10 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             .expect("default listen address parses"),
     };
     let gateway = gateway_config(&args, &file)?;
+    let trust = trust_config(&args, &file)?;
     let config = NodeConfig {
         gateway,
+        trust,
         data_dir: args
             .data_dir
             .or(file.data_dir)
@@ -142,15 +158,7 @@ fn gateway_config(
     file: &crate::config::ServeFileConfig,
 ) -> anyhow::Result<crate::node::GatewayConfig> {
     let mut g = crate::node::GatewayConfig::default();
-    let parse_duration =
-        |key: &str, v: &Option<String>| -> anyhow::Result<Option<std::time::Duration>> {
-            v.as_deref()
-                .map(|s| {
-                    humantime::parse_duration(s)
-                        .with_context(|| format!("invalid {key} `{s}` in the config file"))
-                })
-                .transpose()
-        };
+    let parse_duration = |key: &str, v: &Option<String>| parse_file_duration(key, v.as_deref());
     if let Some(t) = args
         .upstream_timeout
         .or(parse_duration("upstream_timeout", &file.upstream_timeout)?)
@@ -172,6 +180,54 @@ fn gateway_config(
         g.max_body = m;
     }
     Ok(g)
+}
+
+fn parse_file_duration(key: &str, v: Option<&str>) -> anyhow::Result<Option<std::time::Duration>> {
+    v.map(|s| {
+        humantime::parse_duration(s)
+            .with_context(|| format!("invalid {key} `{s}` in the config file"))
+    })
+    .transpose()
+}
+
+fn trust_config(
+    args: &Args,
+    file: &crate::config::ServeFileConfig,
+) -> anyhow::Result<crate::trust::TrustConfig> {
+    let mut t = crate::trust::TrustConfig::default();
+    let f = &file.trust;
+    if let Some(w) = f.weights {
+        w.validate().map_err(anyhow::Error::msg)?;
+        t.weights = w;
+    }
+    if let Some(h) = args.trust_half_life.or(parse_file_duration(
+        "trust.half_life",
+        f.half_life.as_deref(),
+    )?) {
+        anyhow::ensure!(h.as_secs() >= 1, "the trust half-life must be at least 1s");
+        t.half_life = h;
+    }
+    if let Some(i) = args.trust_flush_interval.or(parse_file_duration(
+        "trust.flush_interval",
+        f.flush_interval.as_deref(),
+    )?) {
+        anyhow::ensure!(
+            i.as_millis() >= 10,
+            "the trust flush interval must be at least 10ms"
+        );
+        t.flush_interval = i;
+    }
+    // Flags replace the file's list rather than adding to it, like every other setting.
+    t.admins = if args.admins.is_empty() {
+        f.admins.clone()
+    } else {
+        args.admins.clone()
+    };
+    for a in &t.admins {
+        crate::identity::public_from_did(a)
+            .with_context(|| format!("admin `{a}` is not a valid did:key"))?;
+    }
+    Ok(t)
 }
 
 async fn shutdown_signal() {

@@ -303,6 +303,16 @@ impl Discovery {
         }
     }
 
+    /// Updates several scores under one lock.
+    pub fn set_trusts(&self, scores: &[(String, f64)]) {
+        let mut idx = self.index.write().expect("index lock");
+        for (agent_id, score) in scores {
+            if let Some(key) = key_of(agent_id) {
+                idx.set_trust(&key, *score as f32);
+            }
+        }
+    }
+
     /// Ranks the index for `q`. CPU-bound (an exact scan): call it off the async executor.
     pub fn search(&self, q: &Query) -> Vec<Hit> {
         let text = q.text.trim();

@@ -234,6 +234,10 @@ pub async fn node_info(State(state): State<AppState>) -> Result<Json<Value>, Api
         "model": state.discovery().model_id(),
         "peers": 0,
         "tunnels": 0,
+        "trust": {
+            "agents": state.trust().len(),
+            "events": state.trust().events_seen(),
+        },
         "store": {
             "commits": batches.commits,
             "writes": batches.jobs,

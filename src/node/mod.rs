@@ -7,6 +7,7 @@
 mod error;
 pub mod gateway;
 mod handlers;
+mod trust;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,11 +28,12 @@ use crate::card::MAX_ENVELOPE_BYTES;
 use crate::discovery::{
     DEFAULT_LEXICAL_WEIGHT, Discovery, Embedder, EmbedderError, StaticEmbedder, builtin_embedder,
 };
-use crate::events::{OutcomeLog, OutcomeSink};
+use crate::events::OutcomeSink;
 use crate::handshake::Verifier;
 use crate::identity::{Identity, KeyStore, KeyStoreError};
 use crate::ratelimit::Limiter;
 use crate::store::{Store, StoreError, StoreOptions};
+use crate::trust::{SystemClock, Tee, TrustConfig, TrustManager};
 
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
@@ -48,6 +50,8 @@ pub struct NodeConfig {
     pub lexical_weight: f32,
     /// Invocation gateway settings.
     pub gateway: GatewayConfig,
+    /// Trust weights, half-life, flush interval and admins.
+    pub trust: TrustConfig,
 }
 
 impl NodeConfig {
@@ -60,6 +64,7 @@ impl NodeConfig {
             embedder_dir: None,
             lexical_weight: DEFAULT_LEXICAL_WEIGHT,
             gateway: GatewayConfig::default(),
+            trust: TrustConfig::default(),
         }
     }
 }
@@ -106,36 +111,65 @@ struct Inner {
     hyper: HyperClient,
     outcomes: Arc<dyn OutcomeSink>,
     gateway: GatewayConfig,
+    trust: Arc<TrustManager>,
+    admins: Vec<String>,
+}
+
+/// The parts of [`AppState`] beyond store, identity and discovery.
+pub struct Services {
+    /// Gateway settings.
+    pub gateway: GatewayConfig,
+    /// Trust records.
+    pub trust: Arc<TrustManager>,
+    /// Keys allowed to report trust events, besides the node's own.
+    pub admins: Vec<String>,
+    /// Where outcome events go (the trust manager, possibly teed).
+    pub outcomes: Arc<dyn OutcomeSink>,
+}
+
+impl Services {
+    /// Default gateway, a fresh trust manager on the system clock as the only outcome sink,
+    /// no extra admins.
+    pub fn standard() -> Self {
+        let trust = Arc::new(TrustManager::new(
+            &TrustConfig::default(),
+            Arc::new(SystemClock),
+        ));
+        Self {
+            gateway: GatewayConfig::default(),
+            outcomes: trust.clone(),
+            trust,
+            admins: Vec::new(),
+        }
+    }
 }
 
 impl AppState {
-    /// State over an opened store, with this node identity and discovery engine, default
-    /// gateway settings and an in-memory outcome log.
+    /// State over an opened store, with this node identity and discovery engine and
+    /// [`Services::standard`].
     pub fn new(
         store: Store,
         node: Identity,
         discovery: Arc<Discovery>,
         public_url: Option<String>,
     ) -> Self {
-        Self::with(
-            store,
-            node,
-            discovery,
-            public_url,
-            GatewayConfig::default(),
-            Arc::new(OutcomeLog::default()),
-        )
+        Self::with(store, node, discovery, public_url, Services::standard())
     }
 
-    /// State with explicit gateway settings and outcome sink.
+    /// State with explicit services.
     pub fn with(
         store: Store,
         node: Identity,
         discovery: Arc<Discovery>,
         public_url: Option<String>,
-        gateway: GatewayConfig,
-        outcomes: Arc<dyn OutcomeSink>,
+        services: Services,
     ) -> Self {
+        let Services {
+            gateway,
+            trust,
+            admins,
+            outcomes,
+        } = services;
         crate::client::init_tls();
         // Agents are called at the endpoints their cards name; a system proxy would sit
         // between the node and every agent, and checking for one costs time on every call.
@@ -168,8 +202,20 @@ impl AppState {
                 },
                 outcomes,
                 gateway,
+                trust,
+                admins,
             }),
         }
+    }
+
+    /// This node's trust records.
+    pub fn trust(&self) -> &Arc<TrustManager> {
+        &self.inner.trust
+    }
+
+    /// Whether `did` may report trust events: the node's own key or a configured admin.
+    pub fn is_admin(&self, did: &str) -> bool {
+        did == self.inner.node.id() || self.inner.admins.iter().any(|a| a == did)
     }
 
     /// Cached routes of agents.
@@ -245,6 +291,12 @@ pub fn router(state: AppState) -> Router {
             "/v1/agents/{id}/invoke/{*rest}",
             any(gateway::invoke).layer(DefaultBodyLimit::disable()),
         )
+        .route("/v1/trust", get(trust::list))
+        .route("/v1/trust/{id}", get(trust::show))
+        .route(
+            "/v1/trust/{id}/events",
+            post(trust::report).layer(DefaultBodyLimit::max(trust::MAX_REPORT_BYTES)),
+        )
         .route("/v1/node", get(handlers::node_info))
         .route("/healthz", get(handlers::healthz))
         .fallback(handlers::no_route)
@@ -273,7 +325,8 @@ impl Node {
         Self::spawn_with(listener, config, None, shutdown).await
     }
 
-    /// As [`Node::spawn`], sending outcome events to `outcomes` (default: an in-memory log).
+    /// As [`Node::spawn`], also sending outcome events to `outcomes` (tests count them there;
+    /// the trust manager always gets them).
     pub async fn spawn_with(
         listener: TcpListener,
         config: NodeConfig,
@@ -299,15 +352,35 @@ impl Node {
             millis = loaded.millis,
             "discovery index ready"
         );
+        let trust = Arc::new(TrustManager::new(&config.trust, Arc::new(SystemClock)));
+        let restored = trust.restore(store.load_trust().await?);
+        discovery.set_trusts(&trust.take_unpushed());
+        tracing::info!(agents = restored, "trust records restored");
+        let sink: Arc<dyn OutcomeSink> = match outcomes {
+            Some(extra) => Arc::new(Tee(vec![trust.clone(), extra])),
+            None => trust.clone(),
+        };
         let state = AppState::with(
             store.clone(),
             node.clone(),
-            discovery,
+            discovery.clone(),
             config.public_url.clone(),
-            config.gateway.clone(),
-            outcomes.unwrap_or_else(|| Arc::new(OutcomeLog::default())),
+            Services {
+                gateway: config.gateway.clone(),
+                trust: trust.clone(),
+                admins: config.trust.admins.clone(),
+                outcomes: sink,
+            },
         );
         let app = router(state);
+        let stop_trust = tokio_util::sync::CancellationToken::new();
+        let trust_loop = tokio::spawn(trust::run_loop(
+            trust.clone(),
+            store.clone(),
+            discovery,
+            config.trust.flush_interval,
+            stop_trust.clone(),
+        ));
         // Request/response traffic: answer segments go out at once rather than waiting on
         // Nagle's algorithm for an ACK.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -319,6 +392,13 @@ impl Node {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await;
+            stop_trust.cancel();
+            let _ = trust_loop.await;
+            // Last flush after the server stopped, so events of the final requests are kept.
+            match trust.flush(&store).await {
+                Ok(n) => tracing::info!(agents = n, "trust records flushed"),
+                Err(e) => tracing::error!(error = %e, "cannot flush trust records at shutdown"),
+            }
             store.close().await;
             served.map_err(NodeError::Io)
         });

@@ -152,47 +152,18 @@ impl EventCounts {
     }
 }
 
-/// A time as both RFC 3339 and unix seconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct When {
-    /// RFC 3339, UTC.
-    pub at: String,
-    /// Unix seconds.
-    pub unix: i64,
-}
-
-impl When {
-    fn of(unix: i64) -> Self {
-        Self {
-            at: format_rfc3339(unix),
-            unix,
-        }
-    }
-}
-
-/// The latest event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LastEvent {
-    /// Its kind.
-    pub kind: OutcomeKind,
-    /// When.
-    #[serde(flatten)]
-    pub when: When,
-}
-
 /// One hour of history on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HourView {
-    /// The hour's start.
-    #[serde(flatten)]
-    pub start: When,
-    /// Events in the hour.
-    pub events: EventCounts,
+    /// The hour's start, RFC 3339.
+    pub at: String,
     /// Score after the hour's last event.
     pub score: f64,
+    /// Events in the hour.
+    pub counts: EventCounts,
 }
 
-/// `GET /v1/trust/{id}`: one agent's score and its breakdown.
+/// `GET /v1/trust/{id}` (PROTOCOL §6): one agent's score and its breakdown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrustView {
     /// The agent.
@@ -203,22 +174,24 @@ pub struct TrustView {
     pub alpha: f64,
     /// Negative evidence, decayed to now.
     pub beta: f64,
-    /// Whether this node has seen any event about the agent.
-    pub known: bool,
     /// Every event seen, by kind.
-    pub events: EventCounts,
-    /// Of those, admin reports.
-    pub reports: u64,
-    /// The latest event.
-    pub last_event: Option<LastEvent>,
-    /// When α and β were last decayed in memory (reads decay lazily on top).
-    pub last_decay: When,
-    /// Half-life of evidence, seconds.
-    pub half_life_s: u64,
+    pub counts: EventCounts,
+    /// When the latest event happened, RFC 3339.
+    pub last_event_at: Option<String>,
+    /// The latest event's kind.
+    pub last_event: Option<OutcomeKind>,
     /// Hourly history, oldest first (kept [`HISTORY_HOURS`] hours).
     pub history: Vec<HourView>,
+    /// Whether this node has seen any event about the agent.
+    pub known: bool,
+    /// Of the events, how many were admin reports.
+    pub reports: u64,
     /// The latest admin report.
     pub last_report: Option<Report>,
+    /// When α and β were last decayed in memory (reads decay lazily on top), RFC 3339.
+    pub last_decay_at: String,
+    /// Half-life of evidence, seconds.
+    pub half_life_s: u64,
 }
 
 /// One agent in a listing.
@@ -234,8 +207,11 @@ pub struct TrustSummary {
     pub beta: f64,
     /// Events seen.
     pub events: u64,
-    /// The latest event's unix time.
-    pub last_event_at: Option<i64>,
+    /// When the latest event happened, RFC 3339.
+    pub last_event_at: Option<String>,
+    /// The same in unix seconds (for sorting).
+    #[serde(skip)]
+    pub last_event_unix: Option<i64>,
 }
 
 /// Orders of a listing.
@@ -312,7 +288,9 @@ impl TrustManager {
         &self.shards[h % SHARDS]
     }
 
-    fn lock(m: &Mutex<HashMap<String, Entry>>) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(
+        m: &Mutex<HashMap<String, Entry>>,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         // A panic while holding a shard cannot leave a record half-written in a way that
         // matters (every field is rewritten by the next event), so poisoning is ignored.
         m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -355,20 +333,24 @@ impl TrustManager {
     pub fn record_at(&self, agent_id: &str, kind: OutcomeKind, at: i64) {
         let now = self.now();
         self.with_entry(agent_id, |e| {
-            e.rec
-                .apply(kind, at, now, &self.weights, self.half_life_s);
+            e.rec.apply(kind, at, now, &self.weights, self.half_life_s);
             e.dirty = true;
         });
         self.events.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records an admin's report and returns the agent's new view.
-    pub fn report(&self, agent_id: &str, kind: OutcomeKind, note: Option<String>, by: &str) -> TrustView {
+    pub fn report(
+        &self,
+        agent_id: &str,
+        kind: OutcomeKind,
+        note: Option<String>,
+        by: &str,
+    ) -> TrustView {
         let now = self.now();
         let at = now.floor() as i64;
         self.with_entry(agent_id, |e| {
-            e.rec
-                .apply(kind, at, now, &self.weights, self.half_life_s);
+            e.rec.apply(kind, at, now, &self.weights, self.half_life_s);
             e.rec.reports += 1;
             e.rec.last_report = Some(Report {
                 by: by.to_string(),
@@ -404,25 +386,23 @@ impl TrustManager {
             score: score(alpha, beta),
             alpha,
             beta,
-            known,
-            events: EventCounts::from_array(rec.counts),
-            reports: rec.reports,
-            last_event: rec.last_event.map(|(kind, at)| LastEvent {
-                kind,
-                when: When::of(at),
-            }),
-            last_decay: When::of(rec.last_decay.floor() as i64),
-            half_life_s: self.half_life_s as u64,
+            counts: EventCounts::from_array(rec.counts),
+            last_event_at: rec.last_event.map(|(_, at)| format_rfc3339(at)),
+            last_event: rec.last_event.map(|(kind, _)| kind),
             history: rec
                 .history
                 .iter()
                 .map(|h| HourView {
-                    start: When::of(h.start),
-                    events: EventCounts::from_array(h.counts.map(u64::from)),
+                    at: format_rfc3339(h.start),
                     score: h.score,
+                    counts: EventCounts::from_array(h.counts.map(u64::from)),
                 })
                 .collect(),
+            known,
+            reports: rec.reports,
             last_report: rec.last_report,
+            last_decay_at: format_rfc3339(rec.last_decay.floor() as i64),
+            half_life_s: self.half_life_s as u64,
         }
     }
 
@@ -439,7 +419,8 @@ impl TrustManager {
                     alpha,
                     beta,
                     events: e.rec.counts.iter().sum(),
-                    last_event_at: e.rec.last_event.map(|(_, at)| at),
+                    last_event_at: e.rec.last_event.map(|(_, at)| format_rfc3339(at)),
+                    last_event_unix: e.rec.last_event.map(|(_, at)| at),
                 });
             }
         }
@@ -448,7 +429,7 @@ impl TrustManager {
             TrustSort::Score => b.score.total_cmp(&a.score),
             TrustSort::Low => a.score.total_cmp(&b.score),
             TrustSort::Events => b.events.cmp(&a.events),
-            TrustSort::Recent => b.last_event_at.cmp(&a.last_event_at),
+            TrustSort::Recent => b.last_event_unix.cmp(&a.last_event_unix),
         };
         let cmp = |a: &TrustSummary, b: &TrustSummary| key(a, b).then(a.agent_id.cmp(&b.agent_id));
         let k = limit.min(total);
@@ -539,7 +520,9 @@ impl TrustManager {
                     );
                     n += 1;
                 }
-                Err(e) => tracing::warn!(agent_id = row.agent_id, error = %e, "skipping an unreadable trust row"),
+                Err(e) => {
+                    tracing::warn!(agent_id = row.agent_id, error = %e, "skipping an unreadable trust row")
+                }
             }
         }
         n

@@ -292,6 +292,6 @@ mod tests {
             failure: -1.0,
             ..Weights::default()
         };
-        assert!(w.validate().unwrap_err().contains("failure"));
+        assert!(w.validate().expect_err("negative").contains("failure"));
     }
 }

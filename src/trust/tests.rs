@@ -7,7 +7,10 @@ const B: &str = "did:key:z6MkB";
 
 fn manager() -> (TrustManager, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(T0));
-    (TrustManager::new(&TrustConfig::default(), clock.clone()), clock)
+    (
+        TrustManager::new(&TrustConfig::default(), clock.clone()),
+        clock,
+    )
 }
 
 #[test]
@@ -22,12 +25,16 @@ fn events_move_the_score_and_decay_brings_it_back() {
     assert!((low - 0.1).abs() < 1e-9, "(0+1)/(0+8+2) = 0.1, got {low}");
     clock.advance(DEFAULT_HALF_LIFE);
     let v = m.view(A);
-    assert!((v.beta - 4.0).abs() < 1e-6, "one half-life halves β: {}", v.beta);
+    assert!(
+        (v.beta - 4.0).abs() < 1e-6,
+        "one half-life halves β: {}",
+        v.beta
+    );
     assert!((v.score - 1.0 / 6.0).abs() < 1e-6);
     clock.advance(DEFAULT_HALF_LIFE * 30);
     assert!((m.score(A) - 0.5).abs() < 1e-6);
-    assert_eq!(v.events.failure, 8);
-    assert_eq!(v.last_event.map(|e| e.kind), Some(OutcomeKind::Failure));
+    assert_eq!(v.counts.failure, 8);
+    assert_eq!(v.last_event, Some(OutcomeKind::Failure));
 }
 
 #[test]
@@ -58,7 +65,7 @@ fn reports_are_counted_and_attributed() {
         "did:key:z6MkAdmin",
     );
     assert_eq!(v.reports, 1);
-    assert_eq!(v.events.bad_signature, 1);
+    assert_eq!(v.counts.bad_signature, 1);
     assert!((v.beta - 5.0).abs() < 1e-12);
     let r = v.last_report.expect("report kept");
     assert_eq!(r.by, "did:key:z6MkAdmin");
@@ -105,7 +112,12 @@ async fn flush_and_restore_keep_everything() {
     let (m, clock) = manager();
     m.record_at(A, OutcomeKind::Success, T0);
     m.record_at(A, OutcomeKind::Timeout, T0);
-    m.report(B, OutcomeKind::Failure, Some("wrong answer".into()), "did:key:z6MkX");
+    m.report(
+        B,
+        OutcomeKind::Failure,
+        Some("wrong answer".into()),
+        "did:key:z6MkX",
+    );
     assert_eq!(m.flush(&store).await.expect("flush"), 2);
     assert_eq!(m.flush(&store).await.expect("flush"), 0, "nothing changed");
     m.record_at(A, OutcomeKind::Success, T0 + 1);
@@ -129,6 +141,6 @@ fn tee_reaches_every_sink() {
         kind: OutcomeKind::Success,
         at: T0,
     });
-    assert_eq!(m.view(A).events.success, 1);
+    assert_eq!(m.view(A).counts.success, 1);
     assert_eq!(log.count(A, OutcomeKind::Success), 1);
 }

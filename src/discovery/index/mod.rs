@@ -192,6 +192,9 @@ pub struct Index {
     /// from `meta` so a scan touches 8 bytes per card, not the whole record.
     expires: Vec<i64>,
     trust: Vec<f32>,
+    /// Scores other than 0.5 by key, so a card (re)indexed after its trust was set starts
+    /// with it.
+    trust_by_key: HashMap<[u8; 32], f32>,
     prefilter_min: usize,
     free: Vec<u32>,
     by_key: HashMap<[u8; 32], u32>,
@@ -200,6 +203,10 @@ pub struct Index {
     pub lexical: Lexical,
 }
 
+/// Weight of local trust in a query's score: `TRUST_WEIGHT · (trust − 0.5)`, so an agent of
+/// trust 0.1 loses 0.04 against a neutral one — enough to order near-equals, not to bury a
+/// clearly better match.
+pub const TRUST_WEIGHT: f32 = 0.1;
 /// Rows per rayon task; below two chunks the scan stays on the calling thread.
 const CHUNK: usize = 16 * 1024;
 /// From this many slots on, search prefilters by sign sketches.
@@ -244,6 +251,7 @@ impl Index {
             keys: Vec::new(),
             expires: Vec::new(),
             trust: Vec::new(),
+            trust_by_key: HashMap::new(),
             prefilter_min: PREFILTER_MIN,
             free: Vec::new(),
             by_key: HashMap::new(),
@@ -319,6 +327,7 @@ impl Index {
             *dst = src;
         }
         self.scales[i] = v.scale;
+        self.trust[i] = self.trust_by_key.get(&meta.key).copied().unwrap_or(0.5);
         self.expires[i] = meta.expires_at;
         self.keys[i] = meta.key;
         self.meta[i] = Some(Slot {
@@ -346,8 +355,14 @@ impl Index {
         }
     }
 
-    /// Sets the local trust score used by `min_trust` and empty-query ordering.
+    /// Sets the local trust score used by `min_trust` and ordering (kept for a key whose card
+    /// is not indexed yet).
     pub fn set_trust(&mut self, key: &[u8; 32], score: f32) {
+        if score == 0.5 {
+            self.trust_by_key.remove(key);
+        } else {
+            self.trust_by_key.insert(*key, score);
+        }
         if let Some(slot) = self.by_key.get(key) {
             self.trust[*slot as usize] = score;
         }
@@ -402,7 +417,7 @@ impl Index {
         };
         Scored {
             slot: i as u32,
-            score: similarity + lex_weight * lex + bonus,
+            score: similarity + lex_weight * lex + bonus + TRUST_WEIGHT * (self.trust[i] - 0.5),
             similarity,
             lexical: lex,
         }

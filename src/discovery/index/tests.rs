@@ -103,6 +103,30 @@ fn search_ranks_filters_and_reuses_slots() {
 }
 
 #[test]
+fn trust_orders_near_equals_and_survives_reindexing() {
+    let mut idx = Index::new(2);
+    let q = Quantized::new(&[1.0, 0.0]);
+    // Trust known before the card arrives is applied when it is indexed.
+    idx.set_trust(&[2; 32], 0.1);
+    idx.upsert(meta(1, &[]), &Quantized::new(&[1.0, 0.0]), "a");
+    idx.upsert(meta(2, &[]), &Quantized::new(&[1.0, 0.0]), "b");
+    assert_eq!(idx.slot(1).map(|s| s.2), Some(0.1));
+    let hits = idx.search(&q, &[], 0.0, None, &Filter::default(), 2);
+    assert_eq!(hits.iter().map(|h| h.slot).collect::<Vec<_>>(), vec![0, 1]);
+    assert!((hits[0].score - hits[1].score - TRUST_WEIGHT * 0.4).abs() < 1e-3);
+    // A new version of the card keeps its trust; so does revoking and re-registering.
+    idx.upsert(meta(2, &[]), &Quantized::new(&[1.0, 0.0]), "b2");
+    assert_eq!(idx.slot(1).map(|s| s.2), Some(0.1));
+    idx.remove(&[2; 32]);
+    idx.upsert(meta(2, &[]), &Quantized::new(&[1.0, 0.0]), "b3");
+    let slot = idx.slot_of(&[2; 32]).expect("indexed");
+    assert_eq!(idx.slot(slot).map(|s| s.2), Some(0.1));
+    // Back to neutral forgets the override.
+    idx.set_trust(&[2; 32], 0.5);
+    assert!(idx.trust_by_key.is_empty());
+}
+
+#[test]
 fn sketch_prefilter_finds_what_the_exact_scan_finds() {
     let dim = 64;
     let n = 3000;
