@@ -38,7 +38,8 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('register', 'register', [CompletionResultType]::ParameterValue, 'Sign an agent card and publish it to a node')
             [CompletionResult]::new('discover', 'discover', [CompletionResultType]::ParameterValue, 'Find agents by what they do, in plain words')
             [CompletionResult]::new('invoke', 'invoke', [CompletionResultType]::ParameterValue, 'Call an agent with a signed request (through the node''s gateway, or --direct)')
-            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: registry, discovery and gateway')
+            [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: registry, discovery, gateway, relay and trust')
             [CompletionResult]::new('trust', 'trust', [CompletionResultType]::ParameterValue, 'This node''s trust in agents: show, list, and admin reports')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages')
@@ -131,6 +132,29 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'One folder for config, keys and data (tests and several local nodes use it)')
             [CompletionResult]::new('--direct', '--direct', [CompletionResultType]::ParameterName, 'Call the agent''s endpoint directly instead of through the node''s gateway')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'agentmesh;connect' {
+            [CompletionResult]::new('--relay', '--relay', [CompletionResultType]::ParameterName, 'The relay node''s URL (default: --node)')
+            [CompletionResult]::new('--forward', '--forward', [CompletionResultType]::ParameterName, 'The local service calls are forwarded to, e.g. http://127.0.0.1:8080')
+            [CompletionResult]::new('--card', '--card', [CompletionResultType]::ParameterName, 'Card file (TOML or JSON, as for `register --file`) for --register')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Card name for --register')
+            [CompletionResult]::new('--forward-timeout', '--forward-timeout', [CompletionResultType]::ParameterName, 'Longest wait for the local service')
+            [CompletionResult]::new('--max-body', '--max-body', [CompletionResultType]::ParameterName, 'Largest body either way (e.g. 1MiB)')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
+            [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'One folder for config, keys and data (tests and several local nodes use it)')
+            [CompletionResult]::new('--register', '--register', [CompletionResultType]::ParameterName, 'Publish the card with endpoint relay://<id> and this relay in `relays` (fields from --card/--name, else from the card the relay already holds)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (repeat for more)')
@@ -303,7 +327,8 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('register', 'register', [CompletionResultType]::ParameterValue, 'Sign an agent card and publish it to a node')
             [CompletionResult]::new('discover', 'discover', [CompletionResultType]::ParameterValue, 'Find agents by what they do, in plain words')
             [CompletionResult]::new('invoke', 'invoke', [CompletionResultType]::ParameterValue, 'Call an agent with a signed request (through the node''s gateway, or --direct)')
-            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: registry, discovery and gateway')
+            [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: registry, discovery, gateway, relay and trust')
             [CompletionResult]::new('trust', 'trust', [CompletionResultType]::ParameterValue, 'This node''s trust in agents: show, list, and admin reports')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages')
@@ -320,6 +345,9 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             break
         }
         'agentmesh;help;invoke' {
+            break
+        }
+        'agentmesh;help;connect' {
             break
         }
         'agentmesh;help;serve' {

@@ -19,6 +19,9 @@ _agentmesh() {
             agentmesh,completions)
                 cmd="agentmesh__subcmd__completions"
                 ;;
+            agentmesh,connect)
+                cmd="agentmesh__subcmd__connect"
+                ;;
             agentmesh,discover)
                 cmd="agentmesh__subcmd__discover"
                 ;;
@@ -45,6 +48,9 @@ _agentmesh() {
                 ;;
             agentmesh__subcmd__help,completions)
                 cmd="agentmesh__subcmd__help__subcmd__completions"
+                ;;
+            agentmesh__subcmd__help,connect)
+                cmd="agentmesh__subcmd__help__subcmd__connect"
                 ;;
             agentmesh__subcmd__help,discover)
                 cmd="agentmesh__subcmd__help__subcmd__discover"
@@ -110,7 +116,7 @@ _agentmesh() {
 
     case "${cmd}" in
         agentmesh)
-            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --home --help --version keygen register discover invoke serve trust completions man help"
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --home --help --version keygen register discover invoke connect serve trust completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -147,6 +153,60 @@ _agentmesh() {
             fi
             case "${prev}" in
                 --out-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keystore)
+                    COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentmesh__subcmd__connect)
+            opts="-v -q -h -V --relay --forward --register --card --name --forward-timeout --max-body --node --key --keystore --json --verbose --quiet --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --relay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --card)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-body)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -224,7 +284,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__help)
-            opts="keygen register discover invoke serve trust completions man help"
+            opts="keygen register discover invoke connect serve trust completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -238,6 +298,20 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentmesh__subcmd__help__subcmd__connect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -35,7 +35,8 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand register 'Sign an agent card and publish it to a node'
             cand discover 'Find agents by what they do, in plain words'
             cand invoke 'Call an agent with a signed request (through the node''s gateway, or --direct)'
-            cand serve 'Run a node: registry, discovery and gateway'
+            cand connect 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
+            cand serve 'Run a node: registry, discovery, gateway, relay and trust'
             cand trust 'This node''s trust in agents: show, list, and admin reports'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
@@ -124,6 +125,28 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
             cand --direct 'Call the agent''s endpoint directly instead of through the node''s gateway'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentmesh;connect'= {
+            cand --relay 'The relay node''s URL (default: --node)'
+            cand --forward 'The local service calls are forwarded to, e.g. http://127.0.0.1:8080'
+            cand --card 'Card file (TOML or JSON, as for `register --file`) for --register'
+            cand --name 'Card name for --register'
+            cand --forward-timeout 'Longest wait for the local service'
+            cand --max-body 'Largest body either way (e.g. 1MiB)'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --register 'Publish the card with endpoint relay://<id> and this relay in `relays` (fields from --card/--name, else from the card the relay already holds)'
             cand --json 'Machine-readable JSON output on stdout'
             cand -v 'More log output on stderr (repeat for more)'
             cand --verbose 'More log output on stderr (repeat for more)'
@@ -283,7 +306,8 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand register 'Sign an agent card and publish it to a node'
             cand discover 'Find agents by what they do, in plain words'
             cand invoke 'Call an agent with a signed request (through the node''s gateway, or --direct)'
-            cand serve 'Run a node: registry, discovery and gateway'
+            cand connect 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
+            cand serve 'Run a node: registry, discovery, gateway, relay and trust'
             cand trust 'This node''s trust in agents: show, list, and admin reports'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
@@ -296,6 +320,8 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         &'agentmesh;help;discover'= {
         }
         &'agentmesh;help;invoke'= {
+        }
+        &'agentmesh;help;connect'= {
         }
         &'agentmesh;help;serve'= {
         }

@@ -39,7 +39,8 @@ complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "keygen" -d 'Cre
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "register" -d 'Sign an agent card and publish it to a node'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "discover" -d 'Find agents by what they do, in plain words'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
-complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "connect" -d 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "serve" -d 'Run a node: registry, discovery, gateway, relay and trust'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "trust" -d 'This node\'s trust in agents: show, list, and admin reports'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "man" -d 'Write man pages'
@@ -118,6 +119,24 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s v -l verb
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l relay -d 'The relay node\'s URL (default: --node)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l forward -d 'The local service calls are forwarded to, e.g. http://127.0.0.1:8080' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l card -d 'Card file (TOML or JSON, as for `register --file`) for --register' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l name -d 'Card name for --register' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l forward-timeout -d 'Longest wait for the local service' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l max-body -d 'Largest body either way (e.g. 1MiB)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l register -d 'Publish the card with endpoint relay://<id> and this relay in `relays` (fields from --card/--name, else from the card the relay already holds)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s V -l version -d 'Print version'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l data-dir -d 'Folder for the database and node key' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l public-url -d 'URL peers and clients reach this node at' -r
@@ -233,15 +252,16 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s v -l verbose
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s V -l version -d 'Print version'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "register" -d 'Sign an agent card and publish it to a node'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "discover" -d 'Find agents by what they do, in plain words'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "serve" -d 'Run a node: registry, discovery and gateway'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "trust" -d 'This node\'s trust in agents: show, list, and admin reports'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "man" -d 'Write man pages'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke serve trust completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust completions man help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust completions man help" -f -a "register" -d 'Sign an agent card and publish it to a node'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust completions man help" -f -a "discover" -d 'Find agents by what they do, in plain words'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust completions man help" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust completions man help" -f -a "connect" -d 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust completions man help" -f -a "serve" -d 'Run a node: registry, discovery, gateway, relay and trust'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust completions man help" -f -a "trust" -d 'This node\'s trust in agents: show, list, and admin reports'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust completions man help" -f -a "man" -d 'Write man pages'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and __fish_seen_subcommand_from trust" -f -a "show" -d 'An agent\'s score, evidence, counts by event and hourly history'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and __fish_seen_subcommand_from trust" -f -a "list" -d 'Agents this node has seen, by score'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and __fish_seen_subcommand_from trust" -f -a "report" -d 'Record an outcome about an agent (signed; your key must be one of the node\'s admins)'

@@ -19,6 +19,7 @@ pub mod handshake;
 pub mod identity;
 pub mod node;
 pub mod ratelimit;
+pub mod relay;
 pub mod store;
 pub mod trust;
 

@@ -166,7 +166,8 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             }
         }
     }
-    if !ctx.quiet && (status >= 400 || ctx.verbose) {
+    // A signed answer is always reported: it is how a caller knows no relay altered it.
+    if !ctx.quiet && (status >= 400 || ctx.verbose || verified.is_some()) {
         let sig = match verified {
             Some(true) => "response signature verified",
             Some(false) => "RESPONSE SIGNATURE INVALID",

@@ -6,6 +6,7 @@
 //! printed as `error:` with `caused by:` lines and a hint where one helps. A closed stdout
 //! (`agentmesh … | head`) exits 0.
 
+mod connect;
 mod discover;
 mod gen_docs;
 mod invoke;
@@ -85,7 +86,9 @@ pub enum Command {
     Discover(discover::Args),
     /// Call an agent with a signed request (through the node's gateway, or --direct).
     Invoke(invoke::Args),
-    /// Run a node: registry, discovery and gateway.
+    /// Hold a relay tunnel for an agent behind NAT and forward its calls to a local service.
+    Connect(connect::Args),
+    /// Run a node: registry, discovery, gateway, relay and trust.
     Serve(serve::Args),
     /// This node's trust in agents: show, list, and admin reports.
     Trust(trust::Args),
@@ -282,6 +285,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Register(args) => register::run(&ctx, args),
         Command::Discover(args) => discover::run(&ctx, args),
         Command::Invoke(args) => invoke::run(&ctx, args),
+        Command::Connect(args) => connect::run_cmd(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Trust(args) => trust::run(&ctx, args),
         Command::Completions(args) => gen_docs::completions(args),

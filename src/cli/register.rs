@@ -102,7 +102,11 @@ fn load_card_file(path: &Path) -> anyhow::Result<CardFile> {
 }
 
 /// Builds the manifest from the file and flags (flags win), issued at `issued_at`.
-fn build_manifest(id: &Identity, args: &Args, issued_at: i64) -> anyhow::Result<Manifest> {
+pub(super) fn build_manifest(
+    id: &Identity,
+    args: &Args,
+    issued_at: i64,
+) -> anyhow::Result<Manifest> {
     let file = match &args.file {
         Some(p) => load_card_file(p)?,
         None => CardFile::default(),
@@ -175,7 +179,7 @@ fn merge(mut base: Vec<String>, extra: &[String]) -> Vec<String> {
 
 /// Picks `issued_at`: now, or one second past the stored version when that is not older, so
 /// two registrations within a second do not collide as `stale`.
-fn next_issued_at(stored: Option<&Value>) -> i64 {
+pub(super) fn next_issued_at(stored: Option<&Value>) -> i64 {
     let now = now_unix();
     let stored_at = stored
         .and_then(|env| env["manifest"]["issued_at"].as_str())
@@ -186,7 +190,7 @@ fn next_issued_at(stored: Option<&Value>) -> i64 {
     }
 }
 
-async fn current_card(client: &Client, id: &str) -> anyhow::Result<Option<Value>> {
+pub(super) async fn current_card(client: &Client, id: &str) -> anyhow::Result<Option<Value>> {
     match client.get_agent(id).await {
         Ok(v) => Ok(Some(v)),
         Err(ClientError::Api {

@@ -92,6 +92,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let config = NodeConfig {
         gateway,
         trust,
+        relay: crate::relay::server::RelayConfig::default(),
         data_dir: args
             .data_dir
             .or(file.data_dir)
@@ -230,7 +231,8 @@ fn trust_config(
     Ok(t)
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

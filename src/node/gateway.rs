@@ -6,8 +6,11 @@
 //! read the body under the size cap (413); verify the caller's signature for target `{id}` and
 //! path `/{rest}?query` (401 with the precise code); then forward to the agent's `http(s)`
 //! endpoint with the signed headers untouched, so the agent can verify the caller itself.
-//! Upstream timeouts answer 504, connection failures 502, oversized answers 413. Outcomes go to
-//! the node's [`OutcomeSink`](crate::events::OutcomeSink).
+//! `relay://` agents are called over this node's tunnel when it holds one, else through the
+//! first node in the card's `relays` that has the tunnel (the signed request unchanged, marked
+//! with [`H_FORWARDED`] so it is never forwarded twice); none: 503 `agent_offline`.
+//! Upstream timeouts answer 504, connection failures and dropped tunnels 502, oversized answers
+//! 413. Outcomes go to the node's [`OutcomeSink`](crate::events::OutcomeSink).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -65,6 +68,8 @@ pub struct Route {
     pub expires_at: Option<i64>,
     /// Tombstone.
     pub revoked: bool,
+    /// Nodes holding the agent's tunnel (for `relay://`).
+    pub relays: Arc<[String]>,
 }
 
 impl Route {
@@ -77,6 +82,7 @@ impl Route {
             concurrency: card.concurrency_limit,
             expires_at: card.expires_at,
             revoked: card.revoked,
+            relays: card.relays.clone().into(),
         }
     }
 
@@ -91,6 +97,14 @@ impl Route {
                 .and_then(|n| u32::try_from(n).ok()),
             expires_at: c.expires_at,
             revoked: c.revoked,
+            relays: m["relays"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }
@@ -204,6 +218,17 @@ async fn forward(
     body: Body,
 ) -> Result<Response, ApiError> {
     let route = route_of(state, id).await?;
+    if headers
+        .get(H_FORWARDED)
+        .is_some_and(|v| v.as_bytes() == state.node().id().as_bytes())
+    {
+        // A relay list that names this node under another URL: it has no tunnel, say so.
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "agent_offline",
+            format!("agent {id} has no tunnel to this node"),
+        ));
+    }
     let now = now_unix();
     super::handlers::check_live(id, route.revoked, route.expires_at)?;
     // Admission before cryptography: a flood costs a map lookup, not a signature check.
@@ -265,14 +290,8 @@ async fn forward(
             "the card has no endpoint",
         ));
     };
-    if endpoint.starts_with("relay://") {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "upstream_failed",
-            "relay:// endpoints are not supported by this node yet",
-        ));
-    }
-    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+    let relayed = endpoint.starts_with("relay://");
+    if !(relayed || endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "upstream_failed",
@@ -288,49 +307,69 @@ async fn forward(
             at: now,
         });
     };
-    let (status, res_headers, bytes) =
-        match call_upstream(state, method, &url, &headers, body, cfg).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                let (kind, err) = match e {
-                    Upstream::Timeout => (
-                        OutcomeKind::Timeout,
-                        ApiError::new(
-                            StatusCode::GATEWAY_TIMEOUT,
-                            "upstream_timeout",
-                            format!(
-                                "agent {id} did not answer within {:?}",
-                                cfg.upstream_timeout
-                            ),
+    let answer = if relayed {
+        call_relay(state, id, &route, method, &path, &headers, body, cfg).await
+    } else {
+        call_upstream(state, method, &url, &headers, body, cfg).await
+    };
+    let (status, res_headers, bytes) = match answer {
+        Ok(answer) => answer,
+        Err(e) => {
+            let (kind, err) = match e {
+                Upstream::Offline(why) => {
+                    // Not the agent's fault as far as this node can tell: no trust event.
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "agent_offline",
+                        format!("agent {id} is not connected to a relay: {why}"),
+                    ));
+                }
+                Upstream::Dropped => (
+                    OutcomeKind::Failure,
+                    ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_failed",
+                        format!("the tunnel of agent {id} closed before it answered"),
+                    ),
+                ),
+                Upstream::Timeout => (
+                    OutcomeKind::Timeout,
+                    ApiError::new(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "upstream_timeout",
+                        format!(
+                            "agent {id} did not answer within {:?}",
+                            cfg.upstream_timeout
                         ),
                     ),
-                    Upstream::TooLarge => (
+                ),
+                Upstream::TooLarge => (
+                    OutcomeKind::Failure,
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        format!(
+                            "the agent's answer is over the gateway's {} byte limit",
+                            cfg.max_body
+                        ),
+                    ),
+                ),
+                Upstream::Failed(why) => {
+                    tracing::debug!(agent_id = id, error = %why, "upstream failed");
+                    (
                         OutcomeKind::Failure,
                         ApiError::new(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "too_large",
-                            format!(
-                                "the agent's answer is over the gateway's {} byte limit",
-                                cfg.max_body
-                            ),
+                            StatusCode::BAD_GATEWAY,
+                            "upstream_failed",
+                            format!("cannot reach agent {id} at its endpoint"),
                         ),
-                    ),
-                    Upstream::Failed(why) => {
-                        tracing::debug!(agent_id = id, error = %why, "upstream failed");
-                        (
-                            OutcomeKind::Failure,
-                            ApiError::new(
-                                StatusCode::BAD_GATEWAY,
-                                "upstream_failed",
-                                format!("cannot reach agent {id} at its endpoint"),
-                            ),
-                        )
-                    }
-                };
-                record(id, kind);
-                return Err(err);
-            }
-        };
+                    )
+                }
+            };
+            record(id, kind);
+            return Err(err);
+        }
+    };
     record(
         id,
         if status.is_server_error() {
@@ -364,6 +403,10 @@ async fn forward(
 
 /// Why a call to an agent produced no usable answer.
 enum Upstream {
+    /// A `relay://` agent with no tunnel here and no relay node that answered.
+    Offline(String),
+    /// The tunnel closed while the call waited.
+    Dropped,
     /// No complete answer within the timeout.
     Timeout,
     /// The answer is over the size cap.
@@ -449,6 +492,106 @@ async fn call_upstream(
     let res_headers = std::mem::take(res.headers_mut());
     let bytes = read_capped(res, cfg.max_body).await?;
     Ok((status, res_headers, bytes))
+}
+
+/// Marks a request one node already forwarded to a relay node, so that node answers from its
+/// own tunnel or 503 instead of forwarding again (no loops between relays).
+pub const H_FORWARDED: &str = "x-agentmesh-forwarded";
+
+/// Calls a `relay://` agent: over this node's tunnel when it holds one, else through a node in
+/// the card's `relays` with the signed request unchanged.
+#[allow(clippy::too_many_arguments)]
+async fn call_relay(
+    state: &AppState,
+    id: &str,
+    route: &Route,
+    method: Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+    cfg: &GatewayConfig,
+) -> Result<(StatusCode, HeaderMap, Bytes), Upstream> {
+    use crate::relay::server::RelayError;
+    if state.relay().has(id) {
+        let pairs = headers
+            .iter()
+            .filter(|(n, _)| forwardable(n))
+            .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let answer = state
+            .relay()
+            .call(
+                id,
+                method.as_str(),
+                path,
+                pairs,
+                &body,
+                cfg.upstream_timeout,
+            )
+            .await
+            .map_err(|e| match e {
+                RelayError::Offline => Upstream::Offline("its tunnel just closed".into()),
+                RelayError::Busy(n) => Upstream::Failed(format!("{n} calls in flight")),
+                RelayError::Dropped => Upstream::Dropped,
+                RelayError::Timeout => Upstream::Timeout,
+            })?;
+        if answer.body.len() > cfg.max_body {
+            return Err(Upstream::TooLarge);
+        }
+        let mut map = HeaderMap::with_capacity(answer.headers.len());
+        for (k, v) in &answer.headers {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                axum::http::HeaderValue::from_str(v),
+            ) {
+                map.append(k, v);
+            }
+        }
+        let status = StatusCode::from_u16(answer.status)
+            .map_err(|_| Upstream::Failed(format!("bad status {}", answer.status)))?;
+        return Ok((status, map, answer.body));
+    }
+    if headers.contains_key(H_FORWARDED) {
+        return Err(Upstream::Offline("no tunnel at this relay".into()));
+    }
+    let own = state
+        .inner
+        .public_url
+        .as_deref()
+        .map(|u| u.trim_end_matches('/'));
+    let mut last = String::from("its card names no relay");
+    for relay in route.relays.iter().map(|r| r.trim_end_matches('/')) {
+        if Some(relay) == own {
+            continue;
+        }
+        let url = format!("{relay}/v1/agents/{id}/invoke{path}");
+        let mut req = state
+            .http()
+            .request(method.clone(), &url)
+            .timeout(cfg.upstream_timeout)
+            .header(H_FORWARDED, state.node().id())
+            .body(body.clone());
+        for (name, value) in headers {
+            if forwardable(name) {
+                req = req.header(name, value);
+            }
+        }
+        match req.send().await {
+            Ok(mut res) => {
+                let status = res.status();
+                let res_headers = std::mem::take(res.headers_mut());
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    last = format!("{relay} has no tunnel for it");
+                    continue;
+                }
+                let bytes = read_capped(res, cfg.max_body).await?;
+                return Ok((status, res_headers, bytes));
+            }
+            Err(e) if e.is_timeout() => return Err(Upstream::Timeout),
+            Err(e) => last = format!("{relay}: {e}"),
+        }
+    }
+    Err(Upstream::Offline(last))
 }
 
 async fn read_capped(mut res: reqwest::Response, max: usize) -> Result<Bytes, Upstream> {

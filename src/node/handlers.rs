@@ -233,7 +233,11 @@ pub async fn node_info(State(state): State<AppState>) -> Result<Json<Value>, Api
         "indexed": state.discovery().len(),
         "model": state.discovery().model_id(),
         "peers": 0,
-        "tunnels": 0,
+        "tunnels": state.relay().len(),
+        "relay": {
+            "frames_in": state.relay().frames().0,
+            "frames_out": state.relay().frames().1,
+        },
         "trust": {
             "agents": state.trust().len(),
             "events": state.trust().events_seen(),

@@ -32,6 +32,7 @@ use crate::events::OutcomeSink;
 use crate::handshake::Verifier;
 use crate::identity::{Identity, KeyStore, KeyStoreError};
 use crate::ratelimit::Limiter;
+use crate::relay::server::{Relay, RelayConfig};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::trust::{SystemClock, Tee, TrustConfig, TrustManager};
 
@@ -52,6 +53,8 @@ pub struct NodeConfig {
     pub gateway: GatewayConfig,
     /// Trust weights, half-life, flush interval and admins.
     pub trust: TrustConfig,
+    /// Relay tunnel settings (the body cap follows the gateway's).
+    pub relay: RelayConfig,
 }
 
 impl NodeConfig {
@@ -65,6 +68,7 @@ impl NodeConfig {
             lexical_weight: DEFAULT_LEXICAL_WEIGHT,
             gateway: GatewayConfig::default(),
             trust: TrustConfig::default(),
+            relay: RelayConfig::default(),
         }
     }
 }
@@ -113,6 +117,7 @@ struct Inner {
     gateway: GatewayConfig,
     trust: Arc<TrustManager>,
     admins: Vec<String>,
+    relay: Arc<Relay>,
 }
 
 /// The parts of [`AppState`] beyond store, identity and discovery.
@@ -125,6 +130,8 @@ pub struct Services {
     pub admins: Vec<String>,
     /// Where outcome events go (the trust manager, possibly teed).
     pub outcomes: Arc<dyn OutcomeSink>,
+    /// Relay settings.
+    pub relay: RelayConfig,
 }
 
 impl Services {
@@ -140,6 +147,7 @@ impl Services {
             outcomes: trust.clone(),
             trust,
             admins: Vec::new(),
+            relay: RelayConfig::default(),
         }
     }
 }
@@ -169,6 +177,7 @@ impl AppState {
             trust,
             admins,
             outcomes,
+            relay,
         } = services;
         crate::client::init_tls();
         // Agents are called at the endpoints their cards name; a system proxy would sit
@@ -183,7 +192,6 @@ impl AppState {
             inner: Arc::new(Inner {
                 verifier: Verifier::new(node.id(), gateway.window_s, gateway.nonce_capacity),
                 store,
-                node,
                 discovery,
                 public_url,
                 started: Instant::now(),
@@ -204,8 +212,15 @@ impl AppState {
                 gateway,
                 trust,
                 admins,
+                relay: Arc::new(Relay::new(node.clone(), relay)),
+                node,
             }),
         }
+    }
+
+    /// The relay's tunnels.
+    pub fn relay(&self) -> &Arc<Relay> {
+        &self.inner.relay
     }
 
     /// This node's trust records.
@@ -298,10 +313,27 @@ pub fn router(state: AppState) -> Router {
             post(trust::report).layer(DefaultBodyLimit::max(trust::MAX_REPORT_BYTES)),
         )
         .route("/v1/node", get(handlers::node_info))
+        .route("/relay/v1/ws/{agent_id}", get(relay_ws))
         .route("/healthz", get(handlers::healthz))
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::no_method)
         .with_state(state)
+}
+
+/// `GET /relay/v1/ws/{agent_id}`: upgrade and run the tunnel (PROTOCOL §5).
+async fn relay_ws(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Path(agent_id): axum::extract::Path<String>,
+    ws: axum::extract::WebSocketUpgrade,
+) -> axum::response::Response {
+    let relay = state.relay().clone();
+    let cap = relay.config().max_body + crate::relay::MAX_HEAD_BYTES;
+    // Small buffers: an idle tunnel should cost kilobytes, not the 128 KiB defaults.
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(cap)
+        .max_frame_size(cap)
+        .on_upgrade(move |socket| relay.serve(socket, agent_id))
 }
 
 /// A running node.
@@ -370,8 +402,13 @@ impl Node {
                 trust: trust.clone(),
                 admins: config.trust.admins.clone(),
                 outcomes: sink,
+                relay: RelayConfig {
+                    max_body: config.gateway.max_body,
+                    ..config.relay.clone()
+                },
             },
         );
+        let relay = state.relay().clone();
         let app = router(state);
         let stop_trust = tokio_util::sync::CancellationToken::new();
         let trust_loop = tokio::spawn(trust::run_loop(
@@ -392,6 +429,7 @@ impl Node {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await;
+            relay.shutdown();
             stop_trust.cancel();
             let _ = trust_loop.await;
             // Last flush after the server stopped, so events of the final requests are kept.

@@ -49,10 +49,19 @@ impl TestNode {
         edit: impl FnOnce(&mut NodeConfig),
         outcomes: Option<std::sync::Arc<dyn agentmesh::events::OutcomeSink>>,
     ) -> Self {
-        let dir = tempfile::tempdir().expect("tmp");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
+        Self::start_on(listener, edit, outcomes).await
+    }
+
+    /// As [`TestNode::start_with`] on a given listener (a restart on the same port).
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        edit: impl FnOnce(&mut NodeConfig),
+        outcomes: Option<std::sync::Arc<dyn agentmesh::events::OutcomeSink>>,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tmp");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let mut config = NodeConfig::new(dir.path().join("data"));
         edit(&mut config);

@@ -1,0 +1,196 @@
+//! `agentmesh connect`: hold a relay tunnel for an agent behind NAT and forward its calls to a
+//! local service; `--register` publishes the card as `relay://<id>` through that relay.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::register::{build_manifest, current_card, next_issued_at};
+use super::serve::{parse_size, shutdown_signal};
+use super::{Ctx, Outcome, out};
+use crate::card::sign_manifest;
+use crate::client::Client;
+use crate::relay::client::{ConnState, ConnStats, ConnectConfig, run};
+
+/// `connect` flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The relay node's URL (default: --node).
+    #[arg(long, value_name = "URL")]
+    pub relay: Option<String>,
+    /// The local service calls are forwarded to, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub forward: String,
+    /// Publish the card with endpoint relay://<id> and this relay in `relays` (fields from
+    /// --card/--name, else from the card the relay already holds).
+    #[arg(long)]
+    pub register: bool,
+    /// Card file (TOML or JSON, as for `register --file`) for --register.
+    #[arg(long, value_name = "FILE", requires = "register")]
+    pub card: Option<PathBuf>,
+    /// Card name for --register.
+    #[arg(long, requires = "register")]
+    pub name: Option<String>,
+    /// Longest wait for the local service.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub forward_timeout: Duration,
+    /// Largest body either way (e.g. 1MiB).
+    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    pub max_body: usize,
+}
+
+pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
+    let (id, _) = ctx.load_key(&ctx.key)?;
+    let relay = args
+        .relay
+        .clone()
+        .unwrap_or_else(|| ctx.node.clone())
+        .trim_end_matches('/')
+        .to_string();
+    let client = Client::new(&relay, Duration::from_secs(10))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let stored = current_card(&client, id.id()).await?;
+        let manifest = if args.register {
+            let m = relay_manifest(&id, &args, &relay, stored.as_ref())?;
+            let envelope = sign_manifest(m.clone(), &id)?;
+            let res = client
+                .register(&envelope)
+                .await
+                .with_context(|| format!("the relay at {relay} refused the card"))?;
+            if !ctx.quiet {
+                eprintln!(
+                    "{} {} as relay://{} via {relay}",
+                    res.status,
+                    m["name"].as_str().unwrap_or_default(),
+                    id.id()
+                );
+            }
+            Some(m)
+        } else {
+            stored.map(|env| env["manifest"].clone())
+        };
+        let mut cfg = ConnectConfig::new(&relay, &args.forward, id.clone());
+        if let Some(m) = &manifest {
+            cfg.qps = m["qps_budget"].as_f64();
+            cfg.concurrency = m["concurrency_limit"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok());
+        }
+        cfg.max_body = args.max_body;
+        cfg.forward_timeout = args.forward_timeout;
+        let stop = CancellationToken::new();
+        let (tx, rx) = watch::channel(ConnState::Connecting(0));
+        let stats = Arc::new(ConnStats::default());
+        let mut task = tokio::spawn(run(cfg, tx, stats.clone(), stop.clone()));
+        let shown = tokio::spawn(show(rx, stats, relay.clone(), ctx.quiet));
+        let ended = tokio::select! {
+            () = shutdown_signal() => None,
+            r = &mut task => Some(r),
+        };
+        stop.cancel();
+        let result = match ended {
+            Some(r) => r,
+            None => task.await,
+        };
+        shown.abort();
+        result.context("the tunnel task panicked")??;
+        if !ctx.quiet {
+            out("stopped")?;
+        }
+        Ok(Outcome::Success)
+    })
+}
+
+/// The manifest to publish: from --card/--name, else the stored card, with the relay endpoint.
+fn relay_manifest(
+    id: &crate::identity::Identity,
+    args: &Args,
+    relay: &str,
+    stored: Option<&Value>,
+) -> anyhow::Result<Value> {
+    let issued_at = next_issued_at(stored);
+    let endpoint = format!("relay://{}", id.id());
+    if args.card.is_some() || args.name.is_some() {
+        let reg = super::register::Args {
+            file: args.card.clone(),
+            name: args.name.clone(),
+            endpoint: Some(endpoint),
+            relays: vec![relay.to_string()],
+            ..super::register::Args::default()
+        };
+        let mut m = build_manifest(id, &reg, issued_at)?.to_value();
+        // This relay first: callers' nodes try relays in order.
+        if let Some(list) = m["relays"].as_array_mut() {
+            list.retain(|r| r.as_str() != Some(relay));
+            list.insert(0, json!(relay));
+        }
+        return Ok(m);
+    }
+    let Some(env) = stored else {
+        anyhow::bail!(
+            "no card of this key is on {relay} yet: pass --name NAME (and optionally --card FILE) with --register"
+        );
+    };
+    let mut m = env["manifest"].clone();
+    m["endpoint"] = json!(endpoint);
+    m["relays"] = json!([relay]);
+    m["issued_at"] = json!(crate::encoding::format_rfc3339(issued_at));
+    Ok(m)
+}
+
+/// Shows the tunnel's state: a live status line on a terminal, a line per change otherwise.
+async fn show(
+    mut rx: watch::Receiver<ConnState>,
+    stats: Arc<ConnStats>,
+    relay: String,
+    quiet: bool,
+) {
+    if quiet {
+        return;
+    }
+    let describe = |s: &ConnState| match s {
+        ConnState::Connecting(n) if *n > 1 => format!("connecting to {relay} (attempt {n})"),
+        ConnState::Connecting(_) => format!("connecting to {relay}"),
+        ConnState::Ready(node) => format!(
+            "ready via {relay} (node {})",
+            crate::identity::short_id(node)
+        ),
+        ConnState::Waiting(d, why) => format!("down: {why}; retrying in {:.1}s", d.as_secs_f64()),
+        ConnState::Stopped => "stopping".to_string(),
+    };
+    if !std::io::stderr().is_terminal() {
+        loop {
+            eprintln!("{}", describe(&rx.borrow_and_update()));
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        let line = format!(
+            "{} · {} served · {} refused",
+            describe(&rx.borrow()),
+            stats.served.load(Ordering::Relaxed),
+            stats.refused.load(Ordering::Relaxed)
+        );
+        bar.set_message(line);
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { bar.finish(); return },
+            _ = tick.tick() => {}
+        }
+    }
+}
