@@ -399,6 +399,16 @@ async fn upstream_down_slow_failing_and_oversized() {
     let forged = upstream(Mode::ForgedSignature).await;
     s.register(&forged.agent, &forged.url, |_| {}).await;
     assert_eq!(s.call(&caller, forged.agent.id(), "/", b"").await.0, 200);
+    // The check runs after the answer went out: poll for its event.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s
+        .outcomes
+        .count(forged.agent.id(), OutcomeKind::BadSignature)
+        == 0
+    {
+        assert!(Instant::now() < deadline, "no bad_signature event");
+        tokio::task::yield_now().await;
+    }
     assert_eq!(
         s.outcomes
             .count(forged.agent.id(), OutcomeKind::BadSignature),

@@ -382,15 +382,15 @@ async fn forward(
         record(&caller, OutcomeKind::RateLimit);
     }
     if res_headers.contains_key(H_SIGNATURE) {
-        let get = |n: &str| {
-            res_headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        if verify_response(id, status.as_u16(), &nonce, get, &bytes).is_err() {
-            record(id, OutcomeKind::BadSignature);
-        }
+        check_response_later(
+            state,
+            id,
+            status.as_u16(),
+            nonce,
+            &res_headers,
+            bytes.clone(),
+            now,
+        );
     }
     let mut out = Response::builder().status(status.as_u16());
     for (name, value) in &res_headers {
@@ -399,6 +399,64 @@ async fn forward(
         }
     }
     out.body(Body::from(bytes)).map_err(ApiError::internal)
+}
+
+/// Most response signatures checked at once; beyond this, answers go unchecked (counted).
+pub const MAX_RESPONSE_CHECKS: usize = 256;
+
+/// Checks an agent's response signature after the answer has gone to the caller (a check is
+/// an Ed25519 verification, ~50 µs the caller need not wait for; the caller verifies the answer
+/// itself anyway) and records `bad_signature` against the agent if it fails. Under a flood,
+/// checks beyond [`MAX_RESPONSE_CHECKS`] in flight are skipped and counted rather than queued.
+fn check_response_later(
+    state: &AppState,
+    id: &str,
+    status: u16,
+    nonce: String,
+    headers: &HeaderMap,
+    body: Bytes,
+    now: i64,
+) {
+    let Ok(slot) = state.inner.response_checks.clone().try_acquire_owned() else {
+        state
+            .inner
+            .responses_unchecked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return;
+    };
+    let pick = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let sig: [(&'static str, Option<String>); 3] = [
+        (
+            crate::handshake::H_AGENT_ID,
+            pick(crate::handshake::H_AGENT_ID),
+        ),
+        (
+            crate::handshake::H_TIMESTAMP,
+            pick(crate::handshake::H_TIMESTAMP),
+        ),
+        (H_SIGNATURE, pick(H_SIGNATURE)),
+    ];
+    let (state, id) = (state.clone(), id.to_string());
+    tokio::spawn(async move {
+        let _slot = slot;
+        let get = |n: &str| {
+            sig.iter()
+                .find(|(k, _)| *k == n)
+                .and_then(|(_, v)| v.clone())
+        };
+        if verify_response(&id, status, &nonce, get, &body).is_err() {
+            state.outcomes().record(OutcomeEvent {
+                agent_id: id,
+                kind: OutcomeKind::BadSignature,
+                at: now,
+            });
+        }
+    });
 }
 
 /// Why a call to an agent produced no usable answer.

@@ -234,6 +234,9 @@ pub async fn node_info(State(state): State<AppState>) -> Result<Json<Value>, Api
         "model": state.discovery().model_id(),
         "peers": 0,
         "tunnels": state.relay().len(),
+        "gateway": {
+            "responses_unchecked": state.inner.responses_unchecked.load(std::sync::atomic::Ordering::Relaxed),
+        },
         "relay": {
             "frames_in": state.relay().frames().0,
             "frames_out": state.relay().frames().1,

@@ -118,6 +118,8 @@ struct Inner {
     trust: Arc<TrustManager>,
     admins: Vec<String>,
     relay: Arc<Relay>,
+    response_checks: Arc<tokio::sync::Semaphore>,
+    responses_unchecked: std::sync::atomic::AtomicU64,
 }
 
 /// The parts of [`AppState`] beyond store, identity and discovery.
@@ -214,6 +216,10 @@ impl AppState {
                 admins,
                 relay: Arc::new(Relay::new(node.clone(), relay)),
                 node,
+                response_checks: Arc::new(tokio::sync::Semaphore::new(
+                    gateway::MAX_RESPONSE_CHECKS,
+                )),
+                responses_unchecked: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }

@@ -148,9 +148,12 @@ pub async fn run(
     loop {
         attempt += 1;
         let _ = state.send(ConnState::Connecting(attempt));
+        // Session first: it sees `stop` itself and closes the tunnel cleanly; the second
+        // branch only cuts a session stuck before its loop (dialling, authenticating).
         let why = tokio::select! {
-            () = stop.cancelled() => None,
+            biased;
             r = session(&ctx, &url, &state, &stop) => Some(r),
+            () = stop.cancelled() => None,
         };
         let Some(result) = why else { break };
         let reason = match result {
@@ -205,22 +208,34 @@ async fn session(
     ctx.stats.connects.fetch_add(1, Ordering::Relaxed);
     tracing::info!(relay_id, "relay tunnel ready");
     let _ = state.send(ConnState::Ready(relay_id));
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
+    // Answers and control messages go out through one writer task, so reading requests never
+    // waits behind a write the relay is slow to take (both sides blocked on writes deadlock).
+    let (tx, frames) = mpsc::channel::<Message>(256);
+    // Aborted if this future is dropped, so the socket never outlives the tunnel.
+    let mut writer = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+        let mut frames = frames;
+        while let Some(m) = frames.recv().await {
+            let closing = matches!(m, Message::Close(_));
+            if sink.send(m).await.is_err() || closing {
+                break;
+            }
+        }
+    }));
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     let mut last_heard = Instant::now();
-    loop {
+    let mut writer_done = false;
+    let end = loop {
         tokio::select! {
             biased;
             () = stop.cancelled() => {
-                let _ = sink.send(Message::Close(None)).await;
-                return Ok(SessionEnd::Stopped);
+                let _ = tx.send(Message::Close(None)).await;
+                break SessionEnd::Stopped;
             }
-            Some(frame) = rx.recv() => {
-                sink.send(Message::Binary(frame.into()))
-                    .await
-                    .map_err(|e| format!("send failed: {e}"))?;
+            _ = &mut writer, if !writer_done => {
+                writer_done = true;
+                break SessionEnd::Lost("send failed".into());
             }
             msg = stream.next() => {
                 last_heard = Instant::now();
@@ -231,31 +246,38 @@ async fn session(
                             let (ctx, tx) = (ctx.clone(), tx.clone());
                             tokio::spawn(async move {
                                 let frame = handle(&ctx, head, body).await;
-                                let _ = tx.send(frame).await;
+                                let _ = tx.send(Message::Binary(frame.into())).await;
                             });
                         }
-                        Err(e) => return Ok(SessionEnd::Lost(format!("bad frame from the relay: {e}"))),
+                        Err(e) => break SessionEnd::Lost(format!("bad frame from the relay: {e}")),
                     },
                     Some(Ok(Message::Ping(p))) => {
-                        let _ = sink.send(Message::Pong(p)).await;
+                        let _ = tx.try_send(Message::Pong(p));
                     }
                     Some(Ok(Message::Close(_))) | None => {
-                        return Ok(SessionEnd::Lost("the relay closed the tunnel".into()));
+                        break SessionEnd::Lost("the relay closed the tunnel".into());
                     }
-                    Some(Err(e)) => return Ok(SessionEnd::Lost(format!("read error: {e}"))),
+                    Some(Err(e)) => break SessionEnd::Lost(format!("read error: {e}")),
                     Some(Ok(_)) => {}
                 }
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > PING_EVERY * 2 {
-                    return Ok(SessionEnd::Lost("the relay went silent".into()));
+                    break SessionEnd::Lost("the relay went silent".into());
                 }
-                sink.send(Message::Ping(Bytes::new()))
-                    .await
-                    .map_err(|e| format!("send failed: {e}"))?;
+                let _ = tx.try_send(Message::Ping(Bytes::new()));
             }
         }
+    };
+    drop(tx);
+    if !writer_done
+        && tokio::time::timeout(Duration::from_secs(1), &mut writer)
+            .await
+            .is_err()
+    {
+        writer.abort();
     }
+    Ok(end)
 }
 
 async fn authenticate<S, R>(ctx: &Ctx, sink: &mut S, stream: &mut R) -> Result<String, String>

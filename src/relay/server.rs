@@ -257,6 +257,7 @@ impl Relay {
                 .send(frame)
                 .await
                 .map_err(|_| RelayError::Dropped)?;
+            self.frames_out.fetch_add(1, Ordering::Relaxed);
             rx.await.map_err(|_| RelayError::Dropped)
         };
         let answer = tokio::time::timeout(timeout, exchange)
@@ -371,73 +372,113 @@ impl Relay {
             .map_err(|e| ("internal", format!("cannot send ready: {e}")))
     }
 
-    /// The tunnel's loop; returns why it ended.
+    /// The tunnel's loop; returns why it ended. Writes run on their own task so that a full
+    /// socket towards the agent never stops this loop from reading its answers (with both sides
+    /// blocked on writes, bulk traffic would deadlock).
     async fn pump(
         &self,
         socket: WebSocket,
         tunnel: &Tunnel,
-        mut rx: mpsc::Receiver<Vec<u8>>,
+        rx: mpsc::Receiver<Vec<u8>>,
     ) -> &'static str {
-        let (mut sink, mut stream) = socket.split();
+        let (sink, mut stream) = socket.split();
+        let (ctl, ctl_rx) = mpsc::channel::<Message>(4);
+        // Aborted if this future is dropped, so the socket never outlives the tunnel.
+        let mut writer =
+            tokio_util::task::AbortOnDropHandle::new(tokio::spawn(write_loop(sink, ctl_rx, rx)));
         let mut ping = tokio::time::interval(self.config.ping_every);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ping.tick().await;
         let mut last_heard = Instant::now();
-        loop {
+        let mut writer_done = false;
+        let why = loop {
             tokio::select! {
                 biased;
                 () = tunnel.close.cancelled() => {
-                    let _ = sink.send(Message::Close(None)).await;
-                    return "closed by the node (replaced or shutting down)";
+                    let _ = ctl.send(Message::Close(None)).await;
+                    break "closed by the node (replaced or shutting down)";
                 }
-                frame = rx.recv() => {
-                    let Some(frame) = frame else { return "queue closed" };
-                    self.frames_out.fetch_add(1, Ordering::Relaxed);
-                    if sink.send(Message::Binary(frame.into())).await.is_err() {
-                        return "send failed";
-                    }
+                _ = &mut writer, if !writer_done => {
+                    writer_done = true;
+                    break "send failed";
                 }
                 msg = stream.next() => {
                     last_heard = Instant::now();
                     match msg {
                         Some(Ok(Message::Binary(b))) => {
                             self.frames_in.fetch_add(1, Ordering::Relaxed);
-                            match decode::<ResponseHead>(&b) {
-                                Ok((head, body)) => {
-                                    let waiting = tunnel
-                                        .pending
-                                        .lock()
-                                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                        .remove(&head.id);
-                                    if let Some(tx) = waiting {
-                                        let body = b.slice(b.len() - body.len()..);
-                                        let _ = tx.send(RelayAnswer {
-                                            status: head.status,
-                                            headers: head.headers,
-                                            body,
-                                        });
-                                    }
-                                }
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "dropping a tunnel that sent a bad frame");
-                                    return "bad frame from the agent";
-                                }
+                            if let Err(e) = complete(tunnel, b) {
+                                tracing::warn!(error = %e, "dropping a tunnel that sent a bad frame");
+                                break "bad frame from the agent";
                             }
                         }
-                        Some(Ok(Message::Close(_))) | None => return "the agent closed it",
-                        Some(Err(_)) => return "read error",
+                        Some(Ok(Message::Close(_))) | None => break "the agent closed it",
+                        Some(Err(_)) => break "read error",
                         Some(Ok(_)) => {} // ping, pong, text: liveness only
                     }
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > self.config.ping_every * 2 {
-                        return "silent for two ping intervals";
+                        break "silent for two ping intervals";
                     }
-                    if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                        return "send failed";
-                    }
+                    let _ = ctl.try_send(Message::Ping(Bytes::new()));
                 }
             }
+        };
+        // Let a queued Close go out, then stop writing.
+        drop(ctl);
+        if !writer_done
+            && tokio::time::timeout(Duration::from_secs(1), &mut writer)
+                .await
+                .is_err()
+        {
+            writer.abort();
+        }
+        why
+    }
+}
+
+/// Hands an agent's answer to the call waiting for it.
+fn complete(tunnel: &Tunnel, frame: Bytes) -> Result<(), super::FrameError> {
+    let (head, body) = decode::<ResponseHead>(&frame)?;
+    let body_len = body.len();
+    let waiting = tunnel
+        .pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&head.id);
+    if let Some(tx) = waiting {
+        let _ = tx.send(RelayAnswer {
+            status: head.status,
+            headers: head.headers,
+            body: frame.slice(frame.len() - body_len..),
+        });
+    }
+    Ok(())
+}
+
+/// Writes control messages (first) and request frames to the agent until both queues close
+/// or the socket fails.
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut ctl: mpsc::Receiver<Message>,
+    mut frames: mpsc::Receiver<Vec<u8>>,
+) {
+    loop {
+        let msg = tokio::select! {
+            biased;
+            m = ctl.recv() => match m {
+                Some(m) => m,
+                None => break,
+            },
+            f = frames.recv() => match f {
+                Some(f) => Message::Binary(f.into()),
+                None => break,
+            },
+        };
+        let closing = matches!(msg, Message::Close(_));
+        if sink.send(msg).await.is_err() || closing {
+            break;
         }
     }
 }
