@@ -696,7 +696,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__serve)
-            opts="-v -q -h -V --listen --data-dir --public-url --config --durability --max-batch --embedder-dir --upstream-timeout --max-body --clock-skew --admin --trust-half-life --trust-flush-interval --log-format --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --listen --data-dir --public-url --config --durability --max-batch --embedder-dir --upstream-timeout --max-body --clock-skew --admin --trust-half-life --trust-flush-interval --seed --sync-interval --fanout --log-format --node --key --keystore --json --verbose --quiet --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -751,6 +751,18 @@ _agentmesh() {
                     return 0
                     ;;
                 --trust-flush-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sync-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fanout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -151,6 +151,9 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l clock-skew
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l admin -d 'A did:key allowed to report trust events (repeatable; the node\'s own key always is)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l trust-half-life -d 'Time for trust evidence to halve (e.g. 7d, 12h)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l trust-flush-interval -d 'How often changed trust records are written to the database (e.g. 5s)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l seed -d 'A seed node to bootstrap from (repeatable)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l sync-interval -d 'Interval of pull anti-entropy with every peer (e.g. 60s)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l fanout -d 'Peers each eager-push round goes to' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l log-format -d 'Log format on stderr: pretty or json' -r -f -a "pretty\t''
 json\t''"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l node -d 'Node to talk to' -r

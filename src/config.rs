@@ -89,6 +89,13 @@ pub struct ServeFileConfig {
     /// The `[serve.trust]` table.
     #[serde(default)]
     pub trust: TrustFileConfig,
+    /// Seed nodes to bootstrap from.
+    #[serde(default)]
+    pub seeds: Vec<String>,
+    /// Pull anti-entropy interval (`60s`).
+    pub sync_interval: Option<String>,
+    /// Peers per push round.
+    pub fanout: Option<usize>,
 }
 
 /// The `[serve.trust]` table.

@@ -15,6 +15,7 @@ pub mod config;
 pub mod discovery;
 pub mod encoding;
 pub mod events;
+pub mod federation;
 pub mod handshake;
 pub mod identity;
 pub mod node;

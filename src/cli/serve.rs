@@ -59,6 +59,20 @@ pub struct Args {
     /// How often changed trust records are written to the database (e.g. 5s).
     #[arg(long, env = "AGENTMESH_TRUST_FLUSH_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub trust_flush_interval: Option<std::time::Duration>,
+    /// A seed node to bootstrap from (repeatable).
+    #[arg(
+        long = "seed",
+        env = "AGENTMESH_SEEDS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub seeds: Vec<String>,
+    /// Interval of pull anti-entropy with every peer (e.g. 60s).
+    #[arg(long, env = "AGENTMESH_SYNC_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub sync_interval: Option<std::time::Duration>,
+    /// Peers each eager-push round goes to.
+    #[arg(long, env = "AGENTMESH_FANOUT", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub fanout: Option<u16>,
     /// Log format on stderr: pretty or json.
     #[arg(long, env = "AGENTMESH_LOG_FORMAT", value_name = "FORMAT", value_parser = ["pretty", "json"])]
     pub log_format: Option<String>,
@@ -93,6 +107,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         gateway,
         trust,
         relay: crate::relay::server::RelayConfig::default(),
+        federation: federation_config(&args, &file)?,
         data_dir: args
             .data_dir
             .or(file.data_dir)
@@ -189,6 +204,57 @@ fn parse_file_duration(key: &str, v: Option<&str>) -> anyhow::Result<Option<std:
             .with_context(|| format!("invalid {key} `{s}` in the config file"))
     })
     .transpose()
+}
+
+fn federation_config(
+    args: &Args,
+    file: &crate::config::ServeFileConfig,
+) -> anyhow::Result<crate::federation::FederationConfig> {
+    let mut f = crate::federation::FederationConfig {
+        seeds: if args.seeds.is_empty() {
+            file.seeds.clone()
+        } else {
+            args.seeds.clone()
+        },
+        ..Default::default()
+    };
+    for s in &f.seeds {
+        anyhow::ensure!(
+            s.starts_with("http://") || s.starts_with("https://"),
+            "seed `{s}` must be an http(s) URL like http://seed.example:7070"
+        );
+    }
+    if let Some(i) = args.sync_interval.or(parse_file_duration(
+        "sync_interval",
+        file.sync_interval.as_deref(),
+    )?) {
+        anyhow::ensure!(
+            i.as_millis() >= 100,
+            "the sync interval must be at least 100ms"
+        );
+        f.sync_interval = i;
+    }
+    if let Some(n) = args.fanout.map(usize::from).or(file.fanout) {
+        anyhow::ensure!((1..=64).contains(&n), "fanout must be 1–64");
+        f.fanout = n;
+    }
+    // The first pull from a seed shows a progress bar on a terminal.
+    if !f.seeds.is_empty() && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let bar = indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template(
+                "bootstrap {bar:30} {pos}/{len} records ({per_sec})",
+            )
+            .expect("a valid progress template"),
+        );
+        f.on_progress = Some(std::sync::Arc::new(move |done, total| {
+            bar.set_length(total.max(done));
+            bar.set_position(done);
+            if done >= total {
+                bar.finish_and_clear();
+            }
+        }));
+    }
+    Ok(f)
 }
 
 fn trust_config(

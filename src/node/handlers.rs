@@ -14,7 +14,7 @@ use crate::card::Card;
 use crate::discovery::{MAX_LIMIT, MAX_QUERY_CHARS, Query as SearchQuery};
 use crate::encoding::{format_rfc3339, now_unix};
 use crate::identity::public_from_did;
-use crate::store::{PutOutcome, StoredCard, VectorRecord};
+use crate::store::{PutOutcome, StoredCard};
 
 /// `POST /v1/agents`: verify a signed envelope and store it if newer.
 pub async fn register(
@@ -25,27 +25,7 @@ pub async fn register(
     let card = Card::from_slice(&body)?;
     card.check_not_future(now_unix())?;
     let agent_id = card.agent_id.clone();
-    let discovery = state.discovery();
-    let prepared = (!card.revoked).then(|| discovery.prepare(card.manifest()));
-    let vector = prepared.as_ref().map(|p| VectorRecord {
-        model: discovery.model_id().to_string(),
-        bytes: p.vector.to_bytes(),
-    });
-    let mut route = super::Route::of(0, &card);
-    let outcome = state.store().put_card(card, vector).await?;
-    if let PutOutcome::Created { seq } | PutOutcome::Updated { seq } | PutOutcome::Revoked { seq } =
-        &outcome
-    {
-        route.seq = *seq;
-        state.routes().put(&agent_id, route);
-    }
-    match (&outcome, &prepared) {
-        (PutOutcome::Created { seq } | PutOutcome::Updated { seq }, Some(p)) => {
-            discovery.apply(&agent_id, *seq, p);
-        }
-        (PutOutcome::Revoked { seq }, _) => discovery.remove(&agent_id, *seq),
-        _ => {}
-    }
+    let outcome = super::ingest::accept(&state, card).await?;
     let (status, seq, word) = match outcome {
         PutOutcome::Created { seq } => (StatusCode::CREATED, seq, "created"),
         PutOutcome::Updated { seq } => (StatusCode::OK, seq, "updated"),
@@ -232,7 +212,16 @@ pub async fn node_info(State(state): State<AppState>) -> Result<Json<Value>, Api
         "agents": agents,
         "indexed": state.discovery().len(),
         "model": state.discovery().model_id(),
-        "peers": 0,
+        "peers": state.federation().peer_count(),
+        "sync": {
+            "pulled": state.federation().stats.pulled.load(std::sync::atomic::Ordering::Relaxed),
+            "pull_records": state.federation().stats.pull_records.load(std::sync::atomic::Ordering::Relaxed),
+            "pushed_in": state.federation().stats.pushed_in.load(std::sync::atomic::Ordering::Relaxed),
+            "pushed_out": state.federation().stats.pushed_out.load(std::sync::atomic::Ordering::Relaxed),
+            "rejected": state.federation().stats.rejected.load(std::sync::atomic::Ordering::Relaxed),
+            "pull_rounds": state.federation().stats.pull_rounds.load(std::sync::atomic::Ordering::Relaxed),
+            "bytes_sent": state.federation().stats.bytes_sent.load(std::sync::atomic::Ordering::Relaxed),
+        },
         "tunnels": state.relay().len(),
         "gateway": {
             "responses_unchecked": state.inner.responses_unchecked.load(std::sync::atomic::Ordering::Relaxed),

@@ -5,8 +5,10 @@
 //! in-flight requests, and the store's writer commits what is queued before the task ends.
 
 mod error;
+mod federation;
 pub mod gateway;
 mod handlers;
+pub mod ingest;
 mod trust;
 
 use std::future::Future;
@@ -29,6 +31,7 @@ use crate::discovery::{
     DEFAULT_LEXICAL_WEIGHT, Discovery, Embedder, EmbedderError, StaticEmbedder, builtin_embedder,
 };
 use crate::events::OutcomeSink;
+use crate::federation::{Federation, FederationConfig};
 use crate::handshake::Verifier;
 use crate::identity::{Identity, KeyStore, KeyStoreError};
 use crate::ratelimit::Limiter;
@@ -55,6 +58,8 @@ pub struct NodeConfig {
     pub trust: TrustConfig,
     /// Relay tunnel settings (the body cap follows the gateway's).
     pub relay: RelayConfig,
+    /// Seeds, fanout, sync and push intervals.
+    pub federation: FederationConfig,
 }
 
 impl NodeConfig {
@@ -69,6 +74,7 @@ impl NodeConfig {
             gateway: GatewayConfig::default(),
             trust: TrustConfig::default(),
             relay: RelayConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -120,6 +126,7 @@ struct Inner {
     relay: Arc<Relay>,
     response_checks: Arc<tokio::sync::Semaphore>,
     responses_unchecked: std::sync::atomic::AtomicU64,
+    federation: Arc<Federation>,
 }
 
 /// The parts of [`AppState`] beyond store, identity and discovery.
@@ -134,6 +141,8 @@ pub struct Services {
     pub outcomes: Arc<dyn OutcomeSink>,
     /// Relay settings.
     pub relay: RelayConfig,
+    /// Federation settings.
+    pub federation: FederationConfig,
 }
 
 impl Services {
@@ -150,6 +159,7 @@ impl Services {
             trust,
             admins: Vec::new(),
             relay: RelayConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -180,6 +190,7 @@ impl AppState {
             admins,
             outcomes,
             relay,
+            federation,
         } = services;
         crate::client::init_tls();
         // Agents are called at the endpoints their cards name; a system proxy would sit
@@ -195,7 +206,7 @@ impl AppState {
                 verifier: Verifier::new(node.id(), gateway.window_s, gateway.nonce_capacity),
                 store,
                 discovery,
-                public_url,
+                public_url: public_url.clone(),
                 started: Instant::now(),
                 routes: RouteCache::default(),
                 limiter: Limiter::new(),
@@ -215,6 +226,11 @@ impl AppState {
                 trust,
                 admins,
                 relay: Arc::new(Relay::new(node.clone(), relay)),
+                federation: Arc::new(Federation::new(
+                    node.clone(),
+                    public_url.clone(),
+                    federation,
+                )),
                 node,
                 response_checks: Arc::new(tokio::sync::Semaphore::new(
                     gateway::MAX_RESPONSE_CHECKS,
@@ -222,6 +238,11 @@ impl AppState {
                 responses_unchecked: std::sync::atomic::AtomicU64::new(0),
             }),
         }
+    }
+
+    /// Peers and sync.
+    pub fn federation(&self) -> &Arc<Federation> {
+        &self.inner.federation
     }
 
     /// The relay's tunnels.
@@ -318,6 +339,17 @@ pub fn router(state: AppState) -> Router {
             "/v1/trust/{id}/events",
             post(trust::report).layer(DefaultBodyLimit::max(trust::MAX_REPORT_BYTES)),
         )
+        .route("/v1/sync", get(federation::sync))
+        .route(
+            "/v1/sync/push",
+            post(federation::push).layer(DefaultBodyLimit::max(federation::MAX_PUSH_BYTES)),
+        )
+        .route(
+            "/v1/peers",
+            get(federation::peers)
+                .post(federation::announce)
+                .layer(DefaultBodyLimit::max(16 * 1024)),
+        )
         .route("/v1/node", get(handlers::node_info))
         .route("/relay/v1/ws/{agent_id}", get(relay_ws))
         .route("/healthz", get(handlers::healthz))
@@ -348,6 +380,8 @@ pub struct Node {
     pub addr: SocketAddr,
     /// Its did:key.
     pub node_id: String,
+    /// Its peers and sync counters.
+    pub federation: Arc<Federation>,
     /// Ends when the node has shut down and flushed.
     pub task: JoinHandle<Result<(), NodeError>>,
 }
@@ -412,11 +446,17 @@ impl Node {
                     max_body: config.gateway.max_body,
                     ..config.relay.clone()
                 },
+                federation: config.federation.clone(),
             },
         );
+        let federation = state.federation().clone();
+        let stop_trust = tokio_util::sync::CancellationToken::new();
+        let fed_loop = tokio::spawn(crate::federation::sync::run(
+            state.clone(),
+            stop_trust.child_token(),
+        ));
         let relay = state.relay().clone();
         let app = router(state);
-        let stop_trust = tokio_util::sync::CancellationToken::new();
         let trust_loop = tokio::spawn(trust::run_loop(
             trust.clone(),
             store.clone(),
@@ -437,6 +477,7 @@ impl Node {
                 .await;
             relay.shutdown();
             stop_trust.cancel();
+            let _ = fed_loop.await;
             let _ = trust_loop.await;
             // Last flush after the server stopped, so events of the final requests are kept.
             match trust.flush(&store).await {
@@ -449,6 +490,7 @@ impl Node {
         Ok(Self {
             addr,
             node_id: node.id().to_string(),
+            federation,
             task,
         })
     }

@@ -6,6 +6,7 @@
 //! connections on tokio's blocking pool, never on the async executor.
 
 mod cards;
+mod peers;
 pub mod schema;
 mod trust;
 mod writer;
@@ -19,6 +20,7 @@ pub use cards::{
     CardPage, CardWithVector, PutOutcome, StoredCard, VectorRecord, live_cards_with_vectors,
     put_vectors,
 };
+pub use peers::PeerRow;
 pub use trust::TrustRow;
 pub use writer::BatchStats;
 

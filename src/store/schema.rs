@@ -41,6 +41,16 @@ const MIGRATIONS: &[&str] = &[
         history       TEXT NOT NULL,
         last_report   TEXT
     );",
+    // 4: federation peers: a peer's node ID and URL, the cursor into its sequence (so a
+    // restart resumes pulling where it stopped), when it last answered, and failures in a row.
+    "CREATE TABLE peers (
+        node_id   TEXT PRIMARY KEY,
+        url       TEXT NOT NULL,
+        cursor    INTEGER NOT NULL,
+        last_seen INTEGER,
+        failures  INTEGER NOT NULL,
+        seed      INTEGER NOT NULL
+    );",
 ];
 
 /// Brings the database at `conn` up to the newest schema.

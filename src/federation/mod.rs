@@ -1,0 +1,543 @@
+//! Federation: nodes find each other from seeds and keep every card everywhere, without any
+//! node owning the network.
+//!
+//! Flow: at start a node asks each seed who it is (`GET /v1/node`), announces itself to it
+//! (`POST /v1/peers`, signed; the receiver checks the URL answers with that node ID before
+//! trusting it), and pulls everything the seed has. From then on:
+//! - **eager push** ([`Federation::accepted`]): every version this node accepts for the first
+//!   time — from a client or a peer — is queued and pushed (`POST /v1/sync/push`, signed, in
+//!   batches every `push_interval`) to `fanout` random peers per round, until it has been sent
+//!   `retransmit_mult · ⌈log10(peers + 1)⌉` times (memberlist's rule). Peers push it on only if
+//!   it was new to them, so an update spreads in O(log N) rounds;
+//! - **pull anti-entropy** ([`sync`]): every `sync_interval` each peer is asked for what
+//!   followed the cursor this node keeps for it (`GET /v1/sync?since=`, persisted, so a restart
+//!   resumes), repairing whatever push missed — a partition heals within one interval;
+//! - **peer exchange**: a random peer's `GET /v1/peers` offers more peers, each checked before
+//!   use; the active set is bounded, failing peers are backed off and dropped after
+//!   [`MAX_FAILURES`] failures in a row (seeds are kept).
+//!
+//! Every record is verified on its own (signature, did:key, field rules) before it is stored, so
+//! no peer can forge or roll back a card; a peer that serves an invalid record gets a
+//! `bad_signature` trust event against its node ID and is backed off. Trust never travels.
+
+pub mod sync;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::encoding::{format_rfc3339, now_unix};
+use crate::identity::{Identity, verify_b64};
+use crate::store::PeerRow;
+
+/// Domain separation tag of peer announcements.
+pub const PEER_DOMAIN: &str = "AGENTMESH-PEER-V1";
+/// Failures in a row after which a non-seed peer is forgotten.
+pub const MAX_FAILURES: u32 = 8;
+/// Records queued for push at most (oldest dropped; pull repairs them).
+const MAX_QUEUE: usize = 50_000;
+/// Records per push request at most.
+const PUSH_BATCH: usize = 256;
+
+/// Decides whether a message may reach a URL (the simulator's faults; `None` in production).
+pub trait NetFilter: Send + Sync {
+    /// Whether a request to `url` gets through.
+    fn allow(&self, url: &str) -> bool;
+}
+
+/// Called with `(agent_id, issued_at)` whenever this node accepts a new version (the
+/// simulator measures convergence with it).
+pub type AcceptHook = Arc<dyn Fn(&str, i64) + Send + Sync>;
+/// Called with `(records pulled, records the seed holds)` during the bootstrap pull.
+pub type ProgressHook = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// Federation settings.
+#[derive(Clone)]
+pub struct FederationConfig {
+    /// Seed nodes' base URLs.
+    pub seeds: Vec<String>,
+    /// Peers each push round goes to.
+    pub fanout: usize,
+    /// Interval of pull anti-entropy.
+    pub sync_interval: Duration,
+    /// Interval of push rounds (the batching window).
+    pub push_interval: Duration,
+    /// Transmissions of a record: this × ⌈log10(peers + 1)⌉.
+    pub retransmit_mult: u32,
+    /// Peers kept at most.
+    pub max_peers: usize,
+    /// Records per pull page.
+    pub pull_page: usize,
+    /// Fault injection (simulator only).
+    pub net: Option<Arc<dyn NetFilter>>,
+    /// New-version observer (simulator only).
+    pub on_accept: Option<AcceptHook>,
+    /// Bootstrap progress (a terminal progress bar in `serve`).
+    pub on_progress: Option<ProgressHook>,
+}
+
+impl std::fmt::Debug for FederationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FederationConfig")
+            .field("seeds", &self.seeds)
+            .field("fanout", &self.fanout)
+            .field("sync_interval", &self.sync_interval)
+            .field("push_interval", &self.push_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self {
+            seeds: Vec::new(),
+            fanout: 3,
+            sync_interval: Duration::from_secs(60),
+            push_interval: Duration::from_millis(100),
+            retransmit_mult: 4,
+            max_peers: 64,
+            pull_page: 500,
+            net: None,
+            on_accept: None,
+            on_progress: None,
+        }
+    }
+}
+
+/// A signed peer announcement (`POST /v1/peers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Announcement {
+    /// The announcing node's did:key.
+    pub node_id: String,
+    /// Where it answers.
+    pub url: String,
+    /// RFC 3339.
+    pub issued_at: String,
+    /// Ed25519 over [`announcement_signing_string`], base64url.
+    pub signature: String,
+}
+
+/// `AGENTMESH-PEER-V1\n<node_id>\n<url>\n<issued_at>`.
+pub fn announcement_signing_string(node_id: &str, url: &str, issued_at: &str) -> String {
+    format!("{PEER_DOMAIN}\n{node_id}\n{url}\n{issued_at}")
+}
+
+impl Announcement {
+    /// `node` announcing itself at `url`, now.
+    pub fn sign(node: &Identity, url: &str) -> Self {
+        let issued_at = format_rfc3339(now_unix());
+        let signature =
+            node.sign_b64(announcement_signing_string(node.id(), url, &issued_at).as_bytes());
+        Self {
+            node_id: node.id().to_string(),
+            url: url.to_string(),
+            issued_at,
+            signature,
+        }
+    }
+
+    /// Checks the signature and that it was issued within ±5 minutes of `now`.
+    pub fn verify(&self, now: i64) -> Result<(), String> {
+        let at = crate::encoding::parse_rfc3339(&self.issued_at)
+            .ok_or_else(|| "issued_at is not an RFC 3339 UTC time".to_string())?;
+        if (at - now).abs() > 300 {
+            return Err("issued_at is more than 5 minutes from this node's clock".into());
+        }
+        verify_b64(
+            &self.node_id,
+            announcement_signing_string(&self.node_id, &self.url, &self.issued_at).as_bytes(),
+            &self.signature,
+        )
+        .map_err(|e| format!("signature: {e}"))
+    }
+}
+
+/// What this node knows of a peer.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Its did:key.
+    pub node_id: String,
+    /// Its base URL.
+    pub url: String,
+    /// Highest of its sequence numbers pulled.
+    pub cursor: i64,
+    /// Unix time it last answered.
+    pub last_seen: Option<i64>,
+    /// Unix time of the last complete pull.
+    pub last_sync: Option<i64>,
+    /// Records pulled from it in the last pull.
+    pub lag: i64,
+    /// Failures in a row.
+    pub failures: u32,
+    /// Not to be called before this.
+    pub backoff_until: Option<Instant>,
+    /// Configured as a seed.
+    pub seed: bool,
+}
+
+impl Peer {
+    fn row(&self) -> PeerRow {
+        PeerRow {
+            node_id: self.node_id.clone(),
+            url: self.url.clone(),
+            cursor: self.cursor,
+            last_seen: self.last_seen,
+            failures: self.failures,
+            seed: self.seed,
+        }
+    }
+
+    fn usable(&self, now: Instant) -> bool {
+        self.backoff_until.is_none_or(|t| now >= t)
+    }
+}
+
+/// A peer on the wire (`GET /v1/peers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    /// Its did:key.
+    pub node_id: String,
+    /// Its base URL.
+    pub url: String,
+    /// When it last answered, RFC 3339.
+    pub last_seen: Option<String>,
+    /// `active` or `backoff`.
+    pub state: String,
+    /// When the last pull from it completed, RFC 3339.
+    #[serde(default)]
+    pub last_sync: Option<String>,
+    /// Records the last pull from it brought.
+    #[serde(default)]
+    pub lag: i64,
+}
+
+/// Counters of sync traffic.
+#[derive(Debug, Default)]
+pub struct FedStats {
+    /// Records pulled and accepted as new.
+    pub pulled: AtomicU64,
+    /// Records received by pull, new or not.
+    pub pull_records: AtomicU64,
+    /// Records received by push and accepted as new.
+    pub pushed_in: AtomicU64,
+    /// Records sent in pushes.
+    pub pushed_out: AtomicU64,
+    /// Records refused (invalid or forged).
+    pub rejected: AtomicU64,
+    /// Pull rounds finished.
+    pub pull_rounds: AtomicU64,
+    /// Push requests sent.
+    pub push_requests: AtomicU64,
+    /// Request and response bytes this node sent (bodies).
+    pub bytes_sent: AtomicU64,
+}
+
+struct Queued {
+    envelope: Value,
+    remaining: u32,
+}
+
+/// This node's federation state.
+pub struct Federation {
+    me: Identity,
+    public_url: Option<String>,
+    config: FederationConfig,
+    http: reqwest::Client,
+    peers: Mutex<HashMap<String, Peer>>,
+    queue: Mutex<Vec<Queued>>,
+    /// Sync counters.
+    pub stats: FedStats,
+}
+
+impl std::fmt::Debug for Federation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Federation")
+            .field("node", &self.me.id())
+            .field("peers", &self.peer_count())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Federation {
+    /// Federation for node `me`, reachable at `public_url`.
+    pub fn new(me: Identity, public_url: Option<String>, config: FederationConfig) -> Self {
+        crate::client::init_tls();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(3))
+            .pool_max_idle_per_host(4)
+            .no_proxy()
+            .user_agent(concat!("agentmesh/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("an HTTP client with default TLS settings builds");
+        Self {
+            me,
+            public_url: public_url.map(|u| u.trim_end_matches('/').to_string()),
+            config,
+            http,
+            peers: Mutex::new(HashMap::new()),
+            queue: Mutex::new(Vec::new()),
+            stats: FedStats::default(),
+        }
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &FederationConfig {
+        &self.config
+    }
+
+    /// This node's ID.
+    pub fn node_id(&self) -> &str {
+        self.me.id()
+    }
+
+    /// Known peers.
+    pub fn peer_count(&self) -> usize {
+        lock(&self.peers).len()
+    }
+
+    /// Whether accepted versions are worth cloning for push (there is someone to push to).
+    pub fn wants_push(&self) -> bool {
+        self.config.on_accept.is_some() || !lock(&self.peers).is_empty()
+    }
+
+    /// A new version was accepted: tell the observer and queue it for push.
+    pub fn accepted(&self, agent_id: &str, issued_at: i64, envelope: Option<Value>) {
+        if let Some(hook) = &self.config.on_accept {
+            hook(agent_id, issued_at);
+        }
+        let Some(envelope) = envelope else { return };
+        let peers = self.peer_count();
+        if peers == 0 {
+            return;
+        }
+        let remaining = self.config.retransmit_mult.max(1)
+            * ((peers + 1) as f64).log10().ceil().max(1.0) as u32;
+        let mut q = lock(&self.queue);
+        if q.len() >= MAX_QUEUE {
+            q.remove(0);
+        }
+        q.push(Queued {
+            envelope,
+            remaining,
+        });
+    }
+
+    /// Peers as listed by `GET /v1/peers`.
+    pub fn peer_views(&self) -> Vec<PeerView> {
+        let now = Instant::now();
+        let mut v: Vec<PeerView> = lock(&self.peers)
+            .values()
+            .map(|p| PeerView {
+                node_id: p.node_id.clone(),
+                url: p.url.clone(),
+                last_seen: p.last_seen.map(format_rfc3339),
+                state: if p.usable(now) { "active" } else { "backoff" }.into(),
+                last_sync: p.last_sync.map(format_rfc3339),
+                lag: p.lag,
+            })
+            .collect();
+        v.sort_by(|a, b| a.url.cmp(&b.url));
+        v
+    }
+
+    /// Adds (or refreshes) a peer whose ID was checked; returns whether it is new.
+    pub fn add_peer(&self, node_id: &str, url: &str, seed: bool) -> bool {
+        if node_id == self.me.id() {
+            return false;
+        }
+        let url = url.trim_end_matches('/').to_string();
+        let mut peers = lock(&self.peers);
+        if let Some(p) = peers.get_mut(node_id) {
+            p.url = url;
+            p.seed |= seed;
+            return false;
+        }
+        if peers.len() >= self.config.max_peers && !seed {
+            return false;
+        }
+        peers.insert(
+            node_id.to_string(),
+            Peer {
+                node_id: node_id.to_string(),
+                url,
+                cursor: 0,
+                last_seen: Some(now_unix()),
+                last_sync: None,
+                lag: 0,
+                failures: 0,
+                backoff_until: None,
+                seed,
+            },
+        );
+        true
+    }
+
+    /// Restores saved peers (cursors included).
+    pub fn restore(&self, rows: Vec<PeerRow>) {
+        let mut peers = lock(&self.peers);
+        for r in rows {
+            if r.node_id == self.me.id() {
+                continue;
+            }
+            peers.insert(
+                r.node_id.clone(),
+                Peer {
+                    node_id: r.node_id,
+                    url: r.url,
+                    cursor: r.cursor,
+                    last_seen: r.last_seen,
+                    last_sync: None,
+                    lag: 0,
+                    failures: r.failures,
+                    backoff_until: None,
+                    seed: r.seed,
+                },
+            );
+        }
+    }
+
+    fn peer(&self, node_id: &str) -> Option<Peer> {
+        lock(&self.peers).get(node_id).cloned()
+    }
+
+    fn usable_peers(&self) -> Vec<Peer> {
+        let now = Instant::now();
+        lock(&self.peers)
+            .values()
+            .filter(|p| p.usable(now))
+            .cloned()
+            .collect()
+    }
+
+    /// Records a success with `node_id` (and its new cursor); returns the row to persist.
+    fn succeeded(&self, node_id: &str, cursor: Option<i64>) -> Option<PeerRow> {
+        let mut peers = lock(&self.peers);
+        let p = peers.get_mut(node_id)?;
+        p.failures = 0;
+        p.backoff_until = None;
+        p.last_seen = Some(now_unix());
+        if let Some(c) = cursor {
+            p.cursor = p.cursor.max(c);
+        }
+        Some(p.row())
+    }
+
+    /// Records a failure: exponential backoff (1 s doubling to 5 min); a non-seed peer that
+    /// failed [`MAX_FAILURES`] times in a row is forgotten. Returns the row to persist, or
+    /// `None` when the peer was dropped.
+    fn failed(&self, node_id: &str) -> Option<PeerRow> {
+        let mut peers = lock(&self.peers);
+        let p = peers.get_mut(node_id)?;
+        p.failures += 1;
+        let wait = Duration::from_secs(1)
+            .saturating_mul(1 << p.failures.min(9))
+            .min(Duration::from_secs(300));
+        p.backoff_until = Some(Instant::now() + wait);
+        if p.failures >= MAX_FAILURES && !p.seed {
+            peers.remove(node_id);
+            return None;
+        }
+        Some(p.row())
+    }
+
+    fn allowed(&self, url: &str) -> bool {
+        self.config.net.as_ref().is_none_or(|n| n.allow(url))
+    }
+
+    /// Takes this round's push: the queued records (at most a batch) and decrements their
+    /// transmissions by the number of peers they go to.
+    fn take_push_batch(&self, peers: usize) -> Vec<Value> {
+        let mut q = lock(&self.queue);
+        let n = q.len().min(PUSH_BATCH);
+        let batch: Vec<Value> = q[..n].iter().map(|r| r.envelope.clone()).collect();
+        for r in &mut q[..n] {
+            r.remaining = r.remaining.saturating_sub(peers as u32);
+        }
+        q.retain(|r| r.remaining > 0);
+        batch
+    }
+
+    /// The node ID the node at `url` answers with.
+    pub async fn check_node(&self, url: &str) -> Result<String, String> {
+        sync::node_id_at(self, url).await
+    }
+
+    /// The persisted form of a known peer.
+    pub fn peer_row(&self, node_id: &str) -> Option<PeerRow> {
+        self.peer(node_id).map(|p| p.row())
+    }
+
+    /// Records waiting to be pushed.
+    pub fn queued(&self) -> usize {
+        lock(&self.queue).len()
+    }
+
+    fn count(&self, c: &AtomicU64, n: usize) {
+        c.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_verify_and_refuse_tampering() {
+        let node = Identity::generate();
+        let a = Announcement::sign(&node, "http://a.example:7070");
+        let now = now_unix();
+        assert!(a.verify(now).is_ok());
+        let mut moved = a.clone();
+        moved.url = "http://evil.example:7070".into();
+        assert!(moved.verify(now).is_err());
+        assert!(a.verify(now + 3600).is_err(), "stale");
+        assert_eq!(
+            announcement_signing_string("N", "U", "T"),
+            "AGENTMESH-PEER-V1\nN\nU\nT"
+        );
+    }
+
+    #[test]
+    fn peers_back_off_and_are_dropped_after_repeated_failures() {
+        let f = Federation::new(Identity::generate(), None, FederationConfig::default());
+        assert!(f.add_peer("did:key:z6MkP", "http://p:1/", false));
+        assert!(!f.add_peer("did:key:z6MkP", "http://p:1", false), "known");
+        assert!(!f.add_peer(f.node_id(), "http://me", false), "never itself");
+        assert!(f.failed("did:key:z6MkP").is_some());
+        assert!(f.usable_peers().is_empty(), "backed off");
+        for _ in 1..MAX_FAILURES {
+            let _ = f.failed("did:key:z6MkP");
+        }
+        assert_eq!(f.peer_count(), 0, "dropped after {MAX_FAILURES} failures");
+        assert!(f.add_peer("did:key:z6MkS", "http://s:1", true));
+        for _ in 0..20 {
+            let _ = f.failed("did:key:z6MkS");
+        }
+        assert_eq!(f.peer_count(), 1, "seeds are kept");
+        assert!(f.succeeded("did:key:z6MkS", Some(9)).is_some());
+        assert_eq!(f.peer("did:key:z6MkS").map(|p| p.cursor), Some(9));
+    }
+
+    #[test]
+    fn pushes_retransmit_a_bounded_number_of_times() {
+        let f = Federation::new(Identity::generate(), None, FederationConfig::default());
+        for i in 0..9 {
+            f.add_peer(&format!("did:key:z6Mk{i}"), &format!("http://p{i}"), false);
+        }
+        f.accepted("a", 1, Some(serde_json::json!({"x": 1})));
+        // 9 peers: 4 × ⌈log10(10)⌉ = 4 transmissions; rounds of 3 peers each.
+        assert_eq!(f.take_push_batch(3).len(), 1);
+        assert_eq!(f.take_push_batch(3).len(), 1);
+        assert!(f.take_push_batch(3).is_empty());
+    }
+}

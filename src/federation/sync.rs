@@ -1,0 +1,372 @@
+//! The federation loops: bootstrap from seeds, pull anti-entropy with peer exchange, and eager
+//! push rounds. They run beside the HTTP server until the node stops.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::{Announcement, Federation, Peer, PeerView};
+use crate::card::Card;
+use crate::encoding::now_unix;
+use crate::events::{OutcomeEvent, OutcomeKind};
+use crate::handshake::sign_request;
+use crate::node::AppState;
+use crate::store::PutOutcome;
+
+/// `GET /v1/sync` answer.
+#[derive(Debug, Deserialize)]
+struct SyncPage {
+    node_id: String,
+    records: Vec<SyncRecord>,
+    more: bool,
+    #[serde(default)]
+    last_seq: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SyncRecord {
+    seq: i64,
+    card: Value,
+}
+
+/// How a batch of records from a peer went.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Merged {
+    /// New versions stored.
+    pub accepted: usize,
+    /// Versions not newer than what is kept.
+    pub stale: usize,
+    /// Records that failed verification or the field rules.
+    pub rejected: usize,
+}
+
+/// Verifies each record on its own and stores the newer ones (the merge rules: PROTOCOL §3
+/// ordering, tombstones win over older versions and are kept).
+pub async fn merge(state: &AppState, records: Vec<Value>) -> Merged {
+    let mut m = Merged::default();
+    let now = now_unix();
+    for envelope in records {
+        let card = match Card::from_value(envelope).and_then(|c| {
+            c.check_not_future(now)?;
+            Ok(c)
+        }) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "refusing a synced record");
+                m.rejected += 1;
+                continue;
+            }
+        };
+        match crate::node::ingest::accept(state, card).await {
+            Ok(PutOutcome::Stale { .. }) => m.stale += 1,
+            Ok(_) => m.accepted += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot store a synced record");
+                m.rejected += 1;
+            }
+        }
+    }
+    m
+}
+
+/// Charges a peer that served invalid records: a `bad_signature` trust event against its node
+/// ID (attribution is certain: the records came from the URL that answered as that ID, or in a
+/// request it signed) and a backoff.
+pub async fn penalize(state: &AppState, node_id: &str, rejected: usize) {
+    tracing::warn!(peer = node_id, rejected, "peer served invalid records");
+    state.outcomes().record(OutcomeEvent {
+        agent_id: node_id.to_string(),
+        kind: OutcomeKind::BadSignature,
+        at: now_unix(),
+    });
+    let fed = state.federation();
+    fed.count(&fed.stats.rejected, rejected);
+    persist(state, fed.failed(node_id), node_id).await;
+}
+
+async fn persist(state: &AppState, row: Option<crate::store::PeerRow>, node_id: &str) {
+    let r = match row {
+        Some(row) => state.store().put_peer(row).await,
+        None => state.store().remove_peer(node_id).await,
+    };
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "cannot save a peer");
+    }
+}
+
+/// Runs bootstrap, then pull and push rounds, until `stop`.
+pub async fn run(state: AppState, stop: CancellationToken) {
+    let fed = state.federation().clone();
+    match state.store().load_peers().await {
+        Ok(rows) => fed.restore(rows),
+        Err(e) => tracing::warn!(error = %e, "cannot load saved peers"),
+    }
+    let pulls = {
+        let (state, stop) = (state.clone(), stop.clone());
+        async move {
+            let mut first = true;
+            let mut tick = tokio::time::interval(state.federation().config.sync_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => {
+                        bootstrap(&state, first).await;
+                        first = false;
+                        pull_round(&state).await;
+                    }
+                }
+            }
+        }
+    };
+    let pushes = {
+        let (state, stop) = (state.clone(), stop.clone());
+        async move {
+            let mut tick = tokio::time::interval(state.federation().config.push_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => push_round(&state).await,
+                }
+            }
+        }
+    };
+    tokio::join!(pulls, pushes);
+}
+
+async fn get_json(fed: &Federation, url: &str) -> Result<Value, String> {
+    if !fed.allowed(url) {
+        return Err("unreachable (simulated)".into());
+    }
+    let res = fed.http.get(url).send().await.map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("HTTP {}", res.status()));
+    }
+    res.json().await.map_err(|e| e.to_string())
+}
+
+/// Asks `url` who it is.
+pub(super) async fn node_id_at(fed: &Federation, url: &str) -> Result<String, String> {
+    let v = get_json(fed, &format!("{}/v1/node", url.trim_end_matches('/'))).await?;
+    v["node_id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| "no node_id in /v1/node".into())
+}
+
+/// Adds candidate peers after checking each URL answers as the node ID it is listed with.
+async fn try_peers(state: &AppState, candidates: Vec<PeerView>) {
+    let fed = state.federation();
+    for c in candidates.into_iter().take(16) {
+        if c.node_id == fed.node_id() || fed.peer(&c.node_id).is_some() {
+            continue;
+        }
+        if fed.peer_count() >= fed.config.max_peers {
+            break;
+        }
+        match node_id_at(fed, &c.url).await {
+            Ok(id) if id == c.node_id => {
+                if fed.add_peer(&id, &c.url, false) {
+                    persist(state, fed.peer(&id).map(|p| p.row()), &id).await;
+                }
+            }
+            Ok(other) => tracing::debug!(
+                url = c.url,
+                claimed = c.node_id,
+                answered = other,
+                "peer URL answers as another node"
+            ),
+            Err(e) => tracing::debug!(url = c.url, error = e, "candidate peer unreachable"),
+        }
+    }
+}
+
+/// Seeds not yet known as peers: learn their IDs, announce this node, take their peer lists,
+/// and (on the first round) pull everything they hold with progress.
+async fn bootstrap(state: &AppState, first: bool) {
+    let fed = state.federation().clone();
+    for seed in &fed.config.seeds {
+        let seed = seed.trim_end_matches('/');
+        let known = super::lock(&fed.peers).values().any(|p| p.url == seed);
+        if known && !first {
+            continue;
+        }
+        let id = match node_id_at(&fed, seed).await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(seed, error = e, "seed unreachable; will retry");
+                continue;
+            }
+        };
+        if id == fed.node_id() {
+            continue;
+        }
+        fed.add_peer(&id, seed, true);
+        persist(state, fed.peer(&id).map(|p| p.row()), &id).await;
+        if let Some(me) = &fed.public_url {
+            let ann = Announcement::sign(&fed.me, me);
+            let url = format!("{seed}/v1/peers");
+            if fed.allowed(&url) {
+                match fed.http.post(&url).json(&ann).send().await {
+                    Ok(res) if res.status().is_success() => {
+                        if let Ok(v) = res.json::<Value>().await {
+                            let peers: Vec<PeerView> =
+                                serde_json::from_value(v["peers"].clone()).unwrap_or_default();
+                            try_peers(state, peers).await;
+                        }
+                    }
+                    Ok(res) => {
+                        tracing::warn!(seed, status = %res.status(), "seed refused the announcement")
+                    }
+                    Err(e) => tracing::warn!(seed, error = %e, "cannot announce to the seed"),
+                }
+            }
+        }
+        if first && let Some(p) = fed.peer(&id) {
+            pull_from(state, &p, fed.config.on_progress.clone()).await;
+        }
+    }
+}
+
+/// Pulls from every usable peer, then asks one random peer for more peers.
+async fn pull_round(state: &AppState) {
+    let fed = state.federation().clone();
+    let peers = fed.usable_peers();
+    let pulls = peers.iter().map(|p| pull_from(state, p, None));
+    futures_util::future::join_all(pulls).await;
+    fed.stats.pull_rounds.fetch_add(1, Ordering::Relaxed);
+    if let Some(p) = pick(&peers, 1).first()
+        && let Ok(v) = get_json(&fed, &format!("{}/v1/peers", p.url)).await
+    {
+        let list: Vec<PeerView> = serde_json::from_value(v["peers"].clone()).unwrap_or_default();
+        try_peers(state, list).await;
+    }
+}
+
+/// Pulls what followed the cursor of `peer`, page by page, persisting the cursor as it goes.
+async fn pull_from(state: &AppState, peer: &Peer, progress: Option<super::ProgressHook>) {
+    let fed = state.federation().clone();
+    let mut cursor = peer.cursor;
+    let mut got = 0i64;
+    let mut pulled = 0u64;
+    loop {
+        let url = format!(
+            "{}/v1/sync?since={cursor}&limit={}",
+            peer.url, fed.config.pull_page
+        );
+        let page: SyncPage = match get_json(&fed, &url)
+            .await
+            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(peer = peer.url, error = e, "pull failed");
+                persist(state, fed.failed(&peer.node_id), &peer.node_id).await;
+                return;
+            }
+        };
+        if page.node_id != peer.node_id {
+            tracing::warn!(
+                peer = peer.url,
+                answered = page.node_id,
+                "peer URL now answers as another node"
+            );
+            persist(state, fed.failed(&peer.node_id), &peer.node_id).await;
+            return;
+        }
+        let last = page.records.last().map_or(cursor, |r| r.seq);
+        let n = page.records.len();
+        let merged = merge(state, page.records.into_iter().map(|r| r.card).collect()).await;
+        fed.count(&fed.stats.pulled, merged.accepted);
+        fed.count(&fed.stats.pull_records, n);
+        got += merged.accepted as i64;
+        pulled += n as u64;
+        cursor = cursor.max(last);
+        persist(
+            state,
+            fed.succeeded(&peer.node_id, Some(cursor)),
+            &peer.node_id,
+        )
+        .await;
+        if let Some(p) = &progress {
+            p(pulled, page.last_seq.map_or(pulled, |l| l.max(0) as u64));
+        }
+        if merged.rejected > 0 {
+            penalize(state, &peer.node_id, merged.rejected).await;
+            return;
+        }
+        if !page.more || n == 0 {
+            break;
+        }
+    }
+    let mut peers = super::lock(&fed.peers);
+    if let Some(p) = peers.get_mut(&peer.node_id) {
+        p.last_sync = Some(now_unix());
+        p.lag = got;
+    }
+}
+
+/// `k` distinct random peers.
+fn pick(peers: &[Peer], k: usize) -> Vec<Peer> {
+    let mut idx: Vec<usize> = (0..peers.len()).collect();
+    for i in (1..idx.len()).rev() {
+        let r = u64::from_le_bytes(crate::encoding::random_bytes::<8>());
+        idx.swap(i, (r % (i as u64 + 1)) as usize);
+    }
+    idx.into_iter().take(k).map(|i| peers[i].clone()).collect()
+}
+
+/// One push round: the queued records to `fanout` random usable peers, signed.
+async fn push_round(state: &AppState) {
+    let fed: Arc<Federation> = state.federation().clone();
+    if fed.queued() == 0 {
+        return;
+    }
+    let targets = pick(&fed.usable_peers(), fed.config.fanout);
+    if targets.is_empty() {
+        return;
+    }
+    let batch = fed.take_push_batch(targets.len());
+    if batch.is_empty() {
+        return;
+    }
+    let n = batch.len();
+    let body = serde_json::to_vec(&json!({"from": fed.node_id(), "records": batch}))
+        .expect("JSON serializes");
+    let sends = targets.iter().map(|p| {
+        let (fed, body) = (fed.clone(), body.clone());
+        async move {
+            let path = "/v1/sync/push";
+            let url = format!("{}{path}", p.url);
+            if !fed.allowed(&url) {
+                return (p.node_id.clone(), false);
+            }
+            let signed = sign_request(&fed.me, &p.node_id, "POST", path, &body, now_unix());
+            let mut req = fed
+                .http
+                .post(&url)
+                .header("content-type", "application/json");
+            for (k, v) in signed.headers() {
+                req = req.header(k, v);
+            }
+            fed.count(&fed.stats.bytes_sent, body.len());
+            let ok = matches!(req.body(body).send().await, Ok(r) if r.status().is_success());
+            (p.node_id.clone(), ok)
+        }
+    });
+    for (node_id, ok) in futures_util::future::join_all(sends).await {
+        if ok {
+            fed.count(&fed.stats.pushed_out, n);
+            fed.stats.push_requests.fetch_add(1, Ordering::Relaxed);
+            let _ = fed.succeeded(&node_id, None);
+        } else {
+            persist(state, fed.failed(&node_id), &node_id).await;
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Federation API (PROTOCOL §6): `GET /v1/sync`, `POST /v1/sync/push`, `GET /v1/peers`,
+//! `POST /v1/peers`.
+
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::encoding::now_unix;
+use crate::federation::Announcement;
+
+/// Records per sync page at most.
+pub const MAX_SYNC_PAGE: usize = 1000;
+/// Largest push body.
+pub const MAX_PUSH_BYTES: usize = 16 * 1024 * 1024;
+
+/// `GET /v1/sync?since=<seq>&limit=<n>`: records in this node's sequence order.
+pub async fn sync(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<(HeaderMap, Bytes), ApiError> {
+    let mut since = 0i64;
+    let mut limit = 500usize;
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "since" => {
+                since = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &i64| *s >= 0)
+                    .ok_or_else(|| ApiError::bad_field("since", "must be an integer ≥ 0"))?;
+            }
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_SYNC_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_field(
+                            "limit",
+                            format!("must be an integer in 1–{MAX_SYNC_PAGE}"),
+                        )
+                    })?;
+            }
+            other => {
+                return Err(ApiError::bad_field(
+                    other,
+                    "unknown query parameter (use since, limit)",
+                ));
+            }
+        }
+    }
+    let page = state.store().cards_since(since, limit).await?;
+    let last_seq = state.store().max_seq().await?;
+    let next = page.cards.last().map_or(since, |c| c.seq);
+    let records: Vec<Value> = page
+        .cards
+        .into_iter()
+        .map(|c| json!({"seq": c.seq, "card": c.envelope}))
+        .collect();
+    let body = serde_json::to_vec(&json!({
+        "node_id": state.node().id(),
+        "records": records,
+        "next": next,
+        "more": page.more,
+        "last_seq": last_seq,
+    }))
+    .map_err(ApiError::internal)?;
+    let fed = state.federation();
+    fed.stats
+        .bytes_sent
+        .fetch_add(body.len() as u64, Ordering::Relaxed);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Ok((headers, Bytes::from(body)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushBody {
+    from: String,
+    records: Vec<Value>,
+}
+
+/// `POST /v1/sync/push`: a peer's fresh records, in a request it signed (PROTOCOL §4, target =
+/// this node); each record is verified on its own. A push with invalid records charges the
+/// signer a `bad_signature` trust event.
+pub async fn push(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body?;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let caller = state
+        .verifier()
+        .verify(header, "POST", path, &body, now_unix())
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+    let push: PushBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("expected {{\"from\", \"records\": [envelope, …]}}: {e}"),
+        )
+    })?;
+    if push.from != caller {
+        return Err(ApiError::bad_field(
+            "from",
+            format!("says {} but the request is signed by {caller}", push.from),
+        ));
+    }
+    let merged = crate::federation::sync::merge(&state, push.records).await;
+    let fed = state.federation();
+    fed.stats
+        .pushed_in
+        .fetch_add(merged.accepted as u64, Ordering::Relaxed);
+    if merged.rejected > 0 {
+        crate::federation::sync::penalize(&state, &caller, merged.rejected).await;
+    }
+    Ok(Json(json!({
+        "accepted": merged.accepted,
+        "stale": merged.stale,
+        "rejected": merged.rejected,
+    })))
+}
+
+/// `GET /v1/peers`.
+pub async fn peers(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"peers": state.federation().peer_views()}))
+}
+
+/// `POST /v1/peers`: a signed announcement. The URL must answer `GET /v1/node` with the
+/// announced ID before the peer is kept. Answers with this node's peers (peer exchange).
+pub async fn announce(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body?;
+    let ann: Announcement = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("expected {{\"node_id\",\"url\",\"issued_at\",\"signature\"}}: {e}"),
+        )
+    })?;
+    crate::identity::public_from_did(&ann.node_id)?;
+    if !(ann.url.starts_with("http://") || ann.url.starts_with("https://")) {
+        return Err(ApiError::bad_field("url", "must be an http(s) base URL"));
+    }
+    ann.verify(now_unix())
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e))?;
+    let fed = state.federation();
+    if ann.node_id == fed.node_id() {
+        return Err(ApiError::bad_field("node_id", "is this node's own ID"));
+    }
+    let answered = fed
+        .check_node(&ann.url)
+        .await
+        .map_err(|e| ApiError::bad_field("url", format!("{} does not answer: {e}", ann.url)))?;
+    if answered != ann.node_id {
+        return Err(ApiError::bad_field(
+            "url",
+            format!("{} answers as {answered}, not {}", ann.url, ann.node_id),
+        ));
+    }
+    let peers = fed.peer_views();
+    if fed.add_peer(&ann.node_id, &ann.url, false) {
+        tracing::info!(peer = ann.node_id, url = ann.url, "peer announced itself");
+        if let Some(row) = fed.peer_row(&ann.node_id) {
+            state.store().put_peer(row).await?;
+        }
+    }
+    Ok(Json(json!({"peers": peers})))
+}

@@ -1,0 +1,410 @@
+//! Federation end to end: real nodes on 127.0.0.1 with short sync and push intervals.
+
+mod common;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agentmesh::card::{Manifest, sign_manifest};
+use agentmesh::encoding::now_unix;
+use agentmesh::federation::{Announcement, NetFilter};
+use agentmesh::handshake::sign_request;
+use agentmesh::identity::Identity;
+use agentmesh::node::NodeConfig;
+use common::{TestNode, envelope};
+use serde_json::{Value, json};
+
+async fn fed_node(
+    seeds: Vec<String>,
+    edit: impl FnOnce(&mut NodeConfig) + Send + 'static,
+) -> TestNode {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    fed_node_on(l, seeds, edit).await
+}
+
+async fn fed_node_on(
+    l: tokio::net::TcpListener,
+    seeds: Vec<String>,
+    edit: impl FnOnce(&mut NodeConfig) + Send + 'static,
+) -> TestNode {
+    let url = format!("http://{}", l.local_addr().expect("addr"));
+    TestNode::start_on(
+        l,
+        move |c| {
+            c.public_url = Some(url);
+            c.federation.seeds = seeds;
+            c.federation.sync_interval = Duration::from_millis(300);
+            c.federation.push_interval = Duration::from_millis(20);
+            edit(c);
+        },
+        None,
+    )
+    .await
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn get(url: &str) -> (u16, Value) {
+    let res = reqwest::get(url).await.expect("get");
+    let s = res.status().as_u16();
+    (s, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(node: &TestNode, body: &Value) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/agents", node.url))
+        .json(body)
+        .send()
+        .await
+        .expect("post");
+    let s = res.status().as_u16();
+    (s, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The manifest signature each node holds for `agent` (None: not there; "revoked" marks a
+/// tombstone).
+async fn versions(nodes: &[&TestNode], agent: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for n in nodes {
+        let (s, b) = get(&format!("{}/v1/agents/{agent}", n.url)).await;
+        out.push(match s {
+            200 => b["manifest_signature"].as_str().map(str::to_string),
+            410 => Some("revoked".into()),
+            _ => None,
+        });
+    }
+    out
+}
+
+async fn all_have(nodes: &[&TestNode], agent: &str, sig: &str) -> bool {
+    versions(nodes, agent)
+        .await
+        .iter()
+        .all(|v| v.as_deref() == Some(sig))
+}
+
+#[tokio::test]
+async fn five_nodes_in_a_chain_converge_after_one_registration() {
+    let mut nodes: Vec<TestNode> = Vec::new();
+    for i in 0..5 {
+        let seeds = if i == 0 {
+            vec![]
+        } else {
+            vec![nodes[i - 1].url.clone()]
+        };
+        nodes.push(fed_node(seeds, |_| {}).await);
+    }
+    let refs: Vec<&TestNode> = nodes.iter().collect();
+    let agent = Identity::generate();
+    let card = envelope(&agent, now_unix(), |_| {});
+    assert_eq!(post(&nodes[4], &card).await.0, 201);
+    let sig = card["manifest_signature"]
+        .as_str()
+        .expect("sig")
+        .to_string();
+    eventually("all five nodes hold the card", || {
+        all_have(&refs, agent.id(), &sig)
+    })
+    .await;
+    // It is discoverable everywhere, and peers were exchanged beyond the chain.
+    let (_, b) = get(&format!("{}/v1/agents?q=weather", nodes[0].url)).await;
+    assert_eq!(b["results"][0]["agent_id"], agent.id());
+    let (_, peers) = get(&format!("{}/v1/peers", nodes[2].url)).await;
+    assert!(
+        peers["peers"].as_array().map_or(0, Vec::len) >= 2,
+        "{peers}"
+    );
+}
+
+#[tokio::test]
+async fn tombstones_propagate_and_older_versions_are_refused_everywhere() {
+    let a = fed_node(vec![], |_| {}).await;
+    let b = fed_node(vec![a.url.clone()], |_| {}).await;
+    let c = fed_node(vec![b.url.clone()], |_| {}).await;
+    let refs = [&a, &b, &c];
+    let agent = Identity::generate();
+    let t = now_unix() - 10;
+    let old = envelope(&agent, t, |_| {});
+    let sig = old["manifest_signature"].as_str().expect("sig").to_string();
+    assert_eq!(post(&a, &old).await.0, 201);
+    eventually("v1 everywhere", || all_have(&refs, agent.id(), &sig)).await;
+    let mut tomb = Manifest::new(agent.id(), "weather", t + 5);
+    tomb.revoked = true;
+    let tomb = sign_manifest(tomb.to_value(), &agent).expect("sign");
+    assert_eq!(post(&c, &tomb).await.0, 200);
+    eventually("tombstone everywhere", || {
+        all_have(&refs, agent.id(), "revoked")
+    })
+    .await;
+    // The older version again, to every node and by a peer's push: refused.
+    for n in refs {
+        assert_eq!(post(n, &old).await.0, 409, "{}", n.url);
+    }
+    let pusher = Identity::generate();
+    let (s, b2) = push(&b, &pusher, vec![old.clone()]).await;
+    assert_eq!((s, b2["stale"].as_u64()), (200, Some(1)), "{b2}");
+    assert_eq!(
+        versions(&refs, agent.id()).await,
+        vec![Some("revoked".into()); 3]
+    );
+}
+
+async fn push(node: &TestNode, from: &Identity, records: Vec<Value>) -> (u16, Value) {
+    let body = serde_json::to_vec(&json!({"from": from.id(), "records": records})).expect("ser");
+    let signed = sign_request(
+        from,
+        &node.node_id,
+        "POST",
+        "/v1/sync/push",
+        &body,
+        now_unix(),
+    );
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/v1/sync/push", node.url))
+        .body(body);
+    for (k, v) in signed.headers() {
+        req = req.header(k, v);
+    }
+    let res = req.send().await.expect("push");
+    let s = res.status().as_u16();
+    (s, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_peer_pushing_forged_records_is_refused_and_penalized() {
+    let node = fed_node(vec![], |_| {}).await;
+    // A "peer" that answers /v1/node with its ID, so its announcement is accepted.
+    let peer = Identity::generate();
+    let peer_id = peer.id().to_string();
+    let app = axum::Router::new().route(
+        "/v1/node",
+        axum::routing::get(move || {
+            let id = peer_id.clone();
+            async move { axum::Json(json!({"node_id": id})) }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let peer_url = format!("http://{}", l.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let ann = Announcement::sign(&peer, &peer_url);
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/peers", node.url))
+        .json(&ann)
+        .send()
+        .await
+        .expect("announce");
+    assert_eq!(res.status().as_u16(), 200);
+    // An announcement for a URL that answers as someone else is refused.
+    let liar = Announcement::sign(&Identity::generate(), &peer_url);
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/peers", node.url))
+        .json(&liar)
+        .send()
+        .await
+        .expect("announce");
+    assert_eq!(res.status().as_u16(), 400);
+
+    let victim = Identity::generate();
+    let mut forged = envelope(&victim, now_unix(), |_| {});
+    forged["manifest"]["endpoint"] = json!("http://evil.example");
+    let (s, b) = push(&node, &peer, vec![forged]).await;
+    assert_eq!(
+        (s, b["rejected"].as_u64(), b["accepted"].as_u64()),
+        (200, Some(1), Some(0)),
+        "{b}"
+    );
+    assert_eq!(
+        get(&format!("{}/v1/agents/{}", node.url, victim.id()))
+            .await
+            .0,
+        404
+    );
+    let (_, trust) = get(&format!("{}/v1/trust/{}", node.url, peer.id())).await;
+    assert_eq!(trust["counts"]["bad_signature"], 1, "{trust}");
+    assert!(trust["score"].as_f64().expect("score") < 0.5);
+    let (_, peers) = get(&format!("{}/v1/peers", node.url)).await;
+    let state = peers["peers"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["node_id"] == peer.id()))
+        .map(|p| p["state"].clone());
+    assert_eq!(state, Some(json!("backoff")), "{peers}");
+    // An unsigned push is refused outright.
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/sync/push", node.url))
+        .json(&json!({"from": peer.id(), "records": []}))
+        .send()
+        .await
+        .expect("push");
+    assert_eq!(res.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn a_restart_resumes_from_the_persisted_cursor() {
+    let a = fed_node(vec![], |_| {}).await;
+    for _ in 0..20 {
+        assert_eq!(
+            post(&a, &envelope(&Identity::generate(), now_unix(), |_| {}))
+                .await
+                .0,
+            201
+        );
+    }
+    let b = fed_node(vec![a.url.clone()], |_| {}).await;
+    eventually("b pulled 20 records", || async {
+        get(&format!("{}/v1/node", b.url)).await.1["agents"] == 20
+    })
+    .await;
+    let dir = b.stop().await;
+    let extra = Identity::generate();
+    assert_eq!(post(&a, &envelope(&extra, now_unix(), |_| {})).await.0, 201);
+    let data = dir.path().join("data");
+    let seeds = vec![a.url.clone()];
+    let b = fed_node(seeds, move |c| c.data_dir = data).await;
+    eventually("b has the new card", || async {
+        get(&format!("{}/v1/agents/{}", b.url, extra.id())).await.0 == 200
+    })
+    .await;
+    let (_, info) = get(&format!("{}/v1/node", b.url)).await;
+    assert_eq!(info["agents"], 21);
+    let pulled = info["sync"]["pull_records"].as_u64().expect("counter");
+    assert!(
+        pulled <= 2,
+        "resumed from the cursor, not a full re-pull: {pulled} records pulled"
+    );
+    drop(dir);
+}
+
+/// Splits nodes into two sides by URL while `on` is set.
+struct Partition {
+    on: AtomicBool,
+    side_b: Mutex<HashSet<String>>,
+}
+
+struct SideFilter {
+    p: Arc<Partition>,
+    in_b: bool,
+}
+
+impl NetFilter for SideFilter {
+    fn allow(&self, url: &str) -> bool {
+        if !self.p.on.load(Ordering::SeqCst) {
+            return true;
+        }
+        let b = self.p.side_b.lock().expect("lock");
+        let target_in_b = b.iter().any(|u| url.starts_with(u.as_str()));
+        target_in_b == self.in_b
+    }
+}
+
+#[tokio::test]
+async fn a_partition_heals_and_both_sides_converge() {
+    let p = Arc::new(Partition {
+        on: AtomicBool::new(false),
+        side_b: Mutex::new(HashSet::new()),
+    });
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        let seeds = if i == 0 {
+            vec![]
+        } else {
+            vec![nodes_url(&nodes, 0)]
+        };
+        let filter: Arc<dyn NetFilter> = Arc::new(SideFilter {
+            p: p.clone(),
+            in_b: i >= 2,
+        });
+        let n = fed_node(seeds, move |c| c.federation.net = Some(filter)).await;
+        if i >= 2 {
+            p.side_b.lock().expect("lock").insert(n.url.clone());
+        }
+        nodes.push(n);
+    }
+    let refs: Vec<&TestNode> = nodes.iter().collect();
+    eventually("everyone knows a peer", || async {
+        for n in &refs {
+            if get(&format!("{}/v1/peers", n.url)).await.1["peers"]
+                .as_array()
+                .map_or(0, Vec::len)
+                < 2
+            {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    p.on.store(true, Ordering::SeqCst);
+    let (x, y) = (Identity::generate(), Identity::generate());
+    let cx = envelope(&x, now_unix(), |_| {});
+    let cy = envelope(&y, now_unix(), |_| {});
+    assert_eq!(post(&nodes[0], &cx).await.0, 201);
+    assert_eq!(post(&nodes[3], &cy).await.0, 201);
+    let (sx, sy) = (
+        cx["manifest_signature"].as_str().expect("s").to_string(),
+        cy["manifest_signature"].as_str().expect("s").to_string(),
+    );
+    eventually("each side has its own card", || async {
+        all_have(&refs[..2], x.id(), &sx).await && all_have(&refs[2..], y.id(), &sy).await
+    })
+    .await;
+    assert_eq!(
+        versions(&refs[2..], x.id()).await,
+        vec![None, None],
+        "the partition holds"
+    );
+    p.on.store(false, Ordering::SeqCst);
+    eventually("both cards everywhere after the heal", || async {
+        all_have(&refs, x.id(), &sx).await && all_have(&refs, y.id(), &sy).await
+    })
+    .await;
+}
+
+fn nodes_url(nodes: &[TestNode], i: usize) -> String {
+    nodes[i].url.clone()
+}
+
+#[tokio::test]
+async fn concurrent_versions_settle_on_the_same_winner_everywhere() {
+    let a = fed_node(vec![], |_| {}).await;
+    let b = fed_node(vec![a.url.clone()], |_| {}).await;
+    let c = fed_node(vec![a.url.clone()], |_| {}).await;
+    let refs = [&a, &b, &c];
+    eventually("b and c are peers of a", || async {
+        get(&format!("{}/v1/peers", a.url)).await.1["peers"]
+            .as_array()
+            .map_or(0, Vec::len)
+            >= 2
+    })
+    .await;
+    let agent = Identity::generate();
+    let t = now_unix();
+    // Same issued_at, different content: the larger signature wins (PROTOCOL §3 tie-break).
+    let v1 = envelope(&agent, t, |m| m["description"] = json!("version one"));
+    let v2 = envelope(&agent, t, |m| m["description"] = json!("version two"));
+    let (r1, r2) = tokio::join!(post(&b, &v1), post(&c, &v2));
+    assert_eq!((r1.0, r2.0), (201, 201));
+    let s1 = v1["manifest_signature"].as_str().expect("s").to_string();
+    let s2 = v2["manifest_signature"].as_str().expect("s").to_string();
+    let winner = std::cmp::max(s1, s2);
+    eventually("one version everywhere", || {
+        all_have(&refs, agent.id(), &winner)
+    })
+    .await;
+}
