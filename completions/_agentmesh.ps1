@@ -41,6 +41,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: registry, discovery, gateway, relay and trust')
             [CompletionResult]::new('trust', 'trust', [CompletionResultType]::ParameterValue, 'This node''s trust in agents: show, list, and admin reports')
+            [CompletionResult]::new('sim', 'sim', [CompletionResultType]::ParameterValue, 'Run a federation of in-process nodes with faults and measure convergence')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -291,6 +292,33 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
         'agentmesh;trust;help;help' {
             break
         }
+        'agentmesh;sim' {
+            [CompletionResult]::new('--nodes', '--nodes', [CompletionResultType]::ParameterName, 'Nodes to run')
+            [CompletionResult]::new('--fanout', '--fanout', [CompletionResultType]::ParameterName, 'Peers each push round goes to')
+            [CompletionResult]::new('--updates', '--updates', [CompletionResultType]::ParameterName, 'Updates registered at random nodes')
+            [CompletionResult]::new('--update-every', '--update-every', [CompletionResultType]::ParameterName, 'Time between updates')
+            [CompletionResult]::new('--kill', '--kill', [CompletionResultType]::ParameterName, 'Share of nodes to kill a quarter into the run and restart later (e.g. 10%)')
+            [CompletionResult]::new('--partition', '--partition', [CompletionResultType]::ParameterName, 'Split the network in halves for this long, a third into the run (e.g. 20s)')
+            [CompletionResult]::new('--drop', '--drop', [CompletionResultType]::ParameterName, 'Share of sync messages dropped (e.g. 1%)')
+            [CompletionResult]::new('--sync-interval', '--sync-interval', [CompletionResultType]::ParameterName, 'Pull anti-entropy interval of every node')
+            [CompletionResult]::new('--push-interval', '--push-interval', [CompletionResultType]::ParameterName, 'Push round interval (the batching window)')
+            [CompletionResult]::new('--max-peers', '--max-peers', [CompletionResultType]::ParameterName, 'Peers each node keeps')
+            [CompletionResult]::new('--plot', '--plot', [CompletionResultType]::ParameterName, 'Write the convergence plot here (SVG)')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
+            [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'One folder for config, keys and data (tests and several local nodes use it)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'agentmesh;completions' {
             [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Write every shell''s completions into this folder instead')
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
@@ -333,6 +361,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: registry, discovery, gateway, relay and trust')
             [CompletionResult]::new('trust', 'trust', [CompletionResultType]::ParameterValue, 'This node''s trust in agents: show, list, and admin reports')
+            [CompletionResult]::new('sim', 'sim', [CompletionResultType]::ParameterValue, 'Run a federation of in-process nodes with faults and measure convergence')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -369,6 +398,9 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             break
         }
         'agentmesh;help;trust;report' {
+            break
+        }
+        'agentmesh;help;sim' {
             break
         }
         'agentmesh;help;completions' {

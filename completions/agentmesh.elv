@@ -38,6 +38,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand connect 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
             cand serve 'Run a node: registry, discovery, gateway, relay and trust'
             cand trust 'This node''s trust in agents: show, list, and admin reports'
+            cand sim 'Run a federation of in-process nodes with faults and measure convergence'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -272,6 +273,32 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         }
         &'agentmesh;trust;help;help'= {
         }
+        &'agentmesh;sim'= {
+            cand --nodes 'Nodes to run'
+            cand --fanout 'Peers each push round goes to'
+            cand --updates 'Updates registered at random nodes'
+            cand --update-every 'Time between updates'
+            cand --kill 'Share of nodes to kill a quarter into the run and restart later (e.g. 10%)'
+            cand --partition 'Split the network in halves for this long, a third into the run (e.g. 20s)'
+            cand --drop 'Share of sync messages dropped (e.g. 1%)'
+            cand --sync-interval 'Pull anti-entropy interval of every node'
+            cand --push-interval 'Push round interval (the batching window)'
+            cand --max-peers 'Peers each node keeps'
+            cand --plot 'Write the convergence plot here (SVG)'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'agentmesh;completions'= {
             cand --out-dir 'Write every shell''s completions into this folder instead'
             cand --node 'Node to talk to'
@@ -312,6 +339,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand connect 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
             cand serve 'Run a node: registry, discovery, gateway, relay and trust'
             cand trust 'This node''s trust in agents: show, list, and admin reports'
+            cand sim 'Run a federation of in-process nodes with faults and measure convergence'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -338,6 +366,8 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         &'agentmesh;help;trust;list'= {
         }
         &'agentmesh;help;trust;report'= {
+        }
+        &'agentmesh;help;sim'= {
         }
         &'agentmesh;help;completions'= {
         }

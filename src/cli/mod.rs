@@ -13,6 +13,7 @@ mod invoke;
 mod keygen;
 mod register;
 mod serve;
+mod sim;
 mod trust;
 
 use std::io::Write as _;
@@ -92,6 +93,8 @@ pub enum Command {
     Serve(serve::Args),
     /// This node's trust in agents: show, list, and admin reports.
     Trust(trust::Args),
+    /// Run a federation of in-process nodes with faults and measure convergence.
+    Sim(sim::Args),
     /// Print shell completions.
     Completions(gen_docs::CompletionsArgs),
     /// Write man pages.
@@ -288,6 +291,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Connect(args) => connect::run_cmd(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Trust(args) => trust::run(&ctx, args),
+        Command::Sim(args) => sim::run_cmd(&ctx, args),
         Command::Completions(args) => gen_docs::completions(args),
         Command::Man(args) => gen_docs::man(args),
     }

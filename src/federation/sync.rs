@@ -174,6 +174,8 @@ async fn try_peers(state: &AppState, candidates: Vec<PeerView>) {
             Ok(id) if id == c.node_id => {
                 if fed.add_peer(&id, &c.url, false) {
                     persist(state, fed.peer(&id).map(|p| p.row()), &id).await;
+                    // Links go both ways: pushes reach a node only from peers that know it.
+                    let _ = announce_to(fed, &c.url).await;
                 }
             }
             Ok(other) => tracing::debug!(
@@ -185,6 +187,30 @@ async fn try_peers(state: &AppState, candidates: Vec<PeerView>) {
             Err(e) => tracing::debug!(url = c.url, error = e, "candidate peer unreachable"),
         }
     }
+}
+
+/// Announces this node (when it has a public URL) to the node at `url`; returns that node's
+/// peer list.
+async fn announce_to(fed: &Federation, url: &str) -> Result<Vec<PeerView>, String> {
+    let Some(me) = &fed.public_url else {
+        return Ok(Vec::new());
+    };
+    let target = format!("{}/v1/peers", url.trim_end_matches('/'));
+    if !fed.allowed(&target) {
+        return Err("unreachable (simulated)".into());
+    }
+    let res = fed
+        .http
+        .post(&target)
+        .json(&Announcement::sign(&fed.me, me))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("HTTP {}", res.status()));
+    }
+    let v: Value = res.json().await.map_err(|e| e.to_string())?;
+    Ok(serde_json::from_value(v["peers"].clone()).unwrap_or_default())
 }
 
 /// Seeds not yet known as peers: learn their IDs, announce this node, take their peer lists,
@@ -332,20 +358,20 @@ async fn push_round(state: &AppState) {
     if targets.is_empty() {
         return;
     }
-    let batch = fed.take_push_batch(targets.len());
-    if batch.is_empty() {
-        return;
-    }
-    let n = batch.len();
-    let body = serde_json::to_vec(&json!({"from": fed.node_id(), "records": batch}))
-        .expect("JSON serializes");
-    let sends = targets.iter().map(|p| {
-        let (fed, body) = (fed.clone(), body.clone());
-        async move {
+    let sends = targets.iter().filter_map(|p| {
+        let batch = fed.take_push_batch(&p.node_id);
+        if batch.is_empty() {
+            return None;
+        }
+        let n = batch.len();
+        let body = serde_json::to_vec(&json!({"from": fed.node_id(), "records": batch}))
+            .expect("JSON serializes");
+        let fed = fed.clone();
+        Some(async move {
             let path = "/v1/sync/push";
             let url = format!("{}{path}", p.url);
             if !fed.allowed(&url) {
-                return (p.node_id.clone(), false);
+                return (p.node_id.clone(), false, n);
             }
             let signed = sign_request(&fed.me, &p.node_id, "POST", path, &body, now_unix());
             let mut req = fed
@@ -356,11 +382,21 @@ async fn push_round(state: &AppState) {
                 req = req.header(k, v);
             }
             fed.count(&fed.stats.bytes_sent, body.len());
-            let ok = matches!(req.body(body).send().await, Ok(r) if r.status().is_success());
-            (p.node_id.clone(), ok)
-        }
+            let ok = match req.body(body).send().await {
+                Ok(r) if r.status().is_success() => true,
+                Ok(r) => {
+                    tracing::debug!(peer = p.url, status = %r.status(), "push refused");
+                    false
+                }
+                Err(e) => {
+                    tracing::debug!(peer = p.url, error = %e, "push failed");
+                    false
+                }
+            };
+            (p.node_id.clone(), ok, n)
+        })
     });
-    for (node_id, ok) in futures_util::future::join_all(sends).await {
+    for (node_id, ok, n) in futures_util::future::join_all(sends).await {
         if ok {
             fed.count(&fed.stats.pushed_out, n);
             fed.stats.push_requests.fetch_add(1, Ordering::Relaxed);

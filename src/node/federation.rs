@@ -180,7 +180,7 @@ pub async fn announce(
         ));
     }
     let peers = fed.peer_views();
-    if fed.add_peer(&ann.node_id, &ann.url, false) {
+    if fed.add_announced_peer(&ann.node_id, &ann.url) {
         tracing::info!(peer = ann.node_id, url = ann.url, "peer announced itself");
         if let Some(row) = fed.peer_row(&ann.node_id) {
             state.store().put_peer(row).await?;
