@@ -29,7 +29,10 @@ async fn a_small_federation_with_faults_loses_nothing() {
         .expect("sim runs");
     assert_eq!(report.lost, 0, "{report:?}");
     assert_eq!(report.updates.len(), 12);
-    assert!(report.heal_ms.is_some(), "updates were made during the split");
+    assert!(
+        report.heal_ms.is_some(),
+        "updates were made during the split"
+    );
     assert!(report.kbps_per_node > 0.0);
     let plot = svg(&report);
     assert!(plot.starts_with("<svg") && plot.contains("polyline"));
@@ -40,13 +43,25 @@ fn sim_prints_a_table_and_writes_the_plot() {
     let home = tempfile::tempdir().expect("tmp");
     let plot = home.path().join("conv.svg");
     common::cmd(home.path())
-        .args(["sim", "--nodes", "4", "--updates", "3", "--sync-interval", "1s"])
+        .args([
+            "sim",
+            "--nodes",
+            "4",
+            "--updates",
+            "3",
+            "--sync-interval",
+            "1s",
+        ])
         .arg("--plot")
         .arg(&plot)
         .assert()
         .success()
         .stdout(predicate::str::contains("P50 MS").and(predicate::str::contains("LOST")));
-    assert!(std::fs::read_to_string(&plot).expect("plot").contains("<svg"));
+    assert!(
+        std::fs::read_to_string(&plot)
+            .expect("plot")
+            .contains("<svg")
+    );
     common::cmd(home.path())
         .args(["sim", "--nodes", "1"])
         .assert()

@@ -7,7 +7,9 @@
 //! - **eager push** ([`Federation::accepted`]): every version this node accepts for the first
 //!   time — from a client or a peer — is queued and pushed (`POST /v1/sync/push`, signed, in
 //!   batches every `push_interval`) to `fanout` random peers per round, never twice to the same
-//!   peer, until every peer has had it. Peers push it on only if it was new to them, so an
+//!   peer, until every peer has had it. A push first offers digests (agent, issued_at, 16
+//!   characters of signature) and sends only the records the peer asks for, so the flood's
+//!   duplicates cost ~100 bytes, not a card. Peers push it on only if it was new to them, so an
 //!   update spreads in O(log N) rounds;
 //! - **pull anti-entropy** ([`sync`]): every `sync_interval` each peer is asked for what
 //!   followed the cursor this node keeps for it (`GET /v1/sync?since=`, persisted, so a restart
@@ -256,6 +258,10 @@ pub struct Federation {
     http: reqwest::Client,
     peers: Mutex<HashMap<String, Peer>>,
     queue: Mutex<Vec<Queued>>,
+    /// The newest version this node accepted per agent since start, `(issued_at, signature)`:
+    /// a synced record not newer than it is stale without checking its signature (most pushes
+    /// under flooding are duplicates).
+    seen: Mutex<HashMap<String, (i64, String)>>,
     /// Sync counters.
     pub stats: FedStats,
 }
@@ -292,6 +298,7 @@ impl Federation {
             http,
             peers: Mutex::new(HashMap::new()),
             queue: Mutex::new(Vec::new()),
+            seen: Mutex::new(HashMap::new()),
             stats: FedStats::default(),
         }
     }
@@ -316,8 +323,43 @@ impl Federation {
         self.config.on_accept.is_some() || !lock(&self.peers).is_empty()
     }
 
-    /// A new version was accepted: tell the observer and queue it for push.
-    pub fn accepted(&self, agent_id: &str, issued_at: i64, envelope: Option<Value>) {
+    /// Whether a record `(issued_at, signature)` of `agent_id` is not newer than a version
+    /// this node already accepted (the PROTOCOL §3 order).
+    pub fn is_known(&self, agent_id: &str, issued_at: i64, signature: &str) -> bool {
+        lock(&self.seen)
+            .get(agent_id)
+            .is_some_and(|(t, s)| (issued_at, signature) <= (*t, s.as_str()))
+    }
+
+    /// Whether an offered digest `(agent_id, issued_at, signature prefix)` names a version
+    /// not newer than one this node accepted (an equal prefix counts as the same version).
+    pub fn knows_digest(&self, agent_id: &str, issued_at: i64, sig_prefix: &str) -> bool {
+        lock(&self.seen).get(agent_id).is_some_and(|(t, s)| {
+            let mine = s.get(..sig_prefix.len()).unwrap_or(s);
+            (issued_at, sig_prefix) <= (*t, mine)
+        })
+    }
+
+    /// A new version was accepted: remember it, tell the observer and queue it for push.
+    pub fn accepted(
+        &self,
+        agent_id: &str,
+        issued_at: i64,
+        signature: &str,
+        envelope: Option<Value>,
+    ) {
+        {
+            let mut seen = lock(&self.seen);
+            match seen.get_mut(agent_id) {
+                Some(v) if (issued_at, signature) > (v.0, v.1.as_str()) => {
+                    *v = (issued_at, signature.to_string());
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(agent_id.to_string(), (issued_at, signature.to_string()));
+                }
+            }
+        }
         if let Some(hook) = &self.config.on_accept {
             hook(agent_id, issued_at);
         }
@@ -385,14 +427,7 @@ impl Federation {
             p.seed |= seed;
             return false;
         }
-        // Peers that announced themselves may take the set to twice the bound (links stay
-        // two-way: a node is pushed to only by peers that list it); past that they replace one.
-        let bound = if make_room {
-            2 * self.config.max_peers
-        } else {
-            self.config.max_peers
-        };
-        if peers.len() >= bound && !seed {
+        if peers.len() >= self.config.max_peers && !seed {
             if !make_room {
                 return false;
             }
@@ -582,7 +617,10 @@ mod tests {
         for i in 0..9 {
             f.add_peer(&format!("did:key:z6Mk{i}"), &format!("http://p{i}"), false);
         }
-        f.accepted("a", 1, Some(serde_json::json!({"x": 1})));
+        f.accepted("a", 1, "sig", Some(serde_json::json!({"x": 1})));
+        assert!(f.is_known("a", 1, "sig") && f.is_known("a", 0, "zzz"));
+        assert!(f.knows_digest("a", 1, "si") && !f.knows_digest("a", 1, "sj"));
+        assert!(!f.is_known("a", 1, "sih") && !f.is_known("b", 1, "sig"));
         // 9 peers: 9 transmissions, each to a different peer.
         assert_eq!(f.take_push_batch("p1").len(), 1);
         assert!(

@@ -242,25 +242,6 @@ pub async fn run(
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    if std::env::var_os("AGENTMESH_SIM_DEBUG").is_some() {
-        let mut indeg: HashMap<String, usize> = HashMap::new();
-        for n in &nodes {
-            if let Some(f) = &n.node {
-                for p in f.peer_views() {
-                    if p.state == "active" {
-                        *indeg.entry(p.url).or_default() += 1;
-                    }
-                }
-            }
-        }
-        for (i, n) in nodes.iter().enumerate() {
-            eprintln!(
-                "node {i} out {} in {}",
-                n.node.as_ref().map_or(0, |f| f.peer_count()),
-                indeg.get(&n.url).copied().unwrap_or(0)
-            );
-        }
-    }
     let bytes_before: u64 = nodes.iter().map(fed_bytes).sum();
     let measure_start = Instant::now();
     let http = reqwest::Client::new();

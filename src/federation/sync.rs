@@ -48,7 +48,21 @@ pub struct Merged {
 pub async fn merge(state: &AppState, records: Vec<Value>) -> Merged {
     let mut m = Merged::default();
     let now = now_unix();
+    let fed = state.federation();
     for envelope in records {
+        let quick = (
+            envelope["manifest"]["agent_id"].as_str(),
+            envelope["manifest"]["issued_at"]
+                .as_str()
+                .and_then(crate::encoding::parse_rfc3339),
+            envelope["manifest_signature"].as_str(),
+        );
+        if let (Some(id), Some(at), Some(sig)) = quick
+            && fed.is_known(id, at, sig)
+        {
+            m.stale += 1;
+            continue;
+        }
         let card = match Card::from_value(envelope).and_then(|c| {
             c.check_not_future(now)?;
             Ok(c)
@@ -348,61 +362,105 @@ fn pick(peers: &[Peer], k: usize) -> Vec<Peer> {
     idx.into_iter().take(k).map(|i| peers[i].clone()).collect()
 }
 
-/// One push round: the queued records to `fanout` random usable peers, signed.
+/// Characters of signature in a push digest.
+pub const DIGEST_SIG_CHARS: usize = 16;
+
+/// The digest a push offers for a record: `[agent_id, issued_at, signature prefix]`.
+fn digest(envelope: &Value) -> Value {
+    let m = &envelope["manifest"];
+    let at = m["issued_at"]
+        .as_str()
+        .and_then(crate::encoding::parse_rfc3339)
+        .unwrap_or(0);
+    let sig = envelope["manifest_signature"].as_str().unwrap_or_default();
+    json!([
+        m["agent_id"],
+        at,
+        sig.get(..DIGEST_SIG_CHARS).unwrap_or(sig)
+    ])
+}
+
+/// Sends one signed push body to `peer`; returns the answer.
+async fn send_push(fed: &Federation, peer: &Peer, body: Value) -> Result<Value, String> {
+    let path = "/v1/sync/push";
+    let url = format!("{}{path}", peer.url);
+    if !fed.allowed(&url) {
+        return Err("unreachable (simulated)".into());
+    }
+    let body = serde_json::to_vec(&body).expect("JSON serializes");
+    let signed = sign_request(&fed.me, &peer.node_id, "POST", path, &body, now_unix());
+    let mut req = fed
+        .http
+        .post(&url)
+        .header("content-type", "application/json");
+    for (k, v) in signed.headers() {
+        req = req.header(k, v);
+    }
+    fed.count(&fed.stats.bytes_sent, body.len());
+    let res = req.body(body).send().await.map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("HTTP {}", res.status()));
+    }
+    res.json().await.map_err(|e| e.to_string())
+}
+
+/// Offers `batch` to `peer` by digest, then sends the records it wants; returns how many went.
+async fn offer_and_send(fed: &Federation, peer: &Peer, batch: Vec<Value>) -> Result<usize, String> {
+    let offer: Vec<Value> = batch.iter().map(digest).collect();
+    let answer = send_push(
+        fed,
+        peer,
+        json!({"from": fed.node_id(), "records": [], "offer": offer}),
+    )
+    .await?;
+    let wanted: Vec<Value> = answer["want"]
+        .as_array()
+        .map(|w| {
+            w.iter()
+                .filter_map(|i| batch.get(usize::try_from(i.as_u64()?).ok()?).cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let n = wanted.len();
+    send_push(fed, peer, json!({"from": fed.node_id(), "records": wanted})).await?;
+    Ok(n)
+}
+
+/// One push round: the queued records to `fanout` random usable peers, offered by digest.
 async fn push_round(state: &AppState) {
     let fed: Arc<Federation> = state.federation().clone();
     if fed.queued() == 0 {
         return;
     }
     let targets = pick(&fed.usable_peers(), fed.config.fanout);
-    if targets.is_empty() {
-        return;
-    }
     let sends = targets.iter().filter_map(|p| {
         let batch = fed.take_push_batch(&p.node_id);
         if batch.is_empty() {
             return None;
         }
-        let n = batch.len();
-        let body = serde_json::to_vec(&json!({"from": fed.node_id(), "records": batch}))
-            .expect("JSON serializes");
         let fed = fed.clone();
         Some(async move {
-            let path = "/v1/sync/push";
-            let url = format!("{}{path}", p.url);
-            if !fed.allowed(&url) {
-                return (p.node_id.clone(), false, n);
-            }
-            let signed = sign_request(&fed.me, &p.node_id, "POST", path, &body, now_unix());
-            let mut req = fed
-                .http
-                .post(&url)
-                .header("content-type", "application/json");
-            for (k, v) in signed.headers() {
-                req = req.header(k, v);
-            }
-            fed.count(&fed.stats.bytes_sent, body.len());
-            let ok = match req.body(body).send().await {
-                Ok(r) if r.status().is_success() => true,
-                Ok(r) => {
-                    tracing::debug!(peer = p.url, status = %r.status(), "push refused");
-                    false
-                }
-                Err(e) => {
-                    tracing::debug!(peer = p.url, error = %e, "push failed");
-                    false
-                }
-            };
-            (p.node_id.clone(), ok, n)
+            (
+                p.node_id.clone(),
+                p.url.clone(),
+                offer_and_send(&fed, p, batch).await,
+            )
         })
     });
-    for (node_id, ok, n) in futures_util::future::join_all(sends).await {
-        if ok {
-            fed.count(&fed.stats.pushed_out, n);
-            fed.stats.push_requests.fetch_add(1, Ordering::Relaxed);
-            let _ = fed.succeeded(&node_id, None);
-        } else {
-            persist(state, fed.failed(&node_id), &node_id).await;
+    for (node_id, url, result) in futures_util::future::join_all(sends).await {
+        match result {
+            Ok(n) => {
+                fed.count(&fed.stats.pushed_out, n);
+                fed.stats.push_requests.fetch_add(1, Ordering::Relaxed);
+                let _ = fed.succeeded(&node_id, None);
+            }
+            Err(e) => {
+                tracing::debug!(peer = url, error = e, "push failed");
+                persist(state, fed.failed(&node_id), &node_id).await;
+            }
         }
     }
 }

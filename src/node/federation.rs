@@ -88,7 +88,12 @@ pub async fn sync(
 #[serde(deny_unknown_fields)]
 struct PushBody {
     from: String,
+    #[serde(default)]
     records: Vec<Value>,
+    /// Digests `[agent_id, issued_at, signature prefix]` offered before sending records; the
+    /// answer's `want` lists the indexes of those this node does not hold.
+    #[serde(default)]
+    offer: Vec<(String, i64, String)>,
 }
 
 /// `POST /v1/sync/push`: a peer's fresh records, in a request it signed (PROTOCOL §4, target =
@@ -125,8 +130,15 @@ pub async fn push(
             format!("says {} but the request is signed by {caller}", push.from),
         ));
     }
-    let merged = crate::federation::sync::merge(&state, push.records).await;
     let fed = state.federation();
+    let want: Vec<usize> = push
+        .offer
+        .iter()
+        .enumerate()
+        .filter(|(_, (id, at, sig))| !fed.knows_digest(id, *at, sig))
+        .map(|(i, _)| i)
+        .collect();
+    let merged = crate::federation::sync::merge(&state, push.records).await;
     fed.stats
         .pushed_in
         .fetch_add(merged.accepted as u64, Ordering::Relaxed);
@@ -137,6 +149,7 @@ pub async fn push(
         "accepted": merged.accepted,
         "stale": merged.stale,
         "rejected": merged.rejected,
+        "want": want,
     })))
 }
 

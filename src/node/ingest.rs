@@ -10,6 +10,7 @@ use crate::store::{PutOutcome, StoreError, VectorRecord};
 pub async fn accept(state: &AppState, card: Card) -> Result<PutOutcome, StoreError> {
     let agent_id = card.agent_id.clone();
     let issued_at = card.issued_at;
+    let signature = card.signature.clone();
     let discovery = state.discovery();
     let prepared = (!card.revoked).then(|| discovery.prepare(card.manifest()));
     let vector = prepared.as_ref().map(|p| VectorRecord {
@@ -31,7 +32,7 @@ pub async fn accept(state: &AppState, card: Card) -> Result<PutOutcome, StoreErr
             }
             _ => discovery.remove(&agent_id, *seq),
         }
-        federation.accepted(&agent_id, issued_at, envelope);
+        federation.accepted(&agent_id, issued_at, &signature, envelope);
     }
     Ok(outcome)
 }
