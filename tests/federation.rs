@@ -245,14 +245,36 @@ async fn a_peer_pushing_forged_records_is_refused_and_penalized() {
         .and_then(|a| a.iter().find(|p| p["node_id"] == peer.id()))
         .map(|p| p["state"].clone());
     assert_eq!(state, Some(json!("backoff")), "{peers}");
-    // An unsigned push is refused outright.
+    // Records in an unsigned push are refused outright; an unsigned offer of digests is
+    // answered with what the node lacks.
+    let valid = envelope(&Identity::generate(), now_unix(), |_| {});
     let res = reqwest::Client::new()
         .post(format!("{}/v1/sync/push", node.url))
-        .json(&json!({"from": peer.id(), "records": []}))
+        .json(&json!({"from": peer.id(), "records": [valid]}))
         .send()
         .await
         .expect("push");
     assert_eq!(res.status().as_u16(), 401);
+    let known = Identity::generate();
+    let card = envelope(&known, now_unix(), |_| {});
+    assert_eq!(post(&node, &card).await.0, 201);
+    let sig = card["manifest_signature"].as_str().expect("sig");
+    let at = card["manifest"]["issued_at"]
+        .as_str()
+        .and_then(agentmesh::encoding::parse_rfc3339);
+    let offer = json!({"from": peer.id(), "offer": [
+        [known.id(), at, &sig[..16]],
+        [Identity::generate().id(), now_unix(), "AAAAAAAAAAAAAAAA"],
+    ]});
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/sync/push", node.url))
+        .json(&offer)
+        .send()
+        .await
+        .expect("offer");
+    assert_eq!(res.status().as_u16(), 200);
+    let b: Value = res.json().await.expect("json");
+    assert_eq!(b["want"], json!([1]), "{b}");
 }
 
 #[tokio::test]

@@ -73,6 +73,9 @@ pub struct FederationConfig {
     pub max_peers: usize,
     /// Records per pull page.
     pub pull_page: usize,
+    /// Keep connections to peers open between requests (the simulator turns this off: a
+    /// thousand nodes in one process would run out of file descriptors).
+    pub keep_alive: bool,
     /// Fault injection (simulator only).
     pub net: Option<Arc<dyn NetFilter>>,
     /// New-version observer (simulator only).
@@ -101,6 +104,7 @@ impl Default for FederationConfig {
             push_interval: Duration::from_millis(100),
             max_peers: 64,
             pull_page: 500,
+            keep_alive: true,
             net: None,
             on_accept: None,
             on_progress: None,
@@ -286,7 +290,7 @@ impl Federation {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
-            .pool_max_idle_per_host(4)
+            .pool_max_idle_per_host(if config.keep_alive { 4 } else { 0 })
             .no_proxy()
             .user_agent(concat!("agentmesh/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -165,6 +165,7 @@ async fn start_node(
         sync_interval: cfg.sync_interval,
         push_interval: cfg.push_interval,
         max_peers: cfg.max_peers,
+        keep_alive: cfg.nodes <= 200,
         net: Some(filter),
         on_accept: Some(hook),
         ..FederationConfig::default()

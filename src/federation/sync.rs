@@ -380,21 +380,24 @@ fn digest(envelope: &Value) -> Value {
     ])
 }
 
-/// Sends one signed push body to `peer`; returns the answer.
+/// Sends one push body to `peer` (signed when it carries records); returns the answer.
 async fn send_push(fed: &Federation, peer: &Peer, body: Value) -> Result<Value, String> {
     let path = "/v1/sync/push";
     let url = format!("{}{path}", peer.url);
     if !fed.allowed(&url) {
         return Err("unreachable (simulated)".into());
     }
+    let has_records = body["records"].as_array().is_some_and(|r| !r.is_empty());
     let body = serde_json::to_vec(&body).expect("JSON serializes");
-    let signed = sign_request(&fed.me, &peer.node_id, "POST", path, &body, now_unix());
     let mut req = fed
         .http
         .post(&url)
         .header("content-type", "application/json");
-    for (k, v) in signed.headers() {
-        req = req.header(k, v);
+    if has_records {
+        let signed = sign_request(&fed.me, &peer.node_id, "POST", path, &body, now_unix());
+        for (k, v) in signed.headers() {
+            req = req.header(k, v);
+        }
     }
     fed.count(&fed.stats.bytes_sent, body.len());
     let res = req.body(body).send().await.map_err(|e| e.to_string())?;

@@ -97,8 +97,8 @@ struct PushBody {
 }
 
 /// `POST /v1/sync/push`: a peer's fresh records, in a request it signed (PROTOCOL §4, target =
-/// this node); each record is verified on its own. A push with invalid records charges the
-/// signer a `bad_signature` trust event.
+/// this node), each verified on its own — a push with invalid records charges the signer a
+/// `bad_signature` trust event — or an unsigned offer of digests, answered with `want`.
 pub async fn push(
     State(state): State<AppState>,
     uri: Uri,
@@ -112,11 +112,6 @@ pub async fn push(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let caller = state
-        .verifier()
-        .verify(header, "POST", path, &body, now_unix())
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
     let push: PushBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -124,6 +119,18 @@ pub async fn push(
             format!("expected {{\"from\", \"records\": [envelope, …]}}: {e}"),
         )
     })?;
+    // Records must come in a request their pusher signed, so a bad one is charged to the
+    // right node. An offer of digests alone changes nothing here and needs no signature (under
+    // flooding most pushes are offers; verifying each would be most of the CPU).
+    let caller = if push.records.is_empty() {
+        push.from.clone()
+    } else {
+        let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+        state
+            .verifier()
+            .verify(header, "POST", path, &body, now_unix())
+            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?
+    };
     if push.from != caller {
         return Err(ApiError::bad_field(
             "from",
