@@ -125,6 +125,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                 .max_batch
                 .or(file.max_batch)
                 .unwrap_or(StoreOptions::default().max_batch),
+            ..StoreOptions::default()
         },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -112,6 +112,7 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                 "KBPS/NODE",
                 "HEAL MS",
                 "LOST",
+                "REFUSED",
             ],
             &[[
                 report.nodes.to_string(),
@@ -123,6 +124,7 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                 format!("{:.1}", report.kbps_per_node),
                 report.heal_ms.map_or("-".into(), ms),
                 report.lost.to_string(),
+                report.refused.to_string(),
             ]],
             true,
         )?;

@@ -65,6 +65,8 @@ pub struct StoreOptions {
     pub durability: Durability,
     /// Most writes folded into one transaction.
     pub max_batch: usize,
+    /// Read connections kept open between reads (each holds two or three file descriptors).
+    pub max_idle_readers: usize,
 }
 
 impl Default for StoreOptions {
@@ -72,6 +74,7 @@ impl Default for StoreOptions {
         Self {
             durability: Durability::Full,
             max_batch: 2048,
+            max_idle_readers: 8,
         }
     }
 }
@@ -107,6 +110,7 @@ impl Store {
         Ok(Self {
             writer,
             readers: Arc::new(ReadPool {
+                max_idle: opts.max_idle_readers,
                 path,
                 idle: Mutex::new(Vec::new()),
             }),
@@ -150,12 +154,11 @@ impl Store {
 /// and r2d2-style pools add a dependency for what is ten lines here.
 struct ReadPool {
     path: PathBuf,
+    max_idle: usize,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl ReadPool {
-    const MAX_IDLE: usize = 8;
-
     fn with<R>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError>,
@@ -174,7 +177,7 @@ impl ReadPool {
         };
         let out = f(&conn);
         let mut idle = self.idle.lock().expect("pool lock");
-        if idle.len() < Self::MAX_IDLE {
+        if idle.len() < self.max_idle {
             idle.push(conn);
         }
         out
