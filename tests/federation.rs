@@ -66,14 +66,7 @@ async fn get(url: &str) -> (u16, Value) {
 }
 
 async fn post(node: &TestNode, body: &Value) -> (u16, Value) {
-    let res = reqwest::Client::new()
-        .post(format!("{}/v1/agents", node.url))
-        .json(body)
-        .send()
-        .await
-        .expect("post");
-    let s = res.status().as_u16();
-    (s, res.json().await.unwrap_or(Value::Null))
+    node.post_card(body).await
 }
 
 /// The manifest signature each node holds for `agent` (None: not there; "revoked" marks a

@@ -46,13 +46,7 @@ async fn register_relayed(node: &TestNode, agent: &Identity, relays: &[&str]) {
         m["endpoint"] = json!(format!("relay://{}", agent.id()));
         m["relays"] = json!(relays);
     });
-    let res = reqwest::Client::new()
-        .post(format!("{}/v1/agents", node.url))
-        .json(&card)
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(res.status().as_u16(), 201);
+    assert_eq!(node.post_card(&card).await.0, 201);
 }
 
 struct Tunnel {

@@ -210,13 +210,7 @@ async fn gateway_outcomes_lower_and_raise_the_score() {
         m["qps_budget"] = json!(1000);
         m["concurrency_limit"] = json!(64);
     });
-    let res = reqwest::Client::new()
-        .post(format!("{}/v1/agents", node.url))
-        .json(&card)
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(res.status().as_u16(), 201);
+    assert_eq!(node.post_card(&card).await.0, 201);
     let caller = Identity::generate();
     for _ in 0..6 {
         assert_eq!(invoke(&node, &caller, agent.id()).await, 500);
@@ -250,15 +244,8 @@ async fn min_trust_and_ordering_use_local_scores() {
     let node = TestNode::start().await;
     let me = node_key(&node);
     let (good, bad) = (Identity::generate(), Identity::generate());
-    let http = reqwest::Client::new();
     for a in [&good, &bad] {
-        let res = http
-            .post(format!("{}/v1/agents", node.url))
-            .json(&fresh(a))
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(res.status().as_u16(), 201);
+        assert_eq!(node.post_card(&fresh(a)).await.0, 201);
     }
     for _ in 0..4 {
         let (s, _) = report(

@@ -275,21 +275,7 @@ pub async fn run(
         }
         if u == restart_at && !killed.is_empty() {
             for &j in &killed {
-                let l = tokio::net::TcpListener::bind(nodes[j].addr).await?;
-                let seeds = vec![nodes[0].url.clone()];
-                let (tx, node) = start_node(
-                    j,
-                    l,
-                    nodes[j].dir.clone(),
-                    seeds,
-                    &cfg,
-                    filters[j].clone(),
-                    arrivals.clone(),
-                )
-                .await?;
-                nodes[j].stop = Some(tx);
-                nodes[j].task = Some(node.task);
-                nodes[j].node = Some(node.federation.clone());
+                restart(&mut nodes, j, &cfg, &filters, &arrivals).await?;
             }
             progress(&format!("restarted {} nodes", killed.len()));
             killed.clear();
@@ -341,25 +327,10 @@ pub async fn run(
         healed_at = Some(Instant::now());
         progress("network healed");
     }
-    if !killed.is_empty() {
-        for &j in &killed {
-            let l = tokio::net::TcpListener::bind(nodes[j].addr).await?;
-            let (tx, node) = start_node(
-                j,
-                l,
-                nodes[j].dir.clone(),
-                vec![nodes[0].url.clone()],
-                &cfg,
-                filters[j].clone(),
-                arrivals.clone(),
-            )
-            .await?;
-            nodes[j].stop = Some(tx);
-            nodes[j].task = Some(node.task);
-            nodes[j].node = Some(node.federation.clone());
-        }
-        killed.clear();
+    for &j in &killed {
+        restart(&mut nodes, j, &cfg, &filters, &arrivals).await?;
     }
+    killed.clear();
     progress("waiting for convergence");
     let deadline = Instant::now() + cfg.sync_interval * 2 + Duration::from_secs(10);
     loop {
@@ -398,6 +369,32 @@ pub async fn run(
         stop_node(n).await;
     }
     Ok(report)
+}
+
+/// Starts killed node `j` again on its port and data folder, seeded from node 0.
+async fn restart(
+    nodes: &mut [SimNode],
+    j: usize,
+    cfg: &SimConfig,
+    filters: &[Arc<NodeFilter>],
+    arrivals: &Arrivals,
+) -> Result<(), crate::node::NodeError> {
+    let l = tokio::net::TcpListener::bind(nodes[j].addr).await?;
+    let seeds = vec![nodes[0].url.clone()];
+    let (tx, node) = start_node(
+        j,
+        l,
+        nodes[j].dir.clone(),
+        seeds,
+        cfg,
+        filters[j].clone(),
+        arrivals.clone(),
+    )
+    .await?;
+    nodes[j].stop = Some(tx);
+    nodes[j].task = Some(node.task);
+    nodes[j].node = Some(node.federation.clone());
+    Ok(())
 }
 
 fn fed_bytes(n: &SimNode) -> u64 {

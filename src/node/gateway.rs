@@ -273,15 +273,10 @@ async fn forward(
         Some(q) => format!("/{rest}?{q}"),
         None => format!("/{rest}"),
     };
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = super::header_lookup(&headers);
     let caller = state
         .verifier()
-        .verify_for(id, header, method.as_str(), &path, &body, now)
+        .verify_for(id, &header, method.as_str(), &path, &body, now)
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
     let Some(endpoint) = route.endpoint.as_deref() else {
         return Err(ApiError::new(

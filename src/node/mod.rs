@@ -311,6 +311,17 @@ impl AppState {
     }
 }
 
+/// Looks request headers up by lowercase name as owned strings (the shape the handshake's
+/// verifier takes).
+pub fn header_lookup(headers: &axum::http::HeaderMap) -> impl Fn(&str) -> Option<String> + '_ {
+    |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
 /// The API's routes over `state` (the seam tests drive with `oneshot`).
 pub fn router(state: AppState) -> Router {
     Router::new()

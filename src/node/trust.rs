@@ -120,12 +120,7 @@ pub async fn report(
     let body = body?;
     public_from_did(&id)?;
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = super::header_lookup(&headers);
     let caller = state
         .verifier()
         .verify(header, method.as_str(), path, &body, now_unix())

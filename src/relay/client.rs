@@ -270,13 +270,7 @@ async fn session(
         }
     };
     drop(tx);
-    if !writer_done
-        && tokio::time::timeout(Duration::from_secs(1), &mut writer)
-            .await
-            .is_err()
-    {
-        writer.abort();
-    }
+    super::finish_writer(writer, writer_done).await;
     Ok(end)
 }
 

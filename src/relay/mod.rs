@@ -30,6 +30,20 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Interval between keep-alive pings.
 pub const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// Gives a tunnel's writer task a second to send what is queued (a Close), then stops it.
+pub(crate) async fn finish_writer(
+    mut writer: tokio_util::task::AbortOnDropHandle<()>,
+    already_done: bool,
+) {
+    if !already_done
+        && tokio::time::timeout(std::time::Duration::from_secs(1), &mut writer)
+            .await
+            .is_err()
+    {
+        writer.abort();
+    }
+}
+
 /// The string an agent signs to authenticate its tunnel.
 pub fn auth_signing_string(relay_id: &str, agent_id: &str, nonce: &str) -> String {
     format!("{RELAY_DOMAIN}\n{relay_id}\n{agent_id}\n{nonce}")

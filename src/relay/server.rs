@@ -427,13 +427,7 @@ impl Relay {
         };
         // Let a queued Close go out, then stop writing.
         drop(ctl);
-        if !writer_done
-            && tokio::time::timeout(Duration::from_secs(1), &mut writer)
-                .await
-                .is_err()
-        {
-            writer.abort();
-        }
+        super::finish_writer(writer, writer_done).await;
         why
     }
 }

@@ -79,6 +79,18 @@ impl TestNode {
         }
     }
 
+    /// `POST /v1/agents` with `card`; the status and JSON body.
+    pub async fn post_card(&self, card: &Value) -> (u16, Value) {
+        let res = reqwest::Client::new()
+            .post(format!("{}/v1/agents", self.url))
+            .json(card)
+            .send()
+            .await
+            .expect("post a card");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     /// Graceful shutdown, waiting until the store is flushed; hands back the data folder.
     pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(s) = self.stop.take() {
