@@ -181,15 +181,24 @@ async fn push(node: &TestNode, from: &Identity, records: Vec<Value>) -> (u16, Va
 #[tokio::test]
 async fn a_peer_pushing_forged_records_is_refused_and_penalized() {
     let node = fed_node(vec![], |_| {}).await;
-    // A "peer" that answers /v1/node with its ID, so its announcement is accepted.
+    // A "peer" that answers /v1/node with its ID and signs the challenge with its key, so its
+    // announcement is accepted.
     let peer = Identity::generate();
-    let peer_id = peer.id().to_string();
+    let signer = peer.clone();
     let app = axum::Router::new().route(
         "/v1/node",
-        axum::routing::get(move || {
-            let id = peer_id.clone();
-            async move { axum::Json(json!({"node_id": id})) }
-        }),
+        axum::routing::get(
+            move |q: axum::extract::Query<std::collections::HashMap<String, String>>| {
+                let id = signer.clone();
+                async move {
+                    let c = q.get("challenge").cloned().unwrap_or_default();
+                    let sig = id.sign_b64(
+                        agentmesh::federation::node_challenge_string(id.id(), &c).as_bytes(),
+                    );
+                    axum::Json(json!({"node_id": id.id(), "challenge_signature": sig}))
+                }
+            },
+        ),
     );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -422,4 +431,51 @@ async fn concurrent_versions_settle_on_the_same_winner_everywhere() {
         all_have(&refs, agent.id(), &winner)
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_server_cannot_pose_as_a_node_it_holds_no_key_for() {
+    let node = fed_node(vec![], |_| {}).await;
+    let other = fed_node(vec![], |_| {}).await;
+    // The real node proves its ID by signing a challenge.
+    let (s, b) = get(&format!(
+        "{}/v1/node?challenge=AAAAAAAAAAAAAAAAAAAAAA",
+        other.url
+    ))
+    .await;
+    assert_eq!(s, 200);
+    assert!(b["challenge_signature"].is_string(), "{b}");
+    assert_eq!(
+        get(&format!("{}/v1/node?challenge=short", other.url))
+            .await
+            .0,
+        400
+    );
+    // A server that claims `victim`'s ID but cannot sign for it is not taken as that node.
+    let victim = Identity::generate();
+    let victim_id = victim.id().to_string();
+    let app = axum::Router::new().route(
+        "/v1/node",
+        axum::routing::get(move || {
+            let id = victim_id.clone();
+            async move { axum::Json(json!({"node_id": id, "challenge_signature": "AAAA"})) }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let fake_url = format!("http://{}", l.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(l, app).await });
+    // Even a valid announcement signed by the victim's key (replayed from elsewhere) names a
+    // URL that cannot prove the key: refused.
+    let ann = Announcement::sign(&victim, &fake_url);
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/peers", node.url))
+        .json(&ann)
+        .send()
+        .await
+        .expect("announce");
+    assert_eq!(res.status().as_u16(), 400);
+    let (_, peers) = get(&format!("{}/v1/peers", node.url)).await;
+    assert_eq!(peers["peers"].as_array().map(Vec::len), Some(0), "{peers}");
 }

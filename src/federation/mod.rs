@@ -126,6 +126,11 @@ pub struct Announcement {
     pub signature: String,
 }
 
+/// `AGENTMESH-NODE-V1\n<node_id>\n<challenge>`: what a node signs to prove it answers at a URL.
+pub fn node_challenge_string(node_id: &str, challenge: &str) -> String {
+    format!("AGENTMESH-NODE-V1\n{node_id}\n{challenge}")
+}
+
 /// `AGENTMESH-PEER-V1\n<node_id>\n<url>\n<issued_at>`.
 pub fn announcement_signing_string(node_id: &str, url: &str, issued_at: &str) -> String {
     format!("{PEER_DOMAIN}\n{node_id}\n{url}\n{issued_at}")
@@ -261,7 +266,7 @@ pub struct Federation {
     config: FederationConfig,
     http: reqwest::Client,
     peers: Mutex<HashMap<String, Peer>>,
-    queue: Mutex<Vec<Queued>>,
+    queue: Mutex<std::collections::VecDeque<Queued>>,
     /// The newest version this node accepted per agent since start, `(issued_at, signature)`:
     /// a synced record not newer than it is stale without checking its signature (most pushes
     /// under flooding are duplicates).
@@ -301,7 +306,7 @@ impl Federation {
             config,
             http,
             peers: Mutex::new(HashMap::new()),
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(std::collections::VecDeque::new()),
             seen: Mutex::new(HashMap::new()),
             stats: FedStats::default(),
         }
@@ -379,9 +384,9 @@ impl Federation {
         let remaining = peers as u32;
         let mut q = lock(&self.queue);
         if q.len() >= MAX_QUEUE {
-            q.remove(0);
+            q.pop_front();
         }
-        q.push(Queued {
+        q.push_back(Queued {
             envelope,
             remaining,
             sent_to: Vec::new(),
@@ -511,6 +516,23 @@ impl Federation {
             p.cursor = p.cursor.max(c);
         }
         Some(p.row())
+    }
+
+    /// Moves a peer's cursor forward without counting an answer as a success.
+    fn advance(&self, node_id: &str, cursor: i64) -> Option<PeerRow> {
+        let mut peers = lock(&self.peers);
+        let p = peers.get_mut(node_id)?;
+        p.cursor = p.cursor.max(cursor);
+        Some(p.row())
+    }
+
+    /// Fills the record of accepted versions from the store at start, so offers of cards held
+    /// before a restart are not asked for again.
+    pub fn remember(&self, versions: Vec<(String, i64, String)>) {
+        let mut seen = lock(&self.seen);
+        for (id, at, sig) in versions {
+            seen.insert(id, (at, sig));
+        }
     }
 
     /// Records a failure: exponential backoff (1 s doubling to 5 min); a non-seed peer that

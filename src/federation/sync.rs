@@ -41,6 +41,8 @@ pub struct Merged {
     pub stale: usize,
     /// Records that failed verification or the field rules.
     pub rejected: usize,
+    /// Records this node failed to store (its own trouble, not the peer's).
+    pub errors: usize,
 }
 
 /// Verifies each record on its own and stores the newer ones (the merge rules: PROTOCOL §3
@@ -79,7 +81,7 @@ pub async fn merge(state: &AppState, records: Vec<Value>) -> Merged {
             Ok(_) => m.accepted += 1,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot store a synced record");
-                m.rejected += 1;
+                m.errors += 1;
             }
         }
     }
@@ -118,6 +120,10 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         Ok(rows) => fed.restore(rows),
         Err(e) => tracing::warn!(error = %e, "cannot load saved peers"),
     }
+    match state.store().card_versions().await {
+        Ok(v) => fed.remember(v),
+        Err(e) => tracing::warn!(error = %e, "cannot load stored card versions"),
+    }
     let pulls = {
         let (state, stop) = (state.clone(), stop.clone());
         async move {
@@ -129,9 +135,17 @@ pub async fn run(state: AppState, stop: CancellationToken) {
                     biased;
                     () = stop.cancelled() => break,
                     _ = tick.tick() => {
-                        bootstrap(&state, first).await;
+                        // A slow peer or a long first pull must not hold up shutdown.
+                        let round = async {
+                            bootstrap(&state, first).await;
+                            pull_round(&state).await;
+                        };
+                        tokio::select! {
+                            biased;
+                            () = stop.cancelled() => break,
+                            () = round => {}
+                        }
                         first = false;
-                        pull_round(&state).await;
                     }
                 }
             }
@@ -166,12 +180,32 @@ async fn get_json(fed: &Federation, url: &str) -> Result<Value, String> {
 }
 
 /// Asks `url` who it is.
+/// Asks `url` who it is, with a fresh challenge it must sign: the answer is an ID the
+/// responder proved it holds the key of (so no server can pose as another node and have its
+/// bad records charged to that node).
 pub(super) async fn node_id_at(fed: &Federation, url: &str) -> Result<String, String> {
-    let v = get_json(fed, &format!("{}/v1/node", url.trim_end_matches('/'))).await?;
-    v["node_id"]
+    let challenge = crate::encoding::b64url(&crate::encoding::random_bytes::<16>());
+    let v = get_json(
+        fed,
+        &format!(
+            "{}/v1/node?challenge={challenge}",
+            url.trim_end_matches('/')
+        ),
+    )
+    .await?;
+    let id = v["node_id"]
         .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| "no node_id in /v1/node".into())
+        .ok_or_else(|| "no node_id in /v1/node".to_string())?;
+    let sig = v["challenge_signature"]
+        .as_str()
+        .ok_or_else(|| "no challenge_signature in /v1/node".to_string())?;
+    crate::identity::verify_b64(
+        id,
+        super::node_challenge_string(id, &challenge).as_bytes(),
+        sig,
+    )
+    .map_err(|e| format!("the node at {url} did not prove it holds {id}: {e}"))?;
+    Ok(id.to_string())
 }
 
 /// Adds candidate peers after checking each URL answers as the node ID it is listed with.
@@ -295,7 +329,7 @@ async fn pull_from(state: &AppState, peer: &Peer, progress: Option<super::Progre
     let mut cursor = peer.cursor;
     let mut got = 0i64;
     let mut pulled = 0u64;
-    loop {
+    for _ in 0..MAX_PAGES_PER_PULL {
         let url = format!(
             "{}/v1/sync?since={cursor}&limit={}",
             peer.url, fed.config.pull_page
@@ -325,9 +359,19 @@ async fn pull_from(state: &AppState, peer: &Peer, progress: Option<super::Progre
         let merged = merge(state, page.records.into_iter().map(|r| r.card).collect()).await;
         fed.count(&fed.stats.pulled, merged.accepted);
         fed.count(&fed.stats.pull_records, n);
+        if merged.errors > 0 {
+            // This node could not store something: keep the cursor so the page comes again.
+            return;
+        }
         got += merged.accepted as i64;
         pulled += n as u64;
+        let moved = last > cursor;
         cursor = cursor.max(last);
+        if merged.rejected > 0 {
+            persist(state, fed.advance(&peer.node_id, cursor), &peer.node_id).await;
+            penalize(state, &peer.node_id, merged.rejected).await;
+            return;
+        }
         persist(
             state,
             fed.succeeded(&peer.node_id, Some(cursor)),
@@ -337,11 +381,8 @@ async fn pull_from(state: &AppState, peer: &Peer, progress: Option<super::Progre
         if let Some(p) = &progress {
             p(pulled, page.last_seq.map_or(pulled, |l| l.max(0) as u64));
         }
-        if merged.rejected > 0 {
-            penalize(state, &peer.node_id, merged.rejected).await;
-            return;
-        }
-        if !page.more || n == 0 {
+        // A page that does not move the cursor cannot lead anywhere new.
+        if !page.more || n == 0 || !moved {
             break;
         }
     }
@@ -361,6 +402,9 @@ fn pick(peers: &[Peer], k: usize) -> Vec<Peer> {
     }
     idx.into_iter().take(k).map(|i| peers[i].clone()).collect()
 }
+
+/// Pages one pull takes from a peer at most (500 records each); the rest comes next round.
+const MAX_PAGES_PER_PULL: usize = 200;
 
 /// Characters of signature in a push digest.
 pub const DIGEST_SIG_CHARS: usize = 16;

@@ -147,6 +147,12 @@ pub async fn push(
     if merged.rejected > 0 {
         crate::federation::sync::penalize(&state, &caller, merged.rejected).await;
     }
+    if merged.errors > 0 {
+        return Err(ApiError::internal(format!(
+            "{} pushed records could not be stored",
+            merged.errors
+        )));
+    }
     Ok(Json(json!({
         "accepted": merged.accepted,
         "stale": merged.stale,

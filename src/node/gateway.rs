@@ -319,6 +319,16 @@ async fn forward(
                         format!("agent {id} is not connected to a relay: {why}"),
                     ));
                 }
+                Upstream::Busy(n) => {
+                    // The node's own bound, not the agent's doing: no trust event.
+                    let mut e = ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "upstream_failed",
+                        format!("the tunnel of agent {id} has {n} calls in flight; retry"),
+                    );
+                    e.retry_after = Some(1);
+                    return Err(e);
+                }
                 Upstream::Dropped => (
                     OutcomeKind::Failure,
                     ApiError::new(
@@ -460,6 +470,8 @@ enum Upstream {
     Offline(String),
     /// The tunnel closed while the call waited.
     Dropped,
+    /// This node's tunnel to the agent has as many calls in flight as it allows.
+    Busy(usize),
     /// No complete answer within the timeout.
     Timeout,
     /// The answer is over the size cap.
@@ -584,7 +596,7 @@ async fn call_relay(
             .await
             .map_err(|e| match e {
                 RelayError::Offline => Upstream::Offline("its tunnel just closed".into()),
-                RelayError::Busy(n) => Upstream::Failed(format!("{n} calls in flight")),
+                RelayError::Busy(n) => Upstream::Busy(n),
                 RelayError::Dropped => Upstream::Dropped,
                 RelayError::Timeout => Upstream::Timeout,
             })?;

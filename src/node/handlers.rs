@@ -201,11 +201,44 @@ fn round4(x: f64) -> f64 {
 }
 
 /// `GET /v1/node`: what this node is and holds.
-pub async fn node_info(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+///
+/// With `?challenge=<16–64 bytes base64url>` the answer adds `challenge_signature`: the node's
+/// signature over `AGENTMESH-NODE-V1\n<node_id>\n<challenge>`, so a peer checking this URL
+/// learns that whoever answers holds the key of `node_id` (a plain `node_id` proves nothing).
+pub async fn node_info(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let mut challenge = None;
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "challenge" => match crate::encoding::b64url_decode(&v) {
+                Ok(b) if (16..=64).contains(&b.len()) => challenge = Some(v.into_owned()),
+                _ => {
+                    return Err(ApiError::bad_field(
+                        "challenge",
+                        "must be 16–64 bytes of base64url",
+                    ));
+                }
+            },
+            other => {
+                return Err(ApiError::bad_field(
+                    other,
+                    "unknown query parameter (use challenge)",
+                ));
+            }
+        }
+    }
     let agents = state.store().live_count().await?;
     let batches = state.store().batch_stats();
+    let challenge_signature = challenge.map(|c| {
+        state
+            .node()
+            .sign_b64(crate::federation::node_challenge_string(state.node().id(), &c).as_bytes())
+    });
     Ok(Json(json!({
         "node_id": state.node().id(),
+        "challenge_signature": challenge_signature,
         "version": crate::VERSION,
         "public_url": state.inner.public_url,
         "uptime_s": state.inner.started.elapsed().as_secs(),

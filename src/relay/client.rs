@@ -365,6 +365,14 @@ async fn admit_and_forward(
     body: &Bytes,
     header: &impl Fn(&str) -> Option<String>,
 ) -> Result<(u16, Vec<(String, String)>, Bytes), Refusal> {
+    if !head.path.starts_with('/') {
+        // `<forward><path>` must stay on the local service: `@host/…` would change the host.
+        return Err((
+            400,
+            "invalid_field",
+            "the path must start with /".to_string(),
+        ));
+    }
     let me = ctx.cfg.identity.id();
     let _permit = ctx
         .limiter

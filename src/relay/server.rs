@@ -395,7 +395,8 @@ impl Relay {
             tokio::select! {
                 biased;
                 () = tunnel.close.cancelled() => {
-                    let _ = ctl.send(Message::Close(None)).await;
+                    // Never wait here: the writer may be stuck on an agent that stopped reading.
+                    let _ = ctl.try_send(Message::Close(None));
                     break "closed by the node (replaced or shutting down)";
                 }
                 _ = &mut writer, if !writer_done => {

@@ -77,6 +77,16 @@ impl Store {
         .await
     }
 
+    /// `(agent_id, issued_at, signature)` of every stored version, tombstones included.
+    pub async fn card_versions(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT agent_id, issued_at, signature FROM cards")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     /// The highest sequence number given out so far (0 when empty).
     pub async fn max_seq(&self) -> Result<i64, StoreError> {
         self.read(|c| Ok(c.query_row("SELECT COALESCE(MAX(seq), 0) FROM cards", [], |r| r.get(0))?))
