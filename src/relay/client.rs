@@ -447,6 +447,37 @@ async fn admit_and_forward(
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_path_that_would_change_the_forward_host_is_refused() {
+        let cfg = ConnectConfig::new("http://relay", "http://127.0.0.1:9", Identity::generate());
+        let ctx = Ctx {
+            verifier: Verifier::new(cfg.identity.id(), 60, 16),
+            limiter: Limiter::new(),
+            http: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(hyper_util::client::legacy::connect::HttpConnector::new()),
+            stats: Arc::new(ConnStats::default()),
+            cfg,
+        };
+        let head = RequestHead {
+            kind: super::super::RequestTag::Request,
+            id: 1,
+            method: "GET".into(),
+            path: "@169.254.169.254/latest".into(),
+            headers: Vec::new(),
+        };
+        let header = |_: &str| None;
+        let refused = admit_and_forward(&ctx, &head, &Bytes::new(), &header).await;
+        assert_eq!(
+            refused.map(|_| ()).map_err(|e| (e.0, e.1)),
+            Err((400, "invalid_field"))
+        );
+        // The refusal still goes back signed by the agent.
+        let frame = handle(&ctx, head, Bytes::new()).await;
+        let (resp, _): (ResponseHead, &[u8]) = decode(&frame).expect("a response frame");
+        assert_eq!(resp.status, 400);
+        assert!(resp.headers.iter().any(|(k, _)| k == H_SIGNATURE));
+    }
+
     #[test]
     fn backoff_grows_to_the_cap_with_jitter() {
         let max = Duration::from_secs(30);
