@@ -30,14 +30,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[path = "common/raw_http.rs"]
 mod raw_http;
 
+#[path = "common/mem.rs"]
+mod mem;
+
 fn rss_kb() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0.0);
-    pages * 4.0
+    mem::rss_bytes() / 1024.0
 }
 
 struct Run {

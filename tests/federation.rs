@@ -157,6 +157,18 @@ async fn tombstones_propagate_and_older_versions_are_refused_everywhere() {
     );
 }
 
+/// `POST /v1/peers` with an announcement; the status.
+async fn announce(node: &TestNode, ann: &Announcement) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{}/v1/peers", node.url))
+        .json(ann)
+        .send()
+        .await
+        .expect("announce")
+        .status()
+        .as_u16()
+}
+
 async fn push(node: &TestNode, from: &Identity, records: Vec<Value>) -> (u16, Value) {
     let body = serde_json::to_vec(&json!({"from": from.id(), "records": records})).expect("ser");
     let signed = sign_request(
@@ -200,28 +212,12 @@ async fn a_peer_pushing_forged_records_is_refused_and_penalized() {
             },
         ),
     );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let peer_url = format!("http://{}", l.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(l, app).await });
+    let peer_url = common::serve_app(app).await;
     let ann = Announcement::sign(&peer, &peer_url);
-    let res = reqwest::Client::new()
-        .post(format!("{}/v1/peers", node.url))
-        .json(&ann)
-        .send()
-        .await
-        .expect("announce");
-    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(announce(&node, &ann).await, 200);
     // An announcement for a URL that answers as someone else is refused.
     let liar = Announcement::sign(&Identity::generate(), &peer_url);
-    let res = reqwest::Client::new()
-        .post(format!("{}/v1/peers", node.url))
-        .json(&liar)
-        .send()
-        .await
-        .expect("announce");
-    assert_eq!(res.status().as_u16(), 400);
+    assert_eq!(announce(&node, &liar).await, 400);
 
     let victim = Identity::generate();
     let mut forged = envelope(&victim, now_unix(), |_| {});
@@ -461,21 +457,11 @@ async fn a_server_cannot_pose_as_a_node_it_holds_no_key_for() {
             async move { axum::Json(json!({"node_id": id, "challenge_signature": "AAAA"})) }
         }),
     );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let fake_url = format!("http://{}", l.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(l, app).await });
+    let fake_url = common::serve_app(app).await;
     // Even a valid announcement signed by the victim's key (replayed from elsewhere) names a
     // URL that cannot prove the key: refused.
     let ann = Announcement::sign(&victim, &fake_url);
-    let res = reqwest::Client::new()
-        .post(format!("{}/v1/peers", node.url))
-        .json(&ann)
-        .send()
-        .await
-        .expect("announce");
-    assert_eq!(res.status().as_u16(), 400);
+    assert_eq!(announce(&node, &ann).await, 400);
     let (_, peers) = get(&format!("{}/v1/peers", node.url)).await;
     assert_eq!(peers["peers"].as_array().map(Vec::len), Some(0), "{peers}");
 }

@@ -96,11 +96,7 @@ async fn upstream(mode: Mode) -> Upstream {
             }
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = common::serve_app(app).await;
     Upstream { url, agent }
 }
 

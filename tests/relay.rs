@@ -33,12 +33,7 @@ async fn upstream(arrived: Arc<Notify>) -> String {
             axum::Json(json!({"path": uri.to_string(), "body": String::from_utf8_lossy(&body)}))
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    common::serve_app(app).await
 }
 
 async fn register_relayed(node: &TestNode, agent: &Identity, relays: &[&str]) {

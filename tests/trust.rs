@@ -181,12 +181,7 @@ async fn switchable_upstream(fail: Arc<AtomicBool>) -> String {
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    common::serve_app(app).await
 }
 
 async fn invoke(node: &TestNode, caller: &Identity, agent: &str) -> u16 {

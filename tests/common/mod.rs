@@ -30,6 +30,16 @@ pub fn fresh(id: &Identity) -> Value {
     envelope(id, now_unix(), |_| {})
 }
 
+/// Serves `app` on 127.0.0.1:0 in the background (a local agent or a fake peer); its base URL.
+pub async fn serve_app(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
 /// An in-process node on 127.0.0.1:0 with its own temp data dir.
 pub struct TestNode {
     pub url: String,
