@@ -247,7 +247,10 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTMESH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let json = matches!(&cli.command, Command::Serve(a) if a.log_format.as_deref() == Some("json"));
+    let json = match &cli.command {
+        Command::Serve(a) => serve_log_format(cli, a).as_deref() == Some("json"),
+        _ => false,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -257,6 +260,20 @@ fn init_logging(cli: &Cli) {
     } else {
         builder.try_init()
     };
+}
+
+/// `serve`'s log format: `--log-format` / `AGENTMESH_LOG_FORMAT`, else the config file's
+/// `[serve] log_format` (read here because logging starts before the command runs; a broken
+/// file is reported by the command itself).
+fn serve_log_format(cli: &Cli, args: &serve::Args) -> Option<String> {
+    if args.log_format.is_some() {
+        return args.log_format.clone();
+    }
+    let path = match &args.config {
+        Some(p) => p.clone(),
+        None => Paths::resolve(cli.home.as_deref()).ok()?.config_file,
+    };
+    FileConfig::load(&path, false).ok()?.serve.log_format
 }
 
 /// Whether stderr gets colour: a terminal, and `NO_COLOR` unset.

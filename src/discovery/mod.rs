@@ -304,11 +304,11 @@ impl Discovery {
     }
 
     /// Updates several scores under one lock.
-    pub fn set_trusts(&self, scores: &[(String, f64)]) {
+    pub fn set_trusts<'a>(&self, scores: impl IntoIterator<Item = (&'a str, f64)>) {
         let mut idx = self.index.write().expect("index lock");
         for (agent_id, score) in scores {
             if let Some(key) = key_of(agent_id) {
-                idx.set_trust(&key, *score as f32);
+                idx.set_trust(&key, score as f32);
             }
         }
     }

@@ -325,6 +325,26 @@ async fn pull_round(state: &AppState) {
 
 /// Pulls what followed the cursor of `peer`, page by page, persisting the cursor as it goes.
 async fn pull_from(state: &AppState, peer: &Peer, progress: Option<super::ProgressHook>) {
+    let (outcome, got) = pull_pages(state, peer, progress).await;
+    state.metrics().sync_round(&peer.node_id, outcome);
+    let ok = outcome == "ok";
+    if !ok || got > 0 {
+        state.activity().event(
+            "sync",
+            None,
+            ok,
+            format!("pull from {}: {outcome}, {got} new", peer.url),
+        );
+    }
+}
+
+/// The pages of one pull: how it ended (`ok`, `unreachable`, `wrong_node`, `store_error`,
+/// `rejected`) and how many records were new.
+async fn pull_pages(
+    state: &AppState,
+    peer: &Peer,
+    progress: Option<super::ProgressHook>,
+) -> (&'static str, i64) {
     let fed = state.federation().clone();
     let mut cursor = peer.cursor;
     let mut got = 0i64;
@@ -342,7 +362,7 @@ async fn pull_from(state: &AppState, peer: &Peer, progress: Option<super::Progre
             Err(e) => {
                 tracing::debug!(peer = peer.url, error = e, "pull failed");
                 persist(state, fed.failed(&peer.node_id), &peer.node_id).await;
-                return;
+                return ("unreachable", got);
             }
         };
         if page.node_id != peer.node_id {
@@ -352,7 +372,7 @@ async fn pull_from(state: &AppState, peer: &Peer, progress: Option<super::Progre
                 "peer URL now answers as another node"
             );
             persist(state, fed.failed(&peer.node_id), &peer.node_id).await;
-            return;
+            return ("wrong_node", got);
         }
         let last = page.records.last().map_or(cursor, |r| r.seq);
         let n = page.records.len();
@@ -361,7 +381,7 @@ async fn pull_from(state: &AppState, peer: &Peer, progress: Option<super::Progre
         fed.count(&fed.stats.pull_records, n);
         if merged.errors > 0 {
             // This node could not store something: keep the cursor so the page comes again.
-            return;
+            return ("store_error", got);
         }
         got += merged.accepted as i64;
         pulled += n as u64;
@@ -370,7 +390,7 @@ async fn pull_from(state: &AppState, peer: &Peer, progress: Option<super::Progre
         if merged.rejected > 0 {
             persist(state, fed.advance(&peer.node_id, cursor), &peer.node_id).await;
             penalize(state, &peer.node_id, merged.rejected).await;
-            return;
+            return ("rejected", got);
         }
         persist(
             state,
@@ -391,6 +411,7 @@ async fn pull_from(state: &AppState, peer: &Peer, progress: Option<super::Progre
         p.last_sync = Some(now_unix());
         p.lag = got;
     }
+    ("ok", got)
 }
 
 /// `k` distinct random peers.

@@ -28,6 +28,7 @@ use crate::events::{OutcomeEvent, OutcomeKind};
 use crate::handshake::{H_NONCE, H_SIGNATURE, verify_response};
 use crate::ratelimit::Rejected;
 use crate::store::StoredCard;
+use tracing::Instrument as _;
 
 /// Gateway settings.
 #[derive(Debug, Clone)]
@@ -202,10 +203,26 @@ async fn invoke_inner(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match forward(&state, &id, &rest, method, &uri, headers, body).await {
-        Ok(res) => res,
-        Err(e) => e.into_response(),
-    }
+    let started = Instant::now();
+    let span = tracing::debug_span!("invoke", agent_id = %id, caller = tracing::field::Empty);
+    let (res, outcome) = match forward(&state, &id, &rest, method, &uri, headers, body)
+        .instrument(span.clone())
+        .await
+    {
+        Ok(res) if res.status().is_server_error() => (res, "agent_5xx"),
+        Ok(res) => (res, "ok"),
+        Err(e) => {
+            let code = e.code;
+            (e.into_response(), code)
+        }
+    };
+    let took = started.elapsed();
+    state.metrics().invocation(outcome, took);
+    let status = res.status().as_u16();
+    let millis = took.as_secs_f64() * 1000.0;
+    state.activity().invocation(&id, status, outcome, millis);
+    span.in_scope(|| tracing::debug!(status, outcome, millis, "invocation"));
+    res
 }
 
 async fn forward(
@@ -236,6 +253,9 @@ async fn forward(
         .limiter()
         .try_acquire(id, route.qps, route.concurrency, Instant::now())
         .map_err(|r| {
+            state
+                .metrics()
+                .rate_limited(matches!(r, Rejected::Concurrency));
             let (retry, msg) = match r {
                 Rejected::Rate { retry_after } => (
                     retry_after.as_secs_f64().ceil().max(1.0) as u64,
@@ -278,6 +298,7 @@ async fn forward(
         .verifier()
         .verify_for(id, &header, method.as_str(), &path, &body, now)
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+    tracing::Span::current().record("caller", caller.as_str());
     let Some(endpoint) = route.endpoint.as_deref() else {
         return Err(ApiError::new(
             StatusCode::GONE,

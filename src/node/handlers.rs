@@ -21,11 +21,30 @@ pub async fn register(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut agent_id = None;
+    let result = store_card(&state, body, &mut agent_id).await;
+    let outcome = match &result {
+        Ok((_, v)) => v["status"].as_str().unwrap_or("created"),
+        Err(e) if e.code == "stale" => "stale",
+        Err(e) if e.status.is_client_error() => "invalid",
+        Err(_) => "error",
+    };
+    state.metrics().registration(outcome);
+    state.activity().registration(agent_id.as_deref(), outcome);
+    result
+}
+
+async fn store_card(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+    agent_id_out: &mut Option<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = body?;
     let card = Card::from_slice(&body)?;
-    card.check_not_future(now_unix())?;
     let agent_id = card.agent_id.clone();
-    let outcome = super::ingest::accept(&state, card).await?;
+    *agent_id_out = Some(agent_id.clone());
+    card.check_not_future(now_unix())?;
+    let outcome = super::ingest::accept(state, card).await?;
     let (status, seq, word) = match outcome {
         PutOutcome::Created { seq } => (StatusCode::CREATED, seq, "created"),
         PutOutcome::Updated { seq } => (StatusCode::OK, seq, "updated"),
@@ -164,7 +183,18 @@ pub async fn discover(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
-    let query = parse_search(raw.as_deref())?;
+    let result = search(&state, raw.as_deref(), started).await;
+    state.metrics().discovery(result.is_ok(), started.elapsed());
+    state.activity().discovery();
+    result
+}
+
+async fn search(
+    state: &AppState,
+    raw: Option<&str>,
+    started: Instant,
+) -> Result<Json<Value>, ApiError> {
+    let query = parse_search(raw)?;
     let discovery = state.discovery().clone();
     let hits = tokio::task::spawn_blocking(move || discovery.search(&query))
         .await
@@ -198,81 +228,6 @@ pub async fn discover(
 
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
-}
-
-/// `GET /v1/node`: what this node is and holds.
-///
-/// With `?challenge=<16–64 bytes base64url>` the answer adds `challenge_signature`: the node's
-/// signature over `AGENTMESH-NODE-V1\n<node_id>\n<challenge>`, so a peer checking this URL
-/// learns that whoever answers holds the key of `node_id` (a plain `node_id` proves nothing).
-pub async fn node_info(
-    State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let mut challenge = None;
-    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        match k.as_ref() {
-            "challenge" => match crate::encoding::b64url_decode(&v) {
-                Ok(b) if (16..=64).contains(&b.len()) => challenge = Some(v.into_owned()),
-                _ => {
-                    return Err(ApiError::bad_field(
-                        "challenge",
-                        "must be 16–64 bytes of base64url",
-                    ));
-                }
-            },
-            other => {
-                return Err(ApiError::bad_field(
-                    other,
-                    "unknown query parameter (use challenge)",
-                ));
-            }
-        }
-    }
-    let agents = state.store().live_count().await?;
-    let batches = state.store().batch_stats();
-    let challenge_signature = challenge.map(|c| {
-        state
-            .node()
-            .sign_b64(crate::federation::node_challenge_string(state.node().id(), &c).as_bytes())
-    });
-    Ok(Json(json!({
-        "node_id": state.node().id(),
-        "challenge_signature": challenge_signature,
-        "version": crate::VERSION,
-        "public_url": state.inner.public_url,
-        "uptime_s": state.inner.started.elapsed().as_secs(),
-        "agents": agents,
-        "indexed": state.discovery().len(),
-        "model": state.discovery().model_id(),
-        "peers": state.federation().peer_count(),
-        "sync": {
-            "pulled": state.federation().stats.pulled.load(std::sync::atomic::Ordering::Relaxed),
-            "pull_records": state.federation().stats.pull_records.load(std::sync::atomic::Ordering::Relaxed),
-            "pushed_in": state.federation().stats.pushed_in.load(std::sync::atomic::Ordering::Relaxed),
-            "pushed_out": state.federation().stats.pushed_out.load(std::sync::atomic::Ordering::Relaxed),
-            "rejected": state.federation().stats.rejected.load(std::sync::atomic::Ordering::Relaxed),
-            "pull_rounds": state.federation().stats.pull_rounds.load(std::sync::atomic::Ordering::Relaxed),
-            "bytes_sent": state.federation().stats.bytes_sent.load(std::sync::atomic::Ordering::Relaxed),
-        },
-        "tunnels": state.relay().len(),
-        "gateway": {
-            "responses_unchecked": state.inner.responses_unchecked.load(std::sync::atomic::Ordering::Relaxed),
-        },
-        "relay": {
-            "frames_in": state.relay().frames().0,
-            "frames_out": state.relay().frames().1,
-        },
-        "trust": {
-            "agents": state.trust().len(),
-            "events": state.trust().events_seen(),
-        },
-        "store": {
-            "commits": batches.commits,
-            "writes": batches.jobs,
-            "max_batch": batches.max_batch,
-        },
-    })))
 }
 
 /// `GET /healthz`.

@@ -4,11 +4,14 @@
 //! and the CLI binds the configured address. On shutdown the server stops accepting, finishes
 //! in-flight requests, and the store's writer commits what is queued before the task ends.
 
+pub mod activity;
 mod error;
 mod federation;
 pub mod gateway;
 mod handlers;
+pub mod info;
 pub mod ingest;
+pub mod metrics;
 mod trust;
 
 use std::future::Future;
@@ -127,6 +130,8 @@ struct Inner {
     response_checks: Arc<tokio::sync::Semaphore>,
     responses_unchecked: std::sync::atomic::AtomicU64,
     federation: Arc<Federation>,
+    metrics: metrics::Metrics,
+    activity: activity::Activity,
 }
 
 /// The parts of [`AppState`] beyond store, identity and discovery.
@@ -193,6 +198,8 @@ impl AppState {
             federation,
         } = services;
         crate::client::init_tls();
+        let metrics = metrics::Metrics::new();
+        store.observe_batches(metrics.write_batch_histogram());
         // Agents are called at the endpoints their cards name; a system proxy would sit
         // between the node and every agent, and checking for one costs time on every call.
         let http = reqwest::Client::builder()
@@ -236,8 +243,20 @@ impl AppState {
                     gateway::MAX_RESPONSE_CHECKS,
                 )),
                 responses_unchecked: std::sync::atomic::AtomicU64::new(0),
+                metrics,
+                activity: activity::Activity::new(),
             }),
         }
+    }
+
+    /// This node's Prometheus metrics.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// Recent activity (rates, per-agent calls, events) for `/v1/node`.
+    pub fn activity(&self) -> &activity::Activity {
+        &self.inner.activity
     }
 
     /// Peers and sync.
@@ -361,12 +380,42 @@ pub fn router(state: AppState) -> Router {
                 .post(federation::announce)
                 .layer(DefaultBodyLimit::max(16 * 1024)),
         )
-        .route("/v1/node", get(handlers::node_info))
+        .route("/v1/node", get(info::node_info))
+        .route("/metrics", get(info::metrics))
         .route("/relay/v1/ws/{agent_id}", get(relay_ws))
         .route("/healthz", get(handlers::healthz))
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::no_method)
+        .layer(axum::middleware::from_fn(access_log))
         .with_state(state)
+}
+
+/// Wraps every request in a `request` span (method and path, so agent IDs in paths are on every
+/// line logged inside it) and logs its status and latency at debug level. Headers and bodies —
+/// signatures, cards — are never logged.
+async fn access_log(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument as _;
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(req).await;
+    }
+    let started = Instant::now();
+    let span = tracing::debug_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let res = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = res.status().as_u16(),
+            millis = started.elapsed().as_secs_f64() * 1000.0,
+            "answered"
+        );
+    });
+    res
 }
 
 /// `GET /relay/v1/ws/{agent_id}`: upgrade and run the tunnel (PROTOCOL §5).
@@ -437,7 +486,12 @@ impl Node {
         );
         let trust = Arc::new(TrustManager::new(&config.trust, Arc::new(SystemClock)));
         let restored = trust.restore(store.load_trust().await?);
-        discovery.set_trusts(&trust.take_unpushed());
+        discovery.set_trusts(
+            trust
+                .take_unpushed()
+                .iter()
+                .map(|(id, _, s)| (id.as_str(), *s)),
+        );
         tracing::info!(agents = restored, "trust records restored");
         let sink: Arc<dyn OutcomeSink> = match outcomes {
             Some(extra) => Arc::new(Tee(vec![trust.clone(), extra])),
@@ -467,14 +521,12 @@ impl Node {
             stop_trust.child_token(),
         ));
         let relay = state.relay().clone();
-        let app = router(state);
         let trust_loop = tokio::spawn(trust::run_loop(
-            trust.clone(),
-            store.clone(),
-            discovery,
+            state.clone(),
             config.trust.flush_interval,
             stop_trust.clone(),
         ));
+        let app = router(state);
         // Request/response traffic: answer segments go out at once rather than waiting on
         // Nagle's algorithm for an ACK.
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

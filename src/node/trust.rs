@@ -2,7 +2,6 @@
 //! — plus the background loop that keeps discovery's copy of the scores fresh and the records
 //! on disk.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -15,12 +14,10 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::{ApiError, AppState};
-use crate::discovery::Discovery;
 use crate::encoding::now_unix;
 use crate::events::OutcomeKind;
 use crate::identity::public_from_did;
-use crate::store::Store;
-use crate::trust::{MAX_LIST, TrustManager, TrustSort, TrustView};
+use crate::trust::{MAX_LIST, TrustSort, TrustView};
 
 /// Largest report body.
 pub const MAX_REPORT_BYTES: usize = 16 * 1024;
@@ -30,6 +27,8 @@ const MAX_NOTE_CHARS: usize = 1000;
 const PUSH_EVERY: Duration = Duration::from_secs(1);
 /// How often every record is decayed in memory.
 const DECAY_EVERY: Duration = Duration::from_secs(60);
+/// How often histogram buffers are drained into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// `GET /v1/trust/{id}`: score and breakdown (neutral for an agent never seen).
 pub async fn show(
@@ -157,44 +156,81 @@ pub async fn report(
         event = req.event.as_str(),
         "trust report"
     );
+    let before = state.trust().score(&id);
     let view = state.trust().report(&id, req.event, req.note, &caller);
-    state.discovery().set_trusts(&[(id.clone(), view.score)]);
+    state.discovery().set_trusts([(id.as_str(), view.score)]);
+    state.activity().event(
+        "report",
+        Some(&id),
+        matches!(req.event, crate::events::OutcomeKind::Success),
+        format!(
+            "{} reported by {}: {before:.2} → {:.2}",
+            req.event.as_str(),
+            short_id(&caller),
+            view.score
+        ),
+    );
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// Keeps discovery's scores fresh, decays records and flushes changes until `stop`; the caller
-/// flushes once more after the server has stopped.
-pub async fn run_loop(
-    trust: Arc<TrustManager>,
-    store: Store,
-    discovery: Arc<Discovery>,
-    flush_every: Duration,
-    stop: CancellationToken,
-) {
+/// Most score changes turned into events per push (the largest moves).
+const MAX_CHANGE_EVENTS: usize = 5;
+/// A score change at least this big becomes an event.
+const EVENT_DELTA: f64 = 0.02;
+
+/// Keeps discovery's scores fresh (and notes the largest moves as events), decays records,
+/// flushes changes and drains metric buffers until `stop`; the caller flushes once more after
+/// the server has stopped.
+pub async fn run_loop(state: AppState, flush_every: Duration, stop: CancellationToken) {
     let mut push = tokio::time::interval(PUSH_EVERY);
     let mut decay = tokio::time::interval(DECAY_EVERY);
     let mut flush = tokio::time::interval(flush_every.max(Duration::from_millis(10)));
-    for t in [&mut push, &mut decay, &mut flush] {
+    let mut upkeep = tokio::time::interval(UPKEEP_EVERY);
+    for t in [&mut push, &mut decay, &mut flush, &mut upkeep] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
+    let trust = state.trust().clone();
     loop {
         tokio::select! {
             biased;
             () = stop.cancelled() => break,
             _ = push.tick() => {
                 let t = trust.clone();
-                let d = discovery.clone();
-                let _ = tokio::task::spawn_blocking(move || d.set_trusts(&t.take_unpushed())).await;
+                let d = state.discovery().clone();
+                let changes = tokio::task::spawn_blocking(move || {
+                    let mut changes = t.take_unpushed();
+                    d.set_trusts(changes.iter().map(|(id, _, s)| (id.as_str(), *s)));
+                    changes.retain(|(_, from, to)| (to - from).abs() >= EVENT_DELTA);
+                    changes.sort_by(|a, b| (b.2 - b.1).abs().total_cmp(&(a.2 - a.1).abs()));
+                    changes.truncate(MAX_CHANGE_EVENTS);
+                    changes
+                })
+                .await
+                .unwrap_or_default();
+                for (id, from, to) in changes {
+                    state.activity().event(
+                        "trust",
+                        Some(&id),
+                        to >= from,
+                        format!("{from:.2} → {to:.2}"),
+                    );
+                }
             }
             _ = decay.tick() => {
                 let t = trust.clone();
                 let _ = tokio::task::spawn_blocking(move || t.decay_all()).await;
             }
             _ = flush.tick() => {
-                if let Err(e) = trust.flush(&store).await {
+                if let Err(e) = trust.flush(state.store()).await {
                     tracing::warn!(error = %e, "cannot flush trust records; will retry");
                 }
             }
+            _ = upkeep.tick() => state.metrics().run_upkeep(),
         }
     }
+}
+
+/// `did:key:z6Mk…` shortened to its last 8 characters, for event texts.
+pub fn short_id(id: &str) -> &str {
+    id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }

@@ -115,7 +115,7 @@ impl std::fmt::Debug for Relay {
 }
 
 /// A tunnel as listed by [`Relay::tunnels`].
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TunnelInfo {
     /// The agent.
     pub agent_id: String,

@@ -138,6 +138,12 @@ impl Store {
             .map_err(|_| StoreError::Closed)?
     }
 
+    /// Records the size of every committed write batch into `h` from now on (the node's
+    /// metrics; the latest call wins).
+    pub fn observe_batches(&self, h: metrics::Histogram) {
+        self.writer.observe_batches(h);
+    }
+
     /// Counters of the group-commit writer.
     pub fn batch_stats(&self) -> BatchStats {
         self.writer.stats()

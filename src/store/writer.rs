@@ -84,6 +84,8 @@ struct Stats {
     commits: AtomicU64,
     jobs: AtomicU64,
     max_batch: AtomicU64,
+    /// Batch sizes go here too once a node observes them.
+    observer: std::sync::Mutex<Option<metrics::Histogram>>,
 }
 
 /// Handle to the writer thread.
@@ -138,6 +140,14 @@ impl Writer {
         }
     }
 
+    pub(super) fn observe_batches(&self, h: metrics::Histogram) {
+        *self
+            .stats
+            .observer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(h);
+    }
+
     pub(super) async fn close(self) {
         let Self { tx, thread, .. } = self;
         drop(tx);
@@ -177,6 +187,14 @@ fn run(
             stats
                 .max_batch
                 .fetch_max(batch.len() as u64, Ordering::Relaxed);
+            if let Some(h) = stats
+                .observer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+            {
+                h.record(batch.len() as f64);
+            }
         }
         let result = result.map_err(|e| e.to_string());
         for job in batch.drain(..) {

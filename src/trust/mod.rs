@@ -257,7 +257,9 @@ pub struct TrustManager {
     weights: Weights,
     half_life_s: f64,
     clock: Arc<dyn Clock>,
-    events: AtomicU64,
+    /// Events absorbed, by kind ([`OutcomeKind::ALL`] order).
+    by_kind: [AtomicU64; 5],
+    reports: AtomicU64,
 }
 
 impl std::fmt::Debug for TrustManager {
@@ -265,7 +267,7 @@ impl std::fmt::Debug for TrustManager {
         f.debug_struct("TrustManager")
             .field("weights", &self.weights)
             .field("half_life_s", &self.half_life_s)
-            .field("events", &self.events.load(Ordering::Relaxed))
+            .field("events", &self.events_seen())
             .finish_non_exhaustive()
     }
 }
@@ -279,7 +281,8 @@ impl TrustManager {
             weights: config.weights,
             half_life_s: config.half_life.as_secs_f64().max(1.0),
             clock,
-            events: AtomicU64::new(0),
+            by_kind: Default::default(),
+            reports: AtomicU64::new(0),
         }
     }
 
@@ -303,7 +306,17 @@ impl TrustManager {
 
     /// Events absorbed since start.
     pub fn events_seen(&self) -> u64 {
-        self.events.load(Ordering::Relaxed)
+        self.events_by_kind().iter().sum()
+    }
+
+    /// Events absorbed since start, by kind ([`OutcomeKind::ALL`] order).
+    pub fn events_by_kind(&self) -> [u64; 5] {
+        std::array::from_fn(|i| self.by_kind[i].load(Ordering::Relaxed))
+    }
+
+    /// Admin reports among them.
+    pub fn reports_seen(&self) -> u64 {
+        self.reports.load(Ordering::Relaxed)
     }
 
     /// Agents with a record.
@@ -336,7 +349,7 @@ impl TrustManager {
             e.rec.apply(kind, at, now, &self.weights, self.half_life_s);
             e.dirty = true;
         });
-        self.events.fetch_add(1, Ordering::Relaxed);
+        self.by_kind[kind.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records an admin's report and returns the agent's new view.
@@ -360,7 +373,8 @@ impl TrustManager {
             });
             e.dirty = true;
         });
-        self.events.fetch_add(1, Ordering::Relaxed);
+        self.by_kind[kind.index()].fetch_add(1, Ordering::Relaxed);
+        self.reports.fetch_add(1, Ordering::Relaxed);
         self.view(agent_id)
     }
 
@@ -370,6 +384,26 @@ impl TrustManager {
         Self::lock(self.shard(agent_id))
             .get(agent_id)
             .map_or(0.5, |e| e.rec.score_at(now, self.half_life_s))
+    }
+
+    /// The score of `agent_id` now, its change since the end of the previous hour of its
+    /// history (since neutral 0.5 for an agent first seen this hour), and its event count.
+    pub fn score_and_delta(&self, agent_id: &str) -> (f64, f64, u64) {
+        let now = self.now();
+        let shard = Self::lock(self.shard(agent_id));
+        let Some(e) = shard.get(agent_id) else {
+            return (0.5, 0.0, 0);
+        };
+        let score = e.rec.score_at(now, self.half_life_s);
+        let hour_start = (now.floor() as i64).div_euclid(3600) * 3600;
+        let before = e
+            .rec
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.start < hour_start)
+            .map_or(0.5, |h| h.score);
+        (score, score - before, e.rec.counts.iter().sum())
     }
 
     /// The breakdown of `agent_id` as of now (neutral when unknown).
@@ -453,16 +487,17 @@ impl TrustManager {
         }
     }
 
-    /// Scores that moved since discovery last got them; marks them as given.
-    pub fn take_unpushed(&self) -> Vec<(String, f64)> {
+    /// Scores that moved since discovery last got them, as (agent, score given before, score
+    /// now); marks them as given.
+    pub fn take_unpushed(&self) -> Vec<(String, f64, f64)> {
         let now = self.now();
         let mut out = Vec::new();
         for s in &self.shards {
             for (id, e) in Self::lock(s).iter_mut() {
                 let sc = e.rec.score_at(now, self.half_life_s);
                 if (sc - e.pushed).abs() >= PUSH_EPSILON {
+                    out.push((id.clone(), e.pushed, sc));
                     e.pushed = sc;
-                    out.push((id.clone(), sc));
                 }
             }
         }

@@ -102,7 +102,11 @@ fn unpushed_scores_go_out_once_and_again_after_decay() {
     m.decay_all();
     let again = m.take_unpushed();
     assert_eq!(again.len(), 1);
-    assert!(again[0].1 > first[0].1);
+    assert!(again[0].2 > first[0].2);
+    assert_eq!(
+        again[0].1, first[0].2,
+        "the change starts from what was given"
+    );
 }
 
 #[tokio::test]

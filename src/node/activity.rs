@@ -1,0 +1,352 @@
+//! What the node did lately, for `GET /v1/node` and `agentmesh top`: per-second counts over the
+//! last minute, per-agent call counters, and a ring of recent events.
+//!
+//! Everything sits behind one mutex held for a few array and map operations (well under a
+//! microsecond); text for events is formatted before the lock is taken. Memory is bounded: 64
+//! one-second buckets, [`EVENT_RING`] events, [`MAX_TRACKED_AGENTS`] agents (agents idle for five
+//! minutes are forgotten first; past the bound new agents go uncounted, which `untracked` says).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// Seconds of per-second rates kept and reported.
+pub const RATE_WINDOW: usize = 60;
+/// Events kept.
+pub const EVENT_RING: usize = 256;
+/// Agents whose calls are counted at once.
+pub const MAX_TRACKED_AGENTS: usize = 4096;
+const IDLE_FORGET_S: i64 = 300;
+const SLOTS: usize = 64;
+
+/// Series counted per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Series {
+    /// Calls through the gateway.
+    Invocations = 0,
+    /// Calls the gateway answered with an error of its own or the agent with a 5xx.
+    Errors = 1,
+    /// `POST /v1/agents` accepted.
+    Registrations = 2,
+    /// Discovery queries.
+    Discoveries = 3,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    sec: i64,
+    counts: [u32; 4],
+}
+
+/// One entry of the event ring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeEvent {
+    /// Increases by one per event since the node started.
+    pub seq: u64,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// `invoke`, `register`, `trust`, `report` or `sync`.
+    pub kind: String,
+    /// The agent it concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// Whether it went well.
+    pub ok: bool,
+    /// What happened, for people.
+    pub text: String,
+}
+
+/// Calls to one agent through this node's gateway.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentCalls {
+    /// Calls since the node started (or since the agent was last forgotten).
+    pub calls: u64,
+    /// Of them, answered with an error.
+    pub errors: u64,
+    /// Unix seconds of the latest call.
+    pub last_at: i64,
+}
+
+/// Per-second counts, oldest first, ending with the current second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    /// Seconds covered.
+    pub window_s: u32,
+    /// Gateway calls per second.
+    pub invocations: Vec<u32>,
+    /// Gateway errors per second.
+    pub errors: Vec<u32>,
+    /// Registrations per second.
+    pub registrations: Vec<u32>,
+    /// Discovery queries per second.
+    pub discoveries: Vec<u32>,
+}
+
+/// Counts since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Gateway calls.
+    pub invocations: u64,
+    /// Gateway errors.
+    pub errors: u64,
+    /// Registrations accepted.
+    pub registrations: u64,
+    /// Discovery queries.
+    pub discoveries: u64,
+    /// Agents not counted per agent because [`MAX_TRACKED_AGENTS`] were.
+    pub untracked: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    slots: Vec<Slot>,
+    totals: Totals,
+    events: VecDeque<NodeEvent>,
+    next_seq: u64,
+    agents: HashMap<String, AgentCalls>,
+}
+
+/// The node's recent activity.
+#[derive(Default)]
+pub struct Activity {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for Activity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Activity").finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Inner {
+    fn bump(&mut self, sec: i64, series: Series) {
+        if self.slots.is_empty() {
+            self.slots = vec![Slot::default(); SLOTS];
+        }
+        let slot = &mut self.slots[sec.rem_euclid(SLOTS as i64) as usize];
+        if slot.sec != sec {
+            *slot = Slot {
+                sec,
+                counts: [0; 4],
+            };
+        }
+        slot.counts[series as usize] = slot.counts[series as usize].saturating_add(1);
+    }
+
+    fn push(&mut self, at_ms: i64, kind: &str, agent_id: Option<&str>, ok: bool, text: String) {
+        self.next_seq += 1;
+        if self.events.len() == EVENT_RING {
+            self.events.pop_front();
+        }
+        self.events.push_back(NodeEvent {
+            seq: self.next_seq,
+            at_ms,
+            kind: kind.to_string(),
+            agent_id: agent_id.map(str::to_string),
+            ok,
+            text,
+        });
+    }
+
+    fn agent(&mut self, agent_id: &str, now: i64) -> Option<&mut AgentCalls> {
+        if !self.agents.contains_key(agent_id) {
+            if self.agents.len() >= MAX_TRACKED_AGENTS {
+                self.agents.retain(|_, a| now - a.last_at < IDLE_FORGET_S);
+            }
+            if self.agents.len() >= MAX_TRACKED_AGENTS {
+                self.totals.untracked += 1;
+                return None;
+            }
+            self.agents
+                .insert(agent_id.to_string(), AgentCalls::default());
+        }
+        self.agents.get_mut(agent_id)
+    }
+}
+
+impl Activity {
+    /// Nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Counters only: a panic mid-update leaves nothing inconsistent worth refusing over.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A call to `agent_id` through the gateway answered `status` after `millis`; `outcome` is
+    /// `ok` when the agent answered, else the gateway's error code.
+    pub fn invocation(&self, agent_id: &str, status: u16, outcome: &str, millis: f64) {
+        let at_ms = now_ms();
+        let sec = at_ms.div_euclid(1000);
+        let failed = outcome != "ok" || status >= 500;
+        let text = if outcome == "ok" {
+            format!("{status} in {millis:.1} ms")
+        } else {
+            format!("{status} {outcome} in {millis:.1} ms")
+        };
+        let mut g = self.lock();
+        g.bump(sec, Series::Invocations);
+        g.totals.invocations += 1;
+        if failed {
+            g.bump(sec, Series::Errors);
+            g.totals.errors += 1;
+        }
+        if let Some(a) = g.agent(agent_id, sec) {
+            a.calls += 1;
+            a.errors += u64::from(failed);
+            a.last_at = sec;
+        }
+        g.push(at_ms, "invoke", Some(agent_id), !failed, text);
+    }
+
+    /// A `POST /v1/agents` answered with `outcome` (`created`, `updated`, `revoked`, or an
+    /// error code).
+    pub fn registration(&self, agent_id: Option<&str>, outcome: &str) {
+        let at_ms = now_ms();
+        let ok = matches!(outcome, "created" | "updated" | "revoked");
+        let mut g = self.lock();
+        if ok {
+            g.bump(at_ms.div_euclid(1000), Series::Registrations);
+            g.totals.registrations += 1;
+        }
+        g.push(at_ms, "register", agent_id, ok, outcome.to_string());
+    }
+
+    /// A discovery query.
+    pub fn discovery(&self) {
+        let sec = now_ms().div_euclid(1000);
+        let mut g = self.lock();
+        g.bump(sec, Series::Discoveries);
+        g.totals.discoveries += 1;
+    }
+
+    /// Any other event (`trust`, `report`, `sync`).
+    pub fn event(&self, kind: &str, agent_id: Option<&str>, ok: bool, text: String) {
+        let at_ms = now_ms();
+        self.lock().push(at_ms, kind, agent_id, ok, text);
+    }
+
+    /// The last [`RATE_WINDOW`] seconds, ending with the current one.
+    pub fn rates(&self) -> Rates {
+        let now = now_ms().div_euclid(1000);
+        let g = self.lock();
+        let mut out = Rates {
+            window_s: RATE_WINDOW as u32,
+            ..Rates::default()
+        };
+        for sec in now + 1 - RATE_WINDOW as i64..=now {
+            let c = g
+                .slots
+                .get(sec.rem_euclid(SLOTS as i64) as usize)
+                .filter(|s| s.sec == sec)
+                .map_or([0; 4], |s| s.counts);
+            out.invocations.push(c[0]);
+            out.errors.push(c[1]);
+            out.registrations.push(c[2]);
+            out.discoveries.push(c[3]);
+        }
+        out
+    }
+
+    /// Counts since start.
+    pub fn totals(&self) -> Totals {
+        self.lock().totals
+    }
+
+    /// Events newer than `since` (by `seq`), at most `limit`, oldest first; and the newest seq.
+    pub fn events(&self, since: u64, limit: usize) -> (Vec<NodeEvent>, u64) {
+        let g = self.lock();
+        let newer = g.events.iter().filter(|e| e.seq > since);
+        let n = newer.clone().count();
+        let out = newer.skip(n.saturating_sub(limit)).cloned().collect();
+        (out, g.next_seq)
+    }
+
+    /// Calls to `agent_id` (zero when not counted).
+    pub fn calls(&self, agent_id: &str) -> AgentCalls {
+        self.lock()
+            .agents
+            .get(agent_id)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Up to `n` agents called most recently, latest first.
+    pub fn recent_agents(&self, n: usize) -> Vec<(String, AgentCalls)> {
+        let g = self.lock();
+        let mut all: Vec<(&String, &AgentCalls)> = g.agents.iter().collect();
+        all.sort_unstable_by(|a, b| {
+            (b.1.last_at, b.1.calls)
+                .cmp(&(a.1.last_at, a.1.calls))
+                .then_with(|| a.0.cmp(b.0))
+        });
+        all.into_iter()
+            .take(n)
+            .map(|(id, a)| (id.clone(), *a))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_count_the_current_second_and_events_are_bounded() {
+        let a = Activity::new();
+        for _ in 0..3 {
+            a.invocation("did:key:a", 200, "ok", 1.0);
+        }
+        a.invocation("did:key:b", 502, "upstream_failed", 2.0);
+        a.registration(Some("did:key:a"), "created");
+        a.discovery();
+        let r = a.rates();
+        assert_eq!(r.invocations.len(), RATE_WINDOW);
+        // The second may have turned between the calls and the read: look at the last two.
+        let sum = |v: &[u32]| v[RATE_WINDOW - 2..].iter().sum::<u32>();
+        assert_eq!(sum(&r.invocations), 4);
+        assert_eq!(sum(&r.errors), 1);
+        assert_eq!(sum(&r.registrations), 1);
+        assert_eq!(sum(&r.discoveries), 1);
+        let t = a.totals();
+        assert_eq!((t.invocations, t.errors, t.registrations), (4, 1, 1));
+        assert_eq!(a.calls("did:key:a").calls, 3);
+        assert_eq!(a.calls("did:key:b").errors, 1);
+        assert_eq!(a.recent_agents(1).len(), 1);
+        for i in 0..(EVENT_RING + 10) {
+            a.event("sync", None, true, format!("round {i}"));
+        }
+        let (all, newest) = a.events(0, usize::MAX);
+        assert_eq!(all.len(), EVENT_RING);
+        assert_eq!(all.last().map(|e| e.seq), Some(newest));
+        let (few, _) = a.events(newest - 3, 10);
+        assert_eq!(few.len(), 3, "only events after `since`");
+        let (capped, _) = a.events(0, 5);
+        assert_eq!(
+            capped.first().map(|e| e.seq),
+            Some(newest - 4),
+            "the newest ones"
+        );
+    }
+
+    #[test]
+    fn agent_table_is_bounded() {
+        let a = Activity::new();
+        for i in 0..(MAX_TRACKED_AGENTS + 5) {
+            a.invocation(&format!("did:key:{i}"), 200, "ok", 1.0);
+        }
+        assert_eq!(a.totals().untracked, 5);
+        assert_eq!(a.lock().agents.len(), MAX_TRACKED_AGENTS);
+    }
+}

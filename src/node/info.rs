@@ -1,0 +1,373 @@
+//! `GET /v1/node` (everything `agentmesh top` shows, in one call) and `GET /metrics`.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::activity::{EVENT_RING, NodeEvent, Rates, Totals};
+use super::metrics::Snapshot;
+use super::{ApiError, AppState};
+use crate::federation::PeerView;
+use crate::relay::server::TunnelInfo;
+use crate::trust::TrustSort;
+
+/// Most agents one call lists.
+pub const MAX_AGENTS: usize = 500;
+const DEFAULT_AGENTS: usize = 50;
+const DEFAULT_EVENTS: usize = 100;
+
+/// Sync counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyncInfo {
+    /// Records pulled and accepted as new.
+    pub pulled: u64,
+    /// Records received by pull.
+    pub pull_records: u64,
+    /// Records received by push and accepted as new.
+    pub pushed_in: u64,
+    /// Records sent in pushes.
+    pub pushed_out: u64,
+    /// Records refused.
+    pub rejected: u64,
+    /// Pull rounds finished.
+    pub pull_rounds: u64,
+    /// Body bytes sent for sync.
+    pub bytes_sent: u64,
+}
+
+/// Gateway counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewayInfo {
+    /// Response signatures left unchecked under load.
+    pub responses_unchecked: u64,
+}
+
+/// Relay counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RelayInfo {
+    /// Frames received from agents.
+    pub frames_in: u64,
+    /// Frames sent to agents.
+    pub frames_out: u64,
+}
+
+/// Trust counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrustInfo {
+    /// Agents with a record.
+    pub agents: u64,
+    /// Events absorbed since start.
+    pub events: u64,
+    /// Of them, admin reports.
+    pub reports: u64,
+}
+
+/// Store counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreInfo {
+    /// Write transactions.
+    pub commits: u64,
+    /// Writes in them.
+    pub writes: u64,
+    /// Largest batch.
+    pub max_batch: u64,
+}
+
+/// One agent as `top` lists it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentRow {
+    /// Its did:key.
+    pub agent_id: String,
+    /// The card's name (absent when this node has no live card).
+    pub name: Option<String>,
+    /// The card's protocols.
+    pub protocols: Vec<String>,
+    /// Local trust score.
+    pub trust: f64,
+    /// Change of the score since the previous hour.
+    pub trust_delta: f64,
+    /// Trust events seen.
+    pub trust_events: u64,
+    /// Calls through this node's gateway.
+    pub calls: u64,
+    /// Of them, errors.
+    pub errors: u64,
+    /// Unix seconds of the latest call.
+    pub last_call_at: Option<i64>,
+    /// Holds a relay tunnel to this node.
+    pub online: bool,
+    /// The card's endpoint is `relay://`.
+    pub relayed: bool,
+}
+
+/// `GET /v1/node`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeInfo {
+    /// The node's did:key.
+    pub node_id: String,
+    /// Its signature over `?challenge=` (federation's proof of identity).
+    pub challenge_signature: Option<String>,
+    /// Software version.
+    pub version: String,
+    /// Where peers reach it.
+    pub public_url: Option<String>,
+    /// Seconds since start.
+    pub uptime_s: u64,
+    /// Live cards stored.
+    pub agents: u64,
+    /// Cards in the discovery index.
+    pub indexed: u64,
+    /// Embedding model.
+    pub model: String,
+    /// Peers known.
+    pub peers: u64,
+    /// Relay tunnels open.
+    pub tunnels: u64,
+    /// Sync counters.
+    pub sync: SyncInfo,
+    /// Gateway counters.
+    pub gateway: GatewayInfo,
+    /// Relay counters.
+    pub relay: RelayInfo,
+    /// Trust counters.
+    pub trust: TrustInfo,
+    /// Store counters.
+    pub store: StoreInfo,
+    /// Activity counts since start.
+    pub totals: Totals,
+    /// Per-second counts of the last minute.
+    pub rates: Rates,
+    /// Peers with last sync and lag.
+    pub peer_list: Vec<PeerView>,
+    /// Tunnels.
+    pub tunnel_list: Vec<TunnelInfo>,
+    /// Agents active here lately (called, tunnelled, or with fresh trust events).
+    pub top_agents: Vec<AgentRow>,
+    /// Recent events, oldest first.
+    pub events: Vec<NodeEvent>,
+    /// Seq of the newest event (pass as `events_since` to get only newer ones).
+    pub events_seq: u64,
+}
+
+struct InfoQuery {
+    challenge: Option<String>,
+    agents: usize,
+    events: usize,
+    events_since: u64,
+}
+
+fn parse_query(raw: Option<&str>) -> Result<InfoQuery, ApiError> {
+    let mut q = InfoQuery {
+        challenge: None,
+        agents: DEFAULT_AGENTS,
+        events: DEFAULT_EVENTS,
+        events_since: 0,
+    };
+    let number = |k: &str, v: &str, max: usize| -> Result<usize, ApiError> {
+        v.parse::<usize>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| ApiError::bad_field(k, format!("must be a whole number 0–{max}")))
+    };
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "challenge" => match crate::encoding::b64url_decode(&v) {
+                Ok(b) if (16..=64).contains(&b.len()) => q.challenge = Some(v.into_owned()),
+                _ => {
+                    return Err(ApiError::bad_field(
+                        "challenge",
+                        "must be 16–64 bytes of base64url",
+                    ));
+                }
+            },
+            "agents" => q.agents = number("agents", &v, MAX_AGENTS)?,
+            "events" => q.events = number("events", &v, EVENT_RING)?,
+            "events_since" => {
+                q.events_since = v.parse().map_err(|_| {
+                    ApiError::bad_field("events_since", "must be an event seq (a whole number)")
+                })?;
+            }
+            other => {
+                return Err(ApiError::bad_field(
+                    other,
+                    "unknown query parameter (use challenge, agents, events or events_since)",
+                ));
+            }
+        }
+    }
+    Ok(q)
+}
+
+/// `GET /v1/node?challenge=&agents=&events=&events_since=`.
+pub async fn node_info(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<NodeInfo>, ApiError> {
+    let q = parse_query(raw.as_deref())?;
+    let challenge_signature = q.challenge.map(|c| {
+        state
+            .node()
+            .sign_b64(crate::federation::node_challenge_string(state.node().id(), &c).as_bytes())
+    });
+    let snap = snapshot(&state).await?;
+    let tunnel_list = state.relay().tunnels();
+    let top_agents = top_agents(&state, &tunnel_list, q.agents).await?;
+    let (events, events_seq) = state.activity().events(q.events_since, q.events);
+    let fed = &state.federation().stats;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    Ok(Json(NodeInfo {
+        node_id: state.node().id().to_string(),
+        challenge_signature,
+        version: crate::VERSION.to_string(),
+        public_url: state.inner.public_url.clone(),
+        uptime_s: snap.uptime_s as u64,
+        agents: snap.agents,
+        indexed: snap.indexed,
+        model: state.discovery().model_id().to_string(),
+        peers: snap.peers,
+        tunnels: snap.tunnels,
+        sync: SyncInfo {
+            pulled: load(&fed.pulled),
+            pull_records: load(&fed.pull_records),
+            pushed_in: load(&fed.pushed_in),
+            pushed_out: load(&fed.pushed_out),
+            rejected: load(&fed.rejected),
+            pull_rounds: load(&fed.pull_rounds),
+            bytes_sent: load(&fed.bytes_sent),
+        },
+        gateway: GatewayInfo {
+            responses_unchecked: load(&state.inner.responses_unchecked),
+        },
+        relay: RelayInfo {
+            frames_in: snap.frames.0,
+            frames_out: snap.frames.1,
+        },
+        trust: TrustInfo {
+            agents: snap.trust_agents,
+            events: snap.trust_events.iter().sum(),
+            reports: snap.trust_reports,
+        },
+        store: StoreInfo {
+            commits: snap.commits.0,
+            writes: snap.commits.1,
+            max_batch: state.store().batch_stats().max_batch,
+        },
+        totals: state.activity().totals(),
+        rates: state.activity().rates(),
+        peer_list: state.federation().peer_views(),
+        tunnel_list,
+        top_agents,
+        events,
+        events_seq,
+    }))
+}
+
+/// Counters gathered from every module (shared by `/v1/node` and `/metrics`).
+async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
+    let fed = &state.federation().stats;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let batches = state.store().batch_stats();
+    Ok(Snapshot {
+        agents: state.store().live_count().await?,
+        indexed: state.discovery().len() as u64,
+        peers: state.federation().peer_count() as u64,
+        tunnels: state.relay().len() as u64,
+        frames: state.relay().frames(),
+        pulled: (load(&fed.pulled), load(&fed.pull_records)),
+        pushed: (load(&fed.pushed_in), load(&fed.pushed_out)),
+        rejected: load(&fed.rejected),
+        trust_events: state.trust().events_by_kind(),
+        trust_reports: state.trust().reports_seen(),
+        trust_agents: state.trust().len() as u64,
+        commits: (batches.commits, batches.jobs),
+        uptime_s: state.inner.started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Agents worth showing: called lately, holding a tunnel, or with the latest trust events;
+/// in that order of preference, at most `limit`.
+async fn top_agents(
+    state: &AppState,
+    tunnels: &[TunnelInfo],
+    limit: usize,
+) -> Result<Vec<AgentRow>, ApiError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    let recent = state.activity().recent_agents(limit);
+    let (_, by_trust) = state.trust().list(TrustSort::Recent, limit);
+    let candidates = recent
+        .iter()
+        .map(|(id, _)| id.clone())
+        .chain(tunnels.iter().map(|t| t.agent_id.clone()))
+        .chain(by_trust.into_iter().map(|t| t.agent_id));
+    for id in candidates {
+        if ids.len() == limit {
+            break;
+        }
+        if seen.insert(id.clone()) {
+            ids.push(id);
+        }
+    }
+    let cards = state.store().get_cards(ids.clone()).await?;
+    let online: HashSet<&str> = tunnels.iter().map(|t| t.agent_id.as_str()).collect();
+    Ok(ids
+        .into_iter()
+        .map(|id| {
+            let card = cards.iter().find(|c| c.agent_id == id && !c.revoked);
+            let m = card.map(|c| &c.envelope["manifest"]);
+            let (trust, trust_delta, trust_events) = state.trust().score_and_delta(&id);
+            let calls = state.activity().calls(&id);
+            AgentRow {
+                name: m.and_then(|m| m["name"].as_str()).map(str::to_string),
+                protocols: m
+                    .and_then(|m| m["protocols"].as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| p.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                relayed: m
+                    .and_then(|m| m["endpoint"].as_str())
+                    .is_some_and(|e| e.starts_with("relay://")),
+                trust,
+                trust_delta,
+                trust_events,
+                calls: calls.calls,
+                errors: calls.errors,
+                last_call_at: (calls.calls > 0).then_some(calls.last_at),
+                online: online.contains(id.as_str()),
+                agent_id: id,
+            }
+        })
+        .collect())
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let snap = snapshot(&state).await?;
+    let text = state.metrics().render(&snap);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
