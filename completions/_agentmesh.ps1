@@ -41,6 +41,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: registry, discovery, gateway, relay and trust')
             [CompletionResult]::new('trust', 'trust', [CompletionResultType]::ParameterValue, 'This node''s trust in agents: show, list, and admin reports')
+            [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of a node: agents, trust, peers, tunnels, events')
             [CompletionResult]::new('sim', 'sim', [CompletionResultType]::ParameterValue, 'Run a federation of in-process nodes with faults and measure convergence')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages')
@@ -292,6 +293,27 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
         'agentmesh;trust;help;help' {
             break
         }
+        'agentmesh;top' {
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between refreshes (e.g. 500ms, 2s)')
+            [CompletionResult]::new('--agents', '--agents', [CompletionResultType]::ParameterName, 'Most agents to list')
+            [CompletionResult]::new('--width', '--width', [CompletionResultType]::ParameterName, 'Width of the printed snapshot (default: the terminal''s, or 120)')
+            [CompletionResult]::new('--height', '--height', [CompletionResultType]::ParameterName, 'Height of the printed snapshot (default: the terminal''s, or 40)')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
+            [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'One folder for config, keys and data (tests and several local nodes use it)')
+            [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Print one snapshot and exit (what happens anyway when stdout is not a terminal)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'agentmesh;sim' {
             [CompletionResult]::new('--nodes', '--nodes', [CompletionResultType]::ParameterName, 'Nodes to run')
             [CompletionResult]::new('--fanout', '--fanout', [CompletionResultType]::ParameterName, 'Peers each push round goes to')
@@ -361,6 +383,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: registry, discovery, gateway, relay and trust')
             [CompletionResult]::new('trust', 'trust', [CompletionResultType]::ParameterValue, 'This node''s trust in agents: show, list, and admin reports')
+            [CompletionResult]::new('top', 'top', [CompletionResultType]::ParameterValue, 'A live view of a node: agents, trust, peers, tunnels, events')
             [CompletionResult]::new('sim', 'sim', [CompletionResultType]::ParameterValue, 'Run a federation of in-process nodes with faults and measure convergence')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages')
@@ -398,6 +421,9 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             break
         }
         'agentmesh;help;trust;report' {
+            break
+        }
+        'agentmesh;help;top' {
             break
         }
         'agentmesh;help;sim' {

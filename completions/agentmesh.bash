@@ -46,6 +46,9 @@ _agentmesh() {
             agentmesh,sim)
                 cmd="agentmesh__subcmd__sim"
                 ;;
+            agentmesh,top)
+                cmd="agentmesh__subcmd__top"
+                ;;
             agentmesh,trust)
                 cmd="agentmesh__subcmd__trust"
                 ;;
@@ -78,6 +81,9 @@ _agentmesh() {
                 ;;
             agentmesh__subcmd__help,sim)
                 cmd="agentmesh__subcmd__help__subcmd__sim"
+                ;;
+            agentmesh__subcmd__help,top)
+                cmd="agentmesh__subcmd__help__subcmd__top"
                 ;;
             agentmesh__subcmd__help,trust)
                 cmd="agentmesh__subcmd__help__subcmd__trust"
@@ -122,7 +128,7 @@ _agentmesh() {
 
     case "${cmd}" in
         agentmesh)
-            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --home --help --version keygen register discover invoke connect serve trust sim completions man help"
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --home --help --version keygen register discover invoke connect serve trust top sim completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -290,7 +296,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__help)
-            opts="keygen register discover invoke connect serve trust sim completions man help"
+            opts="keygen register discover invoke connect serve trust top sim completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -430,6 +436,20 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__help__subcmd__sim)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentmesh__subcmd__help__subcmd__top)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -861,6 +881,52 @@ _agentmesh() {
                     return 0
                     ;;
                 --plot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keystore)
+                    COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentmesh__subcmd__top)
+            opts="-v -q -h -V --interval --agents --once --width --height --node --key --keystore --json --verbose --quiet --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --agents)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --width)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --height)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -38,6 +38,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand connect 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
             cand serve 'Run a node: registry, discovery, gateway, relay and trust'
             cand trust 'This node''s trust in agents: show, list, and admin reports'
+            cand top 'A live view of a node: agents, trust, peers, tunnels, events'
             cand sim 'Run a federation of in-process nodes with faults and measure convergence'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
@@ -273,6 +274,26 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         }
         &'agentmesh;trust;help;help'= {
         }
+        &'agentmesh;top'= {
+            cand --interval 'Time between refreshes (e.g. 500ms, 2s)'
+            cand --agents 'Most agents to list'
+            cand --width 'Width of the printed snapshot (default: the terminal''s, or 120)'
+            cand --height 'Height of the printed snapshot (default: the terminal''s, or 40)'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --once 'Print one snapshot and exit (what happens anyway when stdout is not a terminal)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'agentmesh;sim'= {
             cand --nodes 'Nodes to run'
             cand --fanout 'Peers each push round goes to'
@@ -339,6 +360,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand connect 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
             cand serve 'Run a node: registry, discovery, gateway, relay and trust'
             cand trust 'This node''s trust in agents: show, list, and admin reports'
+            cand top 'A live view of a node: agents, trust, peers, tunnels, events'
             cand sim 'Run a federation of in-process nodes with faults and measure convergence'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
@@ -366,6 +388,8 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         &'agentmesh;help;trust;list'= {
         }
         &'agentmesh;help;trust;report'= {
+        }
+        &'agentmesh;help;top'= {
         }
         &'agentmesh;help;sim'= {
         }

@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod relay;
 pub mod store;
 pub mod trust;
+pub mod tui;
 
 /// The version of this build, as reported by `GET /v1/node` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -14,6 +14,7 @@ mod keygen;
 mod register;
 mod serve;
 mod sim;
+mod top;
 mod trust;
 
 use std::io::Write as _;
@@ -93,6 +94,8 @@ pub enum Command {
     Serve(serve::Args),
     /// This node's trust in agents: show, list, and admin reports.
     Trust(trust::Args),
+    /// A live view of a node: agents, trust, peers, tunnels, events.
+    Top(top::Args),
     /// Run a federation of in-process nodes with faults and measure convergence.
     Sim(sim::Args),
     /// Print shell completions.
@@ -239,6 +242,8 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn init_logging(cli: &Cli) {
     let default = match (&cli.command, cli.verbose, cli.quiet) {
+        // Lines on stderr would tear the full-screen view (AGENTMESH_LOG still applies).
+        (Command::Top(_), _, _) => "off",
         (_, _, q) if q > 0 => "error",
         (_, v, _) if v >= 2 => "trace",
         (_, 1, _) => "debug",
@@ -309,6 +314,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Trust(args) => trust::run(&ctx, args),
         Command::Sim(args) => sim::run_cmd(&ctx, args),
+        Command::Top(args) => top::run(&ctx, args),
         Command::Completions(args) => gen_docs::completions(args),
         Command::Man(args) => gen_docs::man(args),
     }

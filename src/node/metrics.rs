@@ -65,6 +65,9 @@ pub struct Snapshot {
     pub uptime_s: f64,
 }
 
+/// A series: metric name and label pairs.
+type SeriesKey = (&'static str, Vec<(&'static str, String)>);
+
 /// One node's metrics.
 pub struct Metrics {
     recorder: PrometheusRecorder,
@@ -75,7 +78,7 @@ pub struct Metrics {
     rate_limited: [Counter; 2],
     write_batch: Histogram,
     /// Labelled series created as they first occur (invocation outcomes, sync peers).
-    dynamic: Mutex<HashMap<(&'static str, Vec<(&'static str, String)>), Counter>>,
+    dynamic: Mutex<HashMap<SeriesKey, Counter>>,
 }
 
 impl std::fmt::Debug for Metrics {

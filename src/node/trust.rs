@@ -166,7 +166,7 @@ pub async fn report(
         format!(
             "{} reported by {}: {before:.2} → {:.2}",
             req.event.as_str(),
-            short_id(&caller),
+            crate::identity::short_id(&caller),
             view.score
         ),
     );
@@ -228,9 +228,4 @@ pub async fn run_loop(state: AppState, flush_every: Duration, stop: Cancellation
             _ = upkeep.tick() => state.metrics().run_upkeep(),
         }
     }
-}
-
-/// `did:key:z6Mk…` shortened to its last 8 characters, for event texts.
-pub fn short_id(id: &str) -> &str {
-    id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }
