@@ -261,3 +261,46 @@ fn no_color_means_no_colours() {
     assert!(colours(true) > 0);
     assert_eq!(colours(false), 0, "NO_COLOR: styles only, no colours");
 }
+
+#[test]
+fn long_lists_scroll_to_keep_the_selection_in_view_and_highlighted() {
+    let mut a = App::new("http://127.0.0.1:7070", true);
+    let mut many = info(1);
+    many.top_agents = (0..40)
+        .map(|i| {
+            let mut r = agent(A, &format!("agent-{i:02}"), 0.5, 0.0, 40 - i, false);
+            r.agent_id = format!("did:key:z6Mk{i:040}");
+            r
+        })
+        .collect();
+    a.apply(many, Duration::ZERO, NOW);
+    a.agent_sort = agentmesh::tui::app::AgentSort::Name;
+    for _ in 0..30 {
+        a.on_key(key(KeyCode::Down));
+    }
+    let mut t = ratatui::Terminal::new(TestBackend::new(80, 24)).expect("backend");
+    t.draw(|f| ui::draw(f, &a)).expect("draw");
+    let buf = t.backend().buffer();
+    let text = buffer_text(buf);
+    assert!(
+        text.contains("agent-30"),
+        "the selected row is on screen:\n{text}"
+    );
+    assert!(!text.contains("agent-00"), "rows above scrolled away");
+    let row = text
+        .lines()
+        .position(|l| l.starts_with("│agent-30"))
+        .expect("row");
+    let reversed: Vec<usize> = (0..24u16)
+        .filter(|y| {
+            buf[(3, *y)]
+                .modifier
+                .contains(ratatui::style::Modifier::REVERSED)
+        })
+        .map(usize::from)
+        .collect();
+    assert!(
+        reversed.contains(&row),
+        "the selected row {row} is highlighted (reversed: {reversed:?})\n{text}"
+    );
+}

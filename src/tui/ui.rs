@@ -129,6 +129,16 @@ fn pane_block(app: &App, pane: Pane, title: String) -> Block<'static> {
     }
 }
 
+/// The rows of a `len`-row table that fit `area` (borders and a header of `header` lines
+/// taken off) with row `selected` in view, as a range, and the selected row's index within it.
+/// Only these rows are built: a busy node lists hundreds.
+fn window(len: usize, selected: usize, area: Rect, header: u16) -> (std::ops::Range<usize>, usize) {
+    let h = usize::from(area.height.saturating_sub(2 + header)).max(1);
+    let start = selected.saturating_sub(h - 1).min(len.saturating_sub(h));
+    let end = (start + h).min(len);
+    (start..end, selected.saturating_sub(start))
+}
+
 /// The last 8 characters of an ID after `…` (narrow columns).
 fn tail_id(id: &str) -> String {
     let n = id.chars().count();
@@ -244,7 +254,8 @@ fn draw_agents(f: &mut Frame, app: &App, area: Rect) {
     } else {
         vec!["NAME", "ID", "TRUST", "RELAY", "REQ/S"]
     };
-    let rows = agents.iter().map(|a| {
+    let (shown, sel) = window(agents.len(), app.selected(Pane::Agents), area, 1);
+    let rows = agents[shown].iter().map(|a| {
         let delta = match a.trust_delta {
             d if d >= 0.005 => Span::styled("▲", t.good()),
             d if d <= -0.005 => Span::styled("▼", t.bad()),
@@ -308,8 +319,7 @@ fn draw_agents(f: &mut Frame, app: &App, area: Rect) {
         .header(Row::new(header).style(t.dim().add_modifier(Modifier::BOLD)))
         .block(pane_block(app, Pane::Agents, title))
         .row_highlight_style(t.selected());
-    let mut state = TableState::default()
-        .with_selected((!agents.is_empty()).then_some(app.selected(Pane::Agents)));
+    let mut state = TableState::default().with_selected((!agents.is_empty()).then_some(sel));
     f.render_stateful_widget(table, area, &mut state);
 }
 
@@ -317,7 +327,8 @@ fn draw_peers(f: &mut Frame, app: &App, area: Rect) {
     let t = Theme::of(app);
     let peers = app.peers();
     let wide = area.width >= 70;
-    let rows = peers.iter().map(|p| {
+    let (shown, sel) = window(peers.len(), app.selected(Pane::Peers), area, 1);
+    let rows = peers[shown].iter().map(|p| {
         let last = p.last_sync.as_deref().and_then(parse_rfc3339);
         let state = if p.state == "active" {
             Span::styled(p.state.clone(), t.good())
@@ -360,8 +371,7 @@ fn draw_peers(f: &mut Frame, app: &App, area: Rect) {
             format!("Peers {} · by {}", peers.len(), app.peer_sort.label()),
         ))
         .row_highlight_style(t.selected());
-    let mut state = TableState::default()
-        .with_selected((!peers.is_empty()).then_some(app.selected(Pane::Peers)));
+    let mut state = TableState::default().with_selected((!peers.is_empty()).then_some(sel));
     f.render_stateful_widget(table, area, &mut state);
 }
 
@@ -459,7 +469,8 @@ fn draw_events(f: &mut Frame, app: &App, area: Rect) {
     let t = Theme::of(app);
     let events = app.visible_events();
     let wide = area.width >= 60;
-    let rows = events.iter().map(|e| {
+    let (shown, sel) = window(events.len(), app.selected(Pane::Events), area, 0);
+    let rows = events[shown].iter().map(|e| {
         let style = if e.ok { Style::new() } else { t.bad() };
         let time = Cell::from(Span::styled(clock(e.at_ms), t.dim()));
         if wide {
@@ -497,9 +508,8 @@ fn draw_events(f: &mut Frame, app: &App, area: Rect) {
             format!("Events {}", events.len()),
         ))
         .row_highlight_style(t.selected());
-    let mut state = TableState::default().with_selected(
-        (app.focus == Pane::Events && !events.is_empty()).then_some(app.selected(Pane::Events)),
-    );
+    let mut state = TableState::default()
+        .with_selected((app.focus == Pane::Events && !events.is_empty()).then_some(sel));
     f.render_stateful_widget(table, area, &mut state);
 }
 
