@@ -10,7 +10,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use agentmesh::encoding::now_unix;
-use agentmesh::handshake::sign_request;
 use agentmesh::identity::Identity;
 use agentmesh::node::info::NodeInfo;
 use axum::routing::any;
@@ -78,14 +77,47 @@ async fn node_with_agent() -> (TestNode, Identity) {
 }
 
 async fn invoke(node: &TestNode, caller: &Identity, target: &str) -> u16 {
-    let signed = sign_request(caller, target, "POST", "/x", b"{}", now_unix());
-    let mut req = reqwest::Client::new()
-        .post(format!("{}/v1/agents/{target}/invoke/x", node.url))
-        .body("{}");
-    for (k, v) in signed.headers() {
-        req = req.header(k, v);
-    }
-    req.send().await.expect("invoke").status().as_u16()
+    node.invoke(caller, target, "POST", "/x", b"{}").await
+}
+
+/// A key made with `keygen` under `home`, its card registered at `node` with an endpoint where
+/// nothing listens, and one call made to it (a 502); the agent's ID.
+fn cli_agent_called_once(home: &std::path::Path, node: &str, name: &str) -> String {
+    assert!(
+        cmd(home)
+            .args(["keygen", "-q"])
+            .status()
+            .expect("keygen")
+            .success()
+    );
+    let reg = cmd(home)
+        .args([
+            "--node",
+            node,
+            "register",
+            "--name",
+            name,
+            "--description",
+            "Forecasts",
+        ])
+        .args(["--endpoint", "http://127.0.0.1:9"])
+        .output()
+        .expect("register");
+    assert!(
+        reg.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reg.stderr)
+    );
+    let show = cmd(home).args(["keygen", "--show"]).output().expect("show");
+    let id = String::from_utf8(show.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string();
+    let _ = cmd(home)
+        .args(["--node", node, "invoke", &id, "--data", "{}"])
+        .output()
+        .expect("invoke");
+    id
 }
 
 #[tokio::test]
@@ -223,41 +255,8 @@ async fn node_info_carries_rates_agents_and_events() {
 fn top_once_prints_the_screen_and_json_and_names_an_unreachable_node() {
     let home = tempfile::tempdir().expect("tmp");
     let serve = ServeProcess::start(home.path(), &[]);
-    let ok = cmd(home.path())
-        .args(["keygen", "-q"])
-        .status()
-        .expect("keygen");
-    assert!(ok.success());
-    let reg = cmd(home.path())
-        .args(["--node", &serve.url, "register", "--name", "forecaster"])
-        .args([
-            "--description",
-            "Forecasts",
-            "--endpoint",
-            "http://127.0.0.1:9",
-        ])
-        .output()
-        .expect("register");
-    assert!(
-        reg.status.success(),
-        "{}",
-        String::from_utf8_lossy(&reg.stderr)
-    );
-    // Call it once (it fails: nothing listens on port 9) so it shows among active agents.
-    let agent_id = String::from_utf8(
-        cmd(home.path())
-            .args(["keygen", "--show"])
-            .output()
-            .expect("show")
-            .stdout,
-    )
-    .expect("utf8")
-    .trim()
-    .to_string();
-    let _ = cmd(home.path())
-        .args(["--node", &serve.url, "invoke", &agent_id, "--data", "{}"])
-        .output()
-        .expect("invoke");
+    // Called once (a 502: nothing listens on port 9), so it shows among active agents.
+    let agent_id = cli_agent_called_once(home.path(), &serve.url, "forecaster");
 
     let out = cmd(home.path())
         .args([
@@ -370,41 +369,7 @@ fn serve_logs_json_lines_with_agent_ids_and_never_a_secret() {
         .as_str()
         .expect("url")
         .to_string();
-    assert!(
-        cmd(home.path())
-            .args(["keygen", "-q"])
-            .status()
-            .expect("keygen")
-            .success()
-    );
-    let reg = cmd(home.path())
-        .args([
-            "--node",
-            &url,
-            "register",
-            "--name",
-            "w",
-            "--description",
-            "d",
-        ])
-        .args(["--endpoint", "http://127.0.0.1:9"])
-        .output()
-        .expect("register");
-    assert!(reg.status.success());
-    let id = String::from_utf8(
-        cmd(home.path())
-            .args(["keygen", "--show"])
-            .output()
-            .expect("id")
-            .stdout,
-    )
-    .expect("utf8")
-    .trim()
-    .to_string();
-    let _ = cmd(home.path())
-        .args(["--node", &url, "invoke", &id, "--data", "{}"])
-        .output()
-        .expect("invoke");
+    let id = cli_agent_called_once(home.path(), &url, "w");
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

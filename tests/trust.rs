@@ -185,13 +185,7 @@ async fn switchable_upstream(fail: Arc<AtomicBool>) -> String {
 }
 
 async fn invoke(node: &TestNode, caller: &Identity, agent: &str) -> u16 {
-    let path = "/";
-    let signed = sign_request(caller, agent, "GET", path, b"", now_unix());
-    let mut req = reqwest::Client::new().get(format!("{}/v1/agents/{agent}/invoke/", node.url));
-    for (k, v) in signed.headers() {
-        req = req.header(k, v);
-    }
-    req.send().await.expect("send").status().as_u16()
+    node.invoke(caller, agent, "GET", "/", b"").await
 }
 
 #[tokio::test]

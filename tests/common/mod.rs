@@ -101,6 +101,31 @@ impl TestNode {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// A call through the gateway signed by `caller`: `method` on `path` (starting with `/`)
+    /// of agent `target`; the status.
+    pub async fn invoke(
+        &self,
+        caller: &Identity,
+        target: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> u16 {
+        let signed =
+            agentmesh::handshake::sign_request(caller, target, method, path, body, now_unix());
+        let method: reqwest::Method = method.parse().expect("an HTTP method");
+        let mut req = reqwest::Client::new()
+            .request(
+                method,
+                format!("{}/v1/agents/{target}/invoke{path}", self.url),
+            )
+            .body(body.to_vec());
+        for (k, v) in signed.headers() {
+            req = req.header(k, v);
+        }
+        req.send().await.expect("invoke").status().as_u16()
+    }
+
     /// Graceful shutdown, waiting until the store is flushed; hands back the data folder.
     pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(s) = self.stop.take() {
