@@ -209,6 +209,34 @@ async fn node_info_carries_rates_agents_and_events() {
     assert!(row.trust > 0.5, "a success raised trust: {}", row.trust);
     let kinds: Vec<&str> = info.events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["register", "invoke"]);
+
+    // A second agent, called later but failing: listed after the trusted one.
+    let broken = Identity::generate();
+    let card = envelope(&broken, now_unix(), |m| {
+        m["endpoint"] = Value::String("http://127.0.0.1:9".into());
+    });
+    assert_eq!(node.post_card(&card).await.0, 201);
+    assert_eq!(invoke(&node, &caller, broken.id()).await, 502);
+    let info: NodeInfo = http
+        .get(format!("{}/v1/node", node.url))
+        .send()
+        .await
+        .expect("GET /v1/node")
+        .json()
+        .await
+        .expect("NodeInfo");
+    let order: Vec<&str> = info
+        .top_agents
+        .iter()
+        .map(|a| a.agent_id.as_str())
+        .collect();
+    assert_eq!(order, [agent.id(), broken.id()], "highest trust first");
+    assert_eq!(info.top_agents[1].errors, 1);
+    assert!(
+        info.top_agents[1].trust_delta < 0.0,
+        "fell below neutral this hour"
+    );
+    assert_eq!(info.totals.errors, 1);
     assert!(
         info.events[1].text.starts_with("200 in "),
         "{}",

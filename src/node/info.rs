@@ -296,8 +296,9 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     })
 }
 
-/// Agents worth showing: called lately, holding a tunnel, or with the latest trust events;
-/// in that order of preference, at most `limit`.
+/// Agents worth showing: called lately, holding a tunnel, most trusted, or with the latest
+/// trust events — in that order of preference, at most `limit` — listed by trust, highest
+/// first.
 async fn top_agents(
     state: &AppState,
     tunnels: &[TunnelInfo],
@@ -309,12 +310,14 @@ async fn top_agents(
     let mut ids: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
     let recent = state.activity().recent_agents(limit);
-    let (_, by_trust) = state.trust().list(TrustSort::Recent, limit);
+    let (_, most_trusted) = state.trust().list(TrustSort::Score, limit);
+    let (_, latest_events) = state.trust().list(TrustSort::Recent, limit);
     let candidates = recent
-        .iter()
-        .map(|(id, _)| id.clone())
+        .into_iter()
+        .map(|(id, _)| id)
         .chain(tunnels.iter().map(|t| t.agent_id.clone()))
-        .chain(by_trust.into_iter().map(|t| t.agent_id));
+        .chain(most_trusted.into_iter().map(|t| t.agent_id))
+        .chain(latest_events.into_iter().map(|t| t.agent_id));
     for id in candidates {
         if ids.len() == limit {
             break;
@@ -325,7 +328,7 @@ async fn top_agents(
     }
     let cards = state.store().get_cards(ids.clone()).await?;
     let online: HashSet<&str> = tunnels.iter().map(|t| t.agent_id.as_str()).collect();
-    Ok(ids
+    let mut rows: Vec<AgentRow> = ids
         .into_iter()
         .map(|id| {
             let card = cards.iter().find(|c| c.agent_id == id && !c.revoked);
@@ -355,7 +358,14 @@ async fn top_agents(
                 agent_id: id,
             }
         })
-        .collect())
+        .collect();
+    // Highest trust first; equal scores by ID, so the order is stable between polls.
+    rows.sort_by(|a, b| {
+        b.trust
+            .total_cmp(&a.trust)
+            .then_with(|| a.agent_id.cmp(&b.agent_id))
+    });
+    Ok(rows)
 }
 
 /// `GET /metrics`: Prometheus text format.
