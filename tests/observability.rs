@@ -232,6 +232,19 @@ async fn node_info_carries_rates_agents_and_events() {
         .collect();
     assert_eq!(order, [agent.id(), broken.id()], "highest trust first");
     assert_eq!(info.top_agents[1].errors, 1);
+    // A path naming no agent here is counted as a call but takes no place among the agents.
+    let junk = "did:key:z6Mkaéaéaéaéaéaéaéaéaéaéaéaéaé";
+    assert_eq!(invoke(&node, &caller, junk).await, 400);
+    let info2: NodeInfo = http
+        .get(format!("{}/v1/node", node.url))
+        .send()
+        .await
+        .expect("GET /v1/node")
+        .json()
+        .await
+        .expect("NodeInfo");
+    assert_eq!(info2.top_agents.len(), 2);
+    assert_eq!(info2.totals.invocations, 3);
     assert!(
         info.top_agents[1].trust_delta < 0.0,
         "fell below neutral this hour"
@@ -247,7 +260,7 @@ async fn node_info_carries_rates_agents_and_events() {
     let later: NodeInfo = http
         .get(format!(
             "{}/v1/node?events_since={}&agents=0",
-            node.url, info.events_seq
+            node.url, info2.events_seq
         ))
         .send()
         .await

@@ -188,7 +188,7 @@ pub(super) async fn node_id_at(fed: &Federation, url: &str) -> Result<String, St
     let v = get_json(
         fed,
         &format!(
-            "{}/v1/node?challenge={challenge}",
+            "{}/v1/node?challenge={challenge}&agents=0&events=0",
             url.trim_end_matches('/')
         ),
     )

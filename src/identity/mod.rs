@@ -112,8 +112,12 @@ fn short(s: &str) -> String {
 
 /// Abbreviates an ID for tables: `did:key:z6Mk…wxyz1234`.
 pub fn short_id(did: &str) -> String {
+    // By characters, not bytes: IDs shown here may come from a request path, not yet checked.
     match did.strip_prefix(DID_KEY_PREFIX) {
-        Some(rest) if rest.len() > 8 => format!("z6Mk…{}", &rest[rest.len() - 8..]),
+        Some(rest) if rest.chars().count() > 8 => {
+            let tail: String = rest.chars().skip(rest.chars().count() - 8).collect();
+            format!("z6Mk…{tail}")
+        }
         _ => did.to_string(),
     }
 }

@@ -124,3 +124,11 @@ fn file_store_round_trip_permissions_and_force() {
         ));
     }
 }
+
+#[test]
+fn short_ids_cut_by_characters() {
+    assert_eq!(short_id("did:key:z6MkabcdEFGH12345678"), "z6Mk…12345678");
+    // From a request path, not validated: multi-byte characters must not split.
+    assert_eq!(short_id("did:key:z6Mkaéaéaéaéaéaéaé"), "z6Mk…aéaéaéaé");
+    assert_eq!(short_id("did:key:z6Mké"), "did:key:z6Mké");
+}

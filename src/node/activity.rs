@@ -2,9 +2,13 @@
 //! last minute, per-agent call counters, and a ring of recent events.
 //!
 //! Everything sits behind one mutex held for a few array and map operations (well under a
-//! microsecond); text for events is formatted before the lock is taken. Memory is bounded: 64
-//! one-second buckets, [`EVENT_RING`] events, [`MAX_TRACKED_AGENTS`] agents (agents idle for five
-//! minutes are forgotten first; past the bound new agents go uncounted, which `untracked` says).
+//! microsecond); event texts are formatted when read, not when recorded. Calls and
+//! registrations go to one ring and the node's own events (trust moves, reports, pull rounds)
+//! to another, so a busy gateway cannot push those out before anyone sees them. Memory is
+//! bounded: 64 one-second buckets, two rings of [`EVENT_RING`] events, [`MAX_TRACKED_AGENTS`]
+//! agents (agents idle for five minutes are forgotten first, at most one sweep a second; past
+//! the bound new agents go uncounted, which `untracked` says). Only agents with a card here
+//! are counted per agent: an ID from a request path that matched nothing is not kept.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -98,13 +102,64 @@ pub struct Totals {
     pub untracked: u64,
 }
 
+/// What an event says, kept unformatted until read.
+#[derive(Debug, Clone)]
+enum Detail {
+    Call {
+        status: u16,
+        outcome: &'static str,
+        millis: f32,
+    },
+    Text(String),
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    seq: u64,
+    at_ms: i64,
+    kind: &'static str,
+    agent_id: Option<String>,
+    ok: bool,
+    detail: Detail,
+}
+
+impl Stored {
+    fn view(&self) -> NodeEvent {
+        let text = match &self.detail {
+            Detail::Call {
+                status,
+                outcome: "ok",
+                millis,
+            } => format!("{status} in {millis:.1} ms"),
+            Detail::Call {
+                status,
+                outcome,
+                millis,
+            } => format!("{status} {outcome} in {millis:.1} ms"),
+            Detail::Text(t) => t.clone(),
+        };
+        NodeEvent {
+            seq: self.seq,
+            at_ms: self.at_ms,
+            kind: self.kind.to_string(),
+            agent_id: self.agent_id.clone(),
+            ok: self.ok,
+            text,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     slots: Vec<Slot>,
     totals: Totals,
-    events: VecDeque<NodeEvent>,
+    /// Calls and registrations.
+    traffic: VecDeque<Stored>,
+    /// Trust moves, reports, pull rounds.
+    node: VecDeque<Stored>,
     next_seq: u64,
     agents: HashMap<String, AgentCalls>,
+    last_sweep: i64,
 }
 
 /// The node's recent activity.
@@ -140,24 +195,37 @@ impl Inner {
         slot.counts[series as usize] = slot.counts[series as usize].saturating_add(1);
     }
 
-    fn push(&mut self, at_ms: i64, kind: &str, agent_id: Option<&str>, ok: bool, text: String) {
+    fn push(
+        &mut self,
+        at_ms: i64,
+        kind: &'static str,
+        agent_id: Option<&str>,
+        ok: bool,
+        detail: Detail,
+    ) {
         self.next_seq += 1;
-        if self.events.len() == EVENT_RING {
-            self.events.pop_front();
+        let ring = if matches!(kind, "invoke" | "register") {
+            &mut self.traffic
+        } else {
+            &mut self.node
+        };
+        if ring.len() == EVENT_RING {
+            ring.pop_front();
         }
-        self.events.push_back(NodeEvent {
+        ring.push_back(Stored {
             seq: self.next_seq,
             at_ms,
-            kind: kind.to_string(),
+            kind,
             agent_id: agent_id.map(str::to_string),
             ok,
-            text,
+            detail,
         });
     }
 
     fn agent(&mut self, agent_id: &str, now: i64) -> Option<&mut AgentCalls> {
         if !self.agents.contains_key(agent_id) {
-            if self.agents.len() >= MAX_TRACKED_AGENTS {
+            if self.agents.len() >= MAX_TRACKED_AGENTS && now > self.last_sweep {
+                self.last_sweep = now;
                 self.agents.retain(|_, a| now - a.last_at < IDLE_FORGET_S);
             }
             if self.agents.len() >= MAX_TRACKED_AGENTS {
@@ -184,17 +252,19 @@ impl Activity {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A call to `agent_id` through the gateway answered `status` after `millis`; `outcome` is
-    /// `ok` when the agent answered, else the gateway's error code.
-    pub fn invocation(&self, agent_id: &str, status: u16, outcome: &str, millis: f64) {
+    /// A call through the gateway answered `status` after `millis`; `outcome` is `ok` when the
+    /// agent answered, else the gateway's error code. `agent_id` is `None` when the path named
+    /// no agent this node has a card for.
+    pub fn invocation(
+        &self,
+        agent_id: Option<&str>,
+        status: u16,
+        outcome: &'static str,
+        millis: f64,
+    ) {
         let at_ms = now_ms();
         let sec = at_ms.div_euclid(1000);
         let failed = outcome != "ok" || status >= 500;
-        let text = if outcome == "ok" {
-            format!("{status} in {millis:.1} ms")
-        } else {
-            format!("{status} {outcome} in {millis:.1} ms")
-        };
         let mut g = self.lock();
         g.bump(sec, Series::Invocations);
         g.totals.invocations += 1;
@@ -202,17 +272,22 @@ impl Activity {
             g.bump(sec, Series::Errors);
             g.totals.errors += 1;
         }
-        if let Some(a) = g.agent(agent_id, sec) {
+        if let Some(a) = agent_id.and_then(|id| g.agent(id, sec)) {
             a.calls += 1;
             a.errors += u64::from(failed);
             a.last_at = sec;
         }
-        g.push(at_ms, "invoke", Some(agent_id), !failed, text);
+        let detail = Detail::Call {
+            status,
+            outcome,
+            millis: millis as f32,
+        };
+        g.push(at_ms, "invoke", agent_id, !failed, detail);
     }
 
-    /// A `POST /v1/agents` answered with `outcome` (`created`, `updated`, `revoked`, or an
-    /// error code).
-    pub fn registration(&self, agent_id: Option<&str>, outcome: &str) {
+    /// A `POST /v1/agents` answered with `outcome` (`created`, `updated`, `revoked`, or why
+    /// not).
+    pub fn registration(&self, agent_id: Option<&str>, outcome: &'static str) {
         let at_ms = now_ms();
         let ok = matches!(outcome, "created" | "updated" | "revoked");
         let mut g = self.lock();
@@ -220,7 +295,13 @@ impl Activity {
             g.bump(at_ms.div_euclid(1000), Series::Registrations);
             g.totals.registrations += 1;
         }
-        g.push(at_ms, "register", agent_id, ok, outcome.to_string());
+        g.push(
+            at_ms,
+            "register",
+            agent_id,
+            ok,
+            Detail::Text(outcome.to_string()),
+        );
     }
 
     /// A discovery query.
@@ -232,9 +313,10 @@ impl Activity {
     }
 
     /// Any other event (`trust`, `report`, `sync`).
-    pub fn event(&self, kind: &str, agent_id: Option<&str>, ok: bool, text: String) {
+    pub fn event(&self, kind: &'static str, agent_id: Option<&str>, ok: bool, text: String) {
         let at_ms = now_ms();
-        self.lock().push(at_ms, kind, agent_id, ok, text);
+        self.lock()
+            .push(at_ms, kind, agent_id, ok, Detail::Text(text));
     }
 
     /// The last [`RATE_WINDOW`] seconds, ending with the current one.
@@ -264,12 +346,19 @@ impl Activity {
         self.lock().totals
     }
 
-    /// Events newer than `since` (by `seq`), at most `limit`, oldest first; and the newest seq.
+    /// Events newer than `since` (by `seq`), at most `limit` (the newest), oldest first; and
+    /// the newest seq.
     pub fn events(&self, since: u64, limit: usize) -> (Vec<NodeEvent>, u64) {
         let g = self.lock();
-        let newer = g.events.iter().filter(|e| e.seq > since);
-        let n = newer.clone().count();
-        let out = newer.skip(n.saturating_sub(limit)).cloned().collect();
+        let mut newer: Vec<&Stored> = g
+            .traffic
+            .iter()
+            .chain(g.node.iter())
+            .filter(|e| e.seq > since)
+            .collect();
+        newer.sort_unstable_by_key(|e| e.seq);
+        let skip = newer.len().saturating_sub(limit);
+        let out = newer[skip..].iter().map(|e| e.view()).collect();
         (out, g.next_seq)
     }
 
@@ -306,9 +395,9 @@ mod tests {
     fn rates_count_the_current_second_and_events_are_bounded() {
         let a = Activity::new();
         for _ in 0..3 {
-            a.invocation("did:key:a", 200, "ok", 1.0);
+            a.invocation(Some("did:key:a"), 200, "ok", 1.0);
         }
-        a.invocation("did:key:b", 502, "upstream_failed", 2.0);
+        a.invocation(Some("did:key:b"), 502, "upstream_failed", 2.0);
         a.registration(Some("did:key:a"), "created");
         a.discovery();
         let r = a.rates();
@@ -328,7 +417,16 @@ mod tests {
             a.event("sync", None, true, format!("round {i}"));
         }
         let (all, newest) = a.events(0, usize::MAX);
-        assert_eq!(all.len(), EVENT_RING);
+        assert_eq!(
+            all.len(),
+            EVENT_RING + 5,
+            "a full node ring and the traffic ring"
+        );
+        assert_eq!(
+            all[0].kind, "invoke",
+            "calls were not pushed out by node events"
+        );
+        assert_eq!(all[3].text, "502 upstream_failed in 2.0 ms");
         assert_eq!(all.last().map(|e| e.seq), Some(newest));
         let (few, _) = a.events(newest - 3, 10);
         assert_eq!(few.len(), 3, "only events after `since`");
@@ -344,9 +442,16 @@ mod tests {
     fn agent_table_is_bounded() {
         let a = Activity::new();
         for i in 0..(MAX_TRACKED_AGENTS + 5) {
-            a.invocation(&format!("did:key:{i}"), 200, "ok", 1.0);
+            a.invocation(Some(&format!("did:key:{i}")), 200, "ok", 1.0);
         }
         assert_eq!(a.totals().untracked, 5);
         assert_eq!(a.lock().agents.len(), MAX_TRACKED_AGENTS);
+        a.invocation(None, 404, "not_found", 0.1);
+        assert_eq!(a.totals().invocations, MAX_TRACKED_AGENTS as u64 + 6);
+        assert_eq!(
+            a.totals().untracked,
+            5,
+            "a call that named no agent is not an agent"
+        );
     }
 }

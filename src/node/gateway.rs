@@ -220,7 +220,12 @@ async fn invoke_inner(
     state.metrics().invocation(outcome, took);
     let status = res.status().as_u16();
     let millis = took.as_secs_f64() * 1000.0;
-    state.activity().invocation(&id, status, outcome, millis);
+    // Counted per agent only when the path named an agent with a card here: anything else
+    // is just a request path and must not take a place in the table.
+    let known = state.routes().get(&id).is_some();
+    state
+        .activity()
+        .invocation(known.then_some(id.as_str()), status, outcome, millis);
     span.in_scope(|| tracing::debug!(status, outcome, millis, "invocation"));
     res
 }

@@ -23,8 +23,11 @@ pub async fn register(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut agent_id = None;
     let result = store_card(&state, body, &mut agent_id).await;
-    let outcome = match &result {
-        Ok((_, v)) => v["status"].as_str().unwrap_or("created"),
+    let outcome: &'static str = match &result {
+        Ok((_, v)) => super::metrics::REGISTRATION_OUTCOMES
+            .into_iter()
+            .find(|o| v["status"] == *o)
+            .unwrap_or("created"),
         Err(e) if e.code == "stale" => "stale",
         Err(e) if e.status.is_client_error() => "invalid",
         Err(_) => "error",

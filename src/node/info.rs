@@ -14,7 +14,6 @@ use super::metrics::Snapshot;
 use super::{ApiError, AppState};
 use crate::federation::PeerView;
 use crate::relay::server::TunnelInfo;
-use crate::trust::TrustSort;
 
 /// Most agents one call lists.
 pub const MAX_AGENTS: usize = 500;
@@ -193,7 +192,7 @@ fn parse_query(raw: Option<&str>) -> Result<InfoQuery, ApiError> {
                 }
             },
             "agents" => q.agents = number("agents", &v, MAX_AGENTS)?,
-            "events" => q.events = number("events", &v, EVENT_RING)?,
+            "events" => q.events = number("events", &v, 2 * EVENT_RING)?,
             "events_since" => {
                 q.events_since = v.parse().map_err(|_| {
                     ApiError::bad_field("events_since", "must be an event seq (a whole number)")
@@ -310,14 +309,17 @@ async fn top_agents(
     let mut ids: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
     let recent = state.activity().recent_agents(limit);
-    let (_, most_trusted) = state.trust().list(TrustSort::Score, limit);
-    let (_, latest_events) = state.trust().list(TrustSort::Recent, limit);
+    // A pass over every trust record: off the async workers.
+    let trust = state.trust().clone();
+    let (most_trusted, latest_events) = tokio::task::spawn_blocking(move || trust.top_ids(limit))
+        .await
+        .map_err(ApiError::internal)?;
     let candidates = recent
         .into_iter()
         .map(|(id, _)| id)
         .chain(tunnels.iter().map(|t| t.agent_id.clone()))
-        .chain(most_trusted.into_iter().map(|t| t.agent_id))
-        .chain(latest_events.into_iter().map(|t| t.agent_id));
+        .chain(most_trusted)
+        .chain(latest_events);
     for id in candidates {
         if ids.len() == limit {
             break;

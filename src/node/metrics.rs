@@ -30,6 +30,32 @@ const BATCH_BUCKETS: &[f64] = &[
 
 const META: Metadata<'static> = Metadata::new("agentmesh", metrics::Level::INFO, None);
 
+/// Outcomes of a gateway call registered up front, so the hot path finds its counter in a
+/// fixed table without a lock (any other code goes through the labelled map).
+pub const INVOCATION_OUTCOMES: [&str; 17] = [
+    "ok",
+    "agent_5xx",
+    "rate_limited",
+    "not_found",
+    "invalid_id",
+    "revoked",
+    "expired",
+    "too_large",
+    "missing_header",
+    "bad_signature",
+    "wrong_target",
+    "stale_timestamp",
+    "replayed_nonce",
+    "upstream_failed",
+    "upstream_timeout",
+    "agent_offline",
+    "internal",
+];
+
+/// Most distinct `peer` label values of `agentmesh_sync_rounds_total`; rounds with peers beyond
+/// it count under `peer="other"` (peers come and go, and a series is never dropped).
+pub const MAX_PEER_LABELS: usize = 128;
+
 /// Outcomes of `POST /v1/agents`.
 pub const REGISTRATION_OUTCOMES: [&str; 6] =
     ["created", "updated", "revoked", "stale", "invalid", "error"];
@@ -77,8 +103,10 @@ pub struct Metrics {
     invoke_seconds: Histogram,
     rate_limited: [Counter; 2],
     write_batch: Histogram,
-    /// Labelled series created as they first occur (invocation outcomes, sync peers).
+    invocations: [Counter; INVOCATION_OUTCOMES.len()],
+    /// Labelled series created as they first occur (sync peers, rare codes, scrape-time copies).
     dynamic: Mutex<HashMap<SeriesKey, Counter>>,
+    peer_labels: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -125,18 +153,20 @@ impl Metrics {
             .map(|o| counter("agentmesh_discovery_queries_total", &[("outcome", o)]));
         let rate_limited = ["rate", "concurrency"]
             .map(|r| counter("agentmesh_rate_limited_total", &[("reason", r)]));
-        let this = Self {
+        let invocations =
+            INVOCATION_OUTCOMES.map(|o| counter("agentmesh_invocations_total", &[("outcome", o)]));
+        Self {
             registrations,
             discoveries,
             discovery_seconds: histogram("agentmesh_discovery_duration_seconds"),
             invoke_seconds: histogram("agentmesh_invocation_duration_seconds"),
             rate_limited,
             write_batch: histogram("agentmesh_store_write_batch_size"),
+            invocations,
             dynamic: Mutex::new(HashMap::new()),
+            peer_labels: Mutex::new(std::collections::HashSet::new()),
             recorder,
-        };
-        let _ = this.counter("agentmesh_invocations_total", &[("outcome", "ok")]);
-        this
+        }
     }
 
     fn counter(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Counter {
@@ -175,8 +205,12 @@ impl Metrics {
     /// One call through the gateway: `ok` when the agent answered, else the error code the
     /// gateway answered with.
     pub fn invocation(&self, outcome: &'static str, took: Duration) {
-        self.counter("agentmesh_invocations_total", &[("outcome", outcome)])
-            .increment(1);
+        match INVOCATION_OUTCOMES.iter().position(|o| *o == outcome) {
+            Some(i) => self.invocations[i].increment(1),
+            None => self
+                .counter("agentmesh_invocations_total", &[("outcome", outcome)])
+                .increment(1),
+        }
         self.invoke_seconds.record(took.as_secs_f64());
     }
 
@@ -187,6 +221,18 @@ impl Metrics {
 
     /// One pull round from `peer` ended with `outcome`.
     pub fn sync_round(&self, peer: &str, outcome: &'static str) {
+        let peer = {
+            let mut seen = self
+                .peer_labels
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.contains(peer) || seen.len() < MAX_PEER_LABELS {
+                seen.insert(peer.to_string());
+                peer
+            } else {
+                "other"
+            }
+        };
         self.counter(
             "agentmesh_sync_rounds_total",
             &[("peer", peer), ("outcome", outcome)],
@@ -346,4 +392,32 @@ fn describe(r: &PrometheusRecorder) {
         Some(Unit::Seconds),
         "Seconds since the node started.",
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_labels_are_bounded_and_codes_land_in_their_series() {
+        let m = Metrics::new();
+        for i in 0..(MAX_PEER_LABELS + 3) {
+            m.sync_round(&format!("did:key:peer{i}"), "ok");
+        }
+        m.sync_round("did:key:peer0", "ok");
+        m.invocation("rate_limited", Duration::from_millis(1));
+        m.invocation("some_new_code", Duration::from_millis(1));
+        let text = m.render(&Snapshot::default());
+        let series = |prefix: &str| text.lines().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(series("agentmesh_sync_rounds_total{"), MAX_PEER_LABELS + 1);
+        assert!(
+            text.contains(r#"agentmesh_sync_rounds_total{peer="other",outcome="ok"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"agentmesh_sync_rounds_total{peer="did:key:peer0",outcome="ok"} 2"#)
+        );
+        assert!(text.contains(r#"agentmesh_invocations_total{outcome="rate_limited"} 1"#));
+        assert!(text.contains(r#"agentmesh_invocations_total{outcome="some_new_code"} 1"#));
+    }
 }

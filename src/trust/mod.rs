@@ -440,6 +440,51 @@ impl TrustManager {
         }
     }
 
+    /// IDs of the `k` most trusted agents and of the `k` with the latest events, without
+    /// building a summary of every record (what `/v1/node` asks each poll).
+    pub fn top_ids(&self, k: usize) -> (Vec<String>, Vec<String>) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        // Min-heaps of the best k so far: an ID is cloned only when it enters one.
+        let mut by_score: BinaryHeap<Reverse<(u64, String)>> = BinaryHeap::new();
+        let mut by_recent: BinaryHeap<Reverse<(i64, String)>> = BinaryHeap::new();
+        if k == 0 {
+            return (Vec::new(), Vec::new());
+        }
+        let now = self.now();
+        fn offer<K: Ord + Copy>(
+            heap: &mut BinaryHeap<Reverse<(K, String)>>,
+            k: usize,
+            key: K,
+            id: &str,
+        ) {
+            if heap.len() < k {
+                heap.push(Reverse((key, id.to_string())));
+            } else if heap.peek().is_some_and(|Reverse((min, _))| key > *min) {
+                heap.pop();
+                heap.push(Reverse((key, id.to_string())));
+            }
+        }
+        for s in &self.shards {
+            for (id, e) in Self::lock(s).iter() {
+                // Scores are in (0, 1): their bits order as the numbers do.
+                let sc = e.rec.score_at(now, self.half_life_s).to_bits();
+                offer(&mut by_score, k, sc, id);
+                if let Some((_, at)) = e.rec.last_event {
+                    offer(&mut by_recent, k, at, id);
+                }
+            }
+        }
+        fn best_first<K: Ord>(heap: BinaryHeap<Reverse<(K, String)>>) -> Vec<String> {
+            // Ascending `Reverse` order is descending key order.
+            heap.into_sorted_vec()
+                .into_iter()
+                .map(|Reverse((_, id))| id)
+                .collect()
+        }
+        (best_first(by_score), best_first(by_recent))
+    }
+
     /// The first `limit` agents in `sort` order, and how many agents have records.
     pub fn list(&self, sort: TrustSort, limit: usize) -> (usize, Vec<TrustSummary>) {
         let now = self.now();

@@ -148,3 +148,19 @@ fn tee_reaches_every_sink() {
     assert_eq!(m.view(A).counts.success, 1);
     assert_eq!(log.count(A, OutcomeKind::Success), 1);
 }
+
+#[test]
+fn top_ids_pick_the_most_trusted_and_the_latest() {
+    let (m, _clock) = manager();
+    let ids = ["did:key:one", "did:key:two", "did:key:three"];
+    m.record_at(ids[0], OutcomeKind::Success, T0 - 30);
+    m.record_at(ids[0], OutcomeKind::Success, T0 - 30);
+    m.record_at(ids[1], OutcomeKind::Failure, T0 - 10);
+    m.record_at(ids[2], OutcomeKind::Success, T0 - 20);
+    let (best, latest) = m.top_ids(2);
+    assert_eq!(best, [ids[0], ids[2]]);
+    assert_eq!(latest, [ids[1], ids[2]]);
+    let (all, _) = m.top_ids(10);
+    assert_eq!(all, [ids[0], ids[2], ids[1]]);
+    assert_eq!(m.top_ids(0), (vec![], vec![]));
+}

@@ -144,6 +144,9 @@ pub struct App {
     pub peer_sort: PeerSort,
     /// Selected row per pane ([`Pane`] order).
     selected: [usize; 4],
+    /// What the selected row shows (agent ID, peer node ID, event seq), so the selection
+    /// follows it when the rows reorder between polls.
+    selected_key: [Option<String>; 4],
     /// Requests per second per agent, from call counts between polls.
     pub agent_rates: HashMap<String, f64>,
     prev_calls: HashMap<String, u64>,
@@ -172,6 +175,7 @@ impl App {
             agent_sort: AgentSort::Rate,
             peer_sort: PeerSort::Url,
             selected: [0; 4],
+            selected_key: Default::default(),
             agent_rates: HashMap::new(),
             prev_calls: HashMap::new(),
             events: VecDeque::new(),
@@ -197,13 +201,18 @@ impl App {
             }
             calls.insert(a.agent_id.clone(), a.calls);
         }
+        let restarted = self
+            .info
+            .as_ref()
+            .is_some_and(|prev| info.uptime_s < prev.uptime_s)
+            || info.events_seq < self.events_seq();
+        if restarted {
+            // Its event sequence and call counters began again.
+            self.events.clear();
+            rates.clear();
+        }
         self.agent_rates = rates;
         self.prev_calls = calls;
-        let newest = self.events.back().map_or(0, |e| e.seq);
-        if info.events_seq < newest {
-            // The node restarted: its sequence began again.
-            self.events.clear();
-        }
         let newest = self.events.back().map_or(0, |e| e.seq);
         for e in std::mem::take(&mut info.events) {
             if e.seq > newest {
@@ -217,7 +226,7 @@ impl App {
         self.error = None;
         self.updated_at = Some(now);
         self.now = now;
-        self.clamp();
+        self.reselect();
     }
 
     /// Notes a failed poll (the last data stays on screen under a banner).
@@ -317,25 +326,36 @@ impl App {
             .collect()
     }
 
-    fn len_of(&self, pane: Pane) -> usize {
-        match pane {
-            Pane::Agents => self.agents().len(),
-            Pane::Peers => self.peers().len(),
-            Pane::Events => self.visible_events().len(),
-            Pane::Trust => 0,
-        }
-    }
-
     /// The selected row of `pane`.
     pub fn selected(&self, pane: Pane) -> usize {
         self.selected[pane.index()]
     }
 
-    fn clamp(&mut self) {
-        for p in Pane::ORDER {
-            let n = self.len_of(p);
-            let s = &mut self.selected[p.index()];
-            *s = (*s).min(n.saturating_sub(1));
+    /// The keys of `pane`'s rows, in display order.
+    fn keys_of(&self, pane: Pane) -> Vec<String> {
+        match pane {
+            Pane::Agents => self.agents().iter().map(|a| a.agent_id.clone()).collect(),
+            Pane::Peers => self.peers().iter().map(|p| p.node_id.clone()).collect(),
+            Pane::Events => self
+                .visible_events()
+                .iter()
+                .map(|e| e.seq.to_string())
+                .collect(),
+            Pane::Trust => Vec::new(),
+        }
+    }
+
+    /// After rows changed (a poll, a sort, a filter): keeps each pane on the row it showed,
+    /// or on the same position (within bounds) when that row is gone.
+    fn reselect(&mut self) {
+        for p in [Pane::Agents, Pane::Peers, Pane::Events] {
+            let keys = self.keys_of(p);
+            let i = p.index();
+            let found = self.selected_key[i]
+                .as_ref()
+                .and_then(|k| keys.iter().position(|x| x == k));
+            self.selected[i] = found.unwrap_or(self.selected[i].min(keys.len().saturating_sub(1)));
+            self.selected_key[i] = keys.get(self.selected[i]).cloned();
         }
     }
 
@@ -350,9 +370,12 @@ impl App {
         } else {
             self.focus
         };
-        let n = self.len_of(pane);
-        let s = &mut self.selected[pane.index()];
-        *s = s.saturating_add_signed(delta).min(n.saturating_sub(1));
+        let keys = self.keys_of(pane);
+        let i = pane.index();
+        self.selected[i] = self.selected[i]
+            .saturating_add_signed(delta)
+            .min(keys.len().saturating_sub(1));
+        self.selected_key[i] = keys.get(self.selected[i]).cloned();
     }
 
     /// Handles one key press.
@@ -388,7 +411,7 @@ impl App {
             KeyCode::Char(c) => self.filter.push(c),
             _ => {}
         }
-        self.selected = [0; 4];
+        self.reselect();
     }
 
     fn on_normal_key(&mut self, key: KeyEvent) {
@@ -396,7 +419,7 @@ impl App {
             KeyCode::Char('q') => self.quit = true,
             KeyCode::Esc if !self.filter.is_empty() => {
                 self.filter.clear();
-                self.clamp();
+                self.reselect();
             }
             KeyCode::Esc => self.quit = true,
             KeyCode::Tab => self.focus = self.focus.next(),
@@ -413,7 +436,7 @@ impl App {
                     Pane::Peers => self.peer_sort = self.peer_sort.next(),
                     _ => self.agent_sort = self.agent_sort.next(),
                 }
-                self.clamp();
+                self.reselect();
             }
             KeyCode::Enter => self.mode = Mode::Detail,
             KeyCode::Char('?') => self.mode = Mode::Help,
@@ -510,6 +533,43 @@ mod tests {
         assert_eq!(names(&app), ["alpha", "bravo", "charlie"]);
         app.on_key(key(KeyCode::Char('s')));
         assert_eq!(app.agent_sort, AgentSort::Rate);
+    }
+
+    #[test]
+    fn the_selection_follows_its_agent_when_rows_reorder() {
+        let mut app = App::new("n", false);
+        app.apply(info([10, 10, 10], &[]), Duration::ZERO, 0);
+        app.apply(info([11, 12, 13], &[]), Duration::from_secs(1), 1);
+        assert_eq!(names(&app), ["charlie", "bravo", "alpha"]);
+        // alpha was the first row of the first poll: it stays selected as it moves down.
+        assert_eq!(app.selected(Pane::Agents), 2);
+        app.on_key(key(KeyCode::Up));
+        assert_eq!(
+            app.selected_agent().map(|a| a.agent_id.as_str()),
+            Some("did:key:b")
+        );
+        // bravo becomes the busiest: it moves to the top and stays selected.
+        app.apply(info([12, 30, 14], &[]), Duration::from_secs(1), 2);
+        assert_eq!(names(&app), ["bravo", "charlie", "alpha"]);
+        assert_eq!(app.selected(Pane::Agents), 0);
+        assert_eq!(
+            app.selected_agent().map(|a| a.agent_id.as_str()),
+            Some("did:key:b")
+        );
+        app.on_key(key(KeyCode::Char('s')));
+        assert_eq!(
+            app.selected_agent().map(|a| a.agent_id.as_str()),
+            Some("did:key:b")
+        );
+        // A restarted node (uptime went down) starts rates and events afresh.
+        let mut fresh = info([1, 1, 1], &[1]);
+        fresh.uptime_s = 0;
+        let mut before = info([12, 30, 14], &[5, 6]);
+        before.uptime_s = 100;
+        app.apply(before, Duration::from_secs(1), 3);
+        app.apply(fresh, Duration::from_secs(1), 4);
+        assert!(app.agent_rates.is_empty());
+        assert_eq!(app.events.len(), 1);
     }
 
     #[test]

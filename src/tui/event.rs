@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use crossterm::event::{Event as TermEvent, EventStream, KeyEvent, KeyEventKind};
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::client::Client;
 use crate::node::info::NodeInfo;
@@ -33,54 +32,43 @@ pub enum Event {
 }
 
 /// Forwards terminal input to `tx` until the receiver is gone.
-pub fn spawn_input(tx: mpsc::Sender<Event>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut stream = EventStream::new();
-        while let Some(ev) = stream.next().await {
-            let ev = match ev {
-                Ok(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => Event::Key(k),
-                Ok(TermEvent::Resize(..)) => Event::Resize,
-                Ok(_) => continue,
-                Err(e) => Event::InputClosed(e.to_string()),
-            };
-            if tx.send(ev).await.is_err() {
-                return;
-            }
+pub async fn forward_input(tx: mpsc::Sender<Event>) {
+    let mut stream = EventStream::new();
+    while let Some(ev) = stream.next().await {
+        let ev = match ev {
+            Ok(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => Event::Key(k),
+            Ok(TermEvent::Resize(..)) => Event::Resize,
+            Ok(_) => continue,
+            Err(e) => Event::InputClosed(e.to_string()),
+        };
+        if tx.send(ev).await.is_err() {
+            return;
         }
-        let _ = tx.send(Event::InputClosed("end of input".into())).await;
-    })
+    }
+    let _ = tx.send(Event::InputClosed("end of input".into())).await;
 }
 
 /// Polls `/v1/node` once (only events newer than `events_since`) and reports to `tx`.
-pub fn spawn_poll(
-    client: Client,
-    agents: usize,
-    events_since: u64,
-    tx: mpsc::Sender<Event>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let sent = Instant::now();
-        let path = format!("/v1/node?agents={agents}&events_since={events_since}");
-        let result = match client.get_json(&path).await {
-            Ok(v) => serde_json::from_value(v)
-                .map(Box::new)
-                .map_err(|e| format!("unexpected answer: {e}")),
-            Err(e) => Err(short_error(&e)),
-        };
-        let _ = tx.send(Event::Node { result, sent }).await;
-    })
+pub async fn poll(client: Client, agents: usize, events_since: u64, tx: mpsc::Sender<Event>) {
+    let sent = Instant::now();
+    let path = format!("/v1/node?agents={agents}&events_since={events_since}");
+    let result = match client.get_json(&path).await {
+        Ok(v) => serde_json::from_value(v)
+            .map(Box::new)
+            .map_err(|e| format!("unexpected answer: {e}")),
+        Err(e) => Err(short_error(&e)),
+    };
+    let _ = tx.send(Event::Node { result, sent }).await;
 }
 
 /// Fetches the trust breakdown of `agent_id` and reports to `tx`.
-pub fn spawn_trust(client: Client, agent_id: String, tx: mpsc::Sender<Event>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let r = client
-            .trust(&agent_id)
-            .await
-            .map(Box::new)
-            .map_err(|e| short_error(&e));
-        let _ = tx.send(Event::Trust(r)).await;
-    })
+pub async fn trust(client: Client, agent_id: String, tx: mpsc::Sender<Event>) {
+    let r = client
+        .trust(&agent_id)
+        .await
+        .map(Box::new)
+        .map_err(|e| short_error(&e));
+    let _ = tx.send(Event::Trust(r)).await;
 }
 
 fn short_error(e: &crate::client::ClientError) -> String {

@@ -42,19 +42,25 @@ fn unix_now() -> i64 {
     crate::encoding::now_unix()
 }
 
-/// Runs the TUI until the user quits.
+/// Runs the TUI until the user quits (q, Esc, Ctrl-C) or the process gets SIGTERM / SIGHUP.
 pub async fn run(cfg: TopConfig) -> std::io::Result<()> {
     let client = event::client(&cfg.node, cfg.interval)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    let mut terminal = ratatui::try_init()?;
+    // Before init: should init fail half-way (raw mode on, no alternate screen), this still
+    // undoes it. Restoring twice is harmless.
     let _restore = Restore;
+    let mut terminal = ratatui::try_init()?;
     let mut app = App::new(client.base(), cfg.color);
     let (tx, mut rx) = mpsc::channel::<Event>(64);
-    let input = event::spawn_input(tx.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(event::forward_input(tx.clone()));
     let mut tick = tokio::time::interval(cfg.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stop = stop_signals()?;
     let mut polling = false;
-    let mut fetching_trust = false;
+    // The agent whose breakdown was last asked for: asked again only after the next poll, so
+    // a failing fetch is not retried in a tight loop.
+    let mut trust_asked: Option<String> = None;
     let mut last_poll: Option<Instant> = None;
     let result = loop {
         if let Err(e) = terminal.draw(|f| ui::draw(f, &app)) {
@@ -63,8 +69,9 @@ pub async fn run(cfg: TopConfig) -> std::io::Result<()> {
         tokio::select! {
             _ = tick.tick(), if !polling => {
                 polling = true;
-                event::spawn_poll(client.clone(), cfg.agents, app.events_seq(), tx.clone());
+                tasks.spawn(event::poll(client.clone(), cfg.agents, app.events_seq(), tx.clone()));
             }
+            _ = stop.recv() => break Ok(()),
             Some(ev) = rx.recv() => match ev {
                 Event::Key(k) => app.on_key(k),
                 Event::Resize => {}
@@ -77,16 +84,12 @@ pub async fn run(cfg: TopConfig) -> std::io::Result<()> {
                             last_poll = Some(sent);
                             app.apply(*info, elapsed, unix_now());
                             // Refresh the breakdown along with the rest.
-                            if let Some(a) = app.selected_agent() && !fetching_trust {
-                                fetching_trust = true;
-                                event::spawn_trust(client.clone(), a.agent_id.clone(), tx.clone());
-                            }
+                            trust_asked = None;
                         }
                         Err(why) => app.failed(why, unix_now()),
                     }
                 }
                 Event::Trust(r) => {
-                    fetching_trust = false;
                     if let Ok(v) = r {
                         app.trust = Some(*v);
                     }
@@ -98,15 +101,30 @@ pub async fn run(cfg: TopConfig) -> std::io::Result<()> {
         }
         // A new selection gets its breakdown at once rather than at the next poll.
         if let Some(a) = app.selected_agent()
-            && app.trust.as_ref().is_none_or(|t| t.agent_id != a.agent_id)
-            && !fetching_trust
+            && trust_asked.as_deref() != Some(a.agent_id.as_str())
         {
-            fetching_trust = true;
-            event::spawn_trust(client.clone(), a.agent_id.clone(), tx.clone());
+            trust_asked = Some(a.agent_id.clone());
+            tasks.spawn(event::trust(client.clone(), a.agent_id.clone(), tx.clone()));
         }
     };
-    input.abort();
+    tasks.abort_all();
     result
+}
+
+/// SIGTERM and SIGHUP (a closed terminal) end `top` like `q` does, restoring the terminal.
+fn stop_signals() -> std::io::Result<mpsc::Receiver<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = mpsc::channel(1);
+    for kind in [SignalKind::terminate(), SignalKind::hangup()] {
+        let mut s = signal(kind)?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            if s.recv().await.is_some() {
+                let _ = tx.send(()).await;
+            }
+        });
+    }
+    Ok(rx)
 }
 
 /// Polls the node once (and the trust of the first agent listed): the state one frame shows,
