@@ -99,3 +99,35 @@ mod tests {
         );
     }
 }
+
+/// The URL of `path` (starting with `/`, query included) at an agent whose endpoint is `base`.
+/// The bare path `/` is the endpoint itself, so an endpoint with a path of its own
+/// (`http://host/mcp`) is called at exactly that URL, not at `…/mcp/` (which servers routing
+/// `/mcp` answer with a redirect or 404); any other path is appended to it.
+pub fn join_endpoint(base: &str, path: &str) -> String {
+    match path.strip_prefix('/') {
+        Some(rest) if rest.is_empty() || rest.starts_with('?') => format!("{base}{rest}"),
+        _ => format!("{}{path}", base.trim_end_matches('/')),
+    }
+}
+
+#[cfg(test)]
+mod join_tests {
+    use super::join_endpoint;
+
+    #[test]
+    fn the_root_path_is_the_endpoint_itself() {
+        assert_eq!(join_endpoint("http://h:1/mcp", "/"), "http://h:1/mcp");
+        assert_eq!(
+            join_endpoint("http://h:1/mcp", "/?a=1"),
+            "http://h:1/mcp?a=1"
+        );
+        assert_eq!(join_endpoint("http://h:1/", "/"), "http://h:1/");
+        assert_eq!(join_endpoint("http://h:1", "/"), "http://h:1");
+        assert_eq!(
+            join_endpoint("http://h:1/mcp", "/x?y"),
+            "http://h:1/mcp/x?y"
+        );
+        assert_eq!(join_endpoint("http://h:1/", "/x"), "http://h:1/x");
+    }
+}

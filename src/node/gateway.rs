@@ -319,7 +319,7 @@ async fn forward(
             format!("the gateway cannot call a {endpoint} endpoint; call the agent directly"),
         ));
     }
-    let url = format!("{}{path}", endpoint.trim_end_matches('/'));
+    let url = crate::encoding::join_endpoint(endpoint, &path);
     let nonce = header(H_NONCE).unwrap_or_default();
     let record = |agent: &str, kind| {
         state.outcomes().record(OutcomeEvent {

@@ -389,7 +389,7 @@ async fn admit_and_forward(
         .map_err(|e| (401, e.code(), e.to_string()))?;
     let mut req = axum::http::Request::builder()
         .method(head.method.as_str())
-        .uri(format!("{}{}", ctx.cfg.forward, head.path));
+        .uri(crate::encoding::join_endpoint(&ctx.cfg.forward, &head.path));
     for (k, v) in &head.headers {
         if !["host", "content-length", "connection", "transfer-encoding"].contains(&k.as_str()) {
             req = req.header(k, v);
