@@ -18,6 +18,7 @@ pub mod events;
 pub mod federation;
 pub mod handshake;
 pub mod identity;
+pub mod interop;
 pub mod node;
 pub mod ratelimit;
 pub mod relay;

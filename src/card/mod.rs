@@ -25,8 +25,10 @@ pub const CARD_SIGNING_PREFIX: &[u8] = b"AGENTMESH-CARD-V1\n";
 pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
 /// How far in the future `issued_at` may be, in seconds.
 pub const MAX_FUTURE_SKEW_S: i64 = 300;
-const MAX_META_BYTES: usize = 8 * 1024;
-const MAX_TEXT_CHARS: usize = 4000;
+/// Most bytes of `meta` (serialized).
+pub const MAX_META_BYTES: usize = 8 * 1024;
+/// Most characters of `description` and `vector_desc`.
+pub const MAX_TEXT_CHARS: usize = 4000;
 const MAX_URL_CHARS: usize = 2048;
 
 /// Why a card was refused. Each variant maps to one HTTP status of PROTOCOL §3.

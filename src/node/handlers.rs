@@ -233,6 +233,31 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
+/// `GET /v1/agents/{id}/agent-card.json`: the agent's card as an A2A Agent Card (1.0 shape), so
+/// A2A clients can read it; fields imported from an A2A card come back from `meta.a2a`.
+pub async fn a2a_card(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let card = live_card(&state, &id).await?;
+    let base = match &state.inner.public_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1");
+            format!("http://{host}")
+        }
+    };
+    let gateway = format!("{base}/v1/agents/{id}/invoke");
+    Ok(Json(crate::interop::a2a::card_from_manifest(
+        &card.envelope["manifest"],
+        &gateway,
+    )))
+}
+
 /// `GET /healthz`.
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))

@@ -351,6 +351,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_ENVELOPE_BYTES)),
         )
         .route("/v1/agents/{id}", get(handlers::get_agent))
+        .route("/v1/agents/{id}/agent-card.json", get(handlers::a2a_card))
         .route(
             "/v1/agents/{id}/invoke",
             any(gateway::invoke_root).layer(DefaultBodyLimit::disable()),

@@ -1,0 +1,242 @@
+//! Speaking the protocols agents already run: MCP (Streamable HTTP) and A2A (JSON-RPC), over
+//! AgentMesh's signed requests — through a node's gateway, a relay, or straight to the agent —
+//! and A2A Agent Cards in and out of AgentMesh manifests.
+//!
+//! Every HTTP request of an exchange (an MCP session is several) is signed on its own (PROTOCOL
+//! §4), so the gateway admits it and the agent can verify the caller; the answer's signature is
+//! checked when the agent signs it.
+
+pub mod a2a;
+pub mod mcp;
+mod sse;
+
+use axum::body::Bytes;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use crate::encoding::now_unix;
+use crate::handshake::{H_NONCE, sign_request, verify_response};
+use crate::identity::Identity;
+
+/// What can go wrong talking MCP or A2A to an agent.
+#[derive(Debug, thiserror::Error)]
+pub enum InteropError {
+    /// No answer at all.
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable {
+        /// What was called.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// An HTTP status the protocol does not expect.
+    #[error("HTTP {status} from {url}: {body}")]
+    Status {
+        /// The status.
+        status: u16,
+        /// What was called.
+        url: String,
+        /// The start of the body (the gateway's JSON error, or the agent's text).
+        body: String,
+    },
+    /// A JSON-RPC error object.
+    #[error("the agent answered {method} with error {code}: {message}")]
+    Rpc {
+        /// The method called.
+        method: String,
+        /// JSON-RPC error code.
+        code: i64,
+        /// Its message.
+        message: String,
+    },
+    /// An answer that is not what the protocol says.
+    #[error("unexpected answer to {method}: {reason}")]
+    Protocol {
+        /// The method called.
+        method: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The agent signed its answer and the signature does not verify.
+    #[error("the answer to {0} carries a signature that does not verify: it may have been altered")]
+    BadResponseSignature(String),
+}
+
+/// One HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+    /// `Some(true)` when the agent signed it and the signature verified; `None` when unsigned.
+    pub verified: Option<bool>,
+}
+
+impl Answer {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Sends signed requests to one agent at one base URL: the gateway's
+/// `<node>/v1/agents/<id>/invoke` or the agent's own endpoint.
+#[derive(Clone)]
+pub struct SignedCaller {
+    http: reqwest::Client,
+    key: Identity,
+    target: String,
+    base: String,
+    /// Every answer the agent signed verified so far (false once one did not).
+    all_verified: std::sync::Arc<std::sync::atomic::AtomicU8>,
+}
+
+const SEEN_NONE: u8 = 0;
+const SEEN_OK: u8 = 1;
+const SEEN_BAD: u8 = 2;
+
+impl SignedCaller {
+    /// Calls agent `target` as `key` at `base` (no trailing path: request paths are joined as
+    /// the gateway joins them, `/` being `base` itself).
+    pub fn new(http: reqwest::Client, key: Identity, target: &str, base: &str) -> Self {
+        Self {
+            http,
+            key,
+            target: target.to_string(),
+            base: base.to_string(),
+            all_verified: std::sync::Arc::default(),
+        }
+    }
+
+    /// `Some(true)` when every signed answer so far verified, `Some(false)` when one did not,
+    /// `None` when none was signed.
+    pub fn verified(&self) -> Option<bool> {
+        match self.all_verified.load(std::sync::atomic::Ordering::Relaxed) {
+            SEEN_NONE => None,
+            SEEN_OK => Some(true),
+            _ => Some(false),
+        }
+    }
+
+    /// One signed request: `method` on `path` with `headers` and `body`.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<Answer, InteropError> {
+        let url = crate::encoding::join_endpoint(&self.base, path);
+        let signed = sign_request(&self.key, &self.target, method, path, &body, now_unix());
+        let m =
+            reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| InteropError::Protocol {
+                method: method.to_string(),
+                reason: e.to_string(),
+            })?;
+        let mut req = self.http.request(m, &url).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        for (k, v) in signed.headers() {
+            req = req.header(k, v);
+        }
+        let res = req.send().await.map_err(|e| InteropError::Unreachable {
+            url: url.clone(),
+            reason: if e.is_timeout() {
+                "timed out".into()
+            } else if e.is_connect() {
+                "connection refused or unreachable".into()
+            } else {
+                e.to_string()
+            },
+        })?;
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.bytes().await.map_err(|e| InteropError::Unreachable {
+            url: url.clone(),
+            reason: format!("the answer broke off: {e}"),
+        })?;
+        let get = |n: &str| {
+            headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let verified = get("x-agent-signature").map(|_| {
+            let nonce = signed.get(H_NONCE).unwrap_or_default();
+            verify_response(&self.target, status, &nonce, get, &body).is_ok()
+        });
+        let seen = match verified {
+            Some(true) => SEEN_OK,
+            Some(false) => SEEN_BAD,
+            None => SEEN_NONE,
+        };
+        self.all_verified
+            .fetch_max(seen, std::sync::atomic::Ordering::Relaxed);
+        if verified == Some(false) {
+            return Err(InteropError::BadResponseSignature(url));
+        }
+        Ok(Answer {
+            status,
+            headers,
+            body,
+            verified,
+        })
+    }
+}
+
+/// The start of a body for an error message (at most 300 characters).
+fn snippet(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).chars().take(300).collect()
+}
+
+/// The JSON-RPC message with `id` in a body that is either one JSON object or an SSE stream of
+/// them (MCP's Streamable HTTP may send notifications before the answer).
+pub fn find_rpc_answer(
+    method: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    id: &Value,
+) -> Result<Value, InteropError> {
+    let protocol = |reason: String| InteropError::Protocol {
+        method: method.to_string(),
+        reason,
+    };
+    let messages: Vec<Value> = if content_type.is_some_and(|c| c.starts_with("text/event-stream")) {
+        sse::data_payloads(body)
+            .iter()
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect()
+    } else {
+        vec![
+            serde_json::from_slice(body)
+                .map_err(|e| protocol(format!("not JSON ({e}): {}", snippet(body))))?,
+        ]
+    };
+    let answer = messages
+        .into_iter()
+        .find(|m| {
+            m.get("id") == Some(id)
+                || (m.get("id") == Some(&Value::Null) && m.get("error").is_some())
+        })
+        .ok_or_else(|| {
+            protocol(format!(
+                "no JSON-RPC answer with id {id} in: {}",
+                snippet(body)
+            ))
+        })?;
+    if let Some(err) = answer.get("error") {
+        return Err(InteropError::Rpc {
+            method: method.to_string(),
+            code: err["code"].as_i64().unwrap_or(0),
+            message: err["message"].as_str().unwrap_or("").to_string(),
+        });
+    }
+    answer
+        .get("result")
+        .cloned()
+        .ok_or_else(|| protocol("a JSON-RPC answer without result or error".into()))
+}

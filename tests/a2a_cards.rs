@@ -1,0 +1,179 @@
+//! A2A Agent Card import and export on real-world card shapes (`tests/data/a2a/SOURCES.md`):
+//! every card becomes a valid signed AgentMesh card, its fields land where they belong, and the
+//! card served back reads as the same agent.
+
+use agentmesh::card::{Card, sign_manifest};
+use agentmesh::identity::Identity;
+use agentmesh::interop::a2a::{card_from_manifest, interfaces, manifest_from_card};
+use serde_json::{Value, json};
+
+fn load(name: &str) -> Value {
+    let path = format!("{}/tests/data/a2a/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("card file")).expect("JSON")
+}
+
+/// (file, endpoint chosen, protocol version of it, skill IDs)
+const CASES: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "spec_v0.3.0_georoute_agent.json",
+        "https://georoute-agent.example.com/a2a/v1",
+        "0.2.9",
+        &["route-optimizer-traffic", "custom-map-generator"],
+    ),
+    (
+        "spec_v1.0.0_georoute_agent.json",
+        "https://georoute-agent.example.com/a2a/v1",
+        "1.0",
+        &["route-optimizer-traffic", "custom-map-generator"],
+    ),
+    (
+        "a2a-samples_adk_facts_agent.json",
+        "http://localhost:8001/a2a/facts_agent",
+        "0.3.0",
+        &["give_facts"],
+    ),
+    (
+        "a2a-samples_weather_agent_card_v1.json",
+        "https://api.weathernow.io/a2a",
+        "1.0",
+        &["current-weather", "weather-forecast"],
+    ),
+    (
+        "served_by_a2a-sdk-1.3_default.json",
+        "http://127.0.0.1:45313/",
+        "1.0",
+        &["echo"],
+    ),
+    (
+        "served_by_a2a-sdk-1.3_v03compat.json",
+        "http://127.0.0.1:36307/",
+        "1.0",
+        &["echo"],
+    ),
+];
+
+#[test]
+fn real_world_cards_import_sign_and_serve_back() {
+    let key = Identity::generate();
+    for (file, endpoint, version, skills) in CASES {
+        let a2a = load(file);
+        let m = manifest_from_card(&a2a, key.id(), 1_795_000_000)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(m.name, a2a["name"].as_str().expect("name"), "{file}");
+        assert_eq!(
+            m.description,
+            a2a["description"].as_str().unwrap_or(""),
+            "{file}"
+        );
+        assert_eq!(m.endpoint.as_deref(), Some(*endpoint), "{file}");
+        assert_eq!(m.protocols, vec!["a2a".to_string()], "{file}");
+        let ids: Vec<&str> = m.skills.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, *skills, "{file}");
+        // Skill tags become the card's tags (discovery filters on them).
+        for s in &m.skills {
+            for t in &s.tags {
+                assert!(m.tags.contains(t), "{file}: tag {t}");
+            }
+        }
+        let meta = m.meta.clone().expect("meta");
+        assert_eq!(
+            meta["a2a"]["interface"]["protocolVersion"], *version,
+            "{file}"
+        );
+        assert_eq!(meta["a2a"]["interface"]["url"], *endpoint, "{file}");
+        for kept in ["version", "provider", "capabilities", "defaultInputModes"] {
+            if a2a.get(kept).is_some() {
+                assert_eq!(
+                    meta["a2a"][kept], a2a[kept],
+                    "{file}: {kept} kept under meta.a2a"
+                );
+            }
+        }
+        // A valid, signed AgentMesh card: the node would accept it.
+        let env = sign_manifest(m.to_value(), &key).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let card = Card::from_slice(&serde_json::to_vec(&env).expect("bytes"))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        // Served back as an A2A card: same name, skills and interface, plus the gateway.
+        let manifest = &serde_json::to_value(&env).expect("value")["manifest"];
+        let back = card_from_manifest(manifest, "https://node.example/v1/agents/x/invoke");
+        assert_eq!(back["name"], a2a["name"], "{file}");
+        let back_ifaces = interfaces(&back);
+        assert_eq!(back_ifaces[0].url, *endpoint, "{file}");
+        assert_eq!(back_ifaces[0].version, *version, "{file}");
+        assert_eq!(
+            back_ifaces[1].url,
+            "https://node.example/v1/agents/x/invoke"
+        );
+        let back_ids: Vec<&str> = back["skills"]
+            .as_array()
+            .expect("skills")
+            .iter()
+            .filter_map(|s| s["id"].as_str())
+            .collect();
+        assert_eq!(back_ids, *skills, "{file}");
+        for (i, s) in a2a["skills"].as_array().expect("skills").iter().enumerate() {
+            for k in [
+                "name",
+                "description",
+                "tags",
+                "examples",
+                "inputModes",
+                "outputModes",
+            ] {
+                if let Some(v) = s.get(k) {
+                    assert_eq!(
+                        back["skills"][i][k], *v,
+                        "{file}: skills[{i}].{k} round-trips"
+                    );
+                }
+            }
+        }
+        for k in [
+            "provider",
+            "version",
+            "capabilities",
+            "iconUrl",
+            "documentationUrl",
+            "securitySchemes",
+        ] {
+            if let Some(v) = a2a.get(k) {
+                assert_eq!(back[k], *v, "{file}: {k} round-trips");
+            }
+        }
+        assert_eq!(back["agentmesh"]["agentId"], card.agent_id.as_str());
+    }
+}
+
+#[test]
+fn import_errors_name_the_field_and_oversized_cards_are_trimmed() {
+    let key = Identity::generate();
+    let e = manifest_from_card(&json!({"url": "http://x"}), key.id(), 1).expect_err("no name");
+    assert!(e.to_string().contains("`name` is missing"), "{e}");
+    let e = manifest_from_card(&json!({"name": "x", "url": "grpc://x"}), key.id(), 1)
+        .expect_err("no http interface");
+    assert!(e.to_string().contains("supportedInterfaces"), "{e}");
+    let e = manifest_from_card(&json!([1]), key.id(), 1).expect_err("not an object");
+    assert!(e.to_string().contains("JSON object"), "{e}");
+    let e = manifest_from_card(
+        &json!({"name": "x", "url": "http://x", "skills": [{"name": "no id"}]}),
+        key.id(),
+        1,
+    )
+    .expect_err("skill without id");
+    assert!(e.to_string().contains("skills[0].id"), "{e}");
+
+    // A long name is cut to 64 characters (the full one kept), a huge field dropped and named.
+    let long = "N".repeat(100);
+    let big = json!({
+        "name": long, "url": "http://x",
+        "securitySchemes": {"a": "s".repeat(20_000)},
+        "version": "2",
+    });
+    let m = manifest_from_card(&big, key.id(), 1).expect("imports");
+    assert_eq!(m.name.chars().count(), 64);
+    let meta = m.meta.clone().expect("meta");
+    assert_eq!(meta["a2a"]["name"], long.as_str());
+    assert_eq!(meta["a2a"]["dropped"], json!(["securitySchemes"]));
+    assert_eq!(meta["a2a"]["version"], "2");
+    sign_manifest(m.to_value(), &key).expect("fits the card's limits");
+}
