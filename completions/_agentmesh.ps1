@@ -69,6 +69,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
         }
         'agentmesh;register' {
             [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'Card file (TOML, or JSON when it ends in .json) with the manifest''s fields')
+            [CompletionResult]::new('--from-a2a', '--from-a2a', [CompletionResultType]::ParameterName, 'Import an A2A Agent Card (a URL — a base URL reads /.well-known/agent-card.json — or a file): name, description, skills, interface; the rest kept under meta.a2a. Flags override')
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Human-readable name (1–64 chars)')
             [CompletionResult]::new('--description', '--description', [CompletionResultType]::ParameterName, 'What the agent does')
             [CompletionResult]::new('--skill', '--skill', [CompletionResultType]::ParameterName, 'A skill ID (repeatable); richer skills go in --file')
@@ -129,6 +130,11 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('-H', '-H ', [CompletionResultType]::ParameterName, 'Extra header "Name: value" (repeatable)')
             [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Extra header "Name: value" (repeatable)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long to wait for the answer')
+            [CompletionResult]::new('--mcp', '--mcp', [CompletionResultType]::ParameterName, 'Speak MCP (Streamable HTTP): tools/list, tools/call, or any other method')
+            [CompletionResult]::new('--tool', '--tool', [CompletionResultType]::ParameterName, 'The tool for `--mcp tools/call`')
+            [CompletionResult]::new('--args', '--args', [CompletionResultType]::ParameterName, 'JSON arguments of the tool (`--mcp tools/call`) or params of another MCP method')
+            [CompletionResult]::new('--a2a', '--a2a', [CompletionResultType]::ParameterName, 'Speak A2A: send TEXT as a user message and print the reply and task state')
+            [CompletionResult]::new('--a2a-version', '--a2a-version', [CompletionResultType]::ParameterName, 'A2A methods to use: 1.0 (SendMessage), 0.3 (message/send), or auto (1.0, then 0.3)')
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')

@@ -520,7 +520,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__invoke)
-            opts="-d -X -H -v -q -h -V --data --path --method --header --timeout --direct --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-d -X -H -v -q -h -V --data --path --method --header --timeout --direct --mcp --tool --args --a2a --a2a-version --node --key --keystore --json --verbose --quiet --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -556,6 +556,26 @@ _agentmesh() {
                     ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mcp)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tool)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --args)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --a2a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --a2a-version)
+                    COMPREPLY=($(compgen -W "auto 1.0 0.3" -- "${cur}"))
                     return 0
                     ;;
                 --node)
@@ -650,13 +670,17 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__register)
-            opts="-v -q -h -V --file --name --description --skill --tag --protocol --endpoint --relay --vector-desc --qps-budget --concurrency-limit --ttl --meta --revoke --dry-run --timeout --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --file --from-a2a --name --description --skill --tag --protocol --endpoint --relay --vector-desc --qps-budget --concurrency-limit --ttl --meta --revoke --dry-run --timeout --node --key --keystore --json --verbose --quiet --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-a2a)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

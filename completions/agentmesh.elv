@@ -64,6 +64,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         }
         &'agentmesh;register'= {
             cand --file 'Card file (TOML, or JSON when it ends in .json) with the manifest''s fields'
+            cand --from-a2a 'Import an A2A Agent Card (a URL — a base URL reads /.well-known/agent-card.json — or a file): name, description, skills, interface; the rest kept under meta.a2a. Flags override'
             cand --name 'Human-readable name (1–64 chars)'
             cand --description 'What the agent does'
             cand --skill 'A skill ID (repeatable); richer skills go in --file'
@@ -122,6 +123,11 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand -H 'Extra header "Name: value" (repeatable)'
             cand --header 'Extra header "Name: value" (repeatable)'
             cand --timeout 'How long to wait for the answer'
+            cand --mcp 'Speak MCP (Streamable HTTP): tools/list, tools/call, or any other method'
+            cand --tool 'The tool for `--mcp tools/call`'
+            cand --args 'JSON arguments of the tool (`--mcp tools/call`) or params of another MCP method'
+            cand --a2a 'Speak A2A: send TEXT as a user message and print the reply and task state'
+            cand --a2a-version 'A2A methods to use: 1.0 (SendMessage), 0.3 (message/send), or auto (1.0, then 0.3)'
             cand --node 'Node to talk to'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'

@@ -62,6 +62,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -s q -l quie
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -s V -l version -d 'Print version'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l file -d 'Card file (TOML, or JSON when it ends in .json) with the manifest\'s fields' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l from-a2a -d 'Import an A2A Agent Card (a URL — a base URL reads /.well-known/agent-card.json — or a file): name, description, skills, interface; the rest kept under meta.a2a. Flags override' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l name -d 'Human-readable name (1–64 chars)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l description -d 'What the agent does' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l skill -d 'A skill ID (repeatable); richer skills go in --file' -r
@@ -109,6 +110,13 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l path -d '
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s X -l method -d 'HTTP method (default: POST with --data, GET without)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s H -l header -d 'Extra header "Name: value" (repeatable)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l timeout -d 'How long to wait for the answer' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l mcp -d 'Speak MCP (Streamable HTTP): tools/list, tools/call, or any other method' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l tool -d 'The tool for `--mcp tools/call`' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l args -d 'JSON arguments of the tool (`--mcp tools/call`) or params of another MCP method' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l a2a -d 'Speak A2A: send TEXT as a user message and print the reply and task state' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l a2a-version -d 'A2A methods to use: 1.0 (SendMessage), 0.3 (message/send), or auto (1.0, then 0.3)' -r -f -a "auto\t''
+1.0\t''
+0.3\t''"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l node -d 'Node to talk to' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'

@@ -35,6 +35,21 @@ pub struct Args {
     /// Call the agent's endpoint directly instead of through the node's gateway.
     #[arg(long)]
     pub direct: bool,
+    /// Speak MCP (Streamable HTTP): tools/list, tools/call, or any other method.
+    #[arg(long, value_name = "METHOD", conflicts_with_all = ["data", "method", "a2a"])]
+    pub mcp: Option<String>,
+    /// The tool for `--mcp tools/call`.
+    #[arg(long, value_name = "NAME", requires = "mcp")]
+    pub tool: Option<String>,
+    /// JSON arguments of the tool (`--mcp tools/call`) or params of another MCP method.
+    #[arg(long, value_name = "JSON", requires = "mcp")]
+    pub args: Option<String>,
+    /// Speak A2A: send TEXT as a user message and print the reply and task state.
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["data", "method"])]
+    pub a2a: Option<String>,
+    /// A2A methods to use: 1.0 (SendMessage), 0.3 (message/send), or auto (1.0, then 0.3).
+    #[arg(long, value_name = "VERSION", default_value = "auto", value_parser = ["auto", "1.0", "0.3"], requires = "a2a")]
+    pub a2a_version: String,
 }
 
 fn read_data(data: Option<&str>) -> anyhow::Result<Vec<u8>> {
@@ -59,6 +74,9 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         .with_context(|| format!("`{}` is not an agent ID", args.agent_id))?;
     if !args.path.starts_with('/') {
         bail!("--path must start with / (got `{}`)", args.path);
+    }
+    if args.mcp.is_some() || args.a2a.is_some() {
+        return super::interop::run(ctx, &args);
     }
     let body = read_data(args.data.as_deref())?;
     let method = args

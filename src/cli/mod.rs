@@ -9,6 +9,7 @@
 mod connect;
 mod discover;
 mod gen_docs;
+mod interop;
 mod invoke;
 mod keygen;
 mod register;
@@ -30,6 +31,7 @@ pub use gen_docs::{completion_files, man_pages};
 use crate::client::{Client, ClientError};
 use crate::config::{DEFAULT_NODE, FileConfig, Paths};
 use crate::identity::{Identity, KeyLocation, KeyStore, KeyStoreError, KeyStoreKind};
+use crate::interop::InteropError;
 
 /// AgentMesh: signed identities, discovery and invocation for AI agents.
 #[derive(Debug, Parser)]
@@ -349,6 +351,15 @@ fn hint(e: &anyhow::Error) -> Option<String> {
                 ClientError::Api { code, .. } if code == "stale" => Some(
                     "the node holds a newer or equal version; wait a second and register again".into(),
                 ),
+                _ => None,
+            };
+        }
+        if let Some(InteropError::Status { status, .. }) = cause.downcast_ref::<InteropError>() {
+            return match status {
+                404 => Some("is --path the agent's MCP/A2A endpoint? (`/` is the card's endpoint itself)".into()),
+                401 => Some("the gateway refused the signature: is this machine's clock right?".into()),
+                406 | 415 | 405 => Some("the agent does not speak this protocol at this path".into()),
+                421 => Some("the agent refused the Host header; call it through the gateway, which sets the agent's own".into()),
                 _ => None,
             };
         }

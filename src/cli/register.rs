@@ -20,6 +20,13 @@ pub struct Args {
     /// Card file (TOML, or JSON when it ends in .json) with the manifest's fields.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Import an A2A Agent Card (a URL — a base URL reads /.well-known/agent-card.json — or a
+    /// file): name, description, skills, interface; the rest kept under meta.a2a. Flags override.
+    #[arg(long, value_name = "URL|FILE", conflicts_with_all = ["file", "revoke"])]
+    pub from_a2a: Option<String>,
+    /// The A2A card read for --from-a2a (filled in by `run`).
+    #[arg(skip)]
+    pub imported: Option<Value>,
     /// Human-readable name (1–64 chars).
     #[arg(long)]
     pub name: Option<String>,
@@ -107,10 +114,35 @@ pub(super) fn build_manifest(
     args: &Args,
     issued_at: i64,
 ) -> anyhow::Result<Manifest> {
+    if let Some(card) = &args.imported {
+        let m = crate::interop::a2a::manifest_from_card(card, id.id(), issued_at)
+            .context("cannot import the A2A agent card")?;
+        let file = CardFile {
+            name: Some(m.name),
+            description: Some(m.description),
+            skills: m.skills,
+            tags: m.tags,
+            protocols: m.protocols,
+            endpoint: m.endpoint,
+            meta: m.meta,
+            ..CardFile::default()
+        };
+        return manifest_from(id, args, issued_at, file);
+    }
     let file = match &args.file {
         Some(p) => load_card_file(p)?,
         None => CardFile::default(),
     };
+    manifest_from(id, args, issued_at, file)
+}
+
+/// The manifest of `file`'s fields with the flags over them.
+fn manifest_from(
+    id: &Identity,
+    args: &Args,
+    issued_at: i64,
+    file: CardFile,
+) -> anyhow::Result<Manifest> {
     let Some(name) = args.name.clone().or(file.name) else {
         bail!("a card needs a name: pass --name or set `name` in --file");
     };
@@ -200,10 +232,50 @@ pub(super) async fn current_card(client: &Client, id: &str) -> anyhow::Result<Op
     }
 }
 
-pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
+/// Reads an A2A card from a URL (a bare base URL means its `/.well-known/agent-card.json`) or
+/// a file.
+async fn load_a2a_card(src: &str, timeout: Duration) -> anyhow::Result<Value> {
+    let text = if src.starts_with("http://") || src.starts_with("https://") {
+        let url = match src.split_once("://").map(|(_, rest)| rest.split_once('/')) {
+            Some(None) | Some(Some((_, ""))) => {
+                format!("{}/.well-known/agent-card.json", src.trim_end_matches('/'))
+            }
+            _ => src.to_string(),
+        };
+        crate::client::init_tls();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .context("cannot build an HTTP client")?;
+        let res = http
+            .get(&url)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: url.clone(),
+                reason: e.to_string(),
+            })
+            .context("cannot fetch the A2A agent card")?;
+        let status = res.status();
+        let body = res.text().await.context("the agent card broke off")?;
+        if !status.is_success() {
+            bail!("{url} answered HTTP {status} for the agent card");
+        }
+        body
+    } else {
+        std::fs::read_to_string(src).with_context(|| format!("cannot read A2A card file {src}"))?
+    };
+    serde_json::from_str(&text).with_context(|| format!("the A2A card at {src} is not JSON"))
+}
+
+pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
     let (id, _) = ctx.load_key(&ctx.key)?;
     let client = ctx.client(args.timeout)?;
     runtime()?.block_on(async {
+        if let Some(src) = &args.from_a2a {
+            args.imported = Some(load_a2a_card(src, args.timeout).await?);
+        }
         let stored = if args.dry_run {
             None
         } else {
