@@ -134,10 +134,17 @@ fn real_world_cards_import_sign_and_serve_back() {
             "capabilities",
             "iconUrl",
             "documentationUrl",
-            "securitySchemes",
         ] {
             if let Some(v) = a2a.get(k) {
                 assert_eq!(back[k], *v, "{file}: {k} round-trips");
+            }
+        }
+        // Security schemes come back in the 1.0 shape only; 0.3's (`type: …`) stay in meta.
+        if let Some(Value::Object(schemes)) = a2a.get("securitySchemes") {
+            if schemes.values().any(|v| v.get("type").is_some()) {
+                assert!(back.get("securitySchemes").is_none(), "{file}");
+            } else {
+                assert_eq!(back["securitySchemes"], a2a["securitySchemes"], "{file}");
             }
         }
         assert_eq!(back["agentmesh"]["agentId"], card.agent_id.as_str());
@@ -175,5 +182,95 @@ fn import_errors_name_the_field_and_oversized_cards_are_trimmed() {
     assert_eq!(meta["a2a"]["name"], long.as_str());
     assert_eq!(meta["a2a"]["dropped"], json!(["securitySchemes"]));
     assert_eq!(meta["a2a"]["version"], "2");
-    sign_manifest(m.to_value(), &key).expect("fits the card's limits");
+    assert_valid(&m, &key);
+}
+
+/// Signs `m` and reads it back as the node does (every field rule and size limit).
+fn assert_valid(m: &agentmesh::card::Manifest, key: &Identity) {
+    let env = sign_manifest(m.to_value(), key).expect("sign");
+    Card::from_slice(&serde_json::to_vec(&env).expect("bytes")).expect("the node would accept it");
+}
+
+#[test]
+fn huge_cards_are_cut_to_what_a_card_may_hold() {
+    let key = Identity::generate();
+    let skills: Vec<Value> = (0..70)
+        .map(|i| {
+            json!({
+                "id": format!("skill-{i}"),
+                "name": "N".repeat(300),
+                "description": "d".repeat(3000),
+                "tags": (0..40).map(|t| format!("t{i}-{t}")).chain(["x".repeat(80)]).collect::<Vec<_>>(),
+                "examples": (0..20).map(|_| "e".repeat(500)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let card = json!({"name": "big", "url": "http://x", "skills": skills, "version": 7,
+                      "securitySchemes": {"k": {"type": "http", "scheme": "bearer"}}});
+    let m = manifest_from_card(&card, key.id(), 1).expect("imports");
+    assert_valid(&m, &key);
+    assert!(
+        m.skills.len() < 64,
+        "skills dropped to fit: {}",
+        m.skills.len()
+    );
+    assert!(
+        m.skills
+            .iter()
+            .all(|s| s.examples.len() <= 8 && s.tags.len() <= 16)
+    );
+    assert!(m.tags.len() <= 32 && m.tags.iter().all(|t| t.chars().count() <= 64));
+    let meta = m.meta.clone().expect("meta");
+    assert!(
+        meta["a2a"]["skills_dropped"]
+            .as_u64()
+            .is_some_and(|n| n > 6),
+        "{}",
+        meta["a2a"]["skills_dropped"]
+    );
+    // Served back: the version as a string, 0.3-shaped security schemes left out.
+    let back = card_from_manifest(&m.to_value(), "http://node/v1/agents/x/invoke");
+    assert_eq!(back["version"], "7");
+    assert!(back.get("securitySchemes").is_none());
+}
+
+#[test]
+fn the_first_json_rpc_interface_of_the_newest_version_is_called() {
+    let key = Identity::generate();
+    let pick = |ifaces: Value| {
+        let card = json!({"name": "n", "supportedInterfaces": ifaces});
+        manifest_from_card(&card, key.id(), 1)
+            .expect("imports")
+            .endpoint
+            .expect("endpoint")
+    };
+    let i = |url: &str, b: &str, v: &str| json!({"url": url, "protocolBinding": b, "protocolVersion": v});
+    assert_eq!(
+        pick(json!([
+            i("http://a", "JSONRPC", "1.0"),
+            i("http://b", "JSONRPC", "1.0")
+        ])),
+        "http://a"
+    );
+    assert_eq!(
+        pick(json!([
+            i("http://g", "GRPC", "1.0"),
+            i("http://j", "JSONRPC", "0.3")
+        ])),
+        "http://j"
+    );
+    assert_eq!(
+        pick(json!([
+            i("http://old", "jsonrpc", "0.3"),
+            i("http://new", "JSONRPC", "1.0")
+        ])),
+        "http://new"
+    );
+    assert_eq!(
+        pick(json!([
+            i("grpc://x", "GRPC", "1.0"),
+            i("https://h", "HTTP+JSON", "1.0")
+        ])),
+        "https://h"
+    );
 }

@@ -183,7 +183,8 @@ fn usage_and_key_errors() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("invalid key name"));
-    // A node refusing a card: exit 2 with the node's code in the message.
+    // A card the node would refuse (checked before sending): exit 2 with the node's code and
+    // the field in the message.
     cmd(home.path()).arg("keygen").assert().success();
     let node = ServeProcess::start(home.path(), &[]);
     cmd(home.path())

@@ -149,6 +149,10 @@ fn mcp_tools_list_and_call_through_the_gateway() {
     );
     assert_eq!(code, 0, "{err}");
 
+    // An MCP agent has no A2A view.
+    let res = http_get(&format!("{}/v1/agents/{id}/agent-card.json", node.url)).expect("GET");
+    assert!(res.contains("does not speak A2A"), "{res}");
+
     let (code, out, err) = cli(
         home.path(),
         &node.url,

@@ -40,13 +40,17 @@ fn parse_json_arg(flag: &str, text: Option<&str>) -> anyhow::Result<Option<Value
     .transpose()
 }
 
-pub(super) fn run(ctx: &Ctx, args: &Args) -> anyhow::Result<Outcome> {
+pub(super) fn run(
+    ctx: &Ctx,
+    args: &Args,
+    headers: Vec<(String, String)>,
+) -> anyhow::Result<Outcome> {
     let (id, _) = ctx.load_key(&ctx.key)?;
     let client = ctx.client(args.timeout)?;
     let http = client.http().clone();
     runtime()?.block_on(async {
         let base = base_url(args, &client).await?;
-        let caller = SignedCaller::new(http, id, &args.agent_id, &base);
+        let caller = SignedCaller::new(http, id, &args.agent_id, &base).with_headers(headers);
         let outcome = match (&args.mcp, &args.a2a) {
             (Some(method), _) => mcp(ctx, args, caller.clone(), method).await?,
             (None, Some(text)) => a2a_call(ctx, args, &caller, text).await?,

@@ -75,8 +75,15 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     if !args.path.starts_with('/') {
         bail!("--path must start with / (got `{}`)", args.path);
     }
+    let mut extra = Vec::new();
+    for h in &args.headers {
+        let Some((k, v)) = h.split_once(':') else {
+            bail!("--header takes \"Name: value\", got `{h}`");
+        };
+        extra.push((k.trim().to_string(), v.trim().to_string()));
+    }
     if args.mcp.is_some() || args.a2a.is_some() {
-        return super::interop::run(ctx, &args);
+        return super::interop::run(ctx, &args, extra);
     }
     let body = read_data(args.data.as_deref())?;
     let method = args
@@ -86,13 +93,6 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         .to_ascii_uppercase();
     let method_parsed = reqwest::Method::from_bytes(method.as_bytes())
         .with_context(|| format!("invalid method `{method}`"))?;
-    let mut extra = Vec::new();
-    for h in &args.headers {
-        let Some((k, v)) = h.split_once(':') else {
-            bail!("--header takes \"Name: value\", got `{h}`");
-        };
-        extra.push((k.trim().to_string(), v.trim().to_string()));
-    }
     let (id, _) = ctx.load_key(&ctx.key)?;
     let client = ctx.client(args.timeout)?;
     let (status, headers, bytes, verified) = runtime()?.block_on(async {
@@ -105,7 +105,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
                 bail!("--direct needs an http(s) endpoint; this agent's is `{endpoint}`");
             }
-            format!("{}{}", endpoint.trim_end_matches('/'), args.path)
+            crate::encoding::join_endpoint(endpoint, &args.path)
         } else {
             format!(
                 "{}/v1/agents/{}/invoke{}",

@@ -232,6 +232,9 @@ pub(super) async fn current_card(client: &Client, id: &str) -> anyhow::Result<Op
     }
 }
 
+/// Largest A2A card read (real ones are a few KiB).
+const MAX_A2A_CARD_BYTES: usize = 1024 * 1024;
+
 /// Reads an A2A card from a URL (a bare base URL means its `/.well-known/agent-card.json`) or
 /// a file.
 async fn load_a2a_card(src: &str, timeout: Duration) -> anyhow::Result<Value> {
@@ -258,11 +261,20 @@ async fn load_a2a_card(src: &str, timeout: Duration) -> anyhow::Result<Value> {
             })
             .context("cannot fetch the A2A agent card")?;
         let status = res.status();
-        let body = res.text().await.context("the agent card broke off")?;
+        if res
+            .content_length()
+            .is_some_and(|n| n > MAX_A2A_CARD_BYTES as u64)
+        {
+            bail!("the agent card at {url} is over {MAX_A2A_CARD_BYTES} bytes");
+        }
+        let body = res.bytes().await.context("the agent card broke off")?;
+        if body.len() > MAX_A2A_CARD_BYTES {
+            bail!("the agent card at {url} is over {MAX_A2A_CARD_BYTES} bytes");
+        }
         if !status.is_success() {
             bail!("{url} answered HTTP {status} for the agent card");
         }
-        body
+        String::from_utf8_lossy(&body).into_owned()
     } else {
         std::fs::read_to_string(src).with_context(|| format!("cannot read A2A card file {src}"))?
     };
@@ -294,6 +306,13 @@ pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
             build_manifest(&id, &args, issued_at)?
         };
         let envelope = sign_manifest(manifest.to_value(), &id)?;
+        // Checked here as the node will check it, so a card that breaks a limit (an imported
+        // one, or flags on top of it) is named field by field before anything is sent.
+        if let Err(e) = crate::card::Card::from_slice(&serde_json::to_vec(&envelope)?) {
+            let why = e.to_string();
+            let code = crate::node::ApiError::from(e).code;
+            bail!("the node would refuse this card ({code}): {why}");
+        }
         if args.dry_run {
             out_json(&envelope)?;
             return Ok(Outcome::Success);

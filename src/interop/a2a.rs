@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{InteropError, SignedCaller, find_rpc_answer, snippet};
+use super::{InteropError, SignedCaller, find_rpc_answer};
 use crate::card::{MAX_META_BYTES, Manifest, Skill};
 
 /// Why an A2A card could not become a manifest.
@@ -119,12 +119,24 @@ pub fn pick_interface(card: &Value) -> Option<Interface> {
         .into_iter()
         .filter(|i| i.url.starts_with("http://") || i.url.starts_with("https://"))
         .collect();
+    // The card's own order breaks ties: the first JSON-RPC 1.x interface, else the first
+    // JSON-RPC one, else the first at all.
     all.iter()
-        .filter(|i| i.binding == "JSONRPC")
-        .max_by_key(|i| i.is_v1())
+        .find(|i| i.binding == "JSONRPC" && i.is_v1())
+        .or_else(|| all.iter().find(|i| i.binding == "JSONRPC"))
         .or_else(|| all.first())
         .cloned()
 }
+
+/// Skills imported at most (the card's limit).
+const MAX_SKILLS: usize = 64;
+/// Tags kept per skill, examples per skill, characters of a skill's description or example:
+/// an A2A card has no such limits, an AgentMesh card has a size limit.
+const MAX_SKILL_TAGS: usize = 16;
+const MAX_EXAMPLES: usize = 8;
+const MAX_SKILL_TEXT: usize = 1000;
+/// Room left in the envelope (64 KiB) for `meta`, the signature and what flags add.
+const MAX_MANIFEST_BYTES: usize = 40 * 1024;
 
 /// Keys of a card that map onto manifest fields (everything else goes to `meta.a2a`).
 const MAPPED: &[&str] = &[
@@ -179,6 +191,13 @@ pub fn manifest_from_card(
     let mut skill_extras = Map::new();
     let skills = card.get("skills").and_then(Value::as_array);
     for (i, sk) in skills.into_iter().flatten().enumerate() {
+        if m.skills.len() == MAX_SKILLS {
+            a2a.insert(
+                "skills_dropped".into(),
+                json!(skills.map_or(0, Vec::len) - MAX_SKILLS),
+            );
+            break;
+        }
         let id = s(sk, "id").ok_or_else(|| field(format!("skills[{i}].id"), "is missing"))?;
         if id.chars().count() > 64 {
             return Err(field(
@@ -189,14 +208,11 @@ pub fn manifest_from_card(
                 ),
             ));
         }
-        if m.skills.len() == 64 {
-            a2a.insert(
-                "skills_dropped".into(),
-                json!(skills.map_or(0, Vec::len) - 64),
-            );
-            break;
-        }
-        let tags = strings(sk.get("tags"));
+        let tags: Vec<String> = strings(sk.get("tags"))
+            .into_iter()
+            .filter(|t| (1..=64).contains(&t.chars().count()))
+            .take(MAX_SKILL_TAGS)
+            .collect();
         for t in &tags {
             if m.tags.len() < 32 && (1..=64).contains(&t.chars().count()) && !m.tags.contains(t) {
                 m.tags.push(t.clone());
@@ -205,9 +221,13 @@ pub fn manifest_from_card(
         m.skills.push(Skill {
             id: id.to_string(),
             name: s(sk, "name").map(|n| cut(n, 200)),
-            description: s(sk, "description").map(|d| cut(d, 2000)),
+            description: s(sk, "description").map(|d| cut(d, MAX_SKILL_TEXT)),
             tags,
-            examples: strings(sk.get("examples")),
+            examples: strings(sk.get("examples"))
+                .into_iter()
+                .take(MAX_EXAMPLES)
+                .map(|e| cut(&e, MAX_SKILL_TEXT))
+                .collect(),
         });
         let extra: Map<String, Value> = sk
             .as_object()
@@ -234,21 +254,41 @@ pub fn manifest_from_card(
         a2a.insert("skill_extras".into(), Value::Object(skill_extras));
     }
     fit_meta(&mut a2a);
+    // Many long skills can pass the card's size limit on their own: the last ones go first.
+    let mut cut_skills = 0;
+    while !m.skills.is_empty() && manifest_bytes(&m) > MAX_MANIFEST_BYTES {
+        m.skills.pop();
+        cut_skills += 1;
+    }
+    if cut_skills > 0 {
+        let before = a2a
+            .get("skills_dropped")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        a2a.insert("skills_dropped".into(), json!(before + cut_skills));
+    }
     let mut meta = Map::new();
     meta.insert("a2a".into(), Value::Object(a2a));
     m.meta = Some(meta);
     Ok(m)
 }
 
+fn manifest_bytes(m: &Manifest) -> usize {
+    serde_json::to_vec(&m.to_value()).map_or(usize::MAX, |v| v.len())
+}
+
 /// Drops the largest kept fields (never the interface) until `meta.a2a` fits the card's meta
 /// limit, naming them under `dropped`.
 fn fit_meta(a2a: &mut Map<String, Value>) {
-    let size = |m: &Map<String, Value>| {
+    let size = |m: &Map<String, Value>, dropped: &[Value]| {
+        let mut m = m.clone();
+        if !dropped.is_empty() {
+            m.insert("dropped".into(), Value::Array(dropped.to_vec()));
+        }
         serde_json::to_vec(&json!({"a2a": m})).map_or(usize::MAX, |v| v.len())
     };
-    let mut dropped = Vec::new();
-    // Room for the `dropped` list itself.
-    while size(a2a) + 64 * (dropped.len() + 1) > MAX_META_BYTES {
+    let mut dropped: Vec<Value> = Vec::new();
+    while size(a2a, &dropped) > MAX_META_BYTES {
         let largest = a2a
             .iter()
             .filter(|(k, _)| k.as_str() != "interface")
@@ -257,7 +297,8 @@ fn fit_meta(a2a: &mut Map<String, Value>) {
         match largest {
             Some(k) => {
                 a2a.remove(&k);
-                dropped.push(Value::String(k));
+                // A key name itself could be huge: keep at most 64 characters of it.
+                dropped.push(Value::String(cut(&k, 64)));
             }
             None => break,
         }
@@ -313,7 +354,12 @@ pub fn card_from_manifest(manifest: &Value, gateway: &str) -> Value {
         "name": a2a.get("name").cloned().unwrap_or_else(|| manifest["name"].clone()),
         "description": manifest["description"].as_str().unwrap_or(""),
         "supportedInterfaces": interfaces,
-        "version": a2a.get("version").cloned().unwrap_or_else(|| manifest["issued_at"].clone()),
+        // A2A wants a string; cards in the wild have numbers too.
+        "version": match a2a.get("version") {
+            Some(Value::String(v)) => json!(v),
+            Some(v) if !v.is_null() => json!(v.to_string()),
+            _ => manifest["issued_at"].clone(),
+        },
         "capabilities": a2a.get("capabilities").cloned().unwrap_or_else(|| json!({})),
         "defaultInputModes": a2a.get("defaultInputModes").cloned().unwrap_or_else(|| json!(["text/plain"])),
         "defaultOutputModes": a2a.get("defaultOutputModes").cloned().unwrap_or_else(|| json!(["text/plain"])),
@@ -323,13 +369,19 @@ pub fn card_from_manifest(manifest: &Value, gateway: &str) -> Value {
         "provider",
         "documentationUrl",
         "iconUrl",
-        "securitySchemes",
         "securityRequirements",
-        "security",
     ] {
         if let Some(v) = a2a.get(k) {
             card[k] = v.clone();
         }
+    }
+    // Security schemes in the 1.0 shape (`{name: {httpAuthSecurityScheme: …}}`) pass through;
+    // 0.3's (`{name: {type: "http", …}}`) and its `security` list would make this 1.0 card
+    // invalid for strict readers, and stay only under the stored card's meta.
+    if let Some(Value::Object(schemes)) = a2a.get("securitySchemes")
+        && schemes.values().all(|v| v.get("type").is_none())
+    {
+        card["securitySchemes"] = Value::Object(schemes.clone());
     }
     card["agentmesh"] = json!({
         "agentId": manifest["agent_id"],
@@ -459,11 +511,7 @@ async fn send_once(
     }
     let answer = caller.send("POST", path, &headers, body).await?;
     if !(200..300).contains(&answer.status) {
-        return Err(InteropError::Status {
-            status: answer.status,
-            url: format!("{path} ({method})"),
-            body: snippet(&answer.body),
-        });
+        return Err(super::status_error(method, path, &answer));
     }
     let result = find_rpc_answer(
         method,
@@ -486,10 +534,17 @@ pub async fn send_message(
         Version::V03 => send_once(caller, path, text, false).await,
         Version::Auto => match send_once(caller, path, text, true).await {
             // -32601 method not found (a 0.x server), -32009 version not supported.
-            Err(InteropError::Rpc {
-                code: -32601 | -32009,
-                ..
-            }) => send_once(caller, path, text, false).await,
+            Err(
+                first @ InteropError::Rpc {
+                    code: -32601 | -32009,
+                    ..
+                },
+            ) => send_once(caller, path, text, false)
+                .await
+                .map_err(|second| InteropError::Protocol {
+                    method: "message/send".into(),
+                    reason: format!("{second} (after SendMessage: {first})"),
+                }),
             other => other,
         },
     }

@@ -18,6 +18,7 @@ pub struct McpSession {
     session: Option<String>,
     version: String,
     next_id: u64,
+    initialized: bool,
     /// The server's `serverInfo` and `capabilities` from `initialize`.
     pub server: Value,
 }
@@ -31,6 +32,7 @@ impl McpSession {
             session: None,
             version: PROTOCOL_VERSION.to_string(),
             next_id: 0,
+            initialized: false,
             server: Value::Null,
         };
         let params = json!({
@@ -44,6 +46,7 @@ impl McpSession {
             s.version = v.to_string();
         }
         s.server = result;
+        s.initialized = true;
         s.notify("notifications/initialized").await?;
         Ok(s)
     }
@@ -55,6 +58,10 @@ impl McpSession {
         ];
         if let Some(s) = &self.session {
             h.push(("mcp-session-id", s.clone()));
+        }
+        // Every request after the handshake names the negotiated revision (stateless servers
+        // included).
+        if self.initialized {
             h.push(("mcp-protocol-version", self.version.clone()));
         }
         h
@@ -77,22 +84,7 @@ impl McpSession {
             .send("POST", &self.path, &self.headers(), body)
             .await?;
         if !(200..300).contains(&answer.status) {
-            // An MCP error in a 4xx body still says more than the status.
-            if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&answer.body)
-                && let Some(e) = m.get("error")
-                && e.get("code").is_some_and(Value::is_i64)
-            {
-                return Err(InteropError::Rpc {
-                    method: method.to_string(),
-                    code: e["code"].as_i64().unwrap_or(0),
-                    message: e["message"].as_str().unwrap_or("").to_string(),
-                });
-            }
-            return Err(InteropError::Status {
-                status: answer.status,
-                url: format!("{} ({method})", self.path),
-                body: snippet(&answer.body),
-            });
+            return Err(super::status_error(method, &self.path, &answer));
         }
         let result = find_rpc_answer(method, answer.header("content-type"), &answer.body, &id)?;
         Ok((result, answer))

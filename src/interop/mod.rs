@@ -92,6 +92,8 @@ pub struct SignedCaller {
     base: String,
     /// Every answer the agent signed verified so far (false once one did not).
     all_verified: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    /// Headers added to every request (`invoke -H`).
+    extra: Vec<(String, String)>,
 }
 
 const SEEN_NONE: u8 = 0;
@@ -108,7 +110,14 @@ impl SignedCaller {
             target: target.to_string(),
             base: base.to_string(),
             all_verified: std::sync::Arc::default(),
+            extra: Vec::new(),
         }
+    }
+
+    /// Adds `headers` to every request (after the protocol's own, before the signature's).
+    pub fn with_headers(mut self, headers: Vec<(String, String)>) -> Self {
+        self.extra = headers;
+        self
     }
 
     /// `Some(true)` when every signed answer so far verified, `Some(false)` when one did not,
@@ -139,6 +148,9 @@ impl SignedCaller {
         let mut req = self.http.request(m, &url).body(body);
         for (k, v) in headers {
             req = req.header(*k, v);
+        }
+        for (k, v) in &self.extra {
+            req = req.header(k, v);
         }
         for (k, v) in signed.headers() {
             req = req.header(k, v);
@@ -188,6 +200,26 @@ impl SignedCaller {
     }
 }
 
+/// The error for a non-2xx answer to `method`: the JSON-RPC error in its body when there is
+/// one (MCP and A2A servers send them with 4xx statuses too), else the status.
+fn status_error(method: &str, path: &str, answer: &Answer) -> InteropError {
+    if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&answer.body)
+        && let Some(e) = m.get("error")
+        && e.get("code").is_some_and(Value::is_i64)
+    {
+        return InteropError::Rpc {
+            method: method.to_string(),
+            code: e["code"].as_i64().unwrap_or(0),
+            message: e["message"].as_str().unwrap_or("").to_string(),
+        };
+    }
+    InteropError::Status {
+        status: answer.status,
+        url: format!("{path} ({method})"),
+        body: snippet(&answer.body),
+    }
+}
+
 /// The start of a body for an error message (at most 300 characters).
 fn snippet(body: &[u8]) -> String {
     String::from_utf8_lossy(body).chars().take(300).collect()
@@ -218,6 +250,8 @@ pub fn find_rpc_answer(
     };
     let answer = messages
         .into_iter()
+        // A message with a `method` is the server's own request or notification, whatever its id.
+        .filter(|m| m.get("method").is_none())
         .find(|m| {
             m.get("id") == Some(id)
                 || (m.get("id") == Some(&Value::Null) && m.get("error").is_some())

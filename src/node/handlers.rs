@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse as _;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
@@ -239,8 +240,19 @@ pub async fn a2a_card(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let card = live_card(&state, &id).await?;
+    let manifest = &card.envelope["manifest"];
+    let speaks_a2a = manifest["protocols"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|x| x == "a2a"))
+        || manifest["meta"].get("a2a").is_some();
+    if !speaks_a2a {
+        return Err(ApiError::not_found(format!(
+            "agent {id} does not speak A2A (its protocols: {})",
+            manifest["protocols"]
+        )));
+    }
     let base = match &state.inner.public_url {
         Some(u) => u.trim_end_matches('/').to_string(),
         None => {
@@ -252,10 +264,17 @@ pub async fn a2a_card(
         }
     };
     let gateway = format!("{base}/v1/agents/{id}/invoke");
-    Ok(Json(crate::interop::a2a::card_from_manifest(
-        &card.envelope["manifest"],
-        &gateway,
-    )))
+    let a2a = crate::interop::a2a::card_from_manifest(manifest, &gateway);
+    // Without --public-url the gateway URL comes from the request's Host: never cache it
+    // across hosts (a shared cache must not hand one client's URL to another).
+    Ok((
+        [
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+            (axum::http::header::VARY, "Host"),
+        ],
+        Json(a2a),
+    )
+        .into_response())
 }
 
 /// `GET /healthz`.

@@ -56,7 +56,8 @@ impl ConnectConfig {
     pub fn new(relay: &str, forward: &str, identity: Identity) -> Self {
         Self {
             relay: relay.to_string(),
-            forward: forward.trim_end_matches('/').to_string(),
+            // Kept as given: paths are joined as the gateway joins them (`/` is this URL).
+            forward: forward.to_string(),
             identity,
             qps: None,
             concurrency: None,
