@@ -7,10 +7,8 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{ServeProcess, cmd};
@@ -57,16 +55,11 @@ impl PyServer {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start the reference server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("{script} printed no URL within 60 s"));
+        let line = common::first_line(
+            child.stdout.take().expect("stdout"),
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|| panic!("{script} printed no URL within 60 s"));
         let info = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{script}: {e}: {line}"));
         Self { child, info }
     }

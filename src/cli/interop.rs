@@ -13,7 +13,10 @@ use crate::interop::a2a::{self, Version};
 use crate::interop::mcp::{McpSession, content_text};
 
 /// The base URL calls go to: the gateway, or the agent's own http(s) endpoint with `--direct`.
-async fn base_url(args: &Args, client: &crate::client::Client) -> anyhow::Result<String> {
+pub(super) async fn base_url(
+    args: &Args,
+    client: &crate::client::Client,
+) -> anyhow::Result<String> {
     if !args.direct {
         return Ok(format!(
             "{}/v1/agents/{}/invoke",

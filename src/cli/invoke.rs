@@ -8,9 +8,8 @@ use anyhow::{Context as _, bail};
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, Outcome, out_json, runtime};
-use crate::encoding::now_unix;
-use crate::handshake::{H_NONCE, sign_request, verify_response};
 use crate::identity::public_from_did;
+use crate::interop::SignedCaller;
 
 /// `invoke` flags.
 #[derive(Debug, clap::Args)]
@@ -91,75 +90,26 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         .clone()
         .unwrap_or_else(|| if args.data.is_some() { "POST" } else { "GET" }.into())
         .to_ascii_uppercase();
-    let method_parsed = reqwest::Method::from_bytes(method.as_bytes())
-        .with_context(|| format!("invalid method `{method}`"))?;
+    if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
+        bail!("invalid method `{method}`");
+    }
+    if !body.is_empty()
+        && !extra
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        extra.insert(0, ("content-type".into(), "application/json".into()));
+    }
     let (id, _) = ctx.load_key(&ctx.key)?;
     let client = ctx.client(args.timeout)?;
-    let (status, headers, bytes, verified) = runtime()?.block_on(async {
-        let url = if args.direct {
-            let card = client
-                .get_agent(&args.agent_id)
-                .await
-                .context("cannot look the agent's card up")?;
-            let endpoint = card["manifest"]["endpoint"].as_str().unwrap_or_default();
-            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                bail!("--direct needs an http(s) endpoint; this agent's is `{endpoint}`");
-            }
-            crate::encoding::join_endpoint(endpoint, &args.path)
-        } else {
-            format!(
-                "{}/v1/agents/{}/invoke{}",
-                client.base(),
-                args.agent_id,
-                args.path
-            )
-        };
-        let signed = sign_request(&id, &args.agent_id, &method, &args.path, &body, now_unix());
-        let mut req = client
-            .http()
-            .request(method_parsed, &url)
-            .timeout(args.timeout)
-            .body(body.clone());
-        if !body.is_empty()
-            && !extra
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        {
-            req = req.header("content-type", "application/json");
-        }
-        for (k, v) in &extra {
-            req = req.header(k, v);
-        }
-        for (k, v) in signed.headers() {
-            req = req.header(k, v);
-        }
-        let res = req.send().await.map_err(|e| {
-            anyhow::Error::new(crate::client::ClientError::Unreachable {
-                url: url.clone(),
-                reason: if e.is_timeout() {
-                    "timed out".into()
-                } else if e.is_connect() {
-                    "connection refused or unreachable".into()
-                } else {
-                    e.to_string()
-                },
-            })
-        })?;
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let bytes = res.bytes().await.context("the answer broke off")?;
-        let get = |n: &str| {
-            headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let verified = get("x-agent-signature").map(|_| {
-            let nonce = signed.get(H_NONCE).unwrap_or_default();
-            verify_response(&args.agent_id, status, &nonce, get, &bytes).is_ok()
-        });
-        Ok((status, headers, bytes, verified))
+    let answer = runtime()?.block_on(async {
+        let base = super::interop::base_url(&args, &client).await?;
+        let caller =
+            SignedCaller::new(client.http().clone(), id, &args.agent_id, &base).with_headers(extra);
+        anyhow::Ok(caller.send(&method, &args.path, &[], body).await?)
     })?;
+    let (status, headers, bytes, verified) =
+        (answer.status, answer.headers, answer.body, answer.verified);
     let body_json: Option<Value> = serde_json::from_slice(&bytes).ok();
     if ctx.json {
         let hdrs: Map<String, Value> = headers

@@ -354,6 +354,12 @@ fn hint(e: &anyhow::Error) -> Option<String> {
                 _ => None,
             };
         }
+        if let Some(InteropError::Unreachable { .. }) = cause.downcast_ref::<InteropError>() {
+            return Some(
+                "is the node running (or, with --direct, the agent)? start a node with `agentmesh serve`, or point --node / AGENTMESH_NODE at one"
+                    .into(),
+            );
+        }
         if let Some(InteropError::Status { status, .. }) = cause.downcast_ref::<InteropError>() {
             return match status {
                 404 => Some("is --path the agent's MCP/A2A endpoint? (`/` is the card's endpoint itself)".into()),

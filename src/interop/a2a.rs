@@ -509,7 +509,7 @@ async fn send_once(
     if v1 {
         headers.push(("a2a-version", "1.0".to_string()));
     }
-    let answer = caller.send("POST", path, &headers, body).await?;
+    let answer = caller.call("POST", path, &headers, body).await?;
     if !(200..300).contains(&answer.status) {
         return Err(super::status_error(method, path, &answer));
     }

@@ -81,7 +81,7 @@ impl McpSession {
         let body = serde_json::to_vec(&msg).expect("a JSON value serializes");
         let answer = self
             .caller
-            .send("POST", &self.path, &self.headers(), body)
+            .call("POST", &self.path, &self.headers(), body)
             .await?;
         if !(200..300).contains(&answer.status) {
             return Err(super::status_error(method, &self.path, &answer));
@@ -95,7 +95,7 @@ impl McpSession {
             .expect("a JSON value serializes");
         let a = self
             .caller
-            .send("POST", &self.path, &self.headers(), body)
+            .call("POST", &self.path, &self.headers(), body)
             .await?;
         if (200..300).contains(&a.status) {
             Ok(())
@@ -147,7 +147,7 @@ impl McpSession {
         if self.session.is_some() {
             let _ = self
                 .caller
-                .send("DELETE", &self.path, &self.headers(), Vec::new())
+                .call("DELETE", &self.path, &self.headers(), Vec::new())
                 .await;
         }
     }

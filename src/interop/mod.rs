@@ -130,7 +130,8 @@ impl SignedCaller {
         }
     }
 
-    /// One signed request: `method` on `path` with `headers` and `body`.
+    /// One signed request: `method` on `path` with `headers` and `body`; the answer, whose
+    /// `verified` says whether the agent's signature on it held.
     pub async fn send(
         &self,
         method: &str,
@@ -188,15 +189,30 @@ impl SignedCaller {
         };
         self.all_verified
             .fetch_max(seen, std::sync::atomic::Ordering::Relaxed);
-        if verified == Some(false) {
-            return Err(InteropError::BadResponseSignature(url));
-        }
         Ok(Answer {
             status,
             headers,
             body,
             verified,
         })
+    }
+
+    /// As [`SignedCaller::send`], failing when the agent signed its answer and the signature
+    /// does not verify (the answer may have been altered on the way).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<Answer, InteropError> {
+        let answer = self.send(method, path, headers, body).await?;
+        if answer.verified == Some(false) {
+            return Err(InteropError::BadResponseSignature(
+                crate::encoding::join_endpoint(&self.base, path),
+            ));
+        }
+        Ok(answer)
     }
 }
 

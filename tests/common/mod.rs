@@ -157,6 +157,18 @@ pub fn cmd(home: &Path) -> Command {
     c
 }
 
+/// The first line a child process prints, waiting at most `within` (a thread reads it, so a
+/// silent child cannot hang the test).
+pub fn first_line(stdout: std::process::ChildStdout, within: Duration) -> Option<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(within).ok()
+}
+
 /// An `agentmesh serve` process on port 0.
 pub struct ServeProcess {
     pub child: Child,
@@ -176,16 +188,11 @@ impl ServeProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve printed its listening line in time");
+        let line = first_line(
+            child.stdout.take().expect("stdout"),
+            Duration::from_secs(30),
+        )
+        .expect("serve printed its listening line in time");
         let v: Value = serde_json::from_str(&line).expect("listening line is JSON");
         Self {
             child,
