@@ -549,3 +549,67 @@ pub async fn send_message(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+
+    /// An agent that knows only A2A 0.3: `SendMessage` is "method not found" (as a 4xx with a
+    /// JSON-RPC body, which some servers send), `message/send` answers a 0.3 task.
+    async fn old_agent() -> String {
+        let app = axum::Router::new().fallback(|body: axum::body::Bytes| async move {
+            let req: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let id = req["id"].clone();
+            if req["method"] == "message/send" {
+                let text = req["params"]["message"]["parts"][0]["text"]
+                    .as_str()
+                    .unwrap_or("");
+                let task = json!({"kind": "task", "id": "t1", "status": {"state": "completed"},
+                    "artifacts": [{"parts": [{"kind": "text", "text": format!("old: {text}")}]}]});
+                (
+                    axum::http::StatusCode::OK,
+                    axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": task})),
+                )
+            } else {
+                (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"jsonrpc": "2.0", "id": id,
+                        "error": {"code": -32601, "message": "Method not found"}})),
+                )
+            }
+        });
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", l.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(l, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn auto_falls_back_to_message_send_and_1_0_only_says_why_not() {
+        crate::client::init_tls();
+        let url = old_agent().await;
+        let agent = Identity::generate();
+        let caller = SignedCaller::new(
+            reqwest::Client::new(),
+            Identity::generate(),
+            agent.id(),
+            &url,
+        );
+        let r = send_message(&caller, "/", "hi", Version::Auto)
+            .await
+            .expect("falls back");
+        assert_eq!(r.method, "message/send");
+        assert_eq!(r.state.as_deref(), Some("completed"));
+        assert_eq!(r.text, "old: hi");
+        let e = send_message(&caller, "/", "hi", Version::V1)
+            .await
+            .expect_err("1.0 only");
+        assert!(
+            matches!(e, InteropError::Rpc { code: -32601, .. }),
+            "a JSON-RPC error in a 4xx body is read as such: {e}"
+        );
+    }
+}
