@@ -173,20 +173,22 @@ async fn metrics_parse_as_prometheus_text_and_move_with_traffic() {
     node.stop().await;
 }
 
+async fn node_info(node: &TestNode) -> NodeInfo {
+    reqwest::get(format!("{}/v1/node", node.url))
+        .await
+        .expect("GET /v1/node")
+        .json()
+        .await
+        .expect("NodeInfo")
+}
+
 #[tokio::test]
 async fn node_info_carries_rates_agents_and_events() {
     let (node, agent) = node_with_agent().await;
     let caller = Identity::generate();
     assert_eq!(invoke(&node, &caller, agent.id()).await, 200);
     let http = reqwest::Client::new();
-    let info: NodeInfo = http
-        .get(format!("{}/v1/node", node.url))
-        .send()
-        .await
-        .expect("GET /v1/node")
-        .json()
-        .await
-        .expect("NodeInfo");
+    let info = node_info(&node).await;
     assert_eq!(info.node_id, node.node_id);
     assert_eq!(
         (
@@ -217,14 +219,7 @@ async fn node_info_carries_rates_agents_and_events() {
     });
     assert_eq!(node.post_card(&card).await.0, 201);
     assert_eq!(invoke(&node, &caller, broken.id()).await, 502);
-    let info: NodeInfo = http
-        .get(format!("{}/v1/node", node.url))
-        .send()
-        .await
-        .expect("GET /v1/node")
-        .json()
-        .await
-        .expect("NodeInfo");
+    let info = node_info(&node).await;
     let order: Vec<&str> = info
         .top_agents
         .iter()
@@ -235,14 +230,7 @@ async fn node_info_carries_rates_agents_and_events() {
     // A path naming no agent here is counted as a call but takes no place among the agents.
     let junk = "did:key:z6Mkaéaéaéaéaéaéaéaéaéaéaéaéaé";
     assert_eq!(invoke(&node, &caller, junk).await, 400);
-    let info2: NodeInfo = http
-        .get(format!("{}/v1/node", node.url))
-        .send()
-        .await
-        .expect("GET /v1/node")
-        .json()
-        .await
-        .expect("NodeInfo");
+    let info2 = node_info(&node).await;
     assert_eq!(info2.top_agents.len(), 2);
     assert_eq!(info2.totals.invocations, 3);
     assert!(

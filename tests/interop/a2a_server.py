@@ -19,13 +19,10 @@ Optional env knobs:
                          (SSE) is served instead of refused with -32004
 """
 
-import asyncio
-import json
 import os
-import socket
-import sys
 
-import uvicorn
+import port0
+
 from starlette.applications import Starlette
 
 from a2a.helpers.proto_helpers import new_text_message, new_text_part
@@ -110,14 +107,8 @@ def build_card(base_url: str) -> AgentCard:
     )
 
 
-async def main() -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
+def build(port: int):
     base_url = f"http://127.0.0.1:{port}/"
-
     card = build_card(base_url)
     handler = DefaultRequestHandler(
         agent_executor=EchoExecutor(),
@@ -128,18 +119,9 @@ async def main() -> None:
         *create_agent_card_routes(card),  # GET /.well-known/agent-card.json
         *create_jsonrpc_routes(handler, rpc_url="/", enable_v0_3_compat=V03_COMPAT),  # POST /
     ]
-    app = Starlette(routes=routes)
-
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    print(
-        json.dumps({"url": base_url, "card_url": f"{base_url}.well-known/agent-card.json"}),
-        flush=True,
-    )
-    await server.serve(sockets=[sock])
+    info = {"url": base_url, "card_url": f"{base_url}.well-known/agent-card.json"}
+    return Starlette(routes=routes), info
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        sys.exit(0)
+    port0.run(build)

@@ -15,14 +15,11 @@ Optional env knobs, for experiments only:
     MCP_NO_HOST_CHECK=1   -> disable DNS-rebinding Host/Origin allow-list
 """
 
-import asyncio
-import json
 import logging
 import os
-import socket
-import sys
 
-import uvicorn
+import port0
+
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
@@ -42,14 +39,7 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0", "false", "False")
 
 
-async def main() -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    port = sock.getsockname()[1]
-
+def build(port: int):
     kwargs = {}
     if _flag("MCP_JSON_RESPONSE"):
         kwargs["json_response"] = True
@@ -57,20 +47,11 @@ async def main() -> None:
         kwargs["stateless_http"] = True
     if _flag("MCP_NO_HOST_CHECK"):
         kwargs["transport_security"] = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-
     # host="127.0.0.1" (the default) auto-enables DNS-rebinding protection:
     # Host must be 127.0.0.1:<port>/localhost:<port>/[::1]:<port>.
     app = mcp.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1", **kwargs)
-
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-
-    print(json.dumps({"url": f"http://127.0.0.1:{port}/mcp"}), flush=True)
-    await server.serve(sockets=[sock])
+    return app, {"url": f"http://127.0.0.1:{port}/mcp"}
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        sys.exit(0)
+    port0.run(build)
