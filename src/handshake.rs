@@ -34,7 +34,9 @@ use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 
 use crate::encoding::{b64url, random_bytes, sha256_hex};
-use crate::identity::{Identity, VerifyError, public_from_did, verify_with_key};
+use crate::identity::{
+    Identity, SigCheck, public_from_did, signature_bytes, verify_batched, verify_one,
+};
 
 /// Caller's did:key.
 pub const H_AGENT_ID: &str = "x-agent-id";
@@ -318,6 +320,37 @@ impl Verifier {
         body: &[u8],
         now: i64,
     ) -> Result<String, HandshakeError> {
+        let (check, pending) = self.check(target, header, method, path_and_query, body, now)?;
+        let ok = verify_one(&check);
+        self.record(pending, ok, now)
+    }
+
+    /// As [`Verifier::verify`], with the signature checked in a batch with others in flight
+    /// in this process ([`verify_batched`]): what a busy gateway or `connect` uses.
+    pub async fn verify_batched(
+        &self,
+        target: &str,
+        header: impl Fn(&str) -> Option<String>,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<String, HandshakeError> {
+        let (check, pending) = self.check(target, header, method, path_and_query, body, now)?;
+        let ok = verify_batched(check).await;
+        self.record(pending, ok, now)
+    }
+
+    /// Every check but the signature's, cheapest first; returns the signature check to run.
+    fn check(
+        &self,
+        target: &str,
+        header: impl Fn(&str) -> Option<String>,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(SigCheck, PendingRequest), HandshakeError> {
         let get = |name: &'static str| header(name).ok_or(HandshakeError::MissingHeader(name));
         let (caller, got_target, ts, nonce, sig) = (
             get(H_AGENT_ID)?,
@@ -351,7 +384,10 @@ impl Verifier {
             Ok(b) if b.len() >= 16 => {}
             _ => return Err(HandshakeError::MissingHeader(H_NONCE)),
         }
-        let s = request_signing_string(
+        let sig = signature_bytes(&sig).map_err(|_| {
+            HandshakeError::BadSignature("X-Agent-Signature is not 64 bytes of base64url".into())
+        })?;
+        let msg = request_signing_string(
             method,
             path_and_query,
             &got_target,
@@ -359,21 +395,39 @@ impl Verifier {
             ts,
             &nonce,
             &sha256_hex(body),
-        );
-        verify_with_key(&key, s.as_bytes(), &sig).map_err(|e| {
-            HandshakeError::BadSignature(match e {
-                VerifyError::Malformed => "X-Agent-Signature is not 64 bytes of base64url".into(),
-                _ => "does not match the request (method, path, body, headers)".into(),
-            })
-        })?;
+        )
+        .into_bytes();
+        Ok((SigCheck { key, msg, sig }, PendingRequest { caller, ts, nonce }))
+    }
+
+    /// Given the signature's verdict, records the nonce (only for a good signature, so a forged
+    /// request can neither fill the cache nor burn a legitimate nonce).
+    fn record(
+        &self,
+        pending: PendingRequest,
+        signature_ok: bool,
+        now: i64,
+    ) -> Result<String, HandshakeError> {
+        if !signature_ok {
+            return Err(HandshakeError::BadSignature(
+                "does not match the request (method, path, body, headers)".into(),
+            ));
+        }
         self.nonces.lock().expect("nonce cache lock").insert(
-            NonceCache::key(&caller, &nonce),
-            ts,
+            NonceCache::key(&pending.caller, &pending.nonce),
+            pending.ts,
             now,
             self.window_s,
         )?;
-        Ok(caller)
+        Ok(pending.caller)
     }
+}
+
+/// A request whose headers passed, waiting for its signature's verdict.
+struct PendingRequest {
+    caller: String,
+    ts: i64,
+    nonce: String,
 }
 
 /// The three `X-Agent-*` headers of a signed response.
@@ -412,6 +466,30 @@ pub fn verify_response(
     header: impl Fn(&str) -> Option<String>,
     body: &[u8],
 ) -> Result<(), HandshakeError> {
+    let check = response_check(expected, status, request_nonce, header, body)?;
+    response_verdict(verify_one(&check))
+}
+
+/// As [`verify_response`], with the signature checked in a batch with others in flight in
+/// this process ([`verify_batched`]).
+pub async fn verify_response_batched(
+    expected: &str,
+    status: u16,
+    request_nonce: &str,
+    header: impl Fn(&str) -> Option<String>,
+    body: &[u8],
+) -> Result<(), HandshakeError> {
+    let check = response_check(expected, status, request_nonce, header, body)?;
+    response_verdict(verify_batched(check).await)
+}
+
+fn response_check(
+    expected: &str,
+    status: u16,
+    request_nonce: &str,
+    header: impl Fn(&str) -> Option<String>,
+    body: &[u8],
+) -> Result<SigCheck, HandshakeError> {
     let get = |name: &'static str| header(name).ok_or(HandshakeError::MissingHeader(name));
     let responder = get(H_AGENT_ID)?;
     if responder != expected {
@@ -429,9 +507,22 @@ pub fn verify_response(
     let sig = get(H_SIGNATURE)?;
     let key = public_from_did(&responder)
         .map_err(|e| HandshakeError::BadSignature(format!("X-Agent-ID: {e}")))?;
-    let s = response_signing_string(status, request_nonce, &responder, ts, &sha256_hex(body));
-    verify_with_key(&key, s.as_bytes(), &sig)
-        .map_err(|_| HandshakeError::BadSignature("response signature does not match".into()))
+    let Ok(sig) = signature_bytes(&sig) else {
+        return Err(response_verdict(false).expect_err("false is a refusal"));
+    };
+    let msg = response_signing_string(status, request_nonce, &responder, ts, &sha256_hex(body))
+        .into_bytes();
+    Ok(SigCheck { key, msg, sig })
+}
+
+fn response_verdict(ok: bool) -> Result<(), HandshakeError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(HandshakeError::BadSignature(
+            "response signature does not match".into(),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod relay;
 pub mod store;
 pub mod trust;
 pub mod tui;
+pub mod upstream;
 
 /// The version of this build, as reported by `GET /v1/node` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

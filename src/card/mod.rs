@@ -15,7 +15,9 @@ mod validate;
 use validate::validate_manifest;
 
 use crate::encoding::format_rfc3339;
-use crate::identity::{IdError, Identity, VerifyError, public_from_did, verify_with_key};
+use crate::identity::{
+    IdError, Identity, SigCheck, public_from_did, signature_bytes, verify_batched, verify_one,
+};
 
 /// The manifest `schema` value this version speaks.
 pub const SCHEMA: &str = "agentmesh/card/v1";
@@ -101,64 +103,22 @@ pub struct Card {
 impl Card {
     /// Parses, verifies and validates an envelope from raw bytes.
     pub fn from_slice(body: &[u8]) -> Result<Self, CardError> {
-        if body.len() > MAX_ENVELOPE_BYTES {
-            return Err(CardError::TooLarge {
-                size: body.len(),
-                limit: MAX_ENVELOPE_BYTES,
-            });
-        }
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| CardError::InvalidJson(e.to_string()))?;
-        Self::from_value(value)
+        Self::from_value(parse_envelope(body)?)
+    }
+
+    /// As [`Card::from_slice`], with the signature checked in a batch with others in flight
+    /// in this process ([`verify_batched`]): what a node does with registrations.
+    pub async fn from_slice_batched(body: &[u8]) -> Result<Self, CardError> {
+        let (check, pending) = Pending::begin(parse_envelope(body)?)?;
+        let ok = verify_batched(check).await;
+        pending.finish(ok)
     }
 
     /// Verifies and validates an envelope already parsed as JSON.
     pub fn from_value(envelope: Value) -> Result<Self, CardError> {
-        let obj = envelope
-            .as_object()
-            .ok_or_else(|| field_err("envelope", "must be a JSON object"))?;
-        let manifest = match obj.get("manifest") {
-            Some(Value::Object(m)) => m,
-            Some(_) => return Err(field_err("manifest", "must be an object")),
-            None => return Err(field_err("manifest", "is required")),
-        };
-        let signature = match obj.get("manifest_signature") {
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(CardError::BadSignature("must be a base64url string".into())),
-            None => return Err(CardError::BadSignature("is missing".into())),
-        };
-        let agent_id = match manifest.get("agent_id") {
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(field_err("agent_id", "must be a string")),
-            None => return Err(field_err("agent_id", "is required")),
-        };
-        let key = public_from_did(&agent_id)?;
-        let msg = signing_bytes(manifest)?;
-        verify_with_key(&key, &msg, &signature).map_err(|e| match e {
-            VerifyError::Id(e) => CardError::InvalidId(e),
-            VerifyError::Malformed => {
-                CardError::BadSignature("is not 64 bytes of base64url".into())
-            }
-            VerifyError::Mismatch => {
-                CardError::BadSignature("does not match the manifest and agent_id".into())
-            }
-        })?;
-        let fields = validate_manifest(manifest, &agent_id)?;
-        Ok(Self {
-            agent_id,
-            signature,
-            name: fields.name,
-            issued_at: fields.issued_at,
-            expires_at: fields.expires_at,
-            revoked: fields.revoked,
-            endpoint: fields.endpoint,
-            tags: fields.tags,
-            protocols: fields.protocols,
-            relays: fields.relays,
-            qps_budget: fields.qps_budget,
-            concurrency_limit: fields.concurrency_limit,
-            envelope,
-        })
+        let (check, pending) = Pending::begin(envelope)?;
+        let ok = verify_one(&check);
+        pending.finish(ok)
     }
 
     /// The envelope exactly as received.
@@ -199,6 +159,88 @@ impl Card {
     /// `issued_at`, or an equal one with a lexicographically larger signature.
     pub fn supersedes(&self, other_issued_at: i64, other_signature: &str) -> bool {
         (self.issued_at, self.signature.as_str()) > (other_issued_at, other_signature)
+    }
+}
+
+fn parse_envelope(body: &[u8]) -> Result<Value, CardError> {
+    if body.len() > MAX_ENVELOPE_BYTES {
+        return Err(CardError::TooLarge {
+            size: body.len(),
+            limit: MAX_ENVELOPE_BYTES,
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| CardError::InvalidJson(e.to_string()))
+}
+
+/// An envelope whose shape and agent ID are checked, waiting for its signature's verdict.
+struct Pending {
+    envelope: Value,
+    agent_id: String,
+    signature: String,
+}
+
+impl Pending {
+    /// Checks the envelope's shape and ID and returns the signature check to run.
+    fn begin(envelope: Value) -> Result<(SigCheck, Self), CardError> {
+        let obj = envelope
+            .as_object()
+            .ok_or_else(|| field_err("envelope", "must be a JSON object"))?;
+        let manifest = match obj.get("manifest") {
+            Some(Value::Object(m)) => m,
+            Some(_) => return Err(field_err("manifest", "must be an object")),
+            None => return Err(field_err("manifest", "is required")),
+        };
+        let signature = match obj.get("manifest_signature") {
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(CardError::BadSignature("must be a base64url string".into())),
+            None => return Err(CardError::BadSignature("is missing".into())),
+        };
+        let agent_id = match manifest.get("agent_id") {
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(field_err("agent_id", "must be a string")),
+            None => return Err(field_err("agent_id", "is required")),
+        };
+        let key = public_from_did(&agent_id)?;
+        let msg = signing_bytes(manifest)?;
+        let sig = signature_bytes(&signature)
+            .map_err(|_| CardError::BadSignature("is not 64 bytes of base64url".into()))?;
+        let check = SigCheck { key, msg, sig };
+        Ok((
+            check,
+            Self {
+                envelope,
+                agent_id,
+                signature,
+            },
+        ))
+    }
+
+    /// Given the signature's verdict, validates every field and builds the card.
+    fn finish(self, signature_ok: bool) -> Result<Card, CardError> {
+        if !signature_ok {
+            return Err(CardError::BadSignature(
+                "does not match the manifest and agent_id".into(),
+            ));
+        }
+        let manifest = self.envelope["manifest"]
+            .as_object()
+            .expect("begin checked: manifest is an object");
+        let fields = validate_manifest(manifest, &self.agent_id)?;
+        Ok(Card {
+            agent_id: self.agent_id,
+            signature: self.signature,
+            name: fields.name,
+            issued_at: fields.issued_at,
+            expires_at: fields.expires_at,
+            revoked: fields.revoked,
+            endpoint: fields.endpoint,
+            tags: fields.tags,
+            protocols: fields.protocols,
+            relays: fields.relays,
+            qps_budget: fields.qps_budget,
+            concurrency_limit: fields.concurrency_limit,
+            envelope: self.envelope,
+        })
     }
 }
 

@@ -25,7 +25,7 @@ use super::{ApiError, AppState};
 use crate::card::Card;
 use crate::encoding::now_unix;
 use crate::events::{OutcomeEvent, OutcomeKind};
-use crate::handshake::{H_NONCE, H_SIGNATURE, verify_response};
+use crate::handshake::{H_NONCE, H_SIGNATURE, verify_response_batched};
 use crate::ratelimit::Rejected;
 use crate::store::StoredCard;
 use tracing::Instrument as _;
@@ -301,7 +301,8 @@ async fn forward(
     let header = super::header_lookup(&headers);
     let caller = state
         .verifier()
-        .verify_for(id, &header, method.as_str(), &path, &body, now)
+        .verify_batched(id, &header, method.as_str(), &path, &body, now)
+        .await
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
     tracing::Span::current().record("caller", caller.as_str());
     let Some(endpoint) = route.endpoint.as_deref() else {
@@ -480,7 +481,10 @@ fn check_response_later(
                 .find(|(k, _)| *k == n)
                 .and_then(|(_, v)| v.clone())
         };
-        if verify_response(&id, status, &nonce, get, &body).is_err() {
+        if verify_response_batched(&id, status, &nonce, get, &body)
+            .await
+            .is_err()
+        {
             state.outcomes().record(OutcomeEvent {
                 agent_id: id,
                 kind: OutcomeKind::BadSignature,
@@ -508,9 +512,9 @@ enum Upstream {
 
 /// Calls the agent and reads its whole answer under the size cap and the timeout.
 ///
-/// `http://` agents are called with hyper's pooled client directly: reqwest's per-request
-/// layers (URL re-parsing, redirect and timeout wrappers) cost the gateway measurable latency
-/// on the common path. `https://` agents go through reqwest, which carries the TLS stack.
+/// `http://` agents are called over [`crate::upstream`]'s connections, driven in this task:
+/// reqwest's per-request layers (URL re-parsing, redirect and timeout wrappers) and a pooled
+/// client's connection tasks cost the gateway measurable latency on the common path. `https://` agents go through reqwest, which carries the TLS stack.
 async fn call_upstream(
     state: &AppState,
     method: Method,
@@ -530,32 +534,15 @@ async fn call_upstream(
             .body(http_body_util::Full::new(body))
             .map_err(|e| Upstream::Failed(e.to_string()))?;
         let call = async {
-            let res = state
-                .hyper()
-                .request(req)
+            use crate::upstream::UpstreamError;
+            let (parts, bytes) = state
+                .upstreams()
+                .send(req, cfg.max_body)
                 .await
-                .map_err(|e| Upstream::Failed(e.to_string()))?;
-            let (parts, body) = res.into_parts();
-            if parts
-                .headers
-                .get(axum::http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-                .is_some_and(|n| n > cfg.max_body)
-            {
-                return Err(Upstream::TooLarge);
-            }
-            use http_body_util::BodyExt as _;
-            let bytes = http_body_util::Limited::new(body, cfg.max_body)
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        Upstream::TooLarge
-                    } else {
-                        Upstream::Failed(e.to_string())
-                    }
-                })?
-                .to_bytes();
+                .map_err(|e| match e {
+                    UpstreamError::TooLarge(_) => Upstream::TooLarge,
+                    e => Upstream::Failed(e.to_string()),
+                })?;
             Ok((parts.status, parts.headers, bytes))
         };
         return tokio::time::timeout(cfg.upstream_timeout, call)

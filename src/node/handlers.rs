@@ -44,7 +44,7 @@ async fn store_card(
     agent_id_out: &mut Option<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = body?;
-    let card = Card::from_slice(&body)?;
+    let card = Card::from_slice_batched(&body).await?;
     let agent_id = card.agent_id.clone();
     *agent_id_out = Some(agent_id.clone());
     card.check_not_future(now_unix())?;

@@ -99,11 +99,6 @@ pub enum NodeError {
     Embedder(#[from] EmbedderError),
 }
 
-/// The gateway's plain-HTTP client.
-pub type HyperClient = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
-    http_body_util::Full<axum::body::Bytes>,
->;
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -121,7 +116,7 @@ struct Inner {
     limiter: Limiter,
     verifier: Verifier,
     http: reqwest::Client,
-    hyper: HyperClient,
+    upstreams: crate::upstream::Pool,
     outcomes: Arc<dyn OutcomeSink>,
     gateway: GatewayConfig,
     trust: Arc<TrustManager>,
@@ -218,16 +213,7 @@ impl AppState {
                 routes: RouteCache::default(),
                 limiter: Limiter::new(),
                 http,
-                hyper: {
-                    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-                    connector.set_nodelay(true);
-                    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-                    hyper_util::client::legacy::Client::builder(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .pool_max_idle_per_host(256)
-                    .build(connector)
-                },
+                upstreams: crate::upstream::Pool::new(256),
                 outcomes,
                 gateway,
                 trust,
@@ -299,9 +285,9 @@ impl AppState {
         &self.inner.http
     }
 
-    /// The pooled HTTP/1 client used to call `http://` agents.
-    pub fn hyper(&self) -> &HyperClient {
-        &self.inner.hyper
+    /// The connections used to call `http://` agents.
+    pub fn upstreams(&self) -> &crate::upstream::Pool {
+        &self.inner.upstreams
     }
 
     /// Where outcome events go.

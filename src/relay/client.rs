@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
-use http_body_util::BodyExt as _;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -104,16 +103,11 @@ pub enum ConnectError {
     BadForward(String),
 }
 
-type Http = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
-    http_body_util::Full<Bytes>,
->;
-
 struct Ctx {
     cfg: ConnectConfig,
     verifier: Verifier,
     limiter: Limiter,
-    http: Http,
+    http: crate::upstream::Pool,
     stats: Arc<ConnStats>,
 }
 
@@ -130,8 +124,6 @@ pub async fn run(
     if !cfg.forward.starts_with("http://") {
         return Err(ConnectError::BadForward(cfg.forward.clone()));
     }
-    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    connector.set_nodelay(true);
     let ctx = Arc::new(Ctx {
         verifier: Verifier::new(
             cfg.identity.id(),
@@ -139,9 +131,7 @@ pub async fn run(
             crate::handshake::DEFAULT_NONCE_CAPACITY,
         ),
         limiter: Limiter::new(),
-        http: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_max_idle_per_host(256)
-            .build(connector),
+        http: crate::upstream::Pool::new(256),
         stats,
         cfg,
     });
@@ -386,7 +376,15 @@ async fn admit_and_forward(
             (429, "rate_limited", what.to_string())
         })?;
     ctx.verifier
-        .verify(header, &head.method, &head.path, body, now_unix())
+        .verify_batched(
+            ctx.cfg.identity.id(),
+            header,
+            &head.method,
+            &head.path,
+            body,
+            now_unix(),
+        )
+        .await
         .map_err(|e| (401, e.code(), e.to_string()))?;
     let mut req = axum::http::Request::builder()
         .method(head.method.as_str())
@@ -406,23 +404,18 @@ async fn admit_and_forward(
             )
         })?;
     let call = async {
-        let res = ctx
+        let (parts, bytes) = ctx
             .http
-            .request(req)
+            .send(req, ctx.cfg.max_body)
             .await
-            .map_err(|e| (502, "upstream_failed", format!("the local service: {e}")))?;
-        let (parts, body) = res.into_parts();
-        let bytes = http_body_util::Limited::new(body, ctx.cfg.max_body)
-            .collect()
-            .await
-            .map_err(|_| {
-                (
+            .map_err(|e| match e {
+                crate::upstream::UpstreamError::TooLarge(_) => (
                     413,
                     "too_large",
                     "the local service's answer is too large".to_string(),
-                )
-            })?
-            .to_bytes();
+                ),
+                e => (502, "upstream_failed", format!("the local service: {e}")),
+            })?;
         let headers = parts
             .headers
             .iter()
@@ -454,8 +447,7 @@ mod tests {
         let ctx = Ctx {
             verifier: Verifier::new(cfg.identity.id(), 60, 16),
             limiter: Limiter::new(),
-            http: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(hyper_util::client::legacy::connect::HttpConnector::new()),
+            http: crate::upstream::Pool::new(4),
             stats: Arc::new(ConnStats::default()),
             cfg,
         };

@@ -105,6 +105,13 @@ impl Store {
             },
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Measured with `cargo bench --bench ingest` at 100k cards: pages of the random-keyed ID
+        // indexes read through mmap instead of pread, and a WAL checkpointed every ~40 MB rather
+        // than ~4 MB (index pages dirtied again and again are copied into the database once
+        // per checkpoint). A larger page cache was tried and is slower: SQLite scans the whole
+        // cache's hash table at every commit (pcache1TruncateUnsafe: 3 % of CPU at 16 MB, 7 %
+        // at 64 MB, against the 2 % of preads it saves).
+        conn.execute_batch("PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 10000;")?;
         schema::migrate(&mut conn)?;
         let writer = writer::Writer::spawn(conn, opts.max_batch)?;
         Ok(Self {
@@ -178,6 +185,7 @@ impl ReadPool {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(5))?;
+                c.pragma_update(None, "mmap_size", 268_435_456)?;
                 c
             }
         };
