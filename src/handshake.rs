@@ -397,7 +397,10 @@ impl Verifier {
             &sha256_hex(body),
         )
         .into_bytes();
-        Ok((SigCheck { key, msg, sig }, PendingRequest { caller, ts, nonce }))
+        Ok((
+            SigCheck { key, msg, sig },
+            PendingRequest { caller, ts, nonce },
+        ))
     }
 
     /// Given the signature's verdict, records the nonce (only for a good signature, so a forged

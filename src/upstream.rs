@@ -268,7 +268,11 @@ fn origin_form(
         return Err(bad());
     }
     let authority = uri.authority().ok_or_else(bad)?;
-    let addr = format!("{}:{}", authority.host(), authority.port_u16().unwrap_or(80));
+    let addr = format!(
+        "{}:{}",
+        authority.host(),
+        authority.port_u16().unwrap_or(80)
+    );
     let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?;
     req.headers_mut().insert(header::HOST, host);
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
@@ -328,7 +332,9 @@ mod tests {
                     for _ in 0..2 {
                         let mut got = Vec::new();
                         while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                            let Ok(n) = s.read(&mut buf).await else { return };
+                            let Ok(n) = s.read(&mut buf).await else {
+                                return;
+                            };
                             if n == 0 {
                                 return;
                             }
@@ -378,7 +384,9 @@ mod tests {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = closed.local_addr().expect("addr").port();
         drop(closed);
-        let refused = pool.send(req(format!("http://127.0.0.1:{port}/")), 10).await;
+        let refused = pool
+            .send(req(format!("http://127.0.0.1:{port}/")), 10)
+            .await;
         assert!(
             matches!(refused, Err(UpstreamError::Connect { .. })),
             "{refused:?}"

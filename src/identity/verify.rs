@@ -310,9 +310,7 @@ mod tests {
             "the cofactorless check refuses it"
         );
         assert!(verify_one(&odd), "the cofactored rule accepts it");
-        let others: Vec<SigCheck> = (0..5)
-            .map(|_| check(&Identity::generate(), b"x"))
-            .collect();
+        let others: Vec<SigCheck> = (0..5).map(|_| check(&Identity::generate(), b"x")).collect();
         for _ in 0..32 {
             let mut batch = others.clone();
             batch.push(odd.clone());

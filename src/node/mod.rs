@@ -99,7 +99,6 @@ pub enum NodeError {
     Embedder(#[from] EmbedderError),
 }
 
-
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
