@@ -245,7 +245,7 @@ impl Pool {
 
 /// How one exchange on a connection ended, short of an answer.
 enum Answer {
-    Unsent(hyper::client::conn::TrySendError<Request<Full<Bytes>>>),
+    Unsent(Box<hyper::client::conn::TrySendError<Request<Full<Bytes>>>>),
     Http(hyper::Error),
     TooLarge,
     Other(String),
@@ -253,7 +253,7 @@ enum Answer {
 
 impl From<hyper::client::conn::TrySendError<Request<Full<Bytes>>>> for Answer {
     fn from(e: hyper::client::conn::TrySendError<Request<Full<Bytes>>>) -> Self {
-        Self::Unsent(e)
+        Self::Unsent(Box::new(e))
     }
 }
 
