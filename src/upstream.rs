@@ -35,6 +35,19 @@ type Conn = Pin<Box<Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
 struct Idle {
     sender: SendRequest<Full<Bytes>>,
     conn: Conn,
+    since: std::time::Instant,
+}
+
+/// An idle connection older than this is closed rather than reused (as hyper-util's pool).
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+/// Most idle connections kept over all agents: a gateway calling many agents must not hold a
+/// descriptor for each of them forever.
+const MAX_IDLE_TOTAL: usize = 1024;
+
+#[derive(Default)]
+struct IdleSet {
+    by_addr: HashMap<String, Vec<Idle>>,
+    total: usize,
 }
 
 /// Why a call failed.
@@ -62,7 +75,7 @@ pub enum UpstreamError {
 /// Idle connections by `host:port`.
 #[derive(Default)]
 pub struct Pool {
-    idle: Mutex<HashMap<String, Vec<Idle>>>,
+    idle: Mutex<IdleSet>,
     max_idle_per_host: usize,
 }
 
@@ -107,30 +120,53 @@ impl Pool {
     /// A pool keeping at most `max_idle_per_host` idle connections per `host:port`.
     pub fn new(max_idle_per_host: usize) -> Self {
         Self {
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(IdleSet::default()),
             max_idle_per_host,
         }
     }
 
     fn take(&self, addr: &str) -> Option<Idle> {
         let mut idle = self.idle.lock().expect("pool lock");
-        let list = idle.get_mut(addr)?;
+        let IdleSet { by_addr, total } = &mut *idle;
+        let list = by_addr.get_mut(addr)?;
+        let mut found = None;
         while let Some(mut c) = list.pop() {
-            if !c.sender.is_closed() && !has_ended(&mut c.conn) {
-                return Some(c);
+            *total -= 1;
+            if c.since.elapsed() < IDLE_TIMEOUT && !c.sender.is_closed() && !has_ended(&mut c.conn)
+            {
+                found = Some(c);
+                break;
             }
         }
-        None
+        if list.is_empty() {
+            by_addr.remove(addr);
+        }
+        found
     }
 
     fn put(&self, addr: String, mut c: Idle) {
         if c.sender.is_closed() || has_ended(&mut c.conn) {
             return;
         }
+        c.since = std::time::Instant::now();
         let mut idle = self.idle.lock().expect("pool lock");
-        let list = idle.entry(addr).or_default();
+        if idle.total >= MAX_IDLE_TOTAL {
+            // Make room by closing every expired connection; if none, this one goes.
+            let IdleSet { by_addr, total } = &mut *idle;
+            by_addr.retain(|_, list| {
+                let before = list.len();
+                list.retain(|c| c.since.elapsed() < IDLE_TIMEOUT);
+                *total -= before - list.len();
+                !list.is_empty()
+            });
+            if *total >= MAX_IDLE_TOTAL {
+                return;
+            }
+        }
+        let list = idle.by_addr.entry(addr).or_default();
         if list.len() < self.max_idle_per_host {
             list.push(c);
+            idle.total += 1;
         }
     }
 
@@ -157,6 +193,7 @@ impl Pool {
         Ok(Idle {
             sender,
             conn: Box::pin(conn),
+            since: std::time::Instant::now(),
         })
     }
 
@@ -177,7 +214,7 @@ impl Pool {
                     Self::dial(&addr).await?
                 }
             };
-            let Idle { sender, conn } = &mut c;
+            let Idle { sender, conn, .. } = &mut c;
             let ready = drive(conn, sender.ready()).await;
             if !matches!(ready, Some(Ok(()))) {
                 if fresh {
