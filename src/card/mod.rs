@@ -121,6 +121,36 @@ impl Card {
         pending.finish(ok)
     }
 
+    /// Verifies and validates many envelopes at once (a sync page): their signatures are
+    /// checked in batches, each envelope's result in order. CPU-bound; call it off the async
+    /// workers.
+    pub fn from_values(envelopes: Vec<Value>) -> Vec<Result<Self, CardError>> {
+        let mut checks = Vec::with_capacity(envelopes.len());
+        let begun: Vec<Result<Pending, CardError>> = envelopes
+            .into_iter()
+            .map(|e| {
+                Pending::begin(e).map(|(check, pending)| {
+                    checks.push(check);
+                    pending
+                })
+            })
+            .collect();
+        let mut verdicts = checks
+            .chunks(crate::identity::verify::MAX_BATCH)
+            .flat_map(crate::identity::verify::verify_each)
+            .collect::<Vec<bool>>()
+            .into_iter();
+        begun
+            .into_iter()
+            .map(|b| {
+                b.and_then(|pending| {
+                    let ok = verdicts.next().expect("one verdict per begun envelope");
+                    pending.finish(ok)
+                })
+            })
+            .collect()
+    }
+
     /// The envelope exactly as received.
     pub fn envelope(&self) -> &Value {
         &self.envelope
@@ -418,6 +448,26 @@ mod tests {
         let mut v = m.to_value();
         edit(&mut v);
         sign_manifest(v, id).expect("sign")
+    }
+
+    /// A sync page verified at once answers each record as a card checked alone would.
+    #[test]
+    fn many_envelopes_are_judged_one_by_one() {
+        let ids: Vec<Identity> = (0..40).map(|_| Identity::generate()).collect();
+        let mut envelopes: Vec<Value> = ids.iter().map(|id| signed(id, |_| {})).collect();
+        envelopes[3]["manifest"]["name"] = json!("changed after signing");
+        envelopes[35]["manifest_signature"] = envelopes[34]["manifest_signature"].clone();
+        envelopes[7] = json!({"manifest": 1});
+        envelopes[20] = signed(&ids[20], |m| m["name"] = json!(""));
+        let alone: Vec<Result<Card, CardError>> =
+            envelopes.iter().cloned().map(Card::from_value).collect();
+        let together = Card::from_values(envelopes);
+        assert_eq!(together, alone);
+        let bad: Vec<usize> = (0..40).filter(|&i| together[i].is_err()).collect();
+        assert_eq!(bad, vec![3, 7, 20, 35]);
+        assert!(matches!(together[3], Err(CardError::BadSignature(_))));
+        assert!(matches!(together[35], Err(CardError::BadSignature(_))));
+        assert_eq!(together[0].as_ref().expect("valid").agent_id, ids[0].id());
     }
 
     fn field_of(r: Result<Card, CardError>) -> String {
