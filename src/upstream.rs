@@ -73,10 +73,11 @@ pub enum UpstreamError {
 }
 
 /// Idle connections by `host:port`.
-#[derive(Default)]
 pub struct Pool {
     idle: Mutex<IdleSet>,
     max_idle_per_host: usize,
+    max_idle_total: usize,
+    idle_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Pool {
@@ -119,9 +120,20 @@ fn has_ended(conn: &mut Conn) -> bool {
 impl Pool {
     /// A pool keeping at most `max_idle_per_host` idle connections per `host:port`.
     pub fn new(max_idle_per_host: usize) -> Self {
+        Self::with_limits(max_idle_per_host, MAX_IDLE_TOTAL, IDLE_TIMEOUT)
+    }
+
+    /// A pool with its every limit given.
+    pub fn with_limits(
+        max_idle_per_host: usize,
+        max_idle_total: usize,
+        idle_timeout: std::time::Duration,
+    ) -> Self {
         Self {
             idle: Mutex::new(IdleSet::default()),
             max_idle_per_host,
+            max_idle_total,
+            idle_timeout,
         }
     }
 
@@ -132,7 +144,9 @@ impl Pool {
         let mut found = None;
         while let Some(mut c) = list.pop() {
             *total -= 1;
-            if c.since.elapsed() < IDLE_TIMEOUT && !c.sender.is_closed() && !has_ended(&mut c.conn)
+            if c.since.elapsed() < self.idle_timeout
+                && !c.sender.is_closed()
+                && !has_ended(&mut c.conn)
             {
                 found = Some(c);
                 break;
@@ -150,16 +164,16 @@ impl Pool {
         }
         c.since = std::time::Instant::now();
         let mut idle = self.idle.lock().expect("pool lock");
-        if idle.total >= MAX_IDLE_TOTAL {
+        if idle.total >= self.max_idle_total {
             // Make room by closing every expired connection; if none, this one goes.
             let IdleSet { by_addr, total } = &mut *idle;
             by_addr.retain(|_, list| {
                 let before = list.len();
-                list.retain(|c| c.since.elapsed() < IDLE_TIMEOUT);
+                list.retain(|c| c.since.elapsed() < self.idle_timeout);
                 *total -= before - list.len();
                 !list.is_empty()
             });
-            if *total >= MAX_IDLE_TOTAL {
+            if *total >= self.max_idle_total {
                 return;
             }
         }
@@ -396,6 +410,70 @@ mod tests {
         }
         let n = accepted.load(Ordering::SeqCst);
         assert!((3..=6).contains(&n), "{n} connections for 6 calls");
+    }
+
+    /// Counts the connections a keep-alive HTTP server on port 0 accepts.
+    async fn counting_server() -> (
+        std::net::SocketAddr,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let app = axum::Router::new().fallback(|| async { "ok" });
+        tokio::spawn(async move {
+            loop {
+                let Ok((s, _)) = listener.accept().await else {
+                    return;
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let svc = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(s), svc)
+                        .await;
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    #[tokio::test]
+    async fn idle_connections_expire_and_the_total_is_capped() {
+        use std::sync::atomic::Ordering;
+        let get = |addr: std::net::SocketAddr| {
+            Request::builder()
+                .uri(format!("http://{addr}/"))
+                .body(Full::new(Bytes::new()))
+                .expect("request")
+        };
+        let (a, a_count) = counting_server().await;
+        let (b, b_count) = counting_server().await;
+        // Kept: three calls, one connection.
+        let keep = Pool::with_limits(4, 8, std::time::Duration::from_secs(60));
+        for _ in 0..3 {
+            keep.send(get(a), 100).await.expect("answered");
+        }
+        assert_eq!(a_count.load(Ordering::SeqCst), 1);
+        // Expired at once: every call dials.
+        let expire = Pool::with_limits(4, 8, std::time::Duration::ZERO);
+        for _ in 0..3 {
+            expire.send(get(a), 100).await.expect("answered");
+        }
+        assert_eq!(a_count.load(Ordering::SeqCst), 4);
+        // One idle connection in all: a's is kept, b's is closed after its call.
+        let capped = Pool::with_limits(4, 1, std::time::Duration::from_secs(60));
+        capped.send(get(a), 100).await.expect("answered");
+        capped.send(get(b), 100).await.expect("answered");
+        capped.send(get(b), 100).await.expect("answered");
+        capped.send(get(a), 100).await.expect("answered");
+        assert_eq!(a_count.load(Ordering::SeqCst), 5, "a's connection was kept");
+        assert_eq!(b_count.load(Ordering::SeqCst), 2, "b found no room");
     }
 
     #[tokio::test]
