@@ -510,22 +510,18 @@ fn response_check(
     let sig = get(H_SIGNATURE)?;
     let key = public_from_did(&responder)
         .map_err(|e| HandshakeError::BadSignature(format!("X-Agent-ID: {e}")))?;
-    let Ok(sig) = signature_bytes(&sig) else {
-        return Err(response_verdict(false).expect_err("false is a refusal"));
-    };
+    let sig = signature_bytes(&sig).map_err(|_| response_mismatch())?;
     let msg = response_signing_string(status, request_nonce, &responder, ts, &sha256_hex(body))
         .into_bytes();
     Ok(SigCheck { key, msg, sig })
 }
 
 fn response_verdict(ok: bool) -> Result<(), HandshakeError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(HandshakeError::BadSignature(
-            "response signature does not match".into(),
-        ))
-    }
+    if ok { Ok(()) } else { Err(response_mismatch()) }
+}
+
+fn response_mismatch() -> HandshakeError {
+    HandshakeError::BadSignature("response signature does not match".into())
 }
 
 #[cfg(test)]

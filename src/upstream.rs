@@ -67,6 +67,14 @@ pub enum UpstreamError {
     /// The exchange broke.
     #[error("{0}")]
     Http(#[from] hyper::Error),
+    /// The connection closed before a whole answer came.
+    #[error("the connection to {addr} closed before a whole answer: {why}")]
+    Closed {
+        /// `host:port`.
+        addr: String,
+        /// What was seen.
+        why: String,
+    },
     /// The answer's body is over the cap.
     #[error("the answer is over {0} bytes")]
     TooLarge(usize),
@@ -234,9 +242,9 @@ impl Pool {
                 if fresh {
                     return Err(match ready {
                         Some(Err(e)) => e.into(),
-                        _ => UpstreamError::Connect {
+                        _ => UpstreamError::Closed {
                             addr,
-                            source: std::io::ErrorKind::ConnectionReset.into(),
+                            why: "closed before the request could be sent".into(),
                         },
                     });
                 }
@@ -264,8 +272,7 @@ impl Pool {
             .await;
             match answer {
                 Some(Ok(done)) => {
-                    // Let the connection see the exchange end, then keep it for the next call.
-                    let _ = has_ended(&mut c.conn);
+                    // `put` polls the connection once more, so it sees the exchange end.
                     self.put(addr, c);
                     return Ok(done);
                 }
@@ -277,16 +284,11 @@ impl Pool {
                 Some(Err(Answer::Unsent(e))) => return Err(e.into_error().into()),
                 Some(Err(Answer::Http(e))) => return Err(e.into()),
                 Some(Err(Answer::TooLarge)) => return Err(UpstreamError::TooLarge(max_body)),
-                Some(Err(Answer::Other(e))) => {
-                    return Err(UpstreamError::Connect {
-                        addr,
-                        source: std::io::Error::other(e),
-                    });
-                }
+                Some(Err(Answer::Other(why))) => return Err(UpstreamError::Closed { addr, why }),
                 None => {
-                    return Err(UpstreamError::Connect {
+                    return Err(UpstreamError::Closed {
                         addr,
-                        source: std::io::ErrorKind::ConnectionReset.into(),
+                        why: "no answer".into(),
                     });
                 }
             }

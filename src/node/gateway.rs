@@ -514,7 +514,8 @@ enum Upstream {
 ///
 /// `http://` agents are called over [`crate::upstream`]'s connections, driven in this task:
 /// reqwest's per-request layers (URL re-parsing, redirect and timeout wrappers) and a pooled
-/// client's connection tasks cost the gateway measurable latency on the common path. `https://` agents go through reqwest, which carries the TLS stack.
+/// client's connection tasks cost the gateway measurable latency on the common path.
+/// `https://` agents go through reqwest, which carries the TLS stack.
 async fn call_upstream(
     state: &AppState,
     method: Method,

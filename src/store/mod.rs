@@ -79,6 +79,9 @@ impl Default for StoreOptions {
     }
 }
 
+/// How much of the database file every connection maps into memory (reads without `pread`).
+const MMAP_BYTES: i64 = 256 * 1024 * 1024;
+
 /// The node's database.
 #[derive(Clone)]
 pub struct Store {
@@ -111,7 +114,8 @@ impl Store {
         // per checkpoint). A larger page cache was tried and is slower: SQLite scans the whole
         // cache's hash table at every commit (pcache1TruncateUnsafe: 3 % of CPU at 16 MB, 7 %
         // at 64 MB, against the 2 % of preads it saves).
-        conn.execute_batch("PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 10000;")?;
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         schema::migrate(&mut conn)?;
         let writer = writer::Writer::spawn(conn, opts.max_batch)?;
         Ok(Self {
@@ -185,7 +189,7 @@ impl ReadPool {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(5))?;
-                c.pragma_update(None, "mmap_size", 268_435_456)?;
+                c.pragma_update(None, "mmap_size", MMAP_BYTES)?;
                 c
             }
         };
