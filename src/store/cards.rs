@@ -168,11 +168,19 @@ pub fn get(conn: &Connection, agent_id: &str) -> Result<Option<StoredCard>, Stor
         .transpose()
 }
 
+fn page_sql() -> String {
+    format!("SELECT {COLUMNS} FROM cards WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+}
+
+fn live_with_vectors_sql() -> &'static str {
+    "SELECT c.seq, c.agent_id, c.envelope, e.vector FROM cards c
+     LEFT JOIN embeddings e ON e.agent_id = c.agent_id AND e.model = ?1 AND e.seq = c.seq
+     WHERE c.revoked = 0 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3"
+}
+
 /// Reads up to `limit` records with `seq > since`, ascending.
 pub fn page(conn: &Connection, since: i64, limit: usize) -> Result<CardPage, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM cards WHERE seq > ?1 ORDER BY seq LIMIT ?2"
-    ))?;
+    let mut stmt = conn.prepare_cached(&page_sql())?;
     let mut cards = stmt
         .query_map(params![since, limit as i64 + 1], row_to_card)?
         .map(|r| r.map_err(StoreError::from).and_then(parse_envelope))
@@ -202,11 +210,7 @@ pub fn live_cards_with_vectors(
     since: i64,
     limit: usize,
 ) -> Result<Vec<CardWithVector>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT c.seq, c.agent_id, c.envelope, e.vector FROM cards c
-         LEFT JOIN embeddings e ON e.agent_id = c.agent_id AND e.model = ?1 AND e.seq = c.seq
-         WHERE c.revoked = 0 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3",
-    )?;
+    let mut stmt = conn.prepare_cached(live_with_vectors_sql())?;
     let rows = stmt.query_map(params![model, since, limit as i64], |r| {
         Ok((
             r.get::<_, i64>(0)?,
@@ -312,6 +316,41 @@ mod tests {
         async fn put_card_plain(&self, card: Card) -> Result<PutOutcome, StoreError> {
             self.put_card(card, None).await
         }
+    }
+
+    /// Paging is what every pull does: its statement must be planned once per connection, not
+    /// at every page (SQLite re-prepares a statement planned with a bound value, such as a
+    /// `LIMIT ?`, unless plans are kept stable).
+    #[tokio::test]
+    async fn paged_reads_are_not_reprepared() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
+        for t in 0..5 {
+            store
+                .put_card_plain(card(&Identity::generate(), 100 + t, false))
+                .await
+                .expect("put");
+        }
+        let counts = store
+            .read(|conn| {
+                let mut seen = Vec::new();
+                for since in 0..4 {
+                    seen.push(page(conn, since, 2)?.cards.len());
+                    live_cards_with_vectors(conn, "m", since, 2)?;
+                }
+                let reprepared = |sql: &str| -> Result<i32, StoreError> {
+                    let stmt = conn.prepare_cached(sql)?;
+                    Ok(stmt.get_status(rusqlite::StatementStatus::RePrepare))
+                };
+                Ok((
+                    seen,
+                    reprepared(&page_sql())?,
+                    reprepared(live_with_vectors_sql())?,
+                ))
+            })
+            .await
+            .expect("read");
+        assert_eq!(counts, (vec![2, 2, 2, 2], 0, 0));
     }
 
     #[tokio::test]

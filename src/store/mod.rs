@@ -116,6 +116,7 @@ impl Store {
         // at 64 MB, against the 2 % of preads it saves).
         conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        stable_plans(&conn)?;
         schema::migrate(&mut conn)?;
         let writer = writer::Writer::spawn(conn, opts.max_batch)?;
         Ok(Self {
@@ -169,6 +170,19 @@ impl Store {
 
 /// Read connections, reused. A plain mutex-guarded stack: rusqlite connections are cheap to keep
 /// and r2d2-style pools add a dependency for what is ten lines here.
+/// Plans a statement once, whatever is bound to it later. Without this SQLite marks a statement
+/// for re-preparation at every new binding of a parameter it planned with (a `LIMIT ?`, a
+/// value it could look up in stat4 samples), so `prepare_cached` saved nothing on the sync and
+/// index paging queries: every pull parsed and planned its query again. Our queries are
+/// written for their indexes; no plan depends on a value.
+fn stable_plans(conn: &Connection) -> Result<(), StoreError> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
+}
+
 struct ReadPool {
     path: PathBuf,
     max_idle: usize,
@@ -190,6 +204,7 @@ impl ReadPool {
                 )?;
                 c.busy_timeout(std::time::Duration::from_secs(5))?;
                 c.pragma_update(None, "mmap_size", MMAP_BYTES)?;
+                stable_plans(&c)?;
                 c
             }
         };
