@@ -45,6 +45,9 @@ pub struct Merged {
     pub errors: usize,
 }
 
+/// Records a merge verifies on the async worker; more go to a blocking thread.
+const INLINE_VERIFY: usize = 2;
+
 /// Verifies each record on its own and stores the newer ones (the merge rules: PROTOCOL §3
 /// ordering, tombstones win over older versions and are kept). Signatures are checked in
 /// batches off the async workers, and the verified records are stored together, so a page
@@ -69,11 +72,19 @@ pub async fn merge(state: &AppState, records: Vec<Value>) -> Merged {
             !known
         })
         .collect();
-    let checked = match tokio::task::spawn_blocking(move || Card::from_values(fresh)).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(error = %e, "record verification stopped");
-            return m;
+    let checked = if fresh.is_empty() {
+        return m;
+    } else if fresh.len() <= INLINE_VERIFY {
+        // A push or a quiet pull brings one or two records: checking them here (~40 µs each)
+        // costs less than waking a blocking thread for them.
+        Card::from_values(fresh)
+    } else {
+        match tokio::task::spawn_blocking(move || Card::from_values(fresh)).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "record verification stopped");
+                return m;
+            }
         }
     };
     let mut cards = Vec::with_capacity(checked.len());

@@ -195,6 +195,10 @@ pub async fn run_loop(state: AppState, flush_every: Duration, stop: Cancellation
             biased;
             () = stop.cancelled() => break,
             _ = push.tick() => {
+                // Nothing to push (a node nobody has called yet): no trip to a blocking thread.
+                if trust.is_empty() {
+                    continue;
+                }
                 let t = trust.clone();
                 let d = state.discovery().clone();
                 let changes = tokio::task::spawn_blocking(move || {
