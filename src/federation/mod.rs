@@ -73,9 +73,11 @@ pub struct FederationConfig {
     pub max_peers: usize,
     /// Records per pull page.
     pub pull_page: usize,
-    /// Keep connections to peers open between requests (the simulator turns this off: a
-    /// thousand nodes in one process would run out of file descriptors).
-    pub keep_alive: bool,
+    /// The HTTP client to reach peers with; `None` builds one for this node. The simulator
+    /// gives all its nodes one client, so a thousand nodes' kept-alive connections share one
+    /// pool within the process's file descriptors (each request is still signed by, and
+    /// attributed to, the node that sends it).
+    pub http: Option<reqwest::Client>,
     /// Fault injection (simulator only).
     pub net: Option<Arc<dyn NetFilter>>,
     /// New-version observer (simulator only).
@@ -104,7 +106,7 @@ impl Default for FederationConfig {
             push_interval: Duration::from_millis(100),
             max_peers: 64,
             pull_page: 500,
-            keep_alive: true,
+            http: None,
             net: None,
             on_accept: None,
             on_progress: None,
@@ -288,18 +290,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// How a node's client to its peers is set up: 10 s per request, 3 s to connect.
+pub fn peer_client_builder() -> reqwest::ClientBuilder {
+    crate::client::init_tls();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(3))
+        .no_proxy()
+        .user_agent(concat!("agentmesh/", env!("CARGO_PKG_VERSION")))
+}
+
 impl Federation {
     /// Federation for node `me`, reachable at `public_url`.
     pub fn new(me: Identity, public_url: Option<String>, config: FederationConfig) -> Self {
-        crate::client::init_tls();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(3))
-            .pool_max_idle_per_host(if config.keep_alive { 4 } else { 0 })
-            .no_proxy()
-            .user_agent(concat!("agentmesh/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("an HTTP client with default TLS settings builds");
+        let http = config.http.clone().unwrap_or_else(|| {
+            peer_client_builder()
+                .pool_max_idle_per_host(4)
+                .build()
+                .expect("an HTTP client with default TLS settings builds")
+        });
         Self {
             me,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_string()),

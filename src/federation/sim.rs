@@ -124,6 +124,13 @@ impl NetFilter for NodeFilter {
 
 type Arrivals = Arc<Mutex<HashMap<String, Vec<(usize, Instant)>>>>;
 
+/// What every simulated node is started with: where arrivals are noted, and the one HTTP
+/// client they all send with.
+struct Shared {
+    arrivals: Arrivals,
+    http: reqwest::Client,
+}
+
 struct SimNode {
     addr: SocketAddr,
     url: String,
@@ -145,15 +152,18 @@ async fn start_node(
     seeds: Vec<String>,
     cfg: &SimConfig,
     filter: Arc<NodeFilter>,
-    arrivals: Arrivals,
+    shared: &Shared,
 ) -> Result<(tokio::sync::oneshot::Sender<()>, Node), crate::node::NodeError> {
+    let arrivals = shared.arrivals.clone();
     let addr = listener.local_addr()?;
     let mut c = NodeConfig::new(dir);
     c.public_url = Some(format!("http://{addr}"));
     c.store = StoreOptions {
         durability: Durability::Normal,
-        // A thousand databases in one process: keep one idle reader each, not eight.
-        max_idle_readers: if cfg.nodes > 200 { 1 } else { 8 },
+        // A thousand databases in one process: keep two idle readers each, not eight (a
+        // reader opened past the idle ones is closed after use, and its prepared statements
+        // with it).
+        max_idle_readers: if cfg.nodes > 200 { 2 } else { 8 },
         ..StoreOptions::default()
     };
     let hook: AcceptHook = Arc::new(move |agent_id: &str, _issued_at| {
@@ -169,7 +179,7 @@ async fn start_node(
         sync_interval: cfg.sync_interval,
         push_interval: cfg.push_interval,
         max_peers: cfg.max_peers,
-        keep_alive: cfg.nodes <= 200,
+        http: Some(shared.http.clone()),
         net: Some(filter),
         on_accept: Some(hook),
         ..FederationConfig::default()
@@ -194,7 +204,20 @@ pub async fn run(
         split: AtomicBool::new(false),
         side_b: Mutex::new(Vec::new()),
     });
-    let arrivals: Arrivals = Arc::new(Mutex::new(HashMap::new()));
+    // One client for all nodes, speaking HTTP/2 (the nodes' servers take it without TLS): a
+    // thousand nodes, each holding its own connections to its peers with a descriptor at both
+    // ends in this one process, exceed its descriptor limit (20,000 here), and so does one
+    // HTTP/1.1 pool, which needs a connection per request in flight. Over HTTP/2 every request
+    // to a node shares one connection: a thousand connections, two thousand descriptors.
+    let http = super::peer_client_builder()
+        .http2_prior_knowledge()
+        .build()
+        .map_err(std::io::Error::other)?;
+    let shared = Shared {
+        arrivals: Arc::new(Mutex::new(HashMap::new())),
+        http,
+    };
+    let arrivals = &shared.arrivals;
     let mut nodes: Vec<SimNode> = Vec::with_capacity(cfg.nodes);
     let mut filters = Vec::with_capacity(cfg.nodes);
     progress(&format!("starting {} nodes", cfg.nodes));
@@ -225,8 +248,7 @@ pub async fn run(
             }
         }
         let dir = root.join(format!("n{i}"));
-        let (tx, node) =
-            start_node(i, l, dir.clone(), seeds, &cfg, filter, arrivals.clone()).await?;
+        let (tx, node) = start_node(i, l, dir.clone(), seeds, &cfg, filter, &shared).await?;
         nodes.push(SimNode {
             addr,
             url,
@@ -249,7 +271,6 @@ pub async fn run(
     }
     let bytes_before: u64 = nodes.iter().map(fed_bytes).sum();
     let measure_start = Instant::now();
-    let http = reqwest::Client::new();
     let kill_at = cfg.updates / 4;
     let restart_at = cfg.updates * 3 / 5;
     let split_at = cfg.updates / 3;
@@ -275,7 +296,7 @@ pub async fn run(
         }
         if u == restart_at && !killed.is_empty() {
             for &j in &killed {
-                restart(&mut nodes, j, &cfg, &filters, &arrivals).await?;
+                restart(&mut nodes, j, &cfg, &filters, &shared).await?;
             }
             progress(&format!("restarted {} nodes", killed.len()));
             killed.clear();
@@ -306,7 +327,8 @@ pub async fn run(
         m.endpoint = Some("http://127.0.0.1:9".into());
         let env = sign_manifest(m.to_value(), &agent).expect("a fresh manifest signs");
         let t0 = Instant::now();
-        let res = http
+        let res = shared
+            .http
             .post(format!("{}/v1/agents", nodes[at].url))
             .json(&env)
             .send()
@@ -328,7 +350,7 @@ pub async fn run(
         progress("network healed");
     }
     for &j in &killed {
-        restart(&mut nodes, j, &cfg, &filters, &arrivals).await?;
+        restart(&mut nodes, j, &cfg, &filters, &shared).await?;
     }
     killed.clear();
     progress("waiting for convergence");
@@ -357,7 +379,7 @@ pub async fn run(
     let mut report = summarize(
         &cfg,
         &registered,
-        &arrivals,
+        arrivals,
         healed_at,
         (bytes_after - bytes_before) as f64,
         elapsed,
@@ -377,7 +399,7 @@ async fn restart(
     j: usize,
     cfg: &SimConfig,
     filters: &[Arc<NodeFilter>],
-    arrivals: &Arrivals,
+    shared: &Shared,
 ) -> Result<(), crate::node::NodeError> {
     let l = tokio::net::TcpListener::bind(nodes[j].addr).await?;
     let seeds = vec![nodes[0].url.clone()];
@@ -388,7 +410,7 @@ async fn restart(
         seeds,
         cfg,
         filters[j].clone(),
-        arrivals.clone(),
+        shared,
     )
     .await?;
     nodes[j].stop = Some(tx);
