@@ -405,7 +405,7 @@ impl Discovery {
                         Some(v) => v,
                         None => {
                             let v = Quantized::new(&this.embedder.embed(&doc.embed_text));
-                            fresh.push((row.agent_id.clone(), row.seq, v.to_bytes()));
+                            fresh.push((row.seq, v.to_bytes()));
                             v
                         }
                     };

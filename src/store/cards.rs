@@ -77,12 +77,14 @@ pub fn put_in_tx(
     card: &Card,
     vector: Option<&VectorRecord>,
 ) -> Result<PutOutcome, StoreError> {
-    let existing: Option<(i64, String, bool)> = ctx
+    let existing: Option<(i64, i64, String, bool)> = ctx
         .conn
-        .prepare_cached("SELECT issued_at, signature, revoked FROM cards WHERE agent_id = ?1")?
-        .query_row([&card.agent_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .prepare_cached("SELECT seq, issued_at, signature, revoked FROM cards WHERE agent_id = ?1")?
+        .query_row([&card.agent_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
-    if let Some((issued_at, signature, revoked)) = &existing
+    if let Some((_, issued_at, signature, revoked)) = &existing
         && !card.supersedes(*issued_at, signature)
     {
         return Ok(PutOutcome::Stale {
@@ -111,21 +113,19 @@ pub fn put_in_tx(
             envelope,
             now_unix(),
         ])?;
-    match vector {
-        Some(v) if !card.revoked => {
-            ctx.conn
-                .prepare_cached(
-                    "INSERT INTO embeddings (agent_id, seq, model, vector) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT(agent_id) DO UPDATE SET seq = excluded.seq, model = excluded.model,
-                       vector = excluded.vector",
-                )?
-                .execute(params![card.agent_id, seq, v.model, v.bytes])?;
-        }
-        _ => {
-            ctx.conn
-                .prepare_cached("DELETE FROM embeddings WHERE agent_id = ?1")?
-                .execute([&card.agent_id])?;
-        }
+    // Vectors are keyed by the version's seq: the replaced version's goes, the new one's is
+    // appended.
+    if let Some((old_seq, ..)) = &existing {
+        ctx.conn
+            .prepare_cached("DELETE FROM embeddings WHERE seq = ?1")?
+            .execute([old_seq])?;
+    }
+    if let Some(v) = vector
+        && !card.revoked
+    {
+        ctx.conn
+            .prepare_cached("INSERT INTO embeddings (seq, model, vector) VALUES (?1, ?2, ?3)")?
+            .execute(params![seq, v.model, v.bytes])?;
     }
     Ok(if card.revoked {
         PutOutcome::Revoked { seq }
@@ -174,7 +174,7 @@ fn page_sql() -> String {
 
 fn live_with_vectors_sql() -> &'static str {
     "SELECT c.seq, c.agent_id, c.envelope, e.vector FROM cards c
-     LEFT JOIN embeddings e ON e.agent_id = c.agent_id AND e.model = ?1 AND e.seq = c.seq
+     LEFT JOIN embeddings e ON e.seq = c.seq AND e.model = ?1
      WHERE c.revoked = 0 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3"
 }
 
@@ -233,19 +233,19 @@ pub fn live_cards_with_vectors(
     .collect()
 }
 
-/// Stores freshly computed vectors `(agent_id, seq, bytes)` of `model`. Runs inside the writer.
+/// Stores freshly computed vectors `(seq, bytes)` of `model`, each only while that version is
+/// still the stored, live one (a newer version may have come in since). Runs inside the writer.
 pub fn put_vectors(
     ctx: &mut WriteCtx<'_>,
     model: &str,
-    vectors: &[(String, i64, Vec<u8>)],
+    vectors: &[(i64, Vec<u8>)],
 ) -> Result<(), StoreError> {
     let mut stmt = ctx.conn.prepare_cached(
-        "INSERT INTO embeddings (agent_id, seq, model, vector) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(agent_id) DO UPDATE SET seq = excluded.seq, model = excluded.model,
-           vector = excluded.vector",
+        "INSERT OR REPLACE INTO embeddings (seq, model, vector)
+         SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM cards WHERE seq = ?1 AND revoked = 0)",
     )?;
-    for (agent_id, seq, bytes) in vectors {
-        stmt.execute(params![agent_id, seq, model, bytes])?;
+    for (seq, bytes) in vectors {
+        stmt.execute(params![seq, model, bytes])?;
     }
     Ok(())
 }
@@ -419,6 +419,75 @@ mod tests {
         assert!(page.more);
         assert_eq!(page.cards[0].agent_id, a.id());
         assert_eq!(store.live_count().await.expect("count"), 1);
+    }
+
+    /// A card's vector is kept under its stored version's seq: an update replaces it, a
+    /// tombstone drops it, and the read that rebuilds the index finds it by that seq.
+    #[tokio::test]
+    async fn vectors_follow_the_stored_version() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
+        let vector = |b: u8| VectorRecord {
+            model: "m".into(),
+            bytes: vec![b],
+        };
+        let (a, b) = (Identity::generate(), Identity::generate());
+        store
+            .put_card(card(&a, 100, false), Some(vector(1)))
+            .await
+            .expect("a1");
+        store
+            .put_card(card(&b, 100, false), Some(vector(2)))
+            .await
+            .expect("b");
+        store
+            .put_card(card(&a, 200, false), Some(vector(3)))
+            .await
+            .expect("a2");
+        let rows = |store: &Store| {
+            let store = store.clone();
+            async move {
+                store
+                    .read(|c| {
+                        let rows = c
+                            .prepare("SELECT seq, vector FROM embeddings ORDER BY seq")?
+                            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+                            .collect::<Result<Vec<_>, _>>()?;
+                        let live = live_cards_with_vectors(c, "m", 0, 10)?
+                            .into_iter()
+                            .map(|r| (r.seq, r.vector))
+                            .collect::<Vec<_>>();
+                        Ok((rows, live))
+                    })
+                    .await
+                    .expect("read")
+            }
+        };
+        assert_eq!(
+            rows(&store).await,
+            (
+                vec![(2, vec![2]), (3, vec![3])],
+                vec![(2, Some(vec![2])), (3, Some(vec![3]))]
+            )
+        );
+        store
+            .put_card(card(&b, 300, true), None)
+            .await
+            .expect("revoke b");
+        assert_eq!(
+            rows(&store).await,
+            (vec![(3, vec![3])], vec![(3, Some(vec![3]))])
+        );
+        // A re-embedding of a version no longer stored writes nothing.
+        store
+            .write(|ctx| put_vectors(ctx, "m2", &[(2, vec![9]), (3, vec![8])]))
+            .await
+            .expect("put vectors");
+        assert_eq!(
+            rows(&store).await,
+            (vec![(3, vec![8])], vec![(3, None)]),
+            "seq 2 is gone; seq 3 now holds model m2's vector"
+        );
     }
 
     #[tokio::test]

@@ -168,8 +168,6 @@ impl Store {
     }
 }
 
-/// Read connections, reused. A plain mutex-guarded stack: rusqlite connections are cheap to keep
-/// and r2d2-style pools add a dependency for what is ten lines here.
 /// Plans a statement once, whatever is bound to it later. Without this SQLite marks a statement
 /// for re-preparation at every new binding of a parameter it planned with (a `LIMIT ?`, a
 /// value it could look up in stat4 samples), so `prepare_cached` saved nothing on the sync and
@@ -183,6 +181,8 @@ fn stable_plans(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Read connections, reused. A plain mutex-guarded stack: rusqlite connections are cheap to keep
+/// and r2d2-style pools add a dependency for what is ten lines here.
 struct ReadPool {
     path: PathBuf,
     max_idle: usize,

@@ -55,6 +55,21 @@ const MIGRATIONS: &[&str] = &[
     // Prometheus) reads this small covering index instead of every envelope: 10k cards,
     // ~6 ms → well under 1 ms a count.
     "CREATE INDEX cards_live ON cards (revoked, expires_at);",
+    // 6: vectors keyed by the card version's `seq` (the rowid) instead of by agent ID. A
+    // registration then appends to this table instead of inserting into a second index keyed
+    // by random IDs (one random B-tree page less dirtied, written to the WAL and checkpointed
+    // per card), and the join from a card to its vector is a rowid lookup. Vectors of versions
+    // no longer stored are left behind.
+    "CREATE TABLE embeddings_by_seq (
+        seq    INTEGER PRIMARY KEY,
+        model  TEXT NOT NULL,
+        vector BLOB NOT NULL
+    );
+    INSERT INTO embeddings_by_seq (seq, model, vector)
+        SELECT e.seq, e.model, e.vector FROM embeddings e
+        JOIN cards c ON c.agent_id = e.agent_id AND c.seq = e.seq AND c.revoked = 0;
+    DROP TABLE embeddings;
+    ALTER TABLE embeddings_by_seq RENAME TO embeddings;",
 ];
 
 /// Brings the database at `conn` up to the newest schema.
@@ -93,5 +108,36 @@ mod tests {
         assert_eq!(v, MIGRATIONS.len() as i64);
         conn.pragma_update(None, "user_version", 999).expect("set");
         assert!(migrate(&mut conn).is_err());
+    }
+
+    /// Migration 6 keeps the vector of each stored live version and drops the rest.
+    #[test]
+    fn vectors_move_to_seq_keys() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        let tx = conn.transaction().expect("tx");
+        for sql in &MIGRATIONS[..5] {
+            tx.execute_batch(sql).expect("old schema");
+        }
+        tx.pragma_update(None, "user_version", 5).expect("version");
+        tx.execute_batch(
+            "INSERT INTO cards VALUES ('a', 1, 10, 's', 0, NULL, 'a', '{}', 0);
+             INSERT INTO cards VALUES ('b', 4, 10, 's', 0, NULL, 'b', '{}', 0);
+             INSERT INTO cards VALUES ('c', 3, 10, 's', 1, NULL, 'c', '{}', 0);
+             INSERT INTO embeddings VALUES ('a', 1, 'm', x'01');
+             INSERT INTO embeddings VALUES ('b', 2, 'm', x'02');
+             INSERT INTO embeddings VALUES ('c', 3, 'm', x'03');",
+        )
+        .expect("rows");
+        tx.commit().expect("commit");
+        migrate(&mut conn).expect("migrate");
+        let rows: Vec<(i64, String, Vec<u8>)> = conn
+            .prepare("SELECT seq, model, vector FROM embeddings ORDER BY seq")
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        // a's vector is of its stored version; b's is of an older one, c is a tombstone.
+        assert_eq!(rows, vec![(1, "m".to_string(), vec![1u8])]);
     }
 }
