@@ -2,7 +2,8 @@
 //! (which admits, verifies the signature and forwards), at concurrency 1 and 64, plus the 429
 //! path of an agent over its `qps_budget`. Everything runs on this machine over loopback.
 //!
-//! Run: `cargo bench --bench invoke -- [--requests 20000]`
+//! Run: `cargo bench --bench invoke -- [--requests 20000] [--rounds 3]` (`--rounds`: side-by-side
+//! direct/gateway rounds at concurrency 1, whose median overhead is reported)
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -83,11 +84,20 @@ fn drive(
 fn main() {
     let mut n = 20_000usize;
     let mut only: Option<String> = None;
+    let mut c1_rounds = 3usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--requests" => n = args.next().expect("N").parse().expect("number"),
             "--only" => only = args.next(),
+            "--rounds" => {
+                c1_rounds = args
+                    .next()
+                    .expect("N")
+                    .parse::<usize>()
+                    .expect("number")
+                    .max(1)
+            }
             "--bench" => {}
             other => panic!("unknown flag {other}"),
         }
@@ -182,7 +192,11 @@ fn main() {
     // the overhead is only meaningful between a direct and a gateway run made side by side.
     let mut overheads = Vec::new();
     for conc in [1usize, 64] {
-        let (count, rounds) = if conc == 1 { (n / 4, 3) } else { (n, 1) };
+        let (count, rounds) = if conc == 1 {
+            (n / 4, c1_rounds)
+        } else {
+            (n, 1)
+        };
         let mut runs: HashMap<&str, Vec<Run>> = HashMap::new();
         for _ in 0..rounds {
             for (name, addr, path) in [
