@@ -59,7 +59,7 @@ const MIGRATIONS: &[&str] = &[
     // registration then appends to this table instead of inserting into a second index keyed
     // by random IDs (one random B-tree page less dirtied, written to the WAL and checkpointed
     // per card), and the join from a card to its vector is a rowid lookup. Vectors of versions
-    // no longer stored are left behind.
+    // no longer stored (older versions, tombstones) are not carried over.
     "CREATE TABLE embeddings_by_seq (
         seq    INTEGER PRIMARY KEY,
         model  TEXT NOT NULL,
