@@ -72,9 +72,10 @@ pub async fn merge(state: &AppState, records: Vec<Value>) -> Merged {
             !known
         })
         .collect();
-    let checked = if fresh.is_empty() {
+    if fresh.is_empty() {
         return m;
-    } else if fresh.len() <= INLINE_VERIFY {
+    }
+    let checked = if fresh.len() <= INLINE_VERIFY {
         // A push or a quiet pull brings one or two records: checking them here (~40 µs each)
         // costs less than waking a blocking thread for them.
         Card::from_values(fresh)
