@@ -5,10 +5,27 @@
 //! Buckets live in one mutex-guarded map (a lookup and a few float operations: tens of
 //! nanoseconds held). The map forgets agents idle for longer than it takes their bucket to
 //! refill, so its size follows the set of recently called agents.
+//!
+//! Every value a card can carry is handled: budgets are clamped to
+//! [`MIN_QPS`]–[`MAX_QPS`] (card validation refuses values outside it, but stored or synced
+//! cards of older versions may still carry them), waits saturate at [`MAX_RETRY_AFTER`], and the
+//! lock is `parking_lot`'s, which a panic cannot poison: one bad request never closes the gate
+//! for every other agent.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
+
+/// The smallest `qps_budget` honoured: one call every 1,000 s.
+pub const MIN_QPS: f64 = 0.001;
+/// The largest `qps_budget` honoured.
+pub const MAX_QPS: f64 = 1_000_000.0;
+/// The largest `concurrency_limit` honoured.
+pub const MAX_CONCURRENCY: u32 = 1_000_000;
+/// The longest `Retry-After` ever answered (a budget of [`MIN_QPS`] waits 1,000 s).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(1000);
 
 /// Why a call was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,12 +62,7 @@ pub struct Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         if let Some(agent) = self.agent.take()
-            && let Some(b) = self
-                .limiter
-                .inner
-                .lock()
-                .expect("limiter lock")
-                .get_mut(&agent)
+            && let Some(b) = self.limiter.inner.lock().get_mut(&agent)
         {
             b.in_flight = b.in_flight.saturating_sub(1);
         }
@@ -77,7 +89,14 @@ impl Limiter {
                 agent: None,
             });
         }
-        let mut map = self.inner.lock().expect("limiter lock");
+        let qps = qps.map(|q| {
+            if q.is_nan() {
+                MIN_QPS
+            } else {
+                q.clamp(MIN_QPS, MAX_QPS)
+            }
+        });
+        let mut map = self.inner.lock();
         if map.len() > 100_000 {
             map.retain(|_, b| {
                 b.in_flight > 0 || now.duration_since(b.last) < Duration::from_secs(60)
@@ -100,9 +119,10 @@ impl Limiter {
         if let Some(q) = qps {
             if b.tokens < 1.0 {
                 let wait = (1.0 - b.tokens) / q;
-                return Err(Rejected::Rate {
-                    retry_after: Duration::from_secs_f64(wait),
-                });
+                let retry_after = Duration::try_from_secs_f64(wait)
+                    .unwrap_or(MAX_RETRY_AFTER)
+                    .min(MAX_RETRY_AFTER);
+                return Err(Rejected::Rate { retry_after });
             }
             b.tokens -= 1.0;
         }
@@ -158,5 +178,47 @@ mod tests {
             l.try_acquire("x", None, None, t0).is_ok(),
             "no limits declared"
         );
+    }
+
+    /// Every budget a card could carry — the tiniest, the largest, zero, negative, NaN,
+    /// infinities — admits the first call, refuses the next with a bounded wait, and leaves the
+    /// limiter usable for everyone else (it panicked and poisoned its lock on 1e-20).
+    #[test]
+    fn extreme_budgets_neither_panic_nor_poison() {
+        let l = Limiter::new();
+        let t0 = Instant::now();
+        let budgets = [
+            1e-20,
+            f64::MIN_POSITIVE,
+            5e-324,
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e300,
+            f64::MAX,
+        ];
+        for (i, q) in budgets.into_iter().enumerate() {
+            let agent = format!("a{i}");
+            let _first = l.try_acquire(&agent, Some(q), Some(u32::MAX), t0);
+            for _ in 0..3 {
+                if let Err(Rejected::Rate { retry_after }) =
+                    l.try_acquire(&agent, Some(q), Some(u32::MAX), t0)
+                {
+                    assert!(retry_after <= MAX_RETRY_AFTER, "{q}: {retry_after:?}");
+                }
+            }
+        }
+        // A tiny budget refuses the second call and asks for the longest wait.
+        assert_eq!(
+            l.try_acquire("a0", Some(1e-20), None, t0).err(),
+            Some(Rejected::Rate {
+                retry_after: MAX_RETRY_AFTER
+            })
+        );
+        // Others are still admitted.
+        assert!(l.try_acquire("b", Some(2.0), Some(1), t0).is_ok());
+        assert!(l.try_acquire("c", None, Some(0), t0).is_err());
     }
 }

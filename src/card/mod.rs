@@ -511,6 +511,22 @@ mod tests {
             ),
             ("qps_budget", Box::new(|v| v["qps_budget"] = json!(0))),
             ("qps_budget", Box::new(|v| v["qps_budget"] = json!("5"))),
+            ("qps_budget", Box::new(|v| v["qps_budget"] = json!(1e-20))),
+            ("qps_budget", Box::new(|v| v["qps_budget"] = json!(5e-324))),
+            ("qps_budget", Box::new(|v| v["qps_budget"] = json!(-1.0))),
+            ("qps_budget", Box::new(|v| v["qps_budget"] = json!(1e300))),
+            (
+                "concurrency_limit",
+                Box::new(|v| v["concurrency_limit"] = json!(u64::MAX)),
+            ),
+            (
+                "concurrency_limit",
+                Box::new(|v| v["concurrency_limit"] = json!(4_294_967_295u64)),
+            ),
+            (
+                "concurrency_limit",
+                Box::new(|v| v["concurrency_limit"] = json!(-1)),
+            ),
             (
                 "concurrency_limit",
                 Box::new(|v| v["concurrency_limit"] = json!(1.5)),

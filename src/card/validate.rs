@@ -5,6 +5,12 @@ use serde_json::{Map, Value};
 
 use super::{CardError, MAX_META_BYTES, MAX_TEXT_CHARS, MAX_URL_CHARS, SCHEMA, field_err};
 use crate::encoding::parse_rfc3339;
+use crate::ratelimit::{MAX_CONCURRENCY, MAX_QPS, MIN_QPS};
+
+/// What `qps_budget` may be: a budget the limiter can honour exactly.
+const QPS_RULE: &str = "must be a number from 0.001 (one call every 1,000 s) to 1000000";
+/// What `concurrency_limit` may be.
+const CONCURRENCY_RULE: &str = "must be an integer from 1 to 1000000";
 
 /// Fields pulled out during validation.
 pub(super) struct Fields {
@@ -71,16 +77,16 @@ pub(super) fn validate_manifest(
     let qps_budget = match m.get("qps_budget") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_f64() {
-            Some(q) if q.is_finite() && q > 0.0 => Some(q),
-            _ => return Err(field_err("qps_budget", "must be a number > 0")),
+            Some(q) if (MIN_QPS..=MAX_QPS).contains(&q) => Some(q),
+            _ => return Err(field_err("qps_budget", QPS_RULE)),
         },
-        Some(_) => return Err(field_err("qps_budget", "must be a number > 0")),
+        Some(_) => return Err(field_err("qps_budget", QPS_RULE)),
     };
     let concurrency_limit = match m.get("concurrency_limit") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) if n >= 1 => Some(n),
-            _ => return Err(field_err("concurrency_limit", "must be an integer ≥ 1")),
+            Some(n) if (1..=MAX_CONCURRENCY).contains(&n) => Some(n),
+            _ => return Err(field_err("concurrency_limit", CONCURRENCY_RULE)),
         },
     };
     match m.get("meta") {
