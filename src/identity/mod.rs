@@ -82,10 +82,18 @@ pub fn public_from_did(did: &str) -> Result<VerifyingKey, IdError> {
         _ => return Err(IdError::NotEd25519(short(did))),
     };
     let key = VerifyingKey::from_bytes(&raw).map_err(|_| IdError::NotEd25519(short(did)))?;
-    if key.is_weak() {
+    if key.is_weak() || !canonical_point(&raw) {
         return Err(IdError::NotEd25519(short(did)));
     }
     Ok(key)
+}
+
+/// Whether `raw` is the one encoding of its curve point: decompression accepts y ≥ p (and
+/// x = 0 with the sign bit set), which would give one key several IDs.
+fn canonical_point(raw: &[u8; 32]) -> bool {
+    curve25519_dalek::edwards::CompressedEdwardsY(*raw)
+        .decompress()
+        .is_some_and(|p| p.compress().to_bytes() == *raw)
 }
 
 /// The 32 public-key bytes of a did:key, decoded without checking that they are a valid curve

@@ -132,3 +132,30 @@ fn short_ids_cut_by_characters() {
     assert_eq!(short_id("did:key:z6Mkaéaéaéaéaéaéaé"), "z6Mk…aéaéaéaé");
     assert_eq!(short_id("did:key:z6Mké"), "did:key:z6Mké");
 }
+
+/// A key whose bytes are not the canonical encoding of its point (y ≥ p, or x = 0 with the
+/// sign bit set) is no ID: decompression accepts it, so one point would have several IDs.
+#[test]
+fn non_canonical_point_encodings_are_not_ids() {
+    // y = p + 1 - 2^255... spelled as ff×31 7f: y = 2^255 - 1 ≥ p.
+    let mut y_over_p = [0xffu8; 32];
+    y_over_p[31] = 0x7f;
+    // y = p (≡ 0), which decompresses and re-encodes as 0.
+    let mut y_is_p = [0xffu8; 32];
+    y_is_p[0] = 0xed;
+    y_is_p[31] = 0x7f;
+    // y = 1 + p: the identity point, also of small order.
+    let mut one_plus_p = y_is_p;
+    one_plus_p[0] = 0xee;
+    for raw in [y_over_p, y_is_p, one_plus_p] {
+        let did = did_from_key_bytes(&raw);
+        assert!(
+            public_from_did(&did).is_err(),
+            "{did} ({}) must not be an ID",
+            hex::encode(raw)
+        );
+    }
+    // Every real key still is.
+    let id = Identity::generate();
+    assert!(public_from_did(id.id()).is_ok());
+}
