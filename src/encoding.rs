@@ -38,6 +38,9 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
 
 /// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_rfc3339(unix: i64) -> String {
+    // RFC 3339 years are 0000–9999 and humantime formats 1970–9999; times from elsewhere
+    // (a hostile node's answer, say) are shown at the nearest end rather than panicking.
+    let unix = unix.clamp(0, MAX_RFC3339_UNIX);
     let t = if unix >= 0 {
         UNIX_EPOCH + Duration::from_secs(unix.unsigned_abs())
     } else {
@@ -45,6 +48,9 @@ pub fn format_rfc3339(unix: i64) -> String {
     };
     humantime::format_rfc3339_seconds(t).to_string()
 }
+
+/// 9999-12-31T23:59:59Z, the last second RFC 3339 can spell.
+const MAX_RFC3339_UNIX: i64 = 253_402_300_799;
 
 /// Parses a card time: RFC 3339, UTC (`Z`), whole seconds. Returns unix seconds.
 ///

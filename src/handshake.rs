@@ -235,7 +235,9 @@ impl NonceCache {
         if ts <= self.floor {
             return Err(HandshakeError::StaleTimestamp {
                 ts,
-                detail: "the replay cache is full; retry with a fresh timestamp".into(),
+                detail: "at or before what this node can still check for replays (its replay \
+                         cache is full, or it restarted after a crash); retry with a fresh timestamp"
+                    .into(),
             });
         }
         if !self.seen.insert(key) {
@@ -252,6 +254,9 @@ impl NonceCache {
         Ok(())
     }
 }
+
+/// First bytes of a saved replay cache.
+const NONCE_FILE_MAGIC: &[u8; 8] = b"AMNONCE1";
 
 /// Verifies signed requests addressed to one ID.
 #[derive(Debug)]
@@ -281,6 +286,84 @@ impl Verifier {
             }),
             keys: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Refuses every request signed at or before `ts` (as `stale_timestamp`): after a start
+    /// without the saved replay cache, nothing signed before the start can be replayed.
+    pub fn refuse_until(&self, ts: i64) {
+        let mut n = self.nonces.lock().expect("nonce cache lock");
+        n.floor = n.floor.max(ts);
+    }
+
+    /// Writes the replay cache (the nonces still inside the window, and the floor) to `path`,
+    /// so a restarted node refuses the replays this one would have; written to a temporary
+    /// file, synced and renamed.
+    pub fn save_nonces(&self, path: &std::path::Path, now: i64) -> std::io::Result<usize> {
+        use std::io::Write as _;
+        let mut out = Vec::new();
+        let count = {
+            let n = self.nonces.lock().expect("nonce cache lock");
+            out.extend_from_slice(NONCE_FILE_MAGIC);
+            out.extend_from_slice(&n.floor.to_le_bytes());
+            let live: Vec<_> = n
+                .by_time
+                .iter()
+                .filter(|(t, _)| *t >= now - self.window_s)
+                .collect();
+            for (t, k) in &live {
+                out.extend_from_slice(&t.to_le_bytes());
+                out.extend_from_slice(&k.to_le_bytes());
+            }
+            live.len()
+        };
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&out)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(count)
+    }
+
+    /// Loads a replay cache saved by [`Verifier::save_nonces`] and deletes the file (it is
+    /// valid once: a crash after this start must not find it again). `Ok(None)` when there
+    /// is none; a damaged file is an error (the caller then refuses older requests instead).
+    pub fn restore_nonces(
+        &self,
+        path: &std::path::Path,
+        now: i64,
+    ) -> std::io::Result<Option<usize>> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        std::fs::remove_file(path)?;
+        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "damaged nonce file");
+        let rest = bytes.strip_prefix(NONCE_FILE_MAGIC).ok_or_else(bad)?;
+        let (floor, entries) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+        if entries.len() % 24 != 0 {
+            return Err(bad());
+        }
+        let mut n = self.nonces.lock().expect("nonce cache lock");
+        n.floor = n.floor.max(i64::from_le_bytes(*floor));
+        let mut count = 0;
+        for e in entries.chunks_exact(24) {
+            let (t, k) = e.split_at(8);
+            let t = i64::from_le_bytes(t.try_into().map_err(|_| bad())?);
+            let k = u128::from_le_bytes(k.try_into().map_err(|_| bad())?);
+            if t >= now - self.window_s && n.seen.insert(k) {
+                n.by_time.insert((t, k));
+                count += 1;
+            }
+        }
+        while n.seen.len() > n.capacity {
+            let Some((t, k)) = n.by_time.pop_first() else {
+                break;
+            };
+            n.seen.remove(&k);
+            n.floor = n.floor.max(t);
+        }
+        Ok(Some(count))
     }
 
     fn key_of(&self, caller: &str) -> Result<VerifyingKey, HandshakeError> {
@@ -370,12 +453,13 @@ impl Verifier {
             ts: 0,
             detail: "not a decimal unix time".into(),
         })?;
-        if (ts - now).abs() > self.window_s {
+        // Saturating: a crafted timestamp near i64::MIN or MAX must not overflow.
+        if ts.saturating_sub(now).unsigned_abs() > self.window_s.unsigned_abs() {
             return Err(HandshakeError::StaleTimestamp {
                 ts,
                 detail: format!(
                     "{} s from this node's clock; at most ±{} s",
-                    ts - now,
+                    ts.saturating_sub(now),
                     self.window_s
                 ),
             });
@@ -527,6 +611,60 @@ fn response_mismatch() -> HandshakeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A replay after a restart is refused: with the cache saved at shutdown, by the nonce;
+    /// after a crash (no file), by the floor at the start time.
+    #[test]
+    fn replays_are_refused_across_restarts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nonces.bin");
+        let (caller, me) = (Identity::generate(), Identity::generate());
+        let now = 1_795_000_000;
+        let signed = sign_request(&caller, me.id(), "POST", "/x", b"{}", now);
+        let first = Verifier::new(me.id(), 60, 1000);
+        first
+            .verify(|h| signed.get(h), "POST", "/x", b"{}", now)
+            .expect("first call");
+        assert_eq!(first.save_nonces(&path, now + 1).expect("save"), 1);
+        // Clean restart: the saved nonce is refused, a fresh one accepted.
+        let second = Verifier::new(me.id(), 60, 1000);
+        assert_eq!(
+            second.restore_nonces(&path, now + 2).expect("load"),
+            Some(1)
+        );
+        assert!(!path.exists(), "a saved cache is used once");
+        assert_eq!(
+            second
+                .verify(|h| signed.get(h), "POST", "/x", b"{}", now + 2)
+                .map_err(|e| e.code()),
+            Err("replayed_nonce")
+        );
+        let fresh = sign_request(&caller, me.id(), "POST", "/x", b"{}", now + 2);
+        assert!(
+            second
+                .verify(|h| fresh.get(h), "POST", "/x", b"{}", now + 2)
+                .is_ok()
+        );
+        // Crash restart: no file, so everything signed up to the start is refused.
+        let third = Verifier::new(me.id(), 60, 1000);
+        assert_eq!(third.restore_nonces(&path, now + 3).expect("none"), None);
+        third.refuse_until(now + 3);
+        assert_eq!(
+            third
+                .verify(|h| fresh.get(h), "POST", "/x", b"{}", now + 3)
+                .map_err(|e| e.code()),
+            Err("stale_timestamp")
+        );
+        let later = sign_request(&caller, me.id(), "POST", "/x", b"{}", now + 4);
+        assert!(
+            third
+                .verify(|h| later.get(h), "POST", "/x", b"{}", now + 4)
+                .is_ok()
+        );
+        // A damaged file is an error, never a panic.
+        std::fs::write(&path, b"AMNONCE1\x01").expect("write");
+        assert!(third.restore_nonces(&path, now).is_err());
+    }
 
     fn key(hex_secret: &str) -> Identity {
         Identity::from_secret(
