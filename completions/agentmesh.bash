@@ -128,7 +128,7 @@ _agentmesh() {
 
     case "${cmd}" in
         agentmesh)
-            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --home --help --version keygen register discover invoke connect serve trust top sim completions man help"
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version keygen register discover invoke connect serve trust top sim completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -146,6 +146,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -158,7 +162,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__completions)
-            opts="-v -q -h -V --out-dir --node --key --keystore --json --verbose --quiet --home --help --version bash elvish fish powershell zsh"
+            opts="-v -q -h -V --out-dir --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -180,6 +184,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -192,7 +200,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__connect)
-            opts="-v -q -h -V --relay --forward --register --card --name --forward-timeout --max-body --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --relay --forward --register --card --name --forward-timeout --max-body --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -234,6 +242,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -246,7 +258,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__discover)
-            opts="-v -q -h -V --tag --protocol --min-trust --limit --timeout --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --tag --protocol --min-trust --limit --timeout --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -282,6 +294,10 @@ _agentmesh() {
                     ;;
                 --keystore)
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --home)
@@ -520,7 +536,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__invoke)
-            opts="-d -X -H -v -q -h -V --data --path --method --header --timeout --direct --mcp --tool --args --a2a --a2a-version --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-d -X -H -v -q -h -V --data --path --method --header --timeout --direct --mcp --tool --args --a2a --a2a-version --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -590,6 +606,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -602,7 +622,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__keygen)
-            opts="-v -q -h -V --name --force --show --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --name --force --show --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -624,6 +644,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -636,7 +660,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__man)
-            opts="-v -q -h -V --out-dir --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --out-dir --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -658,6 +682,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -670,7 +698,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__register)
-            opts="-v -q -h -V --file --from-a2a --name --description --skill --tag --protocol --endpoint --relay --vector-desc --qps-budget --concurrency-limit --ttl --meta --revoke --dry-run --timeout --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --file --from-a2a --name --description --skill --tag --protocol --endpoint --relay --vector-desc --qps-budget --concurrency-limit --ttl --meta --revoke --dry-run --timeout --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -748,6 +776,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -760,7 +792,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__serve)
-            opts="-v -q -h -V --listen --data-dir --public-url --config --durability --max-batch --embedder-dir --upstream-timeout --max-body --clock-skew --admin --trust-half-life --trust-flush-interval --seed --sync-interval --fanout --log-format --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --listen --data-dir --public-url --config --durability --max-batch --embedder-dir --upstream-timeout --max-body --clock-skew --admin --trust-half-life --trust-flush-interval --seed --sync-interval --fanout --max-connections --header-timeout --body-timeout --write-timeout --max-header-bytes --max-sync-page --max-db-size --tls-cert --tls-key --tls-client-ca --log-format --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -830,6 +862,46 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --body-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --write-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-header-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-sync-page)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-db-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-client-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "pretty json" -- "${cur}"))
                     return 0
@@ -846,6 +918,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -858,7 +934,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__sim)
-            opts="-v -q -h -V --nodes --fanout --updates --update-every --kill --partition --drop --sync-interval --push-interval --max-peers --plot --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --nodes --fanout --updates --update-every --kill --partition --drop --sync-interval --push-interval --max-peers --plot --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -920,6 +996,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -932,7 +1012,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__top)
-            opts="-v -q -h -V --interval --agents --once --width --height --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --interval --agents --once --width --height --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -966,6 +1046,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -978,7 +1062,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__trust)
-            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --home --help --version show list report help"
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version show list report help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -994,6 +1078,10 @@ _agentmesh() {
                     ;;
                 --keystore)
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --home)
@@ -1078,7 +1166,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__trust__subcmd__list)
-            opts="-v -q -h -V --sort --limit --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --sort --limit --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1104,6 +1192,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1116,7 +1208,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__trust__subcmd__report)
-            opts="-v -q -h -V --event --note --as-node --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --event --note --as-node --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1142,6 +1234,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1154,7 +1250,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__trust__subcmd__show)
-            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --home --help --version"
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1170,6 +1266,10 @@ _agentmesh() {
                     ;;
                 --keystore)
                     COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --home)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_agentmesh_global_optspecs
-    string join \n node= key= keystore= json v/verbose q/quiet home= h/help V/version
+    string join \n node= key= keystore= json v/verbose q/quiet ca-cert= home= h/help V/version
 end
 
 function __fish_agentmesh_needs_command
@@ -29,6 +29,7 @@ complete -c agentmesh -n "__fish_agentmesh_needs_command" -l key -d 'Name of the
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -53,6 +54,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l key -d 'N
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l force -d 'Replace an existing key of that name (its identity is lost)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l show -d 'Print an existing key\'s did:key instead of creating one'
@@ -81,6 +83,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l key -d 
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l revoke -d 'Publish a signed tombstone: the agent\'s card is revoked everywhere'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l dry-run -d 'Print the signed envelope instead of publishing it'
@@ -99,6 +102,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l key -d 
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -122,6 +126,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l key -d 'N
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l direct -d 'Call the agent\'s endpoint directly instead of through the node\'s gateway'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l json -d 'Machine-readable JSON output on stdout'
@@ -140,6 +145,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l key -d '
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l register -d 'Publish the card with endpoint relay://<id> and this relay in `relays` (fields from --card/--name, else from the card the relay already holds)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l json -d 'Machine-readable JSON output on stdout'
@@ -164,6 +170,16 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l trust-flus
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l seed -d 'A seed node to bootstrap from (repeatable)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l sync-interval -d 'Interval of pull anti-entropy with every peer (e.g. 60s)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l fanout -d 'Peers each eager-push round goes to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l max-connections -d 'Open connections at most; at the cap the longest-idle one is closed to make room (also capped by the descriptor limit)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l header-timeout -d 'A request head must arrive within this, and idle connections close after it (e.g. 10s)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l body-timeout -d 'Longest gap while a request body arrives (e.g. 10s)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l write-timeout -d 'Longest a write to a client may make no progress (e.g. 30s)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l max-header-bytes -d 'Largest request head: request line and headers (e.g. 16KiB)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l max-sync-page -d 'Largest sync page read from a peer (e.g. 4MiB); bigger pages are asked in smaller parts' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l max-db-size -d 'Largest size the database may grow to (e.g. 10GiB); past it writes answer 507' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l tls-cert -d 'Serve HTTPS with this PEM certificate chain (needs --tls-key)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l tls-key -d 'The PEM private key of --tls-cert' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l tls-client-ca -d 'Require clients to present a certificate signed by this PEM CA (mutual TLS)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l log-format -d 'Log format on stderr: pretty or json' -r -f -a "pretty\t''
 json\t''"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l node -d 'Node to talk to' -r
@@ -171,6 +187,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l key -d 'Na
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -182,6 +199,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fis
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -197,6 +215,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_se
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -213,6 +232,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_se
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -230,6 +250,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_se
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l as-node -d 'Sign with the node\'s own key (data/node.key under the home folder) instead of --key'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l json -d 'Machine-readable JSON output on stdout'
@@ -250,6 +271,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l key -d 'Name
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l once -d 'Print one snapshot and exit (what happens anyway when stdout is not a terminal)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l json -d 'Machine-readable JSON output on stdout'
@@ -273,6 +295,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l key -d 'Name
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -285,6 +308,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l key 
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -297,6 +321,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l key -d 'Name
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s v -l verbose -d 'More log output on stderr (repeat for more)'

@@ -37,6 +37,9 @@ pub enum ClientError {
     /// The base URL is not a URL.
     #[error("invalid node URL `{0}`")]
     BadUrl(String),
+    /// `--ca-cert` could not be read.
+    #[error("cannot read CA certificates from {0}")]
+    BadCa(String),
 }
 
 impl ClientError {
@@ -73,15 +76,65 @@ pub fn init_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// CA certificates trusted besides the system's roots (`--ca-cert`).
+static EXTRA_ROOTS: std::sync::OnceLock<Vec<rustls::pki_types::CertificateDer<'static>>> =
+    std::sync::OnceLock::new();
+
+/// Trusts the CA certificates of a PEM file, besides the system's roots, for every HTTPS and
+/// WSS connection this process makes as a client (nodes, agents, relays, peers). Call before
+/// building clients; returns how many certificates were read.
+pub fn trust_ca_file(path: &std::path::Path) -> Result<usize, ClientError> {
+    use rustls::pki_types::pem::PemObject as _;
+    let bad = |e: &dyn std::fmt::Display| ClientError::BadCa(format!("{}: {e}", path.display()));
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(&e))?;
+    if certs.is_empty() {
+        return Err(bad(&"no CERTIFICATE block in the file"));
+    }
+    let n = certs.len();
+    let _ = EXTRA_ROOTS.set(certs);
+    Ok(n)
+}
+
+/// A reqwest builder with the TLS provider installed and the `--ca-cert` roots added.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    init_tls();
+    let mut b = reqwest::Client::builder();
+    for der in EXTRA_ROOTS.get().into_iter().flatten() {
+        if let Ok(c) = reqwest::Certificate::from_der(der) {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b
+}
+
+/// A rustls client configuration for `wss://` when `--ca-cert` was given (the web PKI's roots
+/// plus those); `None` uses the WebSocket library's default.
+pub fn ws_tls_config() -> Option<std::sync::Arc<rustls::ClientConfig>> {
+    let extra = EXTRA_ROOTS.get()?;
+    init_tls();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for c in extra {
+        let _ = roots.add(c.clone());
+    }
+    Some(std::sync::Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
 impl Client {
     /// A client of the node at `base` (e.g. `http://127.0.0.1:7070`) with a per-request timeout.
     pub fn new(base: &str, timeout: Duration) -> Result<Self, ClientError> {
-        init_tls();
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::BadUrl(base));
         }
-        let http = reqwest::Client::builder()
+        let http = http_builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("agentmesh/", env!("CARGO_PKG_VERSION")))

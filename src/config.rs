@@ -96,6 +96,26 @@ pub struct ServeFileConfig {
     pub sync_interval: Option<String>,
     /// Peers per push round.
     pub fanout: Option<usize>,
+    /// Open connections at most (`4096`).
+    pub max_connections: Option<usize>,
+    /// A request head must arrive within this; idle connections close after it (`10s`).
+    pub header_timeout: Option<String>,
+    /// Longest gap while a request body arrives (`10s`).
+    pub body_timeout: Option<String>,
+    /// Longest a write to a client may make no progress (`30s`).
+    pub write_timeout: Option<String>,
+    /// Largest request head (`16KiB`).
+    pub max_header_bytes: Option<String>,
+    /// Largest sync page read from a peer (`4MiB`).
+    pub max_sync_page: Option<String>,
+    /// Largest database size (`10GiB`); none by default.
+    pub max_db_size: Option<String>,
+    /// PEM certificate chain to serve HTTPS with.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA whose certificates clients must present (mutual TLS).
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// The `[serve.trust]` table.

@@ -60,6 +60,9 @@ pub struct Cli {
     /// Less output on stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
+    /// Trust the CA certificates of this PEM file for https:// and wss:// (besides the system's).
+    #[arg(long, global = true, env = "AGENTMESH_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     /// One folder for config, keys and data (tests and several local nodes use it).
     #[arg(long, global = true, env = "AGENTMESH_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
@@ -128,6 +131,9 @@ pub struct Ctx {
 
 impl Ctx {
     fn resolve(cli: &Cli) -> anyhow::Result<Self> {
+        if let Some(ca) = &cli.ca_cert {
+            crate::client::trust_ca_file(ca).context("cannot read --ca-cert")?;
+        }
         let paths = Paths::resolve(cli.home.as_deref())?;
         let file = FileConfig::load(&paths.config_file, false)?;
         let kind = match cli.keystore {
@@ -242,6 +248,23 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// Standard error for logs, whose write failures are dropped: a node whose stderr is full or
+/// closed keeps serving (tracing-subscriber reports a failed write with `eprintln!`, which
+/// panics when stderr itself is what failed).
+struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
 fn init_logging(cli: &Cli) {
     let default = match (&cli.command, cli.verbose, cli.quiet) {
         // Lines on stderr would tear the full-screen view (AGENTMESH_LOG still applies).
@@ -260,7 +283,7 @@ fn init_logging(cli: &Cli) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
         .with_ansi(use_color_stderr());
     let _ = if json {
         builder.json().try_init()

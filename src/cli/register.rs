@@ -245,8 +245,7 @@ async fn load_a2a_card(src: &str, timeout: Duration) -> anyhow::Result<Value> {
             }
             _ => src.to_string(),
         };
-        crate::client::init_tls();
-        let http = reqwest::Client::builder()
+        let http = crate::client::http_builder()
             .timeout(timeout)
             .build()
             .context("cannot build an HTTP client")?;

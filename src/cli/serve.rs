@@ -73,6 +73,47 @@ pub struct Args {
     /// Peers each eager-push round goes to.
     #[arg(long, env = "AGENTMESH_FANOUT", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub fanout: Option<u16>,
+    /// Open connections at most; at the cap the longest-idle one is closed to make room
+    /// (also capped by the descriptor limit).
+    #[arg(long, env = "AGENTMESH_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// A request head must arrive within this, and idle connections close after it (e.g. 10s).
+    #[arg(long, env = "AGENTMESH_HEADER_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub header_timeout: Option<std::time::Duration>,
+    /// Longest gap while a request body arrives (e.g. 10s).
+    #[arg(long, env = "AGENTMESH_BODY_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub body_timeout: Option<std::time::Duration>,
+    /// Longest a write to a client may make no progress (e.g. 30s).
+    #[arg(long, env = "AGENTMESH_WRITE_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub write_timeout: Option<std::time::Duration>,
+    /// Largest request head: request line and headers (e.g. 16KiB).
+    #[arg(long, env = "AGENTMESH_MAX_HEADER_BYTES", value_name = "SIZE", value_parser = parse_size)]
+    pub max_header_bytes: Option<usize>,
+    /// Largest sync page read from a peer (e.g. 4MiB); bigger pages are asked in smaller parts.
+    #[arg(long, env = "AGENTMESH_MAX_SYNC_PAGE", value_name = "SIZE", value_parser = parse_size)]
+    pub max_sync_page: Option<usize>,
+    /// Largest size the database may grow to (e.g. 10GiB); past it writes answer 507.
+    #[arg(long, env = "AGENTMESH_MAX_DB_SIZE", value_name = "SIZE", value_parser = parse_size)]
+    pub max_db_size: Option<usize>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(
+        long,
+        env = "AGENTMESH_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "AGENTMESH_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Require clients to present a certificate signed by this PEM CA (mutual TLS).
+    #[arg(long, env = "AGENTMESH_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Log format on stderr: pretty or json.
     #[arg(long, env = "AGENTMESH_LOG_FORMAT", value_name = "FORMAT", value_parser = ["pretty", "json"])]
     pub log_format: Option<String>,
@@ -103,11 +144,27 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     };
     let gateway = gateway_config(&args, &file)?;
     let trust = trust_config(&args, &file)?;
+    let server = server_limits(&args, &file)?;
+    let tls = tls_settings(&args, &file)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut federation = federation_config(&args, &file)?;
+    if let Some(n) = args
+        .max_sync_page
+        .or(file_size("max_sync_page", &file.max_sync_page)?)
+    {
+        anyhow::ensure!(
+            n >= 256 * 1024,
+            "max_sync_page must be at least 256KiB (one card is up to 64KiB)"
+        );
+        federation.max_page_bytes = n;
+    }
     let config = NodeConfig {
+        server,
+        tls,
         gateway,
         trust,
         relay: crate::relay::server::RelayConfig::default(),
-        federation: federation_config(&args, &file)?,
+        federation,
         data_dir: args
             .data_dir
             .or(file.data_dir)
@@ -125,6 +182,10 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                 .max_batch
                 .or(file.max_batch)
                 .unwrap_or(StoreOptions::default().max_batch),
+            max_db_bytes: args
+                .max_db_size
+                .or(file_size("max_db_size", &file.max_db_size)?)
+                .map(|n| n as u64),
             ..StoreOptions::default()
         },
     };
@@ -137,12 +198,16 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             format!("cannot listen on {listen} (is another node running? try --listen 127.0.0.1:0)")
         })?;
         let node = Node::spawn(listener, config.clone(), shutdown_signal()).await?;
-        let url = format!("http://{}", node.addr);
-        if ctx.json {
+        let url = format!("{scheme}://{}", node.addr);
+        let printed = if ctx.json {
             out_json(&json!({"event": "listening", "url": url, "node_id": node.node_id,
-                "data_dir": config.data_dir}))?;
+                "data_dir": config.data_dir}))
         } else {
-            out(format!("agentmesh node {} listening on {url}", node.node_id))?;
+            out(format!("agentmesh node {} listening on {url}", node.node_id))
+        };
+        if let Err(e) = printed {
+            // A closed or full stdout must not take a running node down.
+            tracing::warn!(error = %e, "cannot print the listening line");
         }
         tracing::info!(%url, node_id = node.node_id, data_dir = %config.data_dir.display(), "node started");
         node.task.await.context("node task panicked")??;
@@ -197,6 +262,83 @@ fn gateway_config(
         g.max_body = m;
     }
     Ok(g)
+}
+
+fn file_size(key: &str, v: &Option<String>) -> anyhow::Result<Option<usize>> {
+    v.as_deref()
+        .map(|s| {
+            parse_size(s).map_err(|e| anyhow::anyhow!("invalid {key} in the config file: {e}"))
+        })
+        .transpose()
+}
+
+/// Listener bounds: flags over the config file over [`ServerLimits::default`].
+fn server_limits(
+    args: &Args,
+    file: &crate::config::ServeFileConfig,
+) -> anyhow::Result<crate::node::ServerLimits> {
+    let mut l = crate::node::ServerLimits::default();
+    if let Some(n) = args.max_connections.or(file.max_connections) {
+        anyhow::ensure!(n >= 1, "max_connections must be at least 1");
+        l.max_connections = n;
+    }
+    let durations = [
+        (
+            "header_timeout",
+            args.header_timeout,
+            &file.header_timeout,
+            &mut l.header_timeout,
+        ),
+        (
+            "body_timeout",
+            args.body_timeout,
+            &file.body_timeout,
+            &mut l.body_timeout,
+        ),
+        (
+            "write_timeout",
+            args.write_timeout,
+            &file.write_timeout,
+            &mut l.write_timeout,
+        ),
+    ];
+    for (key, flag, in_file, slot) in durations {
+        if let Some(d) = flag.or(parse_file_duration(key, in_file.as_deref())?) {
+            anyhow::ensure!(d.as_millis() >= 100, "{key} must be at least 100ms");
+            *slot = d;
+        }
+    }
+    if let Some(n) = args
+        .max_header_bytes
+        .or(file_size("max_header_bytes", &file.max_header_bytes)?)
+    {
+        anyhow::ensure!(
+            (8 * 1024..=1024 * 1024).contains(&n),
+            "max_header_bytes must be 8KiB–1MiB"
+        );
+        l.max_header_bytes = n;
+        l.max_uri_bytes = l.max_uri_bytes.min(n);
+    }
+    Ok(l)
+}
+
+/// The TLS configuration when a certificate and key are given.
+fn tls_settings(
+    args: &Args,
+    file: &crate::config::ServeFileConfig,
+) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+    let cert = args.tls_cert.clone().or(file.tls_cert.clone());
+    let key = args.tls_key.clone().or(file.tls_key.clone());
+    let client_ca = args.tls_client_ca.clone().or(file.tls_client_ca.clone());
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(
+            crate::node::tls_config(&cert, &key, client_ca.as_deref())
+                .context("cannot set up TLS")?,
+        )),
+        (None, None) if client_ca.is_none() => Ok(None),
+        (None, None) => anyhow::bail!("tls_client_ca needs tls_cert and tls_key"),
+        _ => anyhow::bail!("TLS needs both a certificate and its key (tls_cert and tls_key)"),
+    }
 }
 
 fn parse_file_duration(key: &str, v: Option<&str>) -> anyhow::Result<Option<std::time::Duration>> {

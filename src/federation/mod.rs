@@ -73,6 +73,8 @@ pub struct FederationConfig {
     pub max_peers: usize,
     /// Records per pull page.
     pub pull_page: usize,
+    /// Largest sync page read from a peer, bytes (fewer records are asked past it).
+    pub max_page_bytes: usize,
     /// The HTTP client to reach peers with; `None` builds one for this node. The simulator
     /// gives all its nodes one client, so a thousand nodes' kept-alive connections share one
     /// pool within the process's file descriptors (each request is still signed by, and
@@ -106,6 +108,7 @@ impl Default for FederationConfig {
             push_interval: Duration::from_millis(100),
             max_peers: 64,
             pull_page: 500,
+            max_page_bytes: sync::MAX_PAGE_BYTES,
             http: None,
             net: None,
             on_accept: None,
@@ -156,7 +159,7 @@ impl Announcement {
     pub fn verify(&self, now: i64) -> Result<(), String> {
         let at = crate::encoding::parse_rfc3339(&self.issued_at)
             .ok_or_else(|| "issued_at is not an RFC 3339 UTC time".to_string())?;
-        if (at - now).abs() > 300 {
+        if at.saturating_sub(now).unsigned_abs() > 300 {
             return Err("issued_at is more than 5 minutes from this node's clock".into());
         }
         verify_b64(
@@ -292,8 +295,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// How a node's client to its peers is set up: 10 s per request, 3 s to connect.
 pub fn peer_client_builder() -> reqwest::ClientBuilder {
-    crate::client::init_tls();
-    reqwest::Client::builder()
+    crate::client::http_builder()
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(3))
         .no_proxy()
@@ -503,6 +505,11 @@ impl Federation {
 
     fn peer(&self, node_id: &str) -> Option<Peer> {
         lock(&self.peers).get(node_id).cloned()
+    }
+
+    /// Whether `node_id` is a known peer.
+    pub fn is_peer(&self, node_id: &str) -> bool {
+        lock(&self.peers).contains_key(node_id)
     }
 
     fn usable_peers(&self) -> Vec<Peer> {

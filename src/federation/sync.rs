@@ -201,15 +201,79 @@ pub async fn run(state: AppState, stop: CancellationToken) {
     tokio::join!(pulls, pushes);
 }
 
-async fn get_json(fed: &Federation, url: &str) -> Result<Value, String> {
-    if !fed.allowed(url) {
-        return Err("unreachable (simulated)".into());
+/// Largest answer read from a peer other than a sync page (node info, peer lists, push
+/// answers).
+const MAX_PEER_ANSWER: usize = 1024 * 1024;
+/// Largest sync page read from a peer: a page over it is asked again with fewer records, down
+/// to one (a card is at most 64 KiB), so an honest peer always gets through and a hostile one
+/// costs at most this much per attempt.
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why an answer from a peer could not be read.
+#[derive(Debug)]
+enum PeerRead {
+    /// Over the cap (declared or as it arrived).
+    TooLarge(usize),
+    /// Anything else.
+    Failed(String),
+}
+
+impl std::fmt::Display for PeerRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooLarge(cap) => write!(f, "the answer is over {cap} bytes"),
+            Self::Failed(why) => f.write_str(why),
+        }
     }
-    let res = fed.http.get(url).send().await.map_err(|e| e.to_string())?;
+}
+
+impl From<PeerRead> for String {
+    fn from(e: PeerRead) -> Self {
+        e.to_string()
+    }
+}
+
+/// Reads a JSON answer of at most `cap` bytes, chunk by chunk: a peer's declared length over
+/// the cap is refused before reading, and an undeclared one stops at the cap.
+async fn read_json_capped(mut res: reqwest::Response, cap: usize) -> Result<Value, PeerRead> {
     if !res.status().is_success() {
-        return Err(format!("HTTP {}", res.status()));
+        return Err(PeerRead::Failed(format!("HTTP {}", res.status())));
     }
-    res.json().await.map_err(|e| e.to_string())
+    if res
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX))
+    {
+        return Err(PeerRead::TooLarge(cap));
+    }
+    let mut body = Vec::with_capacity(
+        res.content_length()
+            .map_or(64 * 1024, |n| usize::try_from(n).unwrap_or(cap))
+            .min(cap),
+    );
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .map_err(|e| PeerRead::Failed(e.to_string()))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(PeerRead::TooLarge(cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| PeerRead::Failed(format!("invalid JSON: {e}")))
+}
+
+async fn get_json(fed: &Federation, url: &str, cap: usize) -> Result<Value, PeerRead> {
+    if !fed.allowed(url) {
+        return Err(PeerRead::Failed("unreachable (simulated)".into()));
+    }
+    let res = fed
+        .http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| PeerRead::Failed(e.to_string()))?;
+    read_json_capped(res, cap).await
 }
 
 /// Asks `url` who it is.
@@ -224,6 +288,7 @@ pub(super) async fn node_id_at(fed: &Federation, url: &str) -> Result<String, St
             "{}/v1/node?challenge={challenge}&agents=0&events=0",
             url.trim_end_matches('/')
         ),
+        MAX_PEER_ANSWER,
     )
     .await?;
     let id = v["node_id"]
@@ -287,10 +352,7 @@ async fn announce_to(fed: &Federation, url: &str) -> Result<Vec<PeerView>, Strin
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    if !res.status().is_success() {
-        return Err(format!("HTTP {}", res.status()));
-    }
-    let v: Value = res.json().await.map_err(|e| e.to_string())?;
+    let v = read_json_capped(res, MAX_PEER_ANSWER).await?;
     Ok(serde_json::from_value(v["peers"].clone()).unwrap_or_default())
 }
 
@@ -322,7 +384,7 @@ async fn bootstrap(state: &AppState, first: bool) {
             if fed.allowed(&url) {
                 match fed.http.post(&url).json(&ann).send().await {
                     Ok(res) if res.status().is_success() => {
-                        if let Ok(v) = res.json::<Value>().await {
+                        if let Ok(v) = read_json_capped(res, MAX_PEER_ANSWER).await {
                             let peers: Vec<PeerView> =
                                 serde_json::from_value(v["peers"].clone()).unwrap_or_default();
                             try_peers(state, peers).await;
@@ -349,7 +411,7 @@ async fn pull_round(state: &AppState) {
     futures_util::future::join_all(pulls).await;
     fed.stats.pull_rounds.fetch_add(1, Ordering::Relaxed);
     if let Some(p) = pick(&peers, 1).first()
-        && let Ok(v) = get_json(&fed, &format!("{}/v1/peers", p.url)).await
+        && let Ok(v) = get_json(&fed, &format!("{}/v1/peers", p.url), MAX_PEER_ANSWER).await
     {
         let list: Vec<PeerView> = serde_json::from_value(v["peers"].clone()).unwrap_or_default();
         try_peers(state, list).await;
@@ -382,18 +444,33 @@ async fn pull_pages(
     let mut cursor = peer.cursor;
     let mut got = 0i64;
     let mut pulled = 0u64;
+    let mut limit = fed.config.pull_page.max(1);
     for _ in 0..MAX_PAGES_PER_PULL {
-        let url = format!(
-            "{}/v1/sync?since={cursor}&limit={}",
-            peer.url, fed.config.pull_page
-        );
-        let page: SyncPage = match get_json(&fed, &url)
+        let url = format!("{}/v1/sync?since={cursor}&limit={limit}", peer.url);
+        let page = get_json(&fed, &url, fed.config.max_page_bytes)
             .await
-            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
-        {
+            .and_then(|v| {
+                serde_json::from_value::<SyncPage>(v).map_err(|e| PeerRead::Failed(e.to_string()))
+            })
+            .and_then(|p| {
+                if p.records.len() > limit {
+                    Err(PeerRead::Failed(format!(
+                        "{} records in a page of at most {limit}",
+                        p.records.len()
+                    )))
+                } else {
+                    Ok(p)
+                }
+            });
+        let page: SyncPage = match page {
             Ok(p) => p,
+            Err(PeerRead::TooLarge(_)) if limit > 1 => {
+                // Large cards: ask for fewer at a time.
+                limit = (limit / 8).max(1);
+                continue;
+            }
             Err(e) => {
-                tracing::debug!(peer = peer.url, error = e, "pull failed");
+                tracing::debug!(peer = peer.url, error = %e, "pull failed");
                 persist(state, fed.failed(&peer.node_id), &peer.node_id).await;
                 return ("unreachable", got);
             }
@@ -499,10 +576,7 @@ async fn send_push(fed: &Federation, peer: &Peer, body: Value) -> Result<Value, 
     }
     fed.count(&fed.stats.bytes_sent, body.len());
     let res = req.body(body).send().await.map_err(|e| e.to_string())?;
-    if !res.status().is_success() {
-        return Err(format!("HTTP {}", res.status()));
-    }
-    res.json().await.map_err(|e| e.to_string())
+    Ok(read_json_capped(res, MAX_PEER_ANSWER).await?)
 }
 
 /// Offers `batch` to `peer` by digest, then sends the records it wants; returns how many went.

@@ -99,14 +99,57 @@ impl From<StoreError> for ApiError {
                 "internal",
                 "the node is shutting down",
             ),
+            e if e.is_full() => {
+                tracing::error!(error = %e, "the database cannot grow: disk full or at max_db_size");
+                Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "insufficient_storage",
+                    "this node's storage is full; nothing was stored (retry later or on another node)",
+                )
+            }
             other => Self::internal(other),
         }
     }
 }
 
+/// Whether a body error (anywhere in its chain) is the listener's body timeout.
+pub fn is_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+impl ApiError {
+    /// 408 `request_timeout`: the body stopped arriving.
+    pub fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body stopped arriving",
+        )
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(r: axum::extract::rejection::PathRejection) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            format!("the path cannot be read: {}", r.body_text()),
+        )
+    }
+}
+
 impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if is_body_timeout(&r) {
+            Self::body_timeout()
+        } else if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",

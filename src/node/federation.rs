@@ -17,8 +17,11 @@ use crate::federation::Announcement;
 
 /// Records per sync page at most.
 pub const MAX_SYNC_PAGE: usize = 1000;
-/// Largest push body.
+/// Largest push body from a peer (a batch of records, each up to 64 KiB).
 pub const MAX_PUSH_BYTES: usize = 16 * 1024 * 1024;
+/// Largest push body from a node that is not a peer: an offer of digests (a batch of 256 is
+/// ~30 KB), or records it would be refused for anyway.
+pub const MAX_UNSIGNED_PUSH_BYTES: usize = 256 * 1024;
 
 /// `GET /v1/sync?since=<seq>&limit=<n>`: records in this node's sequence order.
 pub async fn sync(
@@ -106,7 +109,7 @@ pub async fn push(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body = body?;
-    let header = super::header_lookup(&headers);
+    let header = super::signed_header_lookup(&headers)?;
     let push: PushBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -17,7 +17,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::Path;
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
@@ -168,19 +170,47 @@ pub async fn invoke_root(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    invoke_inner(state, id, String::new(), method, uri, headers, body).await
+    invoke_inner(state, id, method, uri, headers, body).await
 }
 
 /// `ANY /v1/agents/{id}/invoke/{*rest}`.
 pub async fn invoke(
     state: State<AppState>,
-    Path((id, rest)): Path<(String, String)>,
+    Path((id, _)): Path<(String, String)>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    invoke_inner(state, id, rest, method, uri, headers, body).await
+    invoke_inner(state, id, method, uri, headers, body).await
+}
+
+/// The path the caller signed and the agent receives: what follows `/invoke` in the request
+/// target **exactly as sent** — never percent-decoded, so `%2F` stays inside a segment and
+/// `%3F` never becomes a query — with `/` for nothing, then `?query`. Dot-segments (`.`, `..`,
+/// or their percent-encoded spellings) are refused: URL libraries and agents' routers resolve
+/// them, so they would reach another path than the one signed.
+pub fn forwarded_path(uri: &Uri) -> Result<String, ApiError> {
+    let raw = uri.path();
+    // `/v1/agents/{id}/invoke` is four segments; the rest is the agent's.
+    let rest = raw
+        .match_indices('/')
+        .nth(4)
+        .map_or("", |(at, _)| &raw[at..]);
+    for seg in rest.split('/') {
+        let decoded = seg.replace("%2e", ".").replace("%2E", ".");
+        if decoded == "." || decoded == ".." {
+            return Err(ApiError::bad_field(
+                "path",
+                "dot-segments (`.`, `..`) are not forwarded; send the path they resolve to",
+            ));
+        }
+    }
+    let rest = if rest.is_empty() { "/" } else { rest };
+    Ok(match uri.query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_string(),
+    })
 }
 
 async fn route_of(state: &AppState, id: &str) -> Result<Arc<Route>, ApiError> {
@@ -197,7 +227,6 @@ async fn route_of(state: &AppState, id: &str) -> Result<Arc<Route>, ApiError> {
 async fn invoke_inner(
     State(state): State<AppState>,
     id: String,
-    rest: String,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -205,7 +234,7 @@ async fn invoke_inner(
 ) -> Response {
     let started = Instant::now();
     let span = tracing::debug_span!("invoke", agent_id = %id, caller = tracing::field::Empty);
-    let (res, outcome) = match forward(&state, &id, &rest, method, &uri, headers, body)
+    let (res, outcome) = match forward(&state, &id, method, &uri, headers, body)
         .instrument(span.clone())
         .await
     {
@@ -233,7 +262,6 @@ async fn invoke_inner(
 async fn forward(
     state: &AppState,
     id: &str,
-    rest: &str,
     method: Method,
     uri: &Uri,
     headers: HeaderMap,
@@ -282,9 +310,14 @@ async fn forward(
             e
         })?;
     let cfg = state.gateway_config();
+    let path = forwarded_path(uri)?;
+    let header = super::signed_header_lookup(&headers)?;
     let body = axum::body::to_bytes(body, cfg.max_body)
         .await
-        .map_err(|_| {
+        .map_err(|e| {
+            if super::error::is_body_timeout(&e) {
+                return ApiError::body_timeout();
+            }
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
@@ -294,11 +327,6 @@ async fn forward(
                 ),
             )
         })?;
-    let path = match uri.query() {
-        Some(q) => format!("/{rest}?{q}"),
-        None => format!("/{rest}"),
-    };
-    let header = super::header_lookup(&headers);
     let caller = state
         .verifier()
         .verify_batched(id, &header, method.as_str(), &path, &body, now)
@@ -386,6 +414,14 @@ async fn forward(
                         ),
                     ),
                 ),
+                Upstream::Local(why) => {
+                    // Nothing reached the agent: no trust event.
+                    return Err(ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_failed",
+                        format!("this node cannot build the call to agent {id}: {why}"),
+                    ));
+                }
                 Upstream::Failed(why) => {
                     tracing::debug!(agent_id = id, error = %why, "upstream failed");
                     (
@@ -508,6 +544,8 @@ enum Upstream {
     TooLarge,
     /// No connection, or it broke.
     Failed(String),
+    /// This node could not build the call (the gateway's failure, not the agent's).
+    Local(String),
 }
 
 /// Calls the agent and reads its whole answer under the size cap and the timeout.
@@ -533,7 +571,7 @@ async fn call_upstream(
         }
         let req = req
             .body(http_body_util::Full::new(body))
-            .map_err(|e| Upstream::Failed(e.to_string()))?;
+            .map_err(|e| Upstream::Local(e.to_string()))?;
         let call = async {
             use crate::upstream::UpstreamError;
             let (parts, bytes) = state
@@ -563,6 +601,8 @@ async fn call_upstream(
     let mut res = req.send().await.map_err(|e| {
         if e.is_timeout() {
             Upstream::Timeout
+        } else if e.is_builder() {
+            Upstream::Local(e.to_string())
         } else {
             Upstream::Failed(e.to_string())
         }

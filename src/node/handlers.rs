@@ -5,7 +5,9 @@ use std::time::Instant;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
+
+use super::Path;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse as _;
 use serde_json::{Value, json};
@@ -285,6 +287,19 @@ pub async fn healthz() -> Json<Value> {
 /// Any unknown path.
 pub async fn no_route(uri: Uri) -> ApiError {
     ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+/// A handler panicked: the request gets a 500 in the API's shape and the node keeps serving
+/// (the panic is logged; its payload is not sent).
+pub fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    axum::response::IntoResponse::into_response(ApiError::internal(format!(
+        "a handler panicked: {what}"
+    )))
 }
 
 /// A known path with the wrong method.

@@ -292,6 +292,17 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
         trust_agents: state.trust().len() as u64,
         commits: (batches.commits, batches.jobs),
         uptime_s: state.inner.started.elapsed().as_secs_f64(),
+        connections: {
+            let c = state.connections();
+            [
+                &c.open,
+                &c.evicted,
+                &c.refused,
+                &c.head_timeouts,
+                &c.bad_heads,
+            ]
+            .map(load)
+        },
     })
 }
 

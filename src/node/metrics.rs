@@ -89,6 +89,8 @@ pub struct Snapshot {
     pub commits: (u64, u64),
     /// Seconds since start.
     pub uptime_s: f64,
+    /// Connections: open, evicted, refused at the cap, first heads timed out, refused.
+    pub connections: [u64; 5],
 }
 
 /// A series: metric name and label pairs.
@@ -295,6 +297,20 @@ impl Metrics {
             snap.pushed.1,
         );
         c("agentmesh_sync_records_rejected_total", &[], snap.rejected);
+        let [open, evicted, refused, head_timeouts, bad_heads] = snap.connections;
+        g("agentmesh_connections_open", open);
+        c("agentmesh_connections_evicted_total", &[], evicted);
+        c("agentmesh_connections_refused_total", &[], refused);
+        c(
+            "agentmesh_requests_refused_total",
+            &[("reason", "head_timeout")],
+            head_timeouts,
+        );
+        c(
+            "agentmesh_requests_refused_total",
+            &[("reason", "bad_head")],
+            bad_heads,
+        );
         for kind in OutcomeKind::ALL {
             c(
                 "agentmesh_trust_events_total",
@@ -317,6 +333,26 @@ fn describe(r: &PrometheusRecorder) {
         "agentmesh_registrations_total",
         None,
         "POST /v1/agents by outcome.",
+    );
+    d(
+        "agentmesh_connections_open",
+        None,
+        "Client connections open now.",
+    );
+    d(
+        "agentmesh_connections_evicted_total",
+        None,
+        "Idle connections closed to make room at the connection cap.",
+    );
+    d(
+        "agentmesh_connections_refused_total",
+        None,
+        "Connections answered 503 at the cap with none idle to close.",
+    );
+    d(
+        "agentmesh_requests_refused_total",
+        None,
+        "First request heads refused by the listener: late (head_timeout) or malformed or too large (bad_head).",
     );
     d(
         "agentmesh_discovery_queries_total",

@@ -12,6 +12,7 @@ mod handlers;
 pub mod info;
 pub mod ingest;
 pub mod metrics;
+pub mod server;
 mod trust;
 
 use std::future::Future;
@@ -28,6 +29,7 @@ use tokio::task::JoinHandle;
 
 pub use error::ApiError;
 pub use gateway::{GatewayConfig, Route, RouteCache};
+pub use server::{ServerLimits, TlsError, tls_config};
 
 use crate::card::MAX_ENVELOPE_BYTES;
 use crate::discovery::{
@@ -63,6 +65,10 @@ pub struct NodeConfig {
     pub relay: RelayConfig,
     /// Seeds, fanout, sync and push intervals.
     pub federation: FederationConfig,
+    /// Connection, time and size bounds of the listener.
+    pub server: ServerLimits,
+    /// TLS settings; `None` serves plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl NodeConfig {
@@ -78,6 +84,8 @@ impl NodeConfig {
             trust: TrustConfig::default(),
             relay: RelayConfig::default(),
             federation: FederationConfig::default(),
+            server: ServerLimits::default(),
+            tls: None,
         }
     }
 }
@@ -126,6 +134,9 @@ struct Inner {
     federation: Arc<Federation>,
     metrics: metrics::Metrics,
     activity: activity::Activity,
+    server: ServerLimits,
+    big_bodies: Arc<tokio::sync::Semaphore>,
+    connections: Arc<server::ConnStats>,
 }
 
 /// The parts of [`AppState`] beyond store, identity and discovery.
@@ -142,6 +153,8 @@ pub struct Services {
     pub relay: RelayConfig,
     /// Federation settings.
     pub federation: FederationConfig,
+    /// Listener bounds (the router applies the body timeout).
+    pub server: ServerLimits,
 }
 
 impl Services {
@@ -159,6 +172,7 @@ impl Services {
             admins: Vec::new(),
             relay: RelayConfig::default(),
             federation: FederationConfig::default(),
+            server: ServerLimits::default(),
         }
     }
 }
@@ -190,13 +204,14 @@ impl AppState {
             outcomes,
             relay,
             federation,
+            server,
         } = services;
         crate::client::init_tls();
         let metrics = metrics::Metrics::new();
         store.observe_batches(metrics.write_batch_histogram());
         // Agents are called at the endpoints their cards name; a system proxy would sit
         // between the node and every agent, and checking for one costs time on every call.
-        let http = reqwest::Client::builder()
+        let http = crate::client::http_builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(256)
             .no_proxy()
@@ -230,6 +245,9 @@ impl AppState {
                 responses_unchecked: std::sync::atomic::AtomicU64::new(0),
                 metrics,
                 activity: activity::Activity::new(),
+                server,
+                big_bodies: Arc::new(tokio::sync::Semaphore::new(MAX_BIG_BODIES)),
+                connections: Arc::default(),
             }),
         }
     }
@@ -313,6 +331,41 @@ impl AppState {
     pub fn node(&self) -> &Identity {
         &self.inner.node
     }
+
+    /// Listener bounds.
+    pub fn server_limits(&self) -> &ServerLimits {
+        &self.inner.server
+    }
+
+    /// The listener's connection counters.
+    pub fn connections(&self) -> &Arc<server::ConnStats> {
+        &self.inner.connections
+    }
+}
+
+/// Large request bodies (over [`SMALL_BODY`]) read at once, over all routes: what a burst of
+/// slow uploads can make the node hold is this many times the largest route cap.
+const MAX_BIG_BODIES: usize = 4;
+/// Bodies up to this size are read without taking one of the [`MAX_BIG_BODIES`] places.
+const SMALL_BODY: u64 = 256 * 1024;
+
+/// As [`header_lookup`], after refusing (401) a request that carries any `X-Agent-*` header
+/// twice: a verifier reads one value and the agent might read another, so a signature would
+/// not mean what it says.
+pub fn signed_header_lookup(
+    headers: &axum::http::HeaderMap,
+) -> Result<impl Fn(&str) -> Option<String> + '_, ApiError> {
+    use crate::handshake::{H_AGENT_ID, H_NONCE, H_SIGNATURE, H_TARGET, H_TIMESTAMP};
+    for name in [H_AGENT_ID, H_TARGET, H_TIMESTAMP, H_NONCE, H_SIGNATURE] {
+        if headers.get_all(name).iter().nth(1).is_some() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                format!("the request carries {name} more than once; a signed request has one"),
+            ));
+        }
+    }
+    Ok(header_lookup(headers))
 }
 
 /// Looks request headers up by lowercase name as owned strings (the shape the handshake's
@@ -328,6 +381,7 @@ pub fn header_lookup(headers: &axum::http::HeaderMap) -> impl Fn(&str) -> Option
 
 /// The API's routes over `state` (the seam tests drive with `oneshot`).
 pub fn router(state: AppState) -> Router {
+    let body_timeout = state.server_limits().body_timeout;
     Router::new()
         .route(
             "/v1/agents",
@@ -364,7 +418,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/peers",
             get(federation::peers)
                 .post(federation::announce)
-                .layer(DefaultBodyLimit::max(16 * 1024)),
+                .layer(DefaultBodyLimit::max(MAX_ANNOUNCE_BYTES)),
         )
         .route("/v1/node", get(info::node_info))
         .route("/metrics", get(info::metrics))
@@ -372,8 +426,113 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(handlers::healthz))
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::no_method)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            bound_body,
+        ))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
         .layer(axum::middleware::from_fn(access_log))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            handlers::panicked,
+        ))
         .with_state(state)
+}
+
+/// Largest peer announcement.
+const MAX_ANNOUNCE_BYTES: usize = 16 * 1024;
+/// Largest body on routes that take none.
+const MAX_OTHER_BODY: u64 = 64 * 1024;
+
+/// The most a request to `path` may send, by route (the same caps the routes' body limits
+/// apply while reading), so that a declared `Content-Length` over it is refused before a byte
+/// of the body is read.
+fn body_cap(state: &AppState, path: &str, headers: &axum::http::HeaderMap) -> u64 {
+    let to_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["", "v1", "agents"] => to_u64(MAX_ENVELOPE_BYTES),
+        ["", "v1", "agents", _, "invoke", ..] => to_u64(state.gateway_config().max_body),
+        ["", "v1", "trust", _, "events"] => to_u64(trust::MAX_REPORT_BYTES),
+        ["", "v1", "peers"] => to_u64(MAX_ANNOUNCE_BYTES),
+        ["", "v1", "sync", "push"] => {
+            // Records come only in pushes signed by a peer; anyone else may offer digests.
+            let from_peer = headers
+                .get(crate::handshake::H_AGENT_ID)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|id| state.federation().is_peer(id));
+            if from_peer {
+                to_u64(federation::MAX_PUSH_BYTES)
+            } else {
+                to_u64(federation::MAX_UNSIGNED_PUSH_BYTES)
+            }
+        }
+        _ => MAX_OTHER_BODY,
+    }
+}
+
+/// Refuses a declared body over the route's cap at once (413) and lets at most
+/// [`MAX_BIG_BODIES`] large bodies be read at a time (503 `overloaded` past that).
+async fn bound_body(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let cap = body_cap(&state, req.uri().path(), req.headers());
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let chunked = declared.is_none()
+        && req
+            .headers()
+            .contains_key(axum::http::header::TRANSFER_ENCODING);
+    if declared.is_some_and(|n| n > cap) {
+        return ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the body is {} bytes; {} takes at most {cap}",
+                declared.unwrap_or_default(),
+                req.uri().path()
+            ),
+        )
+        .into_response();
+    }
+    if chunked && cap == federation::MAX_UNSIGNED_PUSH_BYTES as u64 {
+        // The route reads up to the peers' cap; a stranger must say how much it sends.
+        return ApiError::new(
+            axum::http::StatusCode::LENGTH_REQUIRED,
+            "too_large",
+            "a push from a node that is not a peer must carry Content-Length",
+        )
+        .into_response();
+    }
+    let big = cap > SMALL_BODY && (chunked || declared.is_some_and(|n| n > SMALL_BODY));
+    let _permit = if big {
+        match tokio::time::timeout(
+            Duration::from_secs(1),
+            state.inner.big_bodies.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(p)) => Some(p),
+            _ => {
+                let mut e = ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "too many large uploads at once; retry shortly",
+                );
+                e.retry_after = Some(1);
+                return e.into_response();
+            }
+        }
+    } else {
+        None
+    };
+    next.run(req).await
 }
 
 /// Wraps every request in a `request` span (method and path, so agent IDs in paths are on every
@@ -404,12 +563,36 @@ async fn access_log(
     res
 }
 
+/// `axum::extract::Path` answering a path it cannot decode (a segment that is not UTF-8, say)
+/// with the API's JSON error rather than axum's plain text.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
 /// `GET /relay/v1/ws/{agent_id}`: upgrade and run the tunnel (PROTOCOL §5).
 async fn relay_ws(
     axum::extract::State(state): axum::extract::State<AppState>,
-    axum::extract::Path(agent_id): axum::extract::Path<String>,
-    ws: axum::extract::WebSocketUpgrade,
+    Path(agent_id): Path<String>,
+    ws: Result<
+        axum::extract::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
 ) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(r) => {
+            return ApiError::new(
+                r.status(),
+                "invalid_field",
+                format!(
+                    "this route opens a relay tunnel over a WebSocket: {}",
+                    r.body_text()
+                ),
+            )
+            .into_response();
+        }
+    };
     let relay = state.relay().clone();
     let cap = relay.config().max_body + crate::relay::MAX_HEAD_BYTES;
     // Small buffers: an idle tunnel should cost kilobytes, not the 128 KiB defaults.
@@ -498,8 +681,28 @@ impl Node {
                     ..config.relay.clone()
                 },
                 federation: config.federation.clone(),
+                server: config.server.clone(),
             },
         );
+        let nonce_file = config.data_dir.join("nonces.bin");
+        match state
+            .verifier()
+            .restore_nonces(&nonce_file, crate::encoding::now_unix())
+        {
+            Ok(Some(n)) => tracing::info!(nonces = n, "replay cache restored"),
+            other => {
+                if let Err(e) = other {
+                    tracing::warn!(error = %e, "cannot read the saved replay cache");
+                }
+                // Started after a crash (or for the first time): whatever was accepted before
+                // is unknown, so nothing signed before this second is accepted (a crashed
+                // node cannot have restarted within the second it last accepted a call).
+                state
+                    .verifier()
+                    .refuse_until(crate::encoding::now_unix() - 1);
+            }
+        }
+        let verifier_state = state.clone();
         let federation = state.federation().clone();
         let stop_trust = tokio_util::sync::CancellationToken::new();
         let fed_loop = tokio::spawn(crate::federation::sync::run(
@@ -512,18 +715,15 @@ impl Node {
             config.trust.flush_interval,
             stop_trust.clone(),
         ));
+        let conn_stats = state.connections().clone();
         let app = router(state);
-        // Request/response traffic: answer segments go out at once rather than waiting on
-        // Nagle's algorithm for an ACK.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
+        let limits = ServerLimits {
+            max_connections: server::fit_connections(config.server.max_connections),
+            ..config.server.clone()
+        };
+        let tls = config.tls.clone();
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await;
+            let served = server::serve(listener, app, limits, tls, conn_stats, shutdown).await;
             relay.shutdown();
             stop_trust.cancel();
             let _ = fed_loop.await;
@@ -533,6 +733,15 @@ impl Node {
                 Ok(n) => tracing::info!(agents = n, "trust records flushed"),
                 Err(e) => tracing::error!(error = %e, "cannot flush trust records at shutdown"),
             }
+            match verifier_state
+                .verifier()
+                .save_nonces(&nonce_file, crate::encoding::now_unix())
+            {
+                Ok(n) => tracing::info!(nonces = n, "replay cache saved"),
+                Err(e) => tracing::error!(error = %e, "cannot save the replay cache"),
+            }
+            // The state holds a handle of the store; closing waits for every handle to go.
+            drop(verifier_state);
             store.close().await;
             served.map_err(NodeError::Io)
         });

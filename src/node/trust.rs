@@ -7,7 +7,9 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
+
+use super::Path;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -119,7 +121,7 @@ pub async fn report(
     let body = body?;
     public_from_did(&id)?;
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let header = super::header_lookup(&headers);
+    let header = super::signed_header_lookup(&headers)?;
     let caller = state
         .verifier()
         .verify(header, method.as_str(), path, &body, now_unix())

@@ -191,9 +191,11 @@ async fn session(
     let ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(ctx.cfg.max_body + MAX_HEAD_BYTES))
         .max_frame_size(Some(ctx.cfg.max_body + MAX_HEAD_BYTES));
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true)
-        .await
-        .map_err(|e| format!("cannot open {url}: {e}"))?;
+    let connector = crate::client::ws_tls_config().map(tokio_tungstenite::Connector::Rustls);
+    let (ws, _) =
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(ws_config), true, connector)
+            .await
+            .map_err(|e| format!("cannot open {url}: {e}"))?;
     let (mut sink, mut stream) = ws.split();
     let relay_id = authenticate(ctx, &mut sink, &mut stream).await?;
     ctx.stats.connects.fetch_add(1, Ordering::Relaxed);

@@ -46,6 +46,14 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether the database could not grow: the disk is full, or the database reached its
+    /// configured size ([`StoreOptions::max_db_bytes`]).
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    }
+}
+
 /// How hard SQLite works to make a commit durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,6 +75,9 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Read connections kept open between reads (each holds two or three file descriptors).
     pub max_idle_readers: usize,
+    /// Largest size the database may grow to (SQLite's `max_page_count`); writes past it fail
+    /// as on a full disk. `None`: as large as the disk allows.
+    pub max_db_bytes: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -75,6 +86,7 @@ impl Default for StoreOptions {
             durability: Durability::Full,
             max_batch: 2048,
             max_idle_readers: 8,
+            max_db_bytes: None,
         }
     }
 }
@@ -118,6 +130,15 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         stable_plans(&conn)?;
         schema::migrate(&mut conn)?;
+        if let Some(max) = opts.max_db_bytes {
+            let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let pages = max / u64::try_from(page.max(1)).unwrap_or(4096);
+            conn.pragma_update(
+                None,
+                "max_page_count",
+                i64::try_from(pages.max(1)).unwrap_or(i64::MAX),
+            )?;
+        }
         let writer = writer::Writer::spawn(conn, opts.max_batch)?;
         Ok(Self {
             writer,

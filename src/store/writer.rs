@@ -32,7 +32,9 @@ impl WriteCtx<'_> {
 
 trait Job: Send {
     fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> bool;
-    fn finish(self: Box<Self>, commit: Result<(), String>);
+    /// The SQLite code of the failure [`Job::apply`] reported, if it was SQLite's.
+    fn failed_code(&self) -> Option<i32>;
+    fn finish(self: Box<Self>, commit: Result<(), (i32, String)>);
 }
 
 struct TypedJob<R, F> {
@@ -54,11 +56,20 @@ where
         ok
     }
 
-    fn finish(self: Box<Self>, commit: Result<(), String>) {
+    fn failed_code(&self) -> Option<i32> {
+        match &self.result {
+            Some(Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)))) => {
+                Some(f.extended_code)
+            }
+            _ => None,
+        }
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), (i32, String)>) {
         let out = match (commit, self.result) {
             (Ok(()), Some(r)) => r,
-            (Err(e), _) => Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            (Err((code, e)), _) => Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
                 Some(format!("commit failed: {e}")),
             ))),
             (Ok(()), None) => Err(StoreError::Closed),
@@ -196,7 +207,14 @@ fn run(
                 h.record(batch.len() as f64);
             }
         }
-        let result = result.map_err(|e| e.to_string());
+        // The SQLite code travels with the message, so a full disk is told apart (507).
+        let result = result.map_err(|e| {
+            let code = match &e {
+                rusqlite::Error::SqliteFailure(f, _) => f.extended_code,
+                _ => rusqlite::ffi::SQLITE_IOERR,
+            };
+            (code, e.to_string())
+        });
         for job in batch.drain(..) {
             job.finish(result.clone());
         }
@@ -219,6 +237,14 @@ fn apply_batch(
         if ok {
             sp.commit()?;
             *next_seq = seq;
+        } else if sp.is_autocommit() {
+            // SQLite rolled the whole transaction back (it does on a full disk or database):
+            // every job of the batch fails with that job's cause.
+            let code = job.failed_code().unwrap_or(rusqlite::ffi::SQLITE_FULL);
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                Some("SQLite rolled the batch back after a failed write".into()),
+            ));
         } // else: dropping the savepoint rolls this job back alone.
     }
     tx.commit()
