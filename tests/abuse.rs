@@ -864,3 +864,43 @@ fn mutual_tls_needs_a_client_certificate_from_the_ca() {
         .expect("healthz over mutual TLS");
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn relay_tunnels_keep_their_place_under_the_cap() {
+    let node = TestNode::start_with(|c| c.server.max_connections = 2, None).await;
+    let ws_url = node.url.replace("http://", "ws://");
+    let mut tunnels = Vec::new();
+    for _ in 0..2 {
+        let (ws, _) = tokio_tungstenite::connect_async(format!(
+            "{ws_url}/relay/v1/ws/{}",
+            Identity::generate().id()
+        ))
+        .await
+        .expect("upgrade");
+        tunnels.push(ws);
+    }
+    // Both places are held by WebSockets, which are never evicted: a newcomer is told so.
+    let (status, body, _) = raw(
+        &node.url,
+        b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "overloaded");
+    drop(tunnels);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, _) = raw(
+            &node.url,
+            b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n",
+            Duration::from_secs(5),
+        )
+        .await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "places were not given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

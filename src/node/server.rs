@@ -178,6 +178,9 @@ struct Slot {
     last: AtomicU64,
     /// Asked to close.
     evicting: AtomicBool,
+    /// Handed to a WebSocket (a relay tunnel): it keeps its place but is never evicted, since
+    /// no one is listening for the request to close any more.
+    upgraded: AtomicBool,
     evict: Notify,
 }
 
@@ -205,7 +208,9 @@ impl Conns {
             let victim = slots
                 .values()
                 .filter(|s| {
-                    s.active.load(Ordering::Relaxed) == 0 && !s.evicting.load(Ordering::Relaxed)
+                    s.active.load(Ordering::Relaxed) == 0
+                        && !s.evicting.load(Ordering::Relaxed)
+                        && !s.upgraded.load(Ordering::Relaxed)
                 })
                 .min_by_key(|s| s.last.load(Ordering::Relaxed))?;
             victim.evicting.store(true, Ordering::Relaxed);
@@ -217,6 +222,7 @@ impl Conns {
             active: AtomicU32::new(0),
             last: AtomicU64::new(self.now_ms()),
             evicting: AtomicBool::new(false),
+            upgraded: AtomicBool::new(false),
             evict: Notify::new(),
         });
         slots.insert(id, slot.clone());
@@ -273,6 +279,10 @@ pub async fn serve(
             refuse_overloaded(&tcp);
             continue;
         };
+        let place = Place {
+            conns: conns.clone(),
+            id,
+        };
         let (app, limits, conns, stop, acceptor) = (
             app.clone(),
             limits.clone(),
@@ -282,22 +292,36 @@ pub async fn serve(
         );
         tracker.spawn(async move {
             match acceptor {
-                None => serve_conn(tcp, app, &limits, &conns, slot, stop).await,
+                None => serve_conn(tcp, app, &limits, &conns, slot, place, stop).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => serve_conn(tls, app, &limits, &conns, slot, stop).await,
+                        Ok(Ok(tls)) => {
+                            serve_conn(tls, app, &limits, &conns, slot, place, stop).await;
+                        }
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
                 }
             }
-            conns.release(id);
         });
     }
     stop.cancel();
     tracker.close();
     tracker.wait().await;
     Ok(())
+}
+
+/// A connection's place in the table, given back when the connection's bytes are dropped —
+/// for a relay tunnel that is when the WebSocket ends, not when hyper hands it over.
+struct Place {
+    conns: Arc<Conns>,
+    id: u64,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.conns.release(self.id);
+    }
 }
 
 /// Answers a connection over the cap with a 503 in the API's shape and closes it, without
@@ -419,14 +443,6 @@ fn head_complete(buf: &[u8], limits: &ServerLimits) -> Result<bool, HeadError> {
                     format!("the request target is over {} bytes", limits.max_uri_bytes),
                 ));
             }
-            if req.version != Some(1) {
-                return Err(refused(
-                    505,
-                    "HTTP Version Not Supported",
-                    "invalid_field",
-                    "only HTTP/1.1 and HTTP/2 are served",
-                ));
-            }
             Ok(true)
         }
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::Refused(
@@ -450,6 +466,7 @@ async fn serve_conn<IO>(
     limits: &ServerLimits,
     conns: &Conns,
     slot: Arc<Slot>,
+    place: Place,
     stop: CancellationToken,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -489,6 +506,7 @@ async fn serve_conn<IO>(
         prefix,
         pos: 0,
         slot: slot.clone(),
+        _place: place,
         started: conns.started,
         write_timeout: limits.write_timeout,
         stall: None,
@@ -500,8 +518,14 @@ async fn serve_conn<IO>(
             let slot = slot.clone();
             slot.active.fetch_add(1, Ordering::Relaxed);
             async move {
-                let _active = ActiveGuard(slot);
-                tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await
+                let _active = ActiveGuard(slot.clone());
+                let res = tower::ServiceExt::oneshot(app, req.map(axum::body::Body::new)).await;
+                if let Ok(r) = &res
+                    && r.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS
+                {
+                    slot.upgraded.store(true, Ordering::Relaxed);
+                }
+                res
             }
         })
     };
@@ -555,6 +579,7 @@ struct Guarded<IO> {
     prefix: Vec<u8>,
     pos: usize,
     slot: Arc<Slot>,
+    _place: Place,
     started: Instant,
     write_timeout: Duration,
     stall: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -564,6 +589,24 @@ impl<IO> Guarded<IO> {
     fn touch(&self) {
         let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.slot.last.store(ms, Ordering::Relaxed);
+    }
+
+    /// Notes a write's progress, or its stall (an error once the stall outlasts the limit).
+    fn wrote(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match polled {
+            Poll::Pending => self.stalled(cx),
+            ready => {
+                self.stall = None;
+                if matches!(ready, Poll::Ready(Ok(n)) if n > 0) {
+                    self.touch();
+                }
+                ready
+            }
+        }
     }
 
     /// Called when a write could not proceed: errors once the stall outlasts the limit.
@@ -615,16 +658,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write(cx, data) {
-            Poll::Pending => this.stalled(cx),
-            ready => {
-                this.stall = None;
-                if matches!(ready, Poll::Ready(Ok(n)) if n > 0) {
-                    this.touch();
-                }
-                ready
-            }
-        }
+        let polled = Pin::new(&mut this.inner).poll_write(cx, data);
+        this.wrote(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -633,16 +668,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => this.stalled(cx),
-            ready => {
-                this.stall = None;
-                if matches!(ready, Poll::Ready(Ok(n)) if n > 0) {
-                    this.touch();
-                }
-                ready
-            }
-        }
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -689,6 +716,7 @@ mod tests {
             status(head_of(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await),
             200
         );
+        assert_eq!(status(head_of(b"GET / HTTP/1.0\r\n\r\n").await), 200);
         assert_eq!(status(head_of(H2_PREFACE).await), 200);
         assert_eq!(status(head_of(b"").await), 0);
         assert_eq!(status(head_of(b"GET /x HTTP/1.1\r\nHo").await), 400);
