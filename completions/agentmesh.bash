@@ -128,7 +128,7 @@ _agentmesh() {
 
     case "${cmd}" in
         agentmesh)
-            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version keygen register discover invoke connect serve trust top sim completions man help"
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version keygen register discover invoke connect serve trust top sim completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -150,6 +150,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -162,7 +166,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__completions)
-            opts="-v -q -h -V --out-dir --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version bash elvish fish powershell zsh"
+            opts="-v -q -h -V --out-dir --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -188,6 +192,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -200,7 +208,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__connect)
-            opts="-v -q -h -V --relay --forward --register --card --name --forward-timeout --max-body --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
+            opts="-v -q -h -V --relay --forward --register --card --name --forward-timeout --max-body --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -246,6 +254,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -258,7 +270,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__discover)
-            opts="-v -q -h -V --tag --protocol --min-trust --limit --timeout --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
+            opts="-v -q -h -V --tag --protocol --min-trust --limit --timeout --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -297,6 +309,10 @@ _agentmesh() {
                     return 0
                     ;;
                 --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -536,7 +552,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__invoke)
-            opts="-d -X -H -v -q -h -V --data --path --method --header --timeout --direct --mcp --tool --args --a2a --a2a-version --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
+            opts="-d -X -H -v -q -h -V --data --path --method --header --timeout --direct --mcp --tool --args --a2a --a2a-version --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -610,6 +626,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -622,7 +642,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__keygen)
-            opts="-v -q -h -V --name --force --show --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
+            opts="-v -q -h -V --name --force --show --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -648,6 +668,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -660,7 +684,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__man)
-            opts="-v -q -h -V --out-dir --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
+            opts="-v -q -h -V --out-dir --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -686,6 +710,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -698,7 +726,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__register)
-            opts="-v -q -h -V --file --from-a2a --name --description --skill --tag --protocol --endpoint --relay --vector-desc --qps-budget --concurrency-limit --ttl --meta --revoke --dry-run --timeout --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
+            opts="-v -q -h -V --file --from-a2a --name --description --skill --tag --protocol --endpoint --relay --vector-desc --qps-budget --concurrency-limit --ttl --meta --revoke --dry-run --timeout --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -780,6 +808,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -792,7 +824,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__serve)
-            opts="-v -q -h -V --listen --data-dir --public-url --config --durability --max-batch --embedder-dir --upstream-timeout --max-body --clock-skew --admin --trust-half-life --trust-flush-interval --seed --sync-interval --fanout --max-connections --header-timeout --body-timeout --write-timeout --max-header-bytes --max-sync-page --max-db-size --tls-cert --tls-key --tls-client-ca --log-format --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
+            opts="-v -q -h -V --listen --data-dir --public-url --config --durability --max-batch --embedder-dir --upstream-timeout --max-body --clock-skew --admin --trust-half-life --trust-flush-interval --seed --sync-interval --fanout --max-connections --header-timeout --body-timeout --write-timeout --max-header-bytes --max-sync-page --max-db-size --tls-cert --tls-key --tls-client-ca --log-format --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -922,6 +954,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -934,7 +970,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__sim)
-            opts="-v -q -h -V --nodes --fanout --updates --update-every --kill --partition --drop --sync-interval --push-interval --max-peers --plot --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
+            opts="-v -q -h -V --nodes --fanout --updates --update-every --kill --partition --drop --sync-interval --push-interval --max-peers --plot --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1000,6 +1036,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1012,7 +1052,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__top)
-            opts="-v -q -h -V --interval --agents --once --width --height --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
+            opts="-v -q -h -V --interval --agents --once --width --height --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1050,6 +1090,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1062,7 +1106,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__trust)
-            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version show list report help"
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version show list report help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1081,6 +1125,10 @@ _agentmesh() {
                     return 0
                     ;;
                 --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1166,7 +1214,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__trust__subcmd__list)
-            opts="-v -q -h -V --sort --limit --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
+            opts="-v -q -h -V --sort --limit --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1196,6 +1244,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1208,7 +1260,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__trust__subcmd__report)
-            opts="-v -q -h -V --event --note --as-node --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
+            opts="-v -q -h -V --event --note --as-node --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1238,6 +1290,10 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1250,7 +1306,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__trust__subcmd__show)
-            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --home --help --version"
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1269,6 +1325,10 @@ _agentmesh() {
                     return 0
                     ;;
                 --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

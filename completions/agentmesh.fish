@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_agentmesh_global_optspecs
-    string join \n node= key= keystore= json v/verbose q/quiet ca-cert= home= h/help V/version
+    string join \n node= key= keystore= json v/verbose q/quiet ca-cert= client-cert= home= h/help V/version
 end
 
 function __fish_agentmesh_needs_command
@@ -30,6 +30,7 @@ complete -c agentmesh -n "__fish_agentmesh_needs_command" -l keystore -d 'Where 
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -55,6 +56,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l keystore 
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l force -d 'Replace an existing key of that name (its identity is lost)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l show -d 'Print an existing key\'s did:key instead of creating one'
@@ -84,6 +86,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l keystor
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l revoke -d 'Publish a signed tombstone: the agent\'s card is revoked everywhere'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l dry-run -d 'Print the signed envelope instead of publishing it'
@@ -103,6 +106,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l keystor
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -127,6 +131,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l keystore 
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l direct -d 'Call the agent\'s endpoint directly instead of through the node\'s gateway'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l json -d 'Machine-readable JSON output on stdout'
@@ -146,6 +151,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l keystore
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l register -d 'Publish the card with endpoint relay://<id> and this relay in `relays` (fields from --card/--name, else from the card the relay already holds)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l json -d 'Machine-readable JSON output on stdout'
@@ -188,6 +194,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l keystore -
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -200,6 +207,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fis
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -216,6 +224,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_se
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -233,6 +242,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_se
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -251,6 +261,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_se
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l as-node -d 'Sign with the node\'s own key (data/node.key under the home folder) instead of --key'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l json -d 'Machine-readable JSON output on stdout'
@@ -272,6 +283,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l keystore -d 
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l once -d 'Print one snapshot and exit (what happens anyway when stdout is not a terminal)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l json -d 'Machine-readable JSON output on stdout'
@@ -296,6 +308,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l keystore -d 
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -309,6 +322,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l keys
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (repeat for more)'
@@ -322,6 +336,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l keystore -d 
 file\t'0600 files under the home folder only'
 auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l json -d 'Machine-readable JSON output on stdout'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s v -l verbose -d 'More log output on stderr (repeat for more)'

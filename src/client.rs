@@ -37,8 +37,8 @@ pub enum ClientError {
     /// The base URL is not a URL.
     #[error("invalid node URL `{0}`")]
     BadUrl(String),
-    /// `--ca-cert` could not be read.
-    #[error("cannot read CA certificates from {0}")]
+    /// `--ca-cert` or `--client-cert` could not be read.
+    #[error("cannot read certificates from {0}")]
     BadCa(String),
 }
 
@@ -98,7 +98,37 @@ pub fn trust_ca_file(path: &std::path::Path) -> Result<usize, ClientError> {
     Ok(n)
 }
 
-/// A reqwest builder with the TLS provider installed and the `--ca-cert` roots added.
+/// The client certificate chain and key presented to nodes that require mutual TLS
+/// (`--client-cert`), as read: the PEM text and its parsed parts.
+struct ClientIdentity {
+    pem: Vec<u8>,
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+static CLIENT_IDENTITY: std::sync::OnceLock<ClientIdentity> = std::sync::OnceLock::new();
+
+/// Presents the certificate chain and private key of a PEM file (both in the one file) to
+/// servers that ask for a client certificate, on every HTTPS and WSS connection this process
+/// makes as a client. Call before building clients.
+pub fn use_client_cert_file(path: &std::path::Path) -> Result<(), ClientError> {
+    use rustls::pki_types::pem::PemObject as _;
+    let bad = |e: &dyn std::fmt::Display| ClientError::BadCa(format!("{}: {e}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(&e))?;
+    let chain = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(&e))?;
+    if chain.is_empty() {
+        return Err(bad(&"no CERTIFICATE block in the file"));
+    }
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&pem).map_err(|e| bad(&e))?;
+    reqwest::Identity::from_pem(&pem).map_err(|e| bad(&e))?;
+    let _ = CLIENT_IDENTITY.set(ClientIdentity { pem, chain, key });
+    Ok(())
+}
+
+/// A reqwest builder with the TLS provider installed, the `--ca-cert` roots added and the
+/// `--client-cert` identity presented.
 pub fn http_builder() -> reqwest::ClientBuilder {
     init_tls();
     let mut b = reqwest::Client::builder();
@@ -107,24 +137,35 @@ pub fn http_builder() -> reqwest::ClientBuilder {
             b = b.add_root_certificate(c);
         }
     }
+    if let Some(id) = CLIENT_IDENTITY.get()
+        && let Ok(identity) = reqwest::Identity::from_pem(&id.pem)
+    {
+        b = b.identity(identity);
+    }
     b
 }
 
-/// A rustls client configuration for `wss://` when `--ca-cert` was given (the web PKI's roots
-/// plus those); `None` uses the WebSocket library's default.
+/// A rustls client configuration for `wss://` when `--ca-cert` or `--client-cert` was given
+/// (the web PKI's roots plus those); `None` uses the WebSocket library's default.
 pub fn ws_tls_config() -> Option<std::sync::Arc<rustls::ClientConfig>> {
-    let extra = EXTRA_ROOTS.get()?;
+    let (extra, identity) = (EXTRA_ROOTS.get(), CLIENT_IDENTITY.get());
+    if extra.is_none() && identity.is_none() {
+        return None;
+    }
     init_tls();
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for c in extra {
+    for c in extra.into_iter().flatten() {
         let _ = roots.add(c.clone());
     }
-    Some(std::sync::Arc::new(
-        rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    ))
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    let config = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+            .ok()?,
+        None => builder.with_no_client_auth(),
+    };
+    Some(std::sync::Arc::new(config))
 }
 
 impl Client {

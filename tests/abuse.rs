@@ -854,6 +854,29 @@ fn mutual_tls_needs_a_client_certificate_from_the_ca() {
     );
     let mut pem = std::fs::read(&client_cert).expect("cert");
     pem.extend(std::fs::read(&client_key).expect("key"));
+    // The CLI presents it with --client-cert (one PEM file: chain and key).
+    let combined = home.path().join("client-with-key.pem");
+    std::fs::write(&combined, &pem).expect("write");
+    for (extra, want) in [(None, Some(2)), (Some(&combined), Some(0))] {
+        let mut cmd = common::cmd(home.path());
+        cmd.args([
+            "discover",
+            "--json",
+            "--node",
+            &node.url,
+            "--ca-cert",
+            &s(&ca),
+        ]);
+        if let Some(c) = extra {
+            cmd.args(["--client-cert", &s(c)]);
+        }
+        let out = cmd.output().expect("discover");
+        let code = out.status.code();
+        assert!(
+            code == want || (want == Some(0) && code == Some(1)),
+            "client cert {extra:?}: {out:?}"
+        );
+    }
     let with_cert = reqwest::Client::builder()
         .add_root_certificate(root)
         .identity(reqwest::Identity::from_pem(&pem).expect("identity"))

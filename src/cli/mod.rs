@@ -63,6 +63,14 @@ pub struct Cli {
     /// Trust the CA certificates of this PEM file for https:// and wss:// (besides the system's).
     #[arg(long, global = true, env = "AGENTMESH_CA_CERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS.
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTMESH_CLIENT_CERT",
+        value_name = "FILE"
+    )]
+    pub client_cert: Option<PathBuf>,
     /// One folder for config, keys and data (tests and several local nodes use it).
     #[arg(long, global = true, env = "AGENTMESH_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
@@ -133,6 +141,9 @@ impl Ctx {
     fn resolve(cli: &Cli) -> anyhow::Result<Self> {
         if let Some(ca) = &cli.ca_cert {
             crate::client::trust_ca_file(ca).context("cannot read --ca-cert")?;
+        }
+        if let Some(cert) = &cli.client_cert {
+            crate::client::use_client_cert_file(cert).context("cannot read --client-cert")?;
         }
         let paths = Paths::resolve(cli.home.as_deref())?;
         let file = FileConfig::load(&paths.config_file, false)?;
