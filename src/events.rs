@@ -7,8 +7,8 @@
 //! signature failing. A bad request signature proves nothing about the ID it claims and never
 //! produces an event.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -83,7 +83,6 @@ impl OutcomeLog {
     pub fn counts(&self, agent_id: &str) -> [u64; 5] {
         self.counts
             .lock()
-            .expect("outcome log lock")
             .get(agent_id)
             .copied()
             .unwrap_or_default()
@@ -103,7 +102,7 @@ impl OutcomeSink for OutcomeLog {
             kind = event.kind.as_str(),
             "outcome"
         );
-        let mut counts = self.counts.lock().expect("outcome log lock");
+        let mut counts = self.counts.lock();
         match counts.get_mut(&event.agent_id) {
             Some(c) => c[i] += 1,
             None => counts.entry(event.agent_id).or_default()[i] += 1,

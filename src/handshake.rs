@@ -27,8 +27,8 @@
 //! assert_eq!(who, caller.id());
 //! ```
 
+use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
 
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
@@ -291,7 +291,7 @@ impl Verifier {
     /// Refuses every request signed at or before `ts` (as `stale_timestamp`): after a start
     /// without the saved replay cache, nothing signed before the start can be replayed.
     pub fn refuse_until(&self, ts: i64) {
-        let mut n = self.nonces.lock().expect("nonce cache lock");
+        let mut n = self.nonces.lock();
         n.floor = n.floor.max(ts);
     }
 
@@ -302,7 +302,7 @@ impl Verifier {
         use std::io::Write as _;
         let mut out = Vec::new();
         let count = {
-            let n = self.nonces.lock().expect("nonce cache lock");
+            let n = self.nonces.lock();
             out.extend_from_slice(NONCE_FILE_MAGIC);
             out.extend_from_slice(&n.floor.to_le_bytes());
             let live: Vec<_> = n
@@ -344,7 +344,7 @@ impl Verifier {
         if entries.len() % 24 != 0 {
             return Err(bad());
         }
-        let mut n = self.nonces.lock().expect("nonce cache lock");
+        let mut n = self.nonces.lock();
         n.floor = n.floor.max(i64::from_le_bytes(*floor));
         let mut count = 0;
         for e in entries.chunks_exact(24) {
@@ -367,12 +367,12 @@ impl Verifier {
     }
 
     fn key_of(&self, caller: &str) -> Result<VerifyingKey, HandshakeError> {
-        if let Some(k) = self.keys.lock().expect("key cache lock").get(caller) {
+        if let Some(k) = self.keys.lock().get(caller) {
             return Ok(*k);
         }
         let key = public_from_did(caller)
             .map_err(|e| HandshakeError::BadSignature(format!("X-Agent-ID: {e}")))?;
-        let mut keys = self.keys.lock().expect("key cache lock");
+        let mut keys = self.keys.lock();
         if keys.len() >= KEY_CACHE {
             keys.clear();
         }
@@ -500,7 +500,7 @@ impl Verifier {
                 "does not match the request (method, path, body, headers)".into(),
             ));
         }
-        self.nonces.lock().expect("nonce cache lock").insert(
+        self.nonces.lock().insert(
             NonceCache::key(&pending.caller, &pending.nonce),
             pending.ts,
             now,

@@ -13,10 +13,10 @@
 //! writing a byte (it closed in between) is sent again on a fresh connection; one that may
 //! have been written is never sent twice.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::task::Poll;
 
 use axum::body::Bytes;
@@ -146,7 +146,7 @@ impl Pool {
     }
 
     fn take(&self, addr: &str) -> Option<Idle> {
-        let mut idle = self.idle.lock().expect("pool lock");
+        let mut idle = self.idle.lock();
         let IdleSet { by_addr, total } = &mut *idle;
         let list = by_addr.get_mut(addr)?;
         let mut found = None;
@@ -171,7 +171,7 @@ impl Pool {
             return;
         }
         c.since = std::time::Instant::now();
-        let mut idle = self.idle.lock().expect("pool lock");
+        let mut idle = self.idle.lock();
         if idle.total >= self.max_idle_total {
             // Make room by closing every expired connection; if none, this one goes.
             let IdleSet { by_addr, total } = &mut *idle;

@@ -13,7 +13,9 @@
 //! 413. Outcomes go to the node's [`OutcomeSink`](crate::events::OutcomeSink).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -123,16 +125,12 @@ impl RouteCache {
 
     /// The cached route of `agent_id`.
     pub fn get(&self, agent_id: &str) -> Option<Arc<Route>> {
-        self.map
-            .read()
-            .expect("route cache lock")
-            .get(agent_id)
-            .cloned()
+        self.map.read().get(agent_id).cloned()
     }
 
     /// Caches `route` unless a newer version is cached.
     pub fn put(&self, agent_id: &str, route: Route) {
-        let mut map = self.map.write().expect("route cache lock");
+        let mut map = self.map.write();
         if map.get(agent_id).is_some_and(|r| r.seq >= route.seq) {
             return;
         }
