@@ -1,30 +1,53 @@
 //! AgentMesh: the interconnection layer for AI agents.
 //!
 //! Every agent owns an Ed25519 key whose did:key is its ID ([`identity`]), publishes a signed
-//! card ([`card`]) to a node ([`node`]) that stores it durably ([`store`]), and is reached by
-//! callers through the typed [`client`]. The `agentmesh` binary is a thin layer over this crate
-//! ([`cli`]); the wire contract lives in `docs/protocol.md`.
+//! card ([`card`]) to a node that stores it durably, and is called with signed requests
+//! ([`handshake`]); agents behind NAT hold a relay tunnel ([`relay`]). The wire contract lives in
+//! `docs/protocol.md`.
+//!
+//! With the default `node` feature the crate is also the node (`node`, `store`, `discovery`,
+//! `trust`, `federation`), its typed `client`, and the `agentmesh` binary's commands (`cli`,
+//! `tui`). Without it — `agentmesh = { version = "0.1", default-features = false }` — it is the
+//! protocol library alone, for agents written in Rust: those five modules over a handful of
+//! pure-Rust crates (ed25519-dalek, serde_json, a JCS canonicalizer, sha2), with no HTTP server,
+//! database, embedding model, terminal UI or OS keyring.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used)]
 
+// The protocol library.
 pub mod card;
-pub mod cli;
-pub mod client;
-pub mod config;
-pub mod discovery;
 pub mod encoding;
-pub mod events;
-pub mod federation;
 pub mod handshake;
 pub mod identity;
-pub mod interop;
-pub mod node;
-pub mod ratelimit;
 pub mod relay;
+
+// The node, the client and the CLI.
+#[cfg(feature = "node")]
+pub mod cli;
+#[cfg(feature = "node")]
+pub mod client;
+#[cfg(feature = "node")]
+pub mod config;
+#[cfg(feature = "node")]
+pub mod discovery;
+#[cfg(feature = "node")]
+pub mod events;
+#[cfg(feature = "node")]
+pub mod federation;
+#[cfg(feature = "node")]
+pub mod interop;
+#[cfg(feature = "node")]
+pub mod node;
+#[cfg(feature = "node")]
+pub mod ratelimit;
+#[cfg(feature = "node")]
 pub mod store;
+#[cfg(feature = "node")]
 pub mod trust;
+#[cfg(feature = "node")]
 pub mod tui;
+#[cfg(feature = "node")]
 pub mod upstream;
 
 /// The version of this build, as reported by `GET /v1/node` and `--version`.

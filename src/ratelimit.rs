@@ -18,12 +18,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
-/// The smallest `qps_budget` honoured: one call every 1,000 s.
-pub const MIN_QPS: f64 = 0.001;
-/// The largest `qps_budget` honoured.
-pub const MAX_QPS: f64 = 1_000_000.0;
-/// The largest `concurrency_limit` honoured.
-pub const MAX_CONCURRENCY: u32 = 1_000_000;
+pub use crate::card::{MAX_CONCURRENCY, MAX_QPS, MIN_QPS};
 /// The longest `Retry-After` ever answered (a budget of [`MIN_QPS`] waits 1,000 s).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(1000);
 

@@ -29,6 +29,12 @@ pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
 pub const MAX_FUTURE_SKEW_S: i64 = 300;
 /// Most bytes of `meta` (serialized).
 pub const MAX_META_BYTES: usize = 8 * 1024;
+/// The smallest `qps_budget` a card may declare: one call every 1,000 s.
+pub const MIN_QPS: f64 = 0.001;
+/// The largest `qps_budget` a card may declare.
+pub const MAX_QPS: f64 = 1_000_000.0;
+/// The largest `concurrency_limit` a card may declare.
+pub const MAX_CONCURRENCY: u32 = 1_000_000;
 /// Most characters of `description` and `vector_desc`.
 pub const MAX_TEXT_CHARS: usize = 4000;
 const MAX_URL_CHARS: usize = 2048;

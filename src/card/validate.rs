@@ -4,8 +4,8 @@
 use serde_json::{Map, Value};
 
 use super::{CardError, MAX_META_BYTES, MAX_TEXT_CHARS, MAX_URL_CHARS, SCHEMA, field_err};
+use super::{MAX_CONCURRENCY, MAX_QPS, MIN_QPS};
 use crate::encoding::parse_rfc3339;
-use crate::ratelimit::{MAX_CONCURRENCY, MAX_QPS, MIN_QPS};
 
 /// What `qps_budget` may be: a budget the limiter can honour exactly.
 const QPS_RULE: &str = "must be a number from 0.001 (one call every 1,000 s) to 1000000";

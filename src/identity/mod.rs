@@ -493,8 +493,27 @@ fn write_key_file(dir: &Path, path: &Path, secret: &str) -> Result<(), KeyStoreE
     Ok(())
 }
 
+/// Without the `node` feature (the protocol library) there is no OS keyring: `auto` uses files.
+#[cfg(not(feature = "node"))]
+mod keyring {
+    use super::KeyStoreError;
+
+    fn unavailable() -> KeyStoreError {
+        KeyStoreError::KeyringUnavailable("built without the OS keyring (feature `node`)".into())
+    }
+
+    pub(super) fn get(_name: &str) -> Result<Option<String>, KeyStoreError> {
+        Err(unavailable())
+    }
+
+    pub(super) fn set(_name: &str, _secret: &str) -> Result<(), KeyStoreError> {
+        Err(unavailable())
+    }
+}
+
 /// The OS keyring through `keyring-core`. On Linux the store is Secret Service over D-Bus (pure
 /// Rust `zbus`); it fails fast (milliseconds) where there is no bus or no secret service.
+#[cfg(feature = "node")]
 mod keyring {
     use super::{KEYRING_SERVICE, KeyStoreError};
     use keyring_core::{Entry, Error};

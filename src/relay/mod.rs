@@ -18,7 +18,9 @@
 //! Frames are bounded (body cap + 64 KiB for the head), pings go out every 15 s, and a tunnel
 //! silent for two intervals is dropped.
 
+#[cfg(feature = "node")]
 pub mod client;
+#[cfg(feature = "node")]
 pub mod server;
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +33,7 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Gives a tunnel's writer task a second to send what is queued (a Close), then stops it.
+#[cfg(feature = "node")]
 pub(crate) async fn finish_writer(
     mut writer: tokio_util::task::AbortOnDropHandle<()>,
     already_done: bool,
