@@ -1,0 +1,204 @@
+//! `docs/test-vectors.json`, the protocol's machine-readable test vectors (the SDKs read the same
+//! file): every identity, signing string, signature and frame is reproduced exactly by this
+//! crate, and every invalid ID is refused.
+
+use agentmesh::card::{CARD_SIGNING_PREFIX, Card, sign_manifest};
+use agentmesh::encoding::sha256_hex;
+use agentmesh::handshake::{
+    Verifier, request_signing_string, response_signing_string, sign_request_with_nonce,
+    sign_response, verify_response,
+};
+use agentmesh::identity::{Identity, did_from_key_bytes, public_from_did};
+use serde_json::Value;
+
+fn vectors() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/test-vectors.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("docs/test-vectors.json"))
+        .expect("valid JSON")
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is a string"))
+}
+
+fn identity(v: &Value, name: &str) -> Identity {
+    let key = v["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["name"] == name)
+        .expect("named key");
+    let secret: [u8; 32] = hex::decode(s(key, "secret_hex"))
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    Identity::from_secret(&secret)
+}
+
+#[test]
+fn identities() {
+    let v = vectors();
+    for k in v["keys"].as_array().expect("keys") {
+        let id = identity(&v, s(k, "name"));
+        assert_eq!(
+            hex::encode(id.verifying_key().as_bytes()),
+            s(k, "public_hex")
+        );
+        assert_eq!(id.id(), s(k, "did"));
+        assert!(public_from_did(s(k, "did")).is_ok());
+    }
+}
+
+#[test]
+fn card_envelope() {
+    let v = vectors();
+    let c = &v["card"];
+    let signer = identity(&v, s(c, "signer"));
+    assert_eq!(
+        serde_json_canonicalizer::to_string(&c["manifest"]).expect("jcs"),
+        s(c, "jcs")
+    );
+    assert_eq!(CARD_SIGNING_PREFIX, s(c, "signing_prefix").as_bytes());
+    let envelope = sign_manifest(c["manifest"].clone(), &signer).expect("sign");
+    assert_eq!(envelope["manifest_signature"], c["manifest_signature"]);
+    Card::from_value(envelope).expect("the vector card verifies and validates");
+}
+
+#[test]
+fn signed_request() {
+    let v = vectors();
+    let r = &v["request"];
+    let signer = identity(&v, s(r, "signer"));
+    let body = s(r, "body").as_bytes();
+    assert_eq!(sha256_hex(body), s(r, "body_sha256_hex"));
+    let ts = r["timestamp"].as_i64().expect("timestamp");
+    let string = request_signing_string(
+        s(r, "method"),
+        s(r, "path_and_query"),
+        s(r, "target"),
+        signer.id(),
+        ts,
+        s(r, "nonce"),
+        s(r, "body_sha256_hex"),
+    );
+    assert_eq!(string, s(r, "signing_string"));
+    let signed = sign_request_with_nonce(
+        &signer,
+        s(r, "target"),
+        s(r, "method"),
+        s(r, "path_and_query"),
+        body,
+        ts,
+        s(r, "nonce"),
+    );
+    assert_eq!(signed.signature, s(r, "signature"));
+    let verifier = Verifier::new(s(r, "target"), 60, 16);
+    let caller = verifier
+        .verify(
+            |h| signed.get(h),
+            s(r, "method"),
+            s(r, "path_and_query"),
+            body,
+            ts,
+        )
+        .expect("verifies");
+    assert_eq!(caller, signer.id());
+}
+
+#[test]
+fn signed_response() {
+    let v = vectors();
+    let r = &v["response"];
+    let signer = identity(&v, s(r, "signer"));
+    let body = s(r, "body").as_bytes();
+    let ts = r["timestamp"].as_i64().expect("timestamp");
+    let status = u16::try_from(r["status"].as_u64().expect("status")).expect("u16");
+    assert_eq!(sha256_hex(body), s(r, "body_sha256_hex"));
+    assert_eq!(
+        response_signing_string(
+            status,
+            s(r, "request_nonce"),
+            signer.id(),
+            ts,
+            &sha256_hex(body)
+        ),
+        s(r, "signing_string")
+    );
+    let signed = sign_response(&signer, status, s(r, "request_nonce"), body, ts);
+    assert_eq!(signed.signature, s(r, "signature"));
+    let header = |name: &str| match name {
+        "x-agent-id" => Some(signed.agent_id.clone()),
+        "x-agent-timestamp" => Some(signed.timestamp.to_string()),
+        "x-agent-signature" => Some(signed.signature.clone()),
+        _ => None,
+    };
+    verify_response(signer.id(), status, s(r, "request_nonce"), header, body).expect("verifies");
+}
+
+#[test]
+fn relay_peer_and_node_signatures() {
+    let v = vectors();
+    let relay = &v["relay_auth"];
+    assert_eq!(
+        agentmesh::relay::auth_signing_string(
+            s(relay, "relay_id"),
+            s(relay, "agent_id"),
+            s(relay, "nonce")
+        ),
+        s(relay, "signing_string")
+    );
+    let peer = &v["peer_announcement"];
+    assert_eq!(
+        agentmesh::federation::announcement_signing_string(
+            s(peer, "node_id"),
+            s(peer, "url"),
+            s(peer, "issued_at")
+        ),
+        s(peer, "signing_string")
+    );
+    let node = &v["node_challenge"];
+    assert_eq!(
+        agentmesh::federation::node_challenge_string(s(node, "node_id"), s(node, "challenge")),
+        s(node, "signing_string")
+    );
+    for e in [relay, peer, node] {
+        let signer = identity(&v, s(e, "signer"));
+        assert_eq!(
+            signer.sign_b64(s(e, "signing_string").as_bytes()),
+            s(e, "signature")
+        );
+    }
+}
+
+#[test]
+fn relay_frame() {
+    let v = vectors();
+    let f = &v["relay_frame"];
+    let head: agentmesh::relay::RequestHead =
+        serde_json::from_value(f["head"].clone()).expect("a request head");
+    let frame = agentmesh::relay::encode(&head, s(f, "body").as_bytes());
+    assert_eq!(hex::encode(&frame), s(f, "frame_hex"));
+    let (decoded, body) =
+        agentmesh::relay::decode::<agentmesh::relay::RequestHead>(&frame).expect("decodes");
+    assert_eq!(decoded, head);
+    assert_eq!(body, s(f, "body").as_bytes());
+}
+
+#[test]
+fn invalid_ids_are_refused() {
+    for e in vectors()["invalid_ids"].as_array().expect("list") {
+        let id = match e["id"].as_str() {
+            Some(id) => id.to_string(),
+            None => {
+                let raw: [u8; 32] = hex::decode(s(e, "id_of_key_hex"))
+                    .expect("hex")
+                    .try_into()
+                    .expect("32 bytes");
+                did_from_key_bytes(&raw)
+            }
+        };
+        assert!(public_from_did(&id).is_err(), "{id}: {}", s(e, "why"));
+    }
+}
