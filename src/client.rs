@@ -21,7 +21,7 @@ pub enum ClientError {
     Api {
         /// HTTP status.
         status: u16,
-        /// PROTOCOL §6 error code.
+        /// docs/protocol.md §6 error code.
         code: String,
         /// The node's message.
         message: String,

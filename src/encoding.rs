@@ -1,4 +1,4 @@
-//! The small encodings PROTOCOL §1 fixes: base64url without padding for binary values,
+//! The small encodings docs/protocol.md §1 fixes: base64url without padding for binary values,
 //! lowercase hex SHA-256 digests, RFC 3339 UTC whole-second times in cards and unix seconds in
 //! headers. Everything on the wire goes through these helpers so no call site picks its own.
 

@@ -1,4 +1,4 @@
-//! The signed-request handshake of PROTOCOL §4, for callers, the node's gateway, the relay
+//! The signed-request handshake of docs/protocol.md §4, for callers, the node's gateway, the relay
 //! client and agents written in Rust.
 //!
 //! A caller signs `AGENTMESH-REQUEST-V1\n<METHOD>\n<path?query>\n<target>\n<caller>\n<ts>\n
@@ -53,7 +53,7 @@ pub const DEFAULT_WINDOW_S: i64 = 60;
 /// Default number of nonces remembered.
 pub const DEFAULT_NONCE_CAPACITY: usize = 1_000_000;
 
-/// The request signing string of PROTOCOL §4.
+/// The request signing string of docs/protocol.md §4.
 #[allow(clippy::too_many_arguments)]
 pub fn request_signing_string(
     method: &str,
@@ -70,7 +70,7 @@ pub fn request_signing_string(
     )
 }
 
-/// The response signing string of PROTOCOL §4.
+/// The response signing string of docs/protocol.md §4.
 pub fn response_signing_string(
     status: u16,
     request_nonce: &str,
@@ -191,7 +191,7 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
-    /// The PROTOCOL §6 error code.
+    /// The docs/protocol.md §6 error code.
     pub fn code(&self) -> &'static str {
         match self {
             Self::MissingHeader(_) => "missing_header",

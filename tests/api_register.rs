@@ -1,4 +1,4 @@
-//! The registry API through the router (`oneshot`): every status and error code of PROTOCOL §3.
+//! The registry API through the router (`oneshot`): every status and error code of docs/protocol.md §3.
 
 mod common;
 

@@ -415,7 +415,7 @@ async fn concurrent_versions_settle_on_the_same_winner_everywhere() {
     .await;
     let agent = Identity::generate();
     let t = now_unix();
-    // Same issued_at, different content: the larger signature wins (PROTOCOL §3 tie-break).
+    // Same issued_at, different content: the larger signature wins (docs/protocol.md §3 tie-break).
     let v1 = envelope(&agent, t, |m| m["description"] = json!("version one"));
     let v2 = envelope(&agent, t, |m| m["description"] = json!("version two"));
     let (r1, r2) = tokio::join!(post(&b, &v1), post(&c, &v2));

@@ -1,4 +1,4 @@
-//! Agent cards: the signed manifest of PROTOCOL §3.
+//! Agent cards: the signed manifest of docs/protocol.md §3.
 //!
 //! A card arrives as an envelope `{"manifest": {...}, "manifest_signature": "..."}`. Parsing
 //! checks, in this order: the JSON, the envelope's shape, the agent ID (a did:key), the
@@ -39,7 +39,7 @@ pub const MAX_CONCURRENCY: u32 = 1_000_000;
 pub const MAX_TEXT_CHARS: usize = 4000;
 const MAX_URL_CHARS: usize = 2048;
 
-/// Why a card was refused. Each variant maps to one HTTP status of PROTOCOL §3.
+/// Why a card was refused. Each variant maps to one HTTP status of docs/protocol.md §3.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CardError {
     /// Over [`MAX_ENVELOPE_BYTES`] (413).

@@ -1,4 +1,4 @@
-//! The field rules of PROTOCOL §3, applied to a manifest whose signature already verified.
+//! The field rules of docs/protocol.md §3, applied to a manifest whose signature already verified.
 //! Every failure names its field as a JSON path (`skills[3].id`).
 
 use serde_json::{Map, Value};

@@ -344,7 +344,7 @@ impl Federation {
     }
 
     /// Whether a record `(issued_at, signature)` of `agent_id` is not newer than a version
-    /// this node already accepted (the PROTOCOL §3 order).
+    /// this node already accepted (the docs/protocol.md §3 order).
     pub fn is_known(&self, agent_id: &str, issued_at: i64, signature: &str) -> bool {
         lock(&self.seen)
             .get(agent_id)

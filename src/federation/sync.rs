@@ -48,7 +48,7 @@ pub struct Merged {
 /// Records a merge verifies on the async worker; more go to a blocking thread.
 const INLINE_VERIFY: usize = 2;
 
-/// Verifies each record on its own and stores the newer ones (the merge rules: PROTOCOL §3
+/// Verifies each record on its own and stores the newer ones (the merge rules: docs/protocol.md §3
 /// ordering, tombstones win over older versions and are kept). Signatures are checked in
 /// batches off the async workers, and the verified records are stored together, so a page
 /// costs a few group commits rather than one fsync per record.

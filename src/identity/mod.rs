@@ -1,6 +1,6 @@
 //! Identities: Ed25519 keys, their did:key IDs, and where keys are kept.
 //!
-//! An ID is `did:key:z` + base58btc(`0xed 0x01` ‖ public key) (PROTOCOL §2), so the ID *is* the
+//! An ID is `did:key:z` + base58btc(`0xed 0x01` ‖ public key) (docs/protocol.md §2), so the ID *is* the
 //! public key and any signature can be checked without a lookup. Secret keys live in the OS
 //! keyring (Secret Service on Linux, service `agentmesh`, user = key name) or, where no keyring
 //! answers, in `<home>/keys/<name>.key`: a 0600 file in a 0700 folder, written to a temp file,

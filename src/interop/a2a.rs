@@ -309,7 +309,7 @@ fn fit_meta(a2a: &mut Map<String, Value>) {
 }
 
 /// The A2A card (1.0 shape) of a stored manifest. `gateway` is the URL that reaches the agent
-/// through this node (signed requests, PROTOCOL §4): listed after the agent's own http(s)
+/// through this node (signed requests, docs/protocol.md §4): listed after the agent's own http(s)
 /// endpoint, or alone for a relayed agent.
 pub fn card_from_manifest(manifest: &Value, gateway: &str) -> Value {
     let a2a = manifest["meta"]["a2a"]
@@ -387,7 +387,7 @@ pub fn card_from_manifest(manifest: &Value, gateway: &str) -> Value {
         "agentId": manifest["agent_id"],
         "protocols": manifest["protocols"],
         "gateway": gateway,
-        "signedRequests": "every call through the gateway is signed as AgentMesh PROTOCOL §4 describes",
+        "signedRequests": "every call through the gateway is signed as AgentMesh docs/protocol.md §4 describes",
     });
     card
 }

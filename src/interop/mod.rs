@@ -2,7 +2,7 @@
 //! AgentMesh's signed requests — through a node's gateway, a relay, or straight to the agent —
 //! and A2A Agent Cards in and out of AgentMesh manifests.
 //!
-//! Every HTTP request of an exchange (an MCP session is several) is signed on its own (PROTOCOL
+//! Every HTTP request of an exchange (an MCP session is several) is signed on its own (docs/protocol.md
 //! §4), so the gateway admits it and the agent can verify the caller; the answer's signature is
 //! checked when the agent signs it.
 

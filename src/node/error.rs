@@ -1,5 +1,5 @@
 //! The one error type of the HTTP API: every failure becomes `{"error":{"code","message"}}` with
-//! a fitting status (PROTOCOL §6). Internal details are logged, never sent.
+//! a fitting status (docs/protocol.md §6). Internal details are logged, never sent.
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
@@ -16,7 +16,7 @@ use crate::store::StoreError;
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
-    /// One of PROTOCOL §6's error codes.
+    /// One of docs/protocol.md §6's error codes.
     pub code: &'static str,
     /// What went wrong, for people.
     pub message: String,

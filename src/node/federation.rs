@@ -1,4 +1,4 @@
-//! Federation API (PROTOCOL §6): `GET /v1/sync`, `POST /v1/sync/push`, `GET /v1/peers`,
+//! Federation API (docs/protocol.md §6): `GET /v1/sync`, `POST /v1/sync/push`, `GET /v1/peers`,
 //! `POST /v1/peers`.
 
 use std::sync::atomic::Ordering;
@@ -99,7 +99,7 @@ struct PushBody {
     offer: Vec<(String, i64, String)>,
 }
 
-/// `POST /v1/sync/push`: a peer's fresh records, in a request it signed (PROTOCOL §4, target =
+/// `POST /v1/sync/push`: a peer's fresh records, in a request it signed (docs/protocol.md §4, target =
 /// this node), each verified on its own — a push with invalid records charges the signer a
 /// `bad_signature` trust event — or an unsigned offer of digests, answered with `want`.
 pub async fn push(

@@ -1,4 +1,4 @@
-//! Handlers of the registry API (PROTOCOL §3 and §6).
+//! Handlers of the registry API (docs/protocol.md §3 and §6).
 
 use std::time::Instant;
 

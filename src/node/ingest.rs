@@ -1,5 +1,5 @@
 //! Accepting a verified card, from a client (`POST /v1/agents`) or a peer (sync): store it if it
-//! is newer (PROTOCOL §3 ordering, tombstones kept), then update the route cache and the
+//! is newer (docs/protocol.md §3 ordering, tombstones kept), then update the route cache and the
 //! discovery index, and hand a new version to federation for eager push.
 
 use super::{AppState, Route};

@@ -569,7 +569,7 @@ async fn access_log(
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
 
-/// `GET /relay/v1/ws/{agent_id}`: upgrade and run the tunnel (PROTOCOL §5).
+/// `GET /relay/v1/ws/{agent_id}`: upgrade and run the tunnel (docs/protocol.md §5).
 async fn relay_ws(
     axum::extract::State(state): axum::extract::State<AppState>,
     Path(agent_id): Path<String>,

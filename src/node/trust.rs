@@ -1,4 +1,4 @@
-//! Trust API (PROTOCOL §6): read scores and breakdowns, list agents by score, and admin reports
+//! Trust API (docs/protocol.md §6): read scores and breakdowns, list agents by score, and admin reports
 //! — plus the background loop that keeps discovery's copy of the scores fresh and the records
 //! on disk.
 
@@ -108,7 +108,7 @@ struct ReportBody {
 }
 
 /// `POST /v1/trust/{id}/events`: an admin records an outcome. The request must be signed
-/// (PROTOCOL §4) with the node's ID as target, by the node's key or a configured admin:
+/// (docs/protocol.md §4) with the node's ID as target, by the node's key or a configured admin:
 /// a bad signature is 401, a valid one from anyone else 403.
 pub async fn report(
     State(state): State<AppState>,

@@ -4,7 +4,7 @@
 //! request frames and handle each on its own task: verify the caller's signature for *this*
 //! agent (the relay is not trusted: a request it altered fails here), admit it under the
 //! agent's own `qps_budget` and `concurrency_limit`, forward it to the local service, and sign
-//! the answer (PROTOCOL §4) — every answer, refusals included — so the caller can tell that no
+//! the answer (docs/protocol.md §4) — every answer, refusals included — so the caller can tell that no
 //! relay forged or changed it. When the tunnel ends, reconnect after an exponential backoff with
 //! jitter (reset once a tunnel was ready).
 

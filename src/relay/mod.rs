@@ -1,4 +1,4 @@
-//! The relay (PROTOCOL §5): agents behind NAT hold a WebSocket tunnel to a node, and the node
+//! The relay (docs/protocol.md §5): agents behind NAT hold a WebSocket tunnel to a node, and the node
 //! forwards `relay://<agent_id>` calls over it.
 //!
 //! Flow: the agent (`agentmesh connect`, [`client`]) opens `GET /relay/v1/ws/{agent_id}`; the
@@ -67,7 +67,7 @@ pub enum NodeToAgent {
     Ready,
     /// Step 3, refused (the node closes next).
     Error {
-        /// A PROTOCOL §6 error code.
+        /// A docs/protocol.md §6 error code.
         code: String,
         /// Why.
         message: String,

@@ -1,4 +1,4 @@
-//! Card records: put (with the version-ordering rule of PROTOCOL §3), get, page through, count.
+//! Card records: put (with the version-ordering rule of docs/protocol.md §3), get, page through, count.
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde_json::Value;

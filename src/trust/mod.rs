@@ -163,7 +163,7 @@ pub struct HourView {
     pub counts: EventCounts,
 }
 
-/// `GET /v1/trust/{id}` (PROTOCOL §6): one agent's score and its breakdown.
+/// `GET /v1/trust/{id}` (docs/protocol.md §6): one agent's score and its breakdown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrustView {
     /// The agent.
