@@ -22,7 +22,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 
 use super::Path;
-use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
@@ -159,6 +159,11 @@ fn forwardable(name: &HeaderName) -> bool {
     !HOP_BY_HOP.contains(&name.as_str())
 }
 
+/// The end-to-end headers of `headers`: those a proxy passes on (RFC 9110 §7.6.1).
+fn end_to_end(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+    headers.iter().filter(|(name, _)| forwardable(name))
+}
+
 /// `ANY /v1/agents/{id}/invoke`.
 pub async fn invoke_root(
     state: State<AppState>,
@@ -280,51 +285,11 @@ async fn forward(
     let now = now_unix();
     super::handlers::check_live(id, route.revoked, route.expires_at)?;
     // Admission before cryptography: a flood costs a map lookup, not a signature check.
-    let _permit = state
-        .limiter()
-        .try_acquire(id, route.qps, route.concurrency, Instant::now())
-        .map_err(|r| {
-            state
-                .metrics()
-                .rate_limited(matches!(r, Rejected::Concurrency));
-            let (retry, msg) = match r {
-                Rejected::Rate { retry_after } => (
-                    retry_after.as_secs_f64().ceil().max(1.0) as u64,
-                    format!(
-                        "agent {id} accepts {} requests per second",
-                        route.qps.unwrap_or(0.0)
-                    ),
-                ),
-                Rejected::Concurrency => (
-                    1,
-                    format!(
-                        "agent {id} accepts {} requests in flight",
-                        route.concurrency.unwrap_or(0)
-                    ),
-                ),
-            };
-            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg);
-            e.retry_after = Some(retry);
-            e
-        })?;
+    let _permit = admit(state, id, &route)?;
     let cfg = state.gateway_config();
     let path = forwarded_path(uri)?;
     let header = super::signed_header_lookup(&headers)?;
-    let body = axum::body::to_bytes(body, cfg.max_body)
-        .await
-        .map_err(|e| {
-            if super::error::is_body_timeout(&e) {
-                return ApiError::body_timeout();
-            }
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!(
-                    "request body is over the gateway's {} byte limit",
-                    cfg.max_body
-                ),
-            )
-        })?;
+    let body = read_body(body, cfg.max_body).await?;
     let caller = state
         .verifier()
         .verify_batched(id, &header, method.as_str(), &path, &body, now)
@@ -363,76 +328,10 @@ async fn forward(
     let (status, res_headers, bytes) = match answer {
         Ok(answer) => answer,
         Err(e) => {
-            let (kind, err) = match e {
-                Upstream::Offline(why) => {
-                    // Not the agent's fault as far as this node can tell: no trust event.
-                    return Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "agent_offline",
-                        format!("agent {id} is not connected to a relay: {why}"),
-                    ));
-                }
-                Upstream::Busy(n) => {
-                    // The node's own bound, not the agent's doing: no trust event.
-                    let mut e = ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "upstream_failed",
-                        format!("the tunnel of agent {id} has {n} calls in flight; retry"),
-                    );
-                    e.retry_after = Some(1);
-                    return Err(e);
-                }
-                Upstream::Dropped => (
-                    OutcomeKind::Failure,
-                    ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "upstream_failed",
-                        format!("the tunnel of agent {id} closed before it answered"),
-                    ),
-                ),
-                Upstream::Timeout => (
-                    OutcomeKind::Timeout,
-                    ApiError::new(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "upstream_timeout",
-                        format!(
-                            "agent {id} did not answer within {:?}",
-                            cfg.upstream_timeout
-                        ),
-                    ),
-                ),
-                Upstream::TooLarge => (
-                    OutcomeKind::Failure,
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too_large",
-                        format!(
-                            "the agent's answer is over the gateway's {} byte limit",
-                            cfg.max_body
-                        ),
-                    ),
-                ),
-                Upstream::Local(why) => {
-                    // Nothing reached the agent: no trust event.
-                    return Err(ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "upstream_failed",
-                        format!("this node cannot build the call to agent {id}: {why}"),
-                    ));
-                }
-                Upstream::Failed(why) => {
-                    tracing::debug!(agent_id = id, error = %why, "upstream failed");
-                    (
-                        OutcomeKind::Failure,
-                        ApiError::new(
-                            StatusCode::BAD_GATEWAY,
-                            "upstream_failed",
-                            format!("cannot reach agent {id} at its endpoint"),
-                        ),
-                    )
-                }
-            };
-            record(id, kind);
+            let (kind, err) = refusal(e, id, cfg);
+            if let Some(kind) = kind {
+                record(id, kind);
+            }
             return Err(err);
         }
     };
@@ -459,12 +358,136 @@ async fn forward(
         );
     }
     let mut out = Response::builder().status(status.as_u16());
-    for (name, value) in &res_headers {
-        if forwardable(name) {
-            out = out.header(name, value);
-        }
+    for (name, value) in end_to_end(&res_headers) {
+        out = out.header(name, value);
     }
     out.body(Body::from(bytes)).map_err(ApiError::internal)
+}
+
+/// Admits one call under the agent's `qps_budget` and `concurrency_limit` (429 with
+/// `Retry-After` otherwise).
+fn admit(state: &AppState, id: &str, route: &Route) -> Result<crate::ratelimit::Permit, ApiError> {
+    state
+        .limiter()
+        .try_acquire(id, route.qps, route.concurrency, Instant::now())
+        .map_err(|r| {
+            state
+                .metrics()
+                .rate_limited(matches!(r, Rejected::Concurrency));
+            let (retry, msg) = match r {
+                Rejected::Rate { retry_after } => (
+                    retry_after.as_secs_f64().ceil().max(1.0) as u64,
+                    format!(
+                        "agent {id} accepts {} requests per second",
+                        route.qps.unwrap_or(0.0)
+                    ),
+                ),
+                Rejected::Concurrency => (
+                    1,
+                    format!(
+                        "agent {id} accepts {} requests in flight",
+                        route.concurrency.unwrap_or(0)
+                    ),
+                ),
+            };
+            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg);
+            e.retry_after = Some(retry);
+            e
+        })
+}
+
+/// Reads the caller's body under the gateway's cap (413) and the listener's body timeout (408).
+async fn read_body(body: Body, max: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, max).await.map_err(|e| {
+        if super::error::is_body_timeout(&e) {
+            return ApiError::body_timeout();
+        }
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request body is over the gateway's {max} byte limit"),
+        )
+    })
+}
+
+/// What the caller is told when the agent could not be called, and the trust event it costs
+/// the agent (`None` when nothing says the agent is at fault).
+fn refusal(e: Upstream, id: &str, cfg: &GatewayConfig) -> (Option<OutcomeKind>, ApiError) {
+    match e {
+        Upstream::Offline(why) => {
+            // Not the agent's fault as far as this node can tell: no trust event.
+            (
+                None,
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "agent_offline",
+                    format!("agent {id} is not connected to a relay: {why}"),
+                ),
+            )
+        }
+        Upstream::Busy(n) => {
+            // The node's own bound, not the agent's doing: no trust event.
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_failed",
+                format!("the tunnel of agent {id} has {n} calls in flight; retry"),
+            );
+            e.retry_after = Some(1);
+            (None, e)
+        }
+        Upstream::Dropped => (
+            Some(OutcomeKind::Failure),
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_failed",
+                format!("the tunnel of agent {id} closed before it answered"),
+            ),
+        ),
+        Upstream::Timeout => (
+            Some(OutcomeKind::Timeout),
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                format!(
+                    "agent {id} did not answer within {:?}",
+                    cfg.upstream_timeout
+                ),
+            ),
+        ),
+        Upstream::TooLarge => (
+            Some(OutcomeKind::Failure),
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "the agent's answer is over the gateway's {} byte limit",
+                    cfg.max_body
+                ),
+            ),
+        ),
+        Upstream::Local(why) => {
+            // Nothing reached the agent: no trust event.
+            (
+                None,
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_failed",
+                    format!("this node cannot build the call to agent {id}: {why}"),
+                ),
+            )
+        }
+        Upstream::Failed(why) => {
+            tracing::debug!(agent_id = id, error = %why, "upstream failed");
+            (
+                Some(OutcomeKind::Failure),
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_failed",
+                    format!("cannot reach agent {id} at its endpoint"),
+                ),
+            )
+        }
+    }
 }
 
 /// Most response signatures checked at once; beyond this, answers go unchecked (counted).
@@ -562,10 +585,8 @@ async fn call_upstream(
 ) -> Result<(StatusCode, HeaderMap, Bytes), Upstream> {
     if url.starts_with("http://") {
         let mut req = axum::http::Request::builder().method(method).uri(url);
-        for (name, value) in headers {
-            if forwardable(name) {
-                req = req.header(name, value);
-            }
+        for (name, value) in end_to_end(headers) {
+            req = req.header(name, value);
         }
         let req = req
             .body(http_body_util::Full::new(body))
@@ -591,10 +612,8 @@ async fn call_upstream(
         .request(method, url)
         .timeout(cfg.upstream_timeout)
         .body(body);
-    for (name, value) in headers {
-        if forwardable(name) {
-            req = req.header(name, value);
-        }
+    for (name, value) in end_to_end(headers) {
+        req = req.header(name, value);
     }
     let mut res = req.send().await.map_err(|e| {
         if e.is_timeout() {
@@ -688,10 +707,8 @@ async fn call_relay(
             .timeout(cfg.upstream_timeout)
             .header(H_FORWARDED, state.node().id())
             .body(body.clone());
-        for (name, value) in headers {
-            if forwardable(name) {
-                req = req.header(name, value);
-            }
+        for (name, value) in end_to_end(headers) {
+            req = req.header(name, value);
         }
         match req.send().await {
             Ok(mut res) => {

@@ -1,7 +1,7 @@
 //! Relay end to end: real nodes, the in-process tunnel client (`agentmesh connect`'s core) and
 //! real local upstreams on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -1,6 +1,6 @@
 //! Discovery through the router: ranking, filters, empty query, exclusions, limits, bad input.
 
-mod common;
+use crate::common;
 
 use agentmesh::encoding::{format_rfc3339, now_unix};
 use agentmesh::identity::Identity;

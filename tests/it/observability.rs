@@ -2,7 +2,7 @@
 //! traffic; `/v1/node` carries what `top` shows; `top --once` prints it; `serve` logs JSON with
 //! agent IDs and never a secret.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::Read as _;

@@ -1,6 +1,6 @@
 //! The registry API through the router (`oneshot`): every status and error code of docs/protocol.md §3.
 
-mod common;
+use crate::common;
 
 use agentmesh::encoding::now_unix;
 use agentmesh::identity::Identity;

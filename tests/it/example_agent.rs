@@ -2,7 +2,7 @@
 //! node: a signed call is answered and the answer's signature verifies; a forged or replayed one
 //! is refused with the handshake's code.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Federation end to end: real nodes on 127.0.0.1 with short sync and push intervals.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::future::Future;

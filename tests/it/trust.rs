@@ -1,7 +1,7 @@
 //! Trust end to end: admin reports and their auth, gateway outcomes from a real upstream moving
 //! scores both ways, `min_trust` in discovery, periodic flush and restart.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,7 @@
 //! `agentmesh sim` in miniature: real nodes with every fault on, nothing lost; and the CLI's
 //! table, JSON and plot.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The binary end to end: keygen → serve → register → GET, plus its error paths and exit codes.
 
-mod common;
+use crate::common;
 
 use assert_cmd::assert::OutputAssertExt as _;
 use common::{ServeProcess, cmd};

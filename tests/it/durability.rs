@@ -1,7 +1,7 @@
 //! No acknowledged registration is ever lost: SIGKILL a node in the middle of a burst of
 //! registrations, restart it on the same data, and find every card that got a 2xx.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

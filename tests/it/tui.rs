@@ -1,6 +1,6 @@
 //! `top`'s screens against insta snapshots: each pane, whole screens at 80×24 and 200×50, the
 //! unreachable banner, overlays and the filter line — all from fixed data. Update with
-//! `INSTA_UPDATE=always cargo test --test tui` and review the diff.
+//! `INSTA_UPDATE=always cargo test --test it tui::` and review the diff.
 
 use std::time::Duration;
 

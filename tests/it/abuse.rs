@@ -8,7 +8,7 @@
 //! answered 507, a node with an unwritable stderr still serving, and TLS (and mutual TLS) with
 //! the CLI trusting a private CA. Long soaks are `cargo bench --bench abuse`.
 
-mod common;
+use crate::common;
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! node with a banner, quits on `q`, and leaves the terminal as it found it (alternate screen
 //! left, raw mode off).
 
-mod common;
+use crate::common;
 
 use std::io::{Read as _, Write as _};
 use std::os::fd::{FromRawFd as _, OwnedFd};

@@ -1,6 +1,6 @@
 //! Secure invocation end to end: real upstream agents (axum on port 0) behind a real node.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
