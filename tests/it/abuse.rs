@@ -428,6 +428,7 @@ async fn every_refusal_is_the_json_error_shape() {
 #[tokio::test]
 async fn federation_pages_are_capped_and_asked_smaller() {
     use std::sync::{Arc, Mutex};
+    type Params = axum::extract::Query<std::collections::HashMap<String, String>>;
     let fake = Identity::generate();
     let limits: Arc<Mutex<Vec<usize>>> = Arc::default();
     let app = {
@@ -437,9 +438,7 @@ async fn federation_pages_are_capped_and_asked_smaller() {
             .route(
                 "/v1/node",
                 axum::routing::get(
-                    move |axum::extract::Query(q): axum::extract::Query<
-                        std::collections::HashMap<String, String>,
-                    >| {
+                    move |axum::extract::Query(q): Params| {
                         let fake = fake.clone();
                         async move {
                             let challenge = q.get("challenge").cloned().unwrap_or_default();
@@ -458,9 +457,7 @@ async fn federation_pages_are_capped_and_asked_smaller() {
             .route(
                 "/v1/sync",
                 axum::routing::get(
-                    move |axum::extract::Query(q): axum::extract::Query<
-                        std::collections::HashMap<String, String>,
-                    >| {
+                    move |axum::extract::Query(q): Params| {
                         let limits = limits.clone();
                         async move {
                             let limit = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0);

@@ -15,13 +15,8 @@ use std::time::{Duration, Instant};
 use common::{ServeProcess, cmd};
 use serde_json::Value;
 
-/// Whether the reference SDKs can run here; without them a loud skip, or a failure where
-/// `AGENTMESH_REQUIRE_INTEROP=1`.
-fn interop_available(test: &str) -> bool {
-    if std::env::var("AGENTMESH_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
-        python();
-        return true;
-    }
+/// The Python that should have the reference SDKs, and whether it can import them.
+fn sdk_python() -> (PathBuf, bool) {
     let py = std::env::var_os("AGENTMESH_TEST_PYTHON").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python"),
         PathBuf::from,
@@ -33,8 +28,23 @@ fn interop_available(test: &str) -> bool {
         ])
         .output()
         .is_ok_and(|o| o.status.success());
+    (py, ok)
+}
+
+/// Whether the reference SDKs can run here; without them a loud skip, or a failure where
+/// `AGENTMESH_REQUIRE_INTEROP=1`.
+fn interop_available(test: &str) -> bool {
+    if std::env::var("AGENTMESH_REQUIRE_INTEROP").is_ok_and(|v| v == "1") {
+        python();
+        return true;
+    }
+    let ok = sdk_python().1;
     if !ok {
-        eprintln!(
+        // Written to the process's stderr, past the test harness's capture: a skip is never
+        // silent.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
             "\n*** SKIPPED {test}: the official MCP and A2A Python SDKs are not installed \
              (run `.ci/interop-env`; CI sets AGENTMESH_REQUIRE_INTEROP=1 and fails instead)\n"
         );
@@ -43,17 +53,7 @@ fn interop_available(test: &str) -> bool {
 }
 
 fn python() -> PathBuf {
-    let py = std::env::var_os("AGENTMESH_TEST_PYTHON").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python"),
-        PathBuf::from,
-    );
-    let ok = Command::new(&py)
-        .args([
-            "-c",
-            "import mcp.server.mcpserver, a2a.server.routes, uvicorn",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let (py, ok) = sdk_python();
     assert!(
         ok,
         "\n\n*** The interop tests need the official MCP and A2A Python SDKs, and {} cannot \
