@@ -52,16 +52,8 @@ impl ClientError {
     }
 }
 
-/// The answer to `POST /v1/agents`.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
-pub struct RegisterResponse {
-    /// The agent.
-    pub agent_id: String,
-    /// Its sequence number on the node.
-    pub seq: i64,
-    /// `created`, `updated` or `revoked`.
-    pub status: String,
-}
+/// The answer to `POST /v1/agents` (the node writes the same type).
+pub type RegisterResponse = crate::wire::Registered;
 
 /// A client of one node.
 #[derive(Debug, Clone)]
@@ -217,15 +209,15 @@ impl Client {
         let url = res.url().to_string();
         let bytes = res.bytes().await.map_err(|e| self.unreachable(&e))?;
         if !status.is_success() {
-            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let err = &v["error"];
+            let err = serde_json::from_slice::<crate::wire::ErrorBody>(&bytes).map(|b| b.error);
             return Err(ClientError::Api {
                 status: status.as_u16(),
-                code: err["code"].as_str().unwrap_or("unknown").to_string(),
-                message: err["message"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect()),
+                code: err
+                    .as_ref()
+                    .map_or_else(|_| "unknown".to_string(), |e| e.code.clone()),
+                message: err.map(|e| e.message).unwrap_or_else(|_| {
+                    String::from_utf8_lossy(&bytes).chars().take(200).collect()
+                }),
             });
         }
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {

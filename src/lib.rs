@@ -21,6 +21,7 @@ pub mod encoding;
 pub mod handshake;
 pub mod identity;
 pub mod relay;
+pub mod wire;
 
 // The node, the client and the CLI.
 #[cfg(feature = "node")]

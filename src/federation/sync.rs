@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -17,20 +16,7 @@ use crate::node::AppState;
 use crate::store::PutOutcome;
 
 /// `GET /v1/sync` answer.
-#[derive(Debug, Deserialize)]
-struct SyncPage {
-    node_id: String,
-    records: Vec<SyncRecord>,
-    more: bool,
-    #[serde(default)]
-    last_seq: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SyncRecord {
-    seq: i64,
-    card: Value,
-}
+use crate::wire::SyncPage;
 
 /// How a batch of records from a peer went.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -62,18 +62,20 @@ pub async fn sync(
     let page = state.store().cards_since(since, limit).await?;
     let last_seq = state.store().max_seq().await?;
     let next = page.cards.last().map_or(since, |c| c.seq);
-    let records: Vec<Value> = page
-        .cards
-        .into_iter()
-        .map(|c| json!({"seq": c.seq, "card": c.envelope}))
-        .collect();
-    let body = serde_json::to_vec(&json!({
-        "node_id": state.node().id(),
-        "records": records,
-        "next": next,
-        "more": page.more,
-        "last_seq": last_seq,
-    }))
+    let body = serde_json::to_vec(&crate::wire::SyncPage {
+        node_id: state.node().id().to_string(),
+        records: page
+            .cards
+            .into_iter()
+            .map(|c| crate::wire::SyncRecord {
+                seq: c.seq,
+                card: c.envelope,
+            })
+            .collect(),
+        next,
+        more: page.more,
+        last_seq: Some(last_seq),
+    })
     .map_err(ApiError::internal)?;
     let fed = state.federation();
     fed.stats

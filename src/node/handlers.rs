@@ -23,13 +23,13 @@ use crate::store::{PutOutcome, StoredCard};
 pub async fn register(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<crate::wire::Registered>), ApiError> {
     let mut agent_id = None;
     let result = store_card(&state, body, &mut agent_id).await;
     let outcome: &'static str = match &result {
         Ok((_, v)) => super::metrics::REGISTRATION_OUTCOMES
             .into_iter()
-            .find(|o| v["status"] == *o)
+            .find(|o| v.status == *o)
             .unwrap_or("created"),
         Err(e) if e.code == "stale" => "stale",
         Err(e) if e.status.is_client_error() => "invalid",
@@ -44,7 +44,7 @@ async fn store_card(
     state: &AppState,
     body: Result<Bytes, BytesRejection>,
     agent_id_out: &mut Option<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<crate::wire::Registered>), ApiError> {
     let body = body?;
     let card = Card::from_slice_batched(&body).await?;
     let agent_id = card.agent_id.clone();
@@ -77,7 +77,11 @@ async fn store_card(
     tracing::debug!(agent_id, seq, status = word, "card stored");
     Ok((
         status,
-        Json(json!({"agent_id": agent_id, "seq": seq, "status": word})),
+        Json(crate::wire::Registered {
+            agent_id,
+            seq,
+            status: word.to_string(),
+        }),
     ))
 }
 

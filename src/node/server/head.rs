@@ -26,7 +26,8 @@ pub(super) fn refuse_overloaded(tcp: &tokio::net::TcpStream) {
 
 /// A complete HTTP/1.1 error answer in the API's JSON shape, closing the connection.
 pub(super) fn error_response(status: u16, reason: &str, code: &str, message: &str) -> Vec<u8> {
-    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    let body = serde_json::to_string(&crate::wire::ErrorBody::new(code, message))
+        .expect("an error body serializes");
     let retry = if status == 503 {
         "retry-after: 1\r\n"
     } else {
