@@ -16,12 +16,11 @@ use agentmesh::encoding::{format_rfc3339, now_unix};
 use agentmesh::federation::PeerView;
 use agentmesh::handshake::sign_request;
 use agentmesh::identity::Identity;
-use agentmesh::node::activity::{NodeEvent, Rates};
-use agentmesh::node::info::{AgentRow, NodeInfo};
 use agentmesh::node::{Node, NodeConfig};
 use agentmesh::trust::{EventCounts, HourView, TrustView};
 use agentmesh::tui::app::App;
 use agentmesh::tui::ui;
+use agentmesh::wire::{AgentRow, NodeEvent, NodeInfo, Rates};
 use ratatui::backend::TestBackend;
 
 #[global_allocator]

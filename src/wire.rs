@@ -1,6 +1,7 @@
 //! Bodies of the node's HTTP API (docs/protocol.md §6), one type per body, written by the node
 //! and read by its clients (the CLI, federation peers) so that both sides agree by construction.
-//! Readers ignore fields they do not know: fields may be added, none renamed.
+//! Readers ignore fields they do not know: fields may be added, none renamed. `GET /v1/node`'s
+//! [`NodeInfo`] is what `agentmesh top` draws.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -68,6 +69,240 @@ pub struct SyncRecord {
     pub seq: i64,
     /// The signed envelope, as stored (tombstones and expired cards included).
     pub card: Value,
+}
+
+/// Most agents one `GET /v1/node` lists.
+pub const MAX_AGENTS: usize = 500;
+
+/// Sync counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyncInfo {
+    /// Records pulled and accepted as new.
+    pub pulled: u64,
+    /// Records received by pull.
+    pub pull_records: u64,
+    /// Records received by push and accepted as new.
+    pub pushed_in: u64,
+    /// Records sent in pushes.
+    pub pushed_out: u64,
+    /// Records refused.
+    pub rejected: u64,
+    /// Pull rounds finished.
+    pub pull_rounds: u64,
+    /// Body bytes sent for sync.
+    pub bytes_sent: u64,
+}
+
+/// Gateway counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewayInfo {
+    /// Response signatures left unchecked under load.
+    pub responses_unchecked: u64,
+}
+
+/// Relay counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RelayInfo {
+    /// Frames received from agents.
+    pub frames_in: u64,
+    /// Frames sent to agents.
+    pub frames_out: u64,
+}
+
+/// Trust counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrustInfo {
+    /// Agents with a record.
+    pub agents: u64,
+    /// Events absorbed since start.
+    pub events: u64,
+    /// Of them, admin reports.
+    pub reports: u64,
+}
+
+/// Store counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreInfo {
+    /// Write transactions.
+    pub commits: u64,
+    /// Writes in them.
+    pub writes: u64,
+    /// Largest batch.
+    pub max_batch: u64,
+}
+
+/// One agent as `top` lists it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentRow {
+    /// Its did:key.
+    pub agent_id: String,
+    /// The card's name (absent when this node has no live card).
+    pub name: Option<String>,
+    /// The card's protocols.
+    pub protocols: Vec<String>,
+    /// Local trust score.
+    pub trust: f64,
+    /// Change of the score since the previous hour.
+    pub trust_delta: f64,
+    /// Trust events seen.
+    pub trust_events: u64,
+    /// Calls through this node's gateway.
+    pub calls: u64,
+    /// Of them, errors.
+    pub errors: u64,
+    /// Unix seconds of the latest call.
+    pub last_call_at: Option<i64>,
+    /// Holds a relay tunnel to this node.
+    pub online: bool,
+    /// The card's endpoint is `relay://`.
+    pub relayed: bool,
+}
+
+/// `GET /v1/node`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeInfo {
+    /// The node's did:key.
+    pub node_id: String,
+    /// Its signature over `?challenge=` (federation's proof of identity).
+    pub challenge_signature: Option<String>,
+    /// Software version.
+    pub version: String,
+    /// Where peers reach it.
+    pub public_url: Option<String>,
+    /// Seconds since start.
+    pub uptime_s: u64,
+    /// Live cards stored.
+    pub agents: u64,
+    /// Cards in the discovery index.
+    pub indexed: u64,
+    /// Embedding model.
+    pub model: String,
+    /// Peers known.
+    pub peers: u64,
+    /// Relay tunnels open.
+    pub tunnels: u64,
+    /// Sync counters.
+    pub sync: SyncInfo,
+    /// Gateway counters.
+    pub gateway: GatewayInfo,
+    /// Relay counters.
+    pub relay: RelayInfo,
+    /// Trust counters.
+    pub trust: TrustInfo,
+    /// Store counters.
+    pub store: StoreInfo,
+    /// Activity counts since start.
+    pub totals: Totals,
+    /// Per-second counts of the last minute.
+    pub rates: Rates,
+    /// Peers with last sync and lag.
+    pub peer_list: Vec<PeerView>,
+    /// Tunnels.
+    pub tunnel_list: Vec<TunnelInfo>,
+    /// Agents active here lately (called, tunnelled, or with fresh trust events).
+    pub top_agents: Vec<AgentRow>,
+    /// Recent events, oldest first.
+    pub events: Vec<NodeEvent>,
+    /// Seq of the newest event (pass as `events_since` to get only newer ones).
+    pub events_seq: u64,
+}
+
+/// A peer on the wire (`GET /v1/peers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    /// Its did:key.
+    pub node_id: String,
+    /// Its base URL.
+    pub url: String,
+    /// When it last answered, RFC 3339.
+    pub last_seen: Option<String>,
+    /// `active` or `backoff`.
+    pub state: String,
+    /// When the last pull from it completed, RFC 3339.
+    #[serde(default)]
+    pub last_sync: Option<String>,
+    /// Records the last pull from it brought.
+    #[serde(default)]
+    pub lag: i64,
+}
+
+/// A relay tunnel as `GET /v1/node` lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelInfo {
+    /// The agent.
+    pub agent_id: String,
+    /// Seconds since it authenticated.
+    pub age_s: u64,
+    /// Calls waiting for an answer.
+    pub in_flight: usize,
+    /// Calls answered.
+    pub served: u64,
+}
+
+/// One entry of the event ring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeEvent {
+    /// Increases by one per event since the node started.
+    pub seq: u64,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// `invoke`, `register`, `trust`, `report` or `sync`.
+    pub kind: String,
+    /// The agent it concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// Whether it went well.
+    pub ok: bool,
+    /// What happened, for people.
+    pub text: String,
+}
+
+/// Calls to one agent through this node's gateway.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentCalls {
+    /// Calls since the node started (or since the agent was last forgotten).
+    pub calls: u64,
+    /// Of them, answered with an error.
+    pub errors: u64,
+    /// Unix seconds of the latest call.
+    pub last_at: i64,
+}
+
+/// Per-second counts, oldest first, ending with the current second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    /// Seconds covered.
+    pub window_s: u32,
+    /// Gateway calls per second.
+    pub invocations: Vec<u32>,
+    /// Gateway errors per second.
+    pub errors: Vec<u32>,
+    /// Registrations per second.
+    pub registrations: Vec<u32>,
+    /// Discovery queries per second.
+    pub discoveries: Vec<u32>,
+}
+
+/// Counts since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Gateway calls.
+    pub invocations: u64,
+    /// Gateway errors.
+    pub errors: u64,
+    /// Registrations accepted.
+    pub registrations: u64,
+    /// Discovery queries.
+    pub discoveries: u64,
+    /// Agents not counted per agent because the node's limit of were.
+    pub untracked: u64,
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::{Ctx, Outcome, out, out_json, runtime};
-use crate::node::info::MAX_AGENTS;
 use crate::tui::{self, TopConfig};
+use crate::wire::MAX_AGENTS;
 
 /// `top` flags.
 #[derive(Debug, clap::Args)]

@@ -36,6 +36,7 @@ use serde_json::Value;
 use crate::encoding::{format_rfc3339, now_unix};
 use crate::identity::{Identity, verify_b64};
 use crate::store::PeerRow;
+pub use crate::wire::PeerView;
 
 /// Domain separation tag of peer announcements.
 pub const PEER_DOMAIN: &str = "AGENTMESH-PEER-V1";
@@ -209,25 +210,6 @@ impl Peer {
     fn usable(&self, now: Instant) -> bool {
         self.backoff_until.is_none_or(|t| now >= t)
     }
-}
-
-/// A peer on the wire (`GET /v1/peers`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerView {
-    /// Its did:key.
-    pub node_id: String,
-    /// Its base URL.
-    pub url: String,
-    /// When it last answered, RFC 3339.
-    pub last_seen: Option<String>,
-    /// `active` or `backoff`.
-    pub state: String,
-    /// When the last pull from it completed, RFC 3339.
-    #[serde(default)]
-    pub last_sync: Option<String>,
-    /// Records the last pull from it brought.
-    #[serde(default)]
-    pub lag: i64,
 }
 
 /// Counters of sync traffic.

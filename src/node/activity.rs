@@ -13,7 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
+pub use crate::wire::{AgentCalls, NodeEvent, Rates, Totals};
 
 /// Seconds of per-second rates kept and reported.
 pub const RATE_WINDOW: usize = 60;
@@ -41,65 +41,6 @@ pub enum Series {
 struct Slot {
     sec: i64,
     counts: [u32; 4],
-}
-
-/// One entry of the event ring.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeEvent {
-    /// Increases by one per event since the node started.
-    pub seq: u64,
-    /// Unix milliseconds.
-    pub at_ms: i64,
-    /// `invoke`, `register`, `trust`, `report` or `sync`.
-    pub kind: String,
-    /// The agent it concerns, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
-    /// Whether it went well.
-    pub ok: bool,
-    /// What happened, for people.
-    pub text: String,
-}
-
-/// Calls to one agent through this node's gateway.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentCalls {
-    /// Calls since the node started (or since the agent was last forgotten).
-    pub calls: u64,
-    /// Of them, answered with an error.
-    pub errors: u64,
-    /// Unix seconds of the latest call.
-    pub last_at: i64,
-}
-
-/// Per-second counts, oldest first, ending with the current second.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Rates {
-    /// Seconds covered.
-    pub window_s: u32,
-    /// Gateway calls per second.
-    pub invocations: Vec<u32>,
-    /// Gateway errors per second.
-    pub errors: Vec<u32>,
-    /// Registrations per second.
-    pub registrations: Vec<u32>,
-    /// Discovery queries per second.
-    pub discoveries: Vec<u32>,
-}
-
-/// Counts since start.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Totals {
-    /// Gateway calls.
-    pub invocations: u64,
-    /// Gateway errors.
-    pub errors: u64,
-    /// Registrations accepted.
-    pub registrations: u64,
-    /// Discovery queries.
-    pub discoveries: u64,
-    /// Agents not counted per agent because [`MAX_TRACKED_AGENTS`] were.
-    pub untracked: u64,
 }
 
 /// What an event says, kept unformatted until read.

@@ -7,158 +7,17 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 
-use super::activity::{EVENT_RING, NodeEvent, Rates, Totals};
+use super::activity::EVENT_RING;
 use super::metrics::Snapshot;
 use super::{ApiError, AppState};
-use crate::federation::PeerView;
-use crate::relay::server::TunnelInfo;
+use crate::wire::TunnelInfo;
 
-/// Most agents one call lists.
-pub const MAX_AGENTS: usize = 500;
+pub use crate::wire::{
+    AgentRow, GatewayInfo, MAX_AGENTS, NodeInfo, RelayInfo, StoreInfo, SyncInfo, TrustInfo,
+};
 const DEFAULT_AGENTS: usize = 50;
 const DEFAULT_EVENTS: usize = 100;
-
-/// Sync counters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SyncInfo {
-    /// Records pulled and accepted as new.
-    pub pulled: u64,
-    /// Records received by pull.
-    pub pull_records: u64,
-    /// Records received by push and accepted as new.
-    pub pushed_in: u64,
-    /// Records sent in pushes.
-    pub pushed_out: u64,
-    /// Records refused.
-    pub rejected: u64,
-    /// Pull rounds finished.
-    pub pull_rounds: u64,
-    /// Body bytes sent for sync.
-    pub bytes_sent: u64,
-}
-
-/// Gateway counters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct GatewayInfo {
-    /// Response signatures left unchecked under load.
-    pub responses_unchecked: u64,
-}
-
-/// Relay counters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RelayInfo {
-    /// Frames received from agents.
-    pub frames_in: u64,
-    /// Frames sent to agents.
-    pub frames_out: u64,
-}
-
-/// Trust counters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrustInfo {
-    /// Agents with a record.
-    pub agents: u64,
-    /// Events absorbed since start.
-    pub events: u64,
-    /// Of them, admin reports.
-    pub reports: u64,
-}
-
-/// Store counters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StoreInfo {
-    /// Write transactions.
-    pub commits: u64,
-    /// Writes in them.
-    pub writes: u64,
-    /// Largest batch.
-    pub max_batch: u64,
-}
-
-/// One agent as `top` lists it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AgentRow {
-    /// Its did:key.
-    pub agent_id: String,
-    /// The card's name (absent when this node has no live card).
-    pub name: Option<String>,
-    /// The card's protocols.
-    pub protocols: Vec<String>,
-    /// Local trust score.
-    pub trust: f64,
-    /// Change of the score since the previous hour.
-    pub trust_delta: f64,
-    /// Trust events seen.
-    pub trust_events: u64,
-    /// Calls through this node's gateway.
-    pub calls: u64,
-    /// Of them, errors.
-    pub errors: u64,
-    /// Unix seconds of the latest call.
-    pub last_call_at: Option<i64>,
-    /// Holds a relay tunnel to this node.
-    pub online: bool,
-    /// The card's endpoint is `relay://`.
-    pub relayed: bool,
-}
-
-/// `GET /v1/node`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct NodeInfo {
-    /// The node's did:key.
-    pub node_id: String,
-    /// Its signature over `?challenge=` (federation's proof of identity).
-    pub challenge_signature: Option<String>,
-    /// Software version.
-    pub version: String,
-    /// Where peers reach it.
-    pub public_url: Option<String>,
-    /// Seconds since start.
-    pub uptime_s: u64,
-    /// Live cards stored.
-    pub agents: u64,
-    /// Cards in the discovery index.
-    pub indexed: u64,
-    /// Embedding model.
-    pub model: String,
-    /// Peers known.
-    pub peers: u64,
-    /// Relay tunnels open.
-    pub tunnels: u64,
-    /// Sync counters.
-    pub sync: SyncInfo,
-    /// Gateway counters.
-    pub gateway: GatewayInfo,
-    /// Relay counters.
-    pub relay: RelayInfo,
-    /// Trust counters.
-    pub trust: TrustInfo,
-    /// Store counters.
-    pub store: StoreInfo,
-    /// Activity counts since start.
-    pub totals: Totals,
-    /// Per-second counts of the last minute.
-    pub rates: Rates,
-    /// Peers with last sync and lag.
-    pub peer_list: Vec<PeerView>,
-    /// Tunnels.
-    pub tunnel_list: Vec<TunnelInfo>,
-    /// Agents active here lately (called, tunnelled, or with fresh trust events).
-    pub top_agents: Vec<AgentRow>,
-    /// Recent events, oldest first.
-    pub events: Vec<NodeEvent>,
-    /// Seq of the newest event (pass as `events_since` to get only newer ones).
-    pub events_seq: u64,
-}
 
 struct InfoQuery {
     challenge: Option<String>,

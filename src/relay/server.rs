@@ -25,6 +25,7 @@ use super::{
 };
 use crate::encoding::b64url;
 use crate::identity::{Identity, verify_b64};
+pub use crate::wire::TunnelInfo;
 
 /// Tunnel settings.
 #[derive(Debug, Clone)]
@@ -112,19 +113,6 @@ impl std::fmt::Debug for Relay {
             .field("tunnels", &self.len())
             .finish_non_exhaustive()
     }
-}
-
-/// A tunnel as listed by [`Relay::tunnels`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TunnelInfo {
-    /// The agent.
-    pub agent_id: String,
-    /// Seconds since it authenticated.
-    pub age_s: u64,
-    /// Calls waiting for an answer.
-    pub in_flight: usize,
-    /// Calls answered.
-    pub served: u64,
 }
 
 /// Removes a call's one-shot when the caller stops waiting (timeout, client gone).

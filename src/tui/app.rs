@@ -6,9 +6,8 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::federation::PeerView;
-use crate::node::activity::NodeEvent;
-use crate::node::info::{AgentRow, NodeInfo};
 use crate::trust::TrustView;
+use crate::wire::{AgentRow, NodeEvent, NodeInfo};
 
 /// Events kept on screen (the node sends only newer ones each poll).
 pub const MAX_EVENTS: usize = 500;
@@ -448,7 +447,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::info::AgentRow;
+    use crate::wire::AgentRow;
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)

@@ -8,8 +8,8 @@ use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 
 use crate::client::Client;
-use crate::node::info::NodeInfo;
 use crate::trust::TrustView;
+use crate::wire::NodeInfo;
 
 /// Something the main loop reacts to.
 #[derive(Debug)]

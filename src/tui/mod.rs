@@ -136,7 +136,7 @@ pub async fn snapshot(
     let raw = client
         .get_json(&format!("/v1/node?agents={agents}"))
         .await?;
-    let info: crate::node::info::NodeInfo =
+    let info: crate::wire::NodeInfo =
         serde_json::from_value(raw.clone()).map_err(|e| crate::client::ClientError::Decode {
             url: format!("{}/v1/node", client.base()),
             reason: e.to_string(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use agentmesh::encoding::now_unix;
 use agentmesh::identity::Identity;
-use agentmesh::node::info::NodeInfo;
+use agentmesh::wire::NodeInfo;
 use axum::routing::any;
 use common::{ServeProcess, TestNode, cmd, envelope, serve_app};
 use serde_json::Value;

@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use agentmesh::encoding::format_rfc3339;
 use agentmesh::federation::PeerView;
-use agentmesh::node::activity::{NodeEvent, Rates};
-use agentmesh::node::info::{AgentRow, NodeInfo};
 use agentmesh::relay::server::TunnelInfo;
 use agentmesh::trust::{EventCounts, HourView, TrustView};
 use agentmesh::tui::app::{App, Pane};
 use agentmesh::tui::{buffer_text, render_text, ui};
+use agentmesh::wire::{AgentRow, NodeEvent, NodeInfo, Rates};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
