@@ -169,11 +169,6 @@ impl Card {
             .expect("validated: manifest is an object")
     }
 
-    /// A manifest string field, if present.
-    pub fn manifest_str(&self, field: &str) -> Option<&str> {
-        self.manifest().get(field).and_then(Value::as_str)
-    }
-
     /// Rejects an `issued_at` more than [`MAX_FUTURE_SKEW_S`] after `now` (unix seconds).
     pub fn check_not_future(&self, now: i64) -> Result<(), CardError> {
         let ahead = self.issued_at - now;
@@ -184,11 +179,6 @@ impl Card {
             ));
         }
         Ok(())
-    }
-
-    /// True once `expires_at` has passed.
-    pub fn is_expired(&self, now: i64) -> bool {
-        self.expires_at.is_some_and(|e| e <= now)
     }
 
     /// Whether this version replaces `other` (a version of the same agent): a higher
