@@ -193,12 +193,18 @@ pub enum HandshakeError {
 impl HandshakeError {
     /// The docs/protocol.md §6 error code.
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The docs/protocol.md §6 error code, typed.
+    pub fn error_code(&self) -> crate::wire::ErrorCode {
+        use crate::wire::ErrorCode;
         match self {
-            Self::MissingHeader(_) => "missing_header",
-            Self::BadSignature(_) => "bad_signature",
-            Self::WrongTarget { .. } => "wrong_target",
-            Self::StaleTimestamp { .. } => "stale_timestamp",
-            Self::ReplayedNonce => "replayed_nonce",
+            Self::MissingHeader(_) => ErrorCode::MissingHeader,
+            Self::BadSignature(_) => ErrorCode::BadSignature,
+            Self::WrongTarget { .. } => ErrorCode::WrongTarget,
+            Self::StaleTimestamp { .. } => ErrorCode::StaleTimestamp,
+            Self::ReplayedNonce => ErrorCode::ReplayedNonce,
         }
     }
 }

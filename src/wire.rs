@@ -6,6 +6,115 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Every `error.code` a node answers with (docs/protocol.md §6, Errors). Clients keep the code
+/// of an [`ErrorBody`] as a string, so a newer node's codes still read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// `invalid_json`.
+    InvalidJson,
+    /// `invalid_id`.
+    InvalidId,
+    /// `invalid_field`.
+    InvalidField,
+    /// `too_large`.
+    TooLarge,
+    /// `bad_signature`.
+    BadSignature,
+    /// `missing_header`.
+    MissingHeader,
+    /// `wrong_target`.
+    WrongTarget,
+    /// `stale_timestamp`.
+    StaleTimestamp,
+    /// `replayed_nonce`.
+    ReplayedNonce,
+    /// `stale`.
+    Stale,
+    /// `not_found`.
+    NotFound,
+    /// `revoked`.
+    Revoked,
+    /// `forbidden`.
+    Forbidden,
+    /// `rate_limited`.
+    RateLimited,
+    /// `agent_offline`.
+    AgentOffline,
+    /// `upstream_failed`.
+    UpstreamFailed,
+    /// `upstream_timeout`.
+    UpstreamTimeout,
+    /// `internal`.
+    Internal,
+    /// `request_timeout`.
+    RequestTimeout,
+    /// `overloaded`.
+    Overloaded,
+    /// `insufficient_storage`.
+    InsufficientStorage,
+}
+
+impl ErrorCode {
+    /// Every code, in the protocol's order.
+    pub const ALL: [ErrorCode; 21] = [
+        Self::InvalidJson,
+        Self::InvalidId,
+        Self::InvalidField,
+        Self::TooLarge,
+        Self::BadSignature,
+        Self::MissingHeader,
+        Self::WrongTarget,
+        Self::StaleTimestamp,
+        Self::ReplayedNonce,
+        Self::Stale,
+        Self::NotFound,
+        Self::Revoked,
+        Self::Forbidden,
+        Self::RateLimited,
+        Self::AgentOffline,
+        Self::UpstreamFailed,
+        Self::UpstreamTimeout,
+        Self::Internal,
+        Self::RequestTimeout,
+        Self::Overloaded,
+        Self::InsufficientStorage,
+    ];
+
+    /// The code as it travels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidJson => "invalid_json",
+            Self::InvalidId => "invalid_id",
+            Self::InvalidField => "invalid_field",
+            Self::TooLarge => "too_large",
+            Self::BadSignature => "bad_signature",
+            Self::MissingHeader => "missing_header",
+            Self::WrongTarget => "wrong_target",
+            Self::StaleTimestamp => "stale_timestamp",
+            Self::ReplayedNonce => "replayed_nonce",
+            Self::Stale => "stale",
+            Self::NotFound => "not_found",
+            Self::Revoked => "revoked",
+            Self::Forbidden => "forbidden",
+            Self::RateLimited => "rate_limited",
+            Self::AgentOffline => "agent_offline",
+            Self::UpstreamFailed => "upstream_failed",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::Internal => "internal",
+            Self::RequestTimeout => "request_timeout",
+            Self::Overloaded => "overloaded",
+            Self::InsufficientStorage => "insufficient_storage",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `{"error":{"code","message"}}`: every refusal, from the listener to the handlers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -310,6 +419,17 @@ mod tests {
     use super::*;
 
     /// The shapes docs/protocol.md §6 gives, field for field.
+    /// Each code serializes as the string `as_str` gives (the enum and the wire agree).
+    #[test]
+    fn error_codes_travel_as_their_strings() {
+        for c in ErrorCode::ALL {
+            assert_eq!(
+                serde_json::to_value(c).expect("json"),
+                serde_json::json!(c.as_str())
+            );
+        }
+    }
+
     #[test]
     fn bodies_have_the_protocol_shapes() {
         let e = serde_json::to_value(ErrorBody::new("stale", "older")).expect("json");

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use crate::card::CardError;
 use crate::identity::IdError;
 use crate::store::StoreError;
+use crate::wire::ErrorCode;
 
 /// An API error: status, stable code, human message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +17,7 @@ pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// One of docs/protocol.md §6's error codes.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// What went wrong, for people.
     pub message: String,
     /// Seconds for a `Retry-After` header (429 / 503).
@@ -25,7 +26,7 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with this status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -36,14 +37,14 @@ impl ApiError {
 
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
     /// 400 `invalid_field`.
     pub fn bad_field(field: &str, reason: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "invalid_field",
+            ErrorCode::InvalidField,
             format!("{field}: {reason}"),
         )
     }
@@ -53,7 +54,7 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal error; see the node's log",
         )
     }
@@ -61,7 +62,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = crate::wire::ErrorBody::new(self.code, self.message);
+        let body = crate::wire::ErrorBody::new(self.code.as_str(), self.message);
         let mut res = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after {
             res.headers_mut()
@@ -74,11 +75,13 @@ impl IntoResponse for ApiError {
 impl From<CardError> for ApiError {
     fn from(e: CardError) -> Self {
         let (status, code) = match &e {
-            CardError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            CardError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
-            CardError::InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid_id"),
-            CardError::BadSignature(_) => (StatusCode::UNAUTHORIZED, "bad_signature"),
-            CardError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            CardError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge),
+            CardError::InvalidJson(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidJson),
+            CardError::InvalidId(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidId),
+            CardError::BadSignature(_) => (StatusCode::UNAUTHORIZED, ErrorCode::BadSignature),
+            CardError::InvalidField { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField)
+            }
         };
         Self::new(status, code, e.to_string())
     }
@@ -86,7 +89,7 @@ impl From<CardError> for ApiError {
 
 impl From<IdError> for ApiError {
     fn from(e: IdError) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_id", e.to_string())
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidId, e.to_string())
     }
 }
 
@@ -95,14 +98,14 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Closed => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "internal",
+                ErrorCode::Internal,
                 "the node is shutting down",
             ),
             e if e.is_full() => {
                 tracing::error!(error = %e, "the database cannot grow: disk full or at max_db_size");
                 Self::new(
                     StatusCode::INSUFFICIENT_STORAGE,
-                    "insufficient_storage",
+                    ErrorCode::InsufficientStorage,
                     "this node's storage is full; nothing was stored (retry later or on another node)",
                 )
             }
@@ -128,7 +131,7 @@ impl ApiError {
     pub fn body_timeout() -> Self {
         Self::new(
             StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
+            ErrorCode::RequestTimeout,
             "the request body stopped arriving",
         )
     }
@@ -138,7 +141,7 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
     fn from(r: axum::extract::rejection::PathRejection) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "invalid_id",
+            ErrorCode::InvalidId,
             format!("the path cannot be read: {}", r.body_text()),
         )
     }
@@ -151,11 +154,15 @@ impl From<BytesRejection> for ApiError {
         } else if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
+                ErrorCode::TooLarge,
                 "request body is over the limit",
             )
         } else {
-            Self::new(StatusCode::BAD_REQUEST, "invalid_json", r.body_text())
+            Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidJson,
+                r.body_text(),
+            )
         }
     }
 }

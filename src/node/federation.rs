@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::{ApiError, AppState};
 use crate::encoding::now_unix;
 use crate::federation::Announcement;
+use crate::wire::ErrorCode;
 
 /// Records per sync page at most.
 pub const MAX_SYNC_PAGE: usize = 1000;
@@ -115,7 +116,7 @@ pub async fn push(
     let push: PushBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("expected {{\"from\", \"records\": [envelope, …]}}: {e}"),
         )
     })?;
@@ -129,7 +130,7 @@ pub async fn push(
         state
             .verifier()
             .verify(header, "POST", path, &body, now_unix())
-            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?
+            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.error_code(), e.to_string()))?
     };
     if push.from != caller {
         return Err(ApiError::bad_field(
@@ -181,7 +182,7 @@ pub async fn announce(
     let ann: Announcement = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("expected {{\"node_id\",\"url\",\"issued_at\",\"signature\"}}: {e}"),
         )
     })?;
@@ -190,7 +191,7 @@ pub async fn announce(
         return Err(ApiError::bad_field("url", "must be an http(s) base URL"));
     }
     ann.verify(now_unix())
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e))?;
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::BadSignature, e))?;
     let fed = state.federation();
     if ann.node_id == fed.node_id() {
         return Err(ApiError::bad_field("node_id", "is this node's own ID"));

@@ -21,17 +21,17 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 
-use super::Path;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Path};
 use crate::card::Card;
 use crate::encoding::now_unix;
 use crate::events::{OutcomeEvent, OutcomeKind};
 use crate::handshake::{H_NONCE, H_SIGNATURE, verify_response_batched};
 use crate::ratelimit::Rejected;
 use crate::store::StoredCard;
+use crate::wire::ErrorCode;
 use tracing::Instrument as _;
 
 /// Gateway settings.
@@ -244,7 +244,7 @@ async fn invoke_inner(
         Ok(res) if res.status().is_server_error() => (res, "agent_5xx"),
         Ok(res) => (res, "ok"),
         Err(e) => {
-            let code = e.code;
+            let code = e.code.as_str();
             (e.into_response(), code)
         }
     };
@@ -278,7 +278,7 @@ async fn forward(
         // A relay list that names this node under another URL: it has no tunnel, say so.
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "agent_offline",
+            ErrorCode::AgentOffline,
             format!("agent {id} has no tunnel to this node"),
         ));
     }
@@ -294,12 +294,12 @@ async fn forward(
         .verifier()
         .verify_batched(id, &header, method.as_str(), &path, &body, now)
         .await
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.error_code(), e.to_string()))?;
     tracing::Span::current().record("caller", caller.as_str());
     let Some(endpoint) = route.endpoint.as_deref() else {
         return Err(ApiError::new(
             StatusCode::GONE,
-            "revoked",
+            ErrorCode::Revoked,
             "the card has no endpoint",
         ));
     };
@@ -307,7 +307,7 @@ async fn forward(
     if !(relayed || endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
-            "upstream_failed",
+            ErrorCode::UpstreamFailed,
             format!("the gateway cannot call a {endpoint} endpoint; call the agent directly"),
         ));
     }
@@ -390,7 +390,7 @@ fn admit(state: &AppState, id: &str, route: &Route) -> Result<crate::ratelimit::
                     ),
                 ),
             };
-            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg);
+            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, msg);
             e.retry_after = Some(retry);
             e
         })
@@ -404,7 +404,7 @@ async fn read_body(body: Body, max: usize) -> Result<Bytes, ApiError> {
         }
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            ErrorCode::TooLarge,
             format!("request body is over the gateway's {max} byte limit"),
         )
     })
@@ -420,7 +420,7 @@ fn refusal(e: Upstream, id: &str, cfg: &GatewayConfig) -> (Option<OutcomeKind>, 
                 None,
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "agent_offline",
+                    ErrorCode::AgentOffline,
                     format!("agent {id} is not connected to a relay: {why}"),
                 ),
             )
@@ -429,7 +429,7 @@ fn refusal(e: Upstream, id: &str, cfg: &GatewayConfig) -> (Option<OutcomeKind>, 
             // The node's own bound, not the agent's doing: no trust event.
             let mut e = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "upstream_failed",
+                ErrorCode::UpstreamFailed,
                 format!("the tunnel of agent {id} has {n} calls in flight; retry"),
             );
             e.retry_after = Some(1);
@@ -439,7 +439,7 @@ fn refusal(e: Upstream, id: &str, cfg: &GatewayConfig) -> (Option<OutcomeKind>, 
             Some(OutcomeKind::Failure),
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                "upstream_failed",
+                ErrorCode::UpstreamFailed,
                 format!("the tunnel of agent {id} closed before it answered"),
             ),
         ),
@@ -447,7 +447,7 @@ fn refusal(e: Upstream, id: &str, cfg: &GatewayConfig) -> (Option<OutcomeKind>, 
             Some(OutcomeKind::Timeout),
             ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
+                ErrorCode::UpstreamTimeout,
                 format!(
                     "agent {id} did not answer within {:?}",
                     cfg.upstream_timeout
@@ -458,7 +458,7 @@ fn refusal(e: Upstream, id: &str, cfg: &GatewayConfig) -> (Option<OutcomeKind>, 
             Some(OutcomeKind::Failure),
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
+                ErrorCode::TooLarge,
                 format!(
                     "the agent's answer is over the gateway's {} byte limit",
                     cfg.max_body
@@ -471,7 +471,7 @@ fn refusal(e: Upstream, id: &str, cfg: &GatewayConfig) -> (Option<OutcomeKind>, 
                 None,
                 ApiError::new(
                     StatusCode::BAD_GATEWAY,
-                    "upstream_failed",
+                    ErrorCode::UpstreamFailed,
                     format!("this node cannot build the call to agent {id}: {why}"),
                 ),
             )
@@ -482,7 +482,7 @@ fn refusal(e: Upstream, id: &str, cfg: &GatewayConfig) -> (Option<OutcomeKind>, 
                 Some(OutcomeKind::Failure),
                 ApiError::new(
                     StatusCode::BAD_GATEWAY,
-                    "upstream_failed",
+                    ErrorCode::UpstreamFailed,
                     format!("cannot reach agent {id} at its endpoint"),
                 ),
             )

@@ -7,17 +7,17 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 
-use super::Path;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse as _;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Path};
 use crate::card::Card;
 use crate::discovery::{MAX_LIMIT, MAX_QUERY_CHARS, Query as SearchQuery};
 use crate::encoding::{format_rfc3339, now_unix};
 use crate::identity::public_from_did;
 use crate::store::{PutOutcome, StoredCard};
+use crate::wire::ErrorCode;
 
 /// `POST /v1/agents`: verify a signed envelope and store it if newer.
 pub async fn register(
@@ -31,7 +31,7 @@ pub async fn register(
             .into_iter()
             .find(|o| v.status == *o)
             .unwrap_or("created"),
-        Err(e) if e.code == "stale" => "stale",
+        Err(e) if e.code == ErrorCode::Stale => "stale",
         Err(e) if e.status.is_client_error() => "invalid",
         Err(_) => "error",
     };
@@ -66,7 +66,7 @@ async fn store_card(
             };
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "stale",
+                ErrorCode::Stale,
                 format!(
                     "a {what} issued at {} is already stored; sign the card with a newer issued_at",
                     format_rfc3339(stored_issued_at)
@@ -90,14 +90,14 @@ pub fn check_live(agent_id: &str, revoked: bool, expires_at: Option<i64>) -> Res
     if revoked {
         return Err(ApiError::new(
             StatusCode::GONE,
-            "revoked",
+            ErrorCode::Revoked,
             format!("agent {agent_id} has revoked its card"),
         ));
     }
     if let Some(exp) = expires_at.filter(|e| *e <= now_unix()) {
         return Err(ApiError::new(
             StatusCode::GONE,
-            "not_found",
+            ErrorCode::NotFound,
             format!(
                 "the card of agent {agent_id} expired at {}",
                 format_rfc3339(exp)
@@ -310,7 +310,7 @@ pub fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
 pub async fn no_method() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "not_found",
+        ErrorCode::NotFound,
         "method not allowed on this path",
     )
 }

@@ -43,6 +43,7 @@ use crate::ratelimit::Limiter;
 use crate::relay::server::{Relay, RelayConfig};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::trust::{SystemClock, Tee, TrustConfig, TrustManager};
+use crate::wire::ErrorCode;
 
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
@@ -360,7 +361,7 @@ pub fn signed_header_lookup(
         if headers.get_all(name).iter().nth(1).is_some() {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
-                "bad_signature",
+                ErrorCode::BadSignature,
                 format!("the request carries {name} more than once; a signed request has one"),
             ));
         }
@@ -492,7 +493,7 @@ async fn bound_body(
     if declared.is_some_and(|n| n > cap) {
         return ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            ErrorCode::TooLarge,
             format!(
                 "the body is {} bytes; {} takes at most {cap}",
                 declared.unwrap_or_default(),
@@ -505,7 +506,7 @@ async fn bound_body(
         // The route reads up to the peers' cap; a stranger must say how much it sends.
         return ApiError::new(
             axum::http::StatusCode::LENGTH_REQUIRED,
-            "too_large",
+            ErrorCode::TooLarge,
             "a push from a node that is not a peer must carry Content-Length",
         )
         .into_response();
@@ -522,7 +523,7 @@ async fn bound_body(
             _ => {
                 let mut e = ApiError::new(
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "overloaded",
+                    ErrorCode::Overloaded,
                     "too many large uploads at once; retry shortly",
                 );
                 e.retry_after = Some(1);
@@ -584,7 +585,7 @@ async fn relay_ws(
         Err(r) => {
             return ApiError::new(
                 r.status(),
-                "invalid_field",
+                ErrorCode::InvalidField,
                 format!(
                     "this route opens a relay tunnel over a WebSocket: {}",
                     r.body_text()

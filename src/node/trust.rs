@@ -9,17 +9,17 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 
-use super::Path;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Path};
 use crate::encoding::now_unix;
 use crate::events::OutcomeKind;
 use crate::identity::public_from_did;
 use crate::trust::{MAX_LIST, TrustSort, TrustView};
+use crate::wire::ErrorCode;
 
 /// Largest report body.
 pub const MAX_REPORT_BYTES: usize = 16 * 1024;
@@ -125,11 +125,11 @@ pub async fn report(
     let caller = state
         .verifier()
         .verify(header, method.as_str(), path, &body, now_unix())
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.error_code(), e.to_string()))?;
     if !state.is_admin(&caller) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             format!(
                 "{caller} is not an admin of this node; add it to `admins` in the node's [serve.trust] config or pass --admin"
             ),
@@ -138,7 +138,7 @@ pub async fn report(
     let req: ReportBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!(
                 "expected {{\"event\": \"success|failure|timeout|bad_signature|rate_limit\", \"note\"?: \"…\"}}: {e}"
             ),

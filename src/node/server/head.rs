@@ -6,6 +6,7 @@
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::ServerLimits;
+use crate::wire::ErrorCode;
 
 /// Headers a request may carry at most.
 pub(super) const MAX_HEADERS: usize = 128;
@@ -19,14 +20,14 @@ pub(super) fn refuse_overloaded(tcp: &tokio::net::TcpStream) {
     let _ = tcp.try_write(&error_response(
         503,
         "Service Unavailable",
-        "overloaded",
+        ErrorCode::Overloaded,
         "the node is at its connection limit; retry shortly",
     ));
 }
 
 /// A complete HTTP/1.1 error answer in the API's JSON shape, closing the connection.
-pub(super) fn error_response(status: u16, reason: &str, code: &str, message: &str) -> Vec<u8> {
-    let body = serde_json::to_string(&crate::wire::ErrorBody::new(code, message))
+pub(super) fn error_response(status: u16, reason: &str, code: ErrorCode, message: &str) -> Vec<u8> {
+    let body = serde_json::to_string(&crate::wire::ErrorBody::new(code.as_str(), message))
         .expect("an error body serializes");
     let retry = if status == 503 {
         "retry-after: 1\r\n"
@@ -46,7 +47,7 @@ pub(super) enum HeadError {
     /// The connection closed before a head began: nothing to answer.
     Closed,
     /// An answer to send before closing: status, reason, code, message.
-    Refused(u16, &'static str, &'static str, String),
+    Refused(u16, &'static str, ErrorCode, String),
 }
 
 /// Reads the first request head (or an HTTP/2 preface) of a connection under the limits;
@@ -71,7 +72,7 @@ pub(super) async fn read_first_head<IO: AsyncRead + Unpin>(
                 refused(
                     400,
                     "Bad Request",
-                    "invalid_json",
+                    ErrorCode::InvalidJson,
                     "the request head ended early",
                 )
             });
@@ -89,7 +90,7 @@ pub(super) async fn read_first_head<IO: AsyncRead + Unpin>(
     }
 }
 
-fn refused(status: u16, reason: &'static str, code: &'static str, msg: &str) -> HeadError {
+fn refused(status: u16, reason: &'static str, code: ErrorCode, msg: &str) -> HeadError {
     HeadError::Refused(status, reason, code, msg.to_string())
 }
 
@@ -102,7 +103,7 @@ fn check_head(buf: &[u8], limits: &ServerLimits) -> Result<(), HeadError> {
         return Err(HeadError::Refused(
             414,
             "URI Too Long",
-            "too_large",
+            ErrorCode::TooLarge,
             format!("the request target is over {} bytes", limits.max_uri_bytes),
         ));
     }
@@ -110,7 +111,7 @@ fn check_head(buf: &[u8], limits: &ServerLimits) -> Result<(), HeadError> {
         return Err(HeadError::Refused(
             431,
             "Request Header Fields Too Large",
-            "too_large",
+            ErrorCode::TooLarge,
             format!("the request head is over {} bytes", limits.max_header_bytes),
         ));
     }
@@ -128,7 +129,7 @@ fn head_complete(buf: &[u8], limits: &ServerLimits) -> Result<bool, HeadError> {
                 return Err(HeadError::Refused(
                     414,
                     "URI Too Long",
-                    "too_large",
+                    ErrorCode::TooLarge,
                     format!("the request target is over {} bytes", limits.max_uri_bytes),
                 ));
             }
@@ -137,13 +138,13 @@ fn head_complete(buf: &[u8], limits: &ServerLimits) -> Result<bool, HeadError> {
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::Refused(
             431,
             "Request Header Fields Too Large",
-            "too_large",
+            ErrorCode::TooLarge,
             format!("a request carries at most {MAX_HEADERS} headers"),
         )),
         Err(e) => Err(HeadError::Refused(
             400,
             "Bad Request",
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("malformed HTTP request head: {e}"),
         )),
     }
@@ -212,8 +213,13 @@ mod tests {
 
     #[test]
     fn error_answers_are_json() {
-        let r =
-            String::from_utf8(error_response(431, "Too Large", "too_large", "x\"y")).expect("utf8");
+        let r = String::from_utf8(error_response(
+            431,
+            "Too Large",
+            ErrorCode::TooLarge,
+            "x\"y",
+        ))
+        .expect("utf8");
         let (head, body) = r.split_once("\r\n\r\n").expect("head and body");
         assert!(head.starts_with("HTTP/1.1 431 "));
         assert!(head.contains(&format!("content-length: {}", body.len())));

@@ -354,7 +354,7 @@ async fn serve_conn<IO>(
             let answer = error_response(
                 408,
                 "Request Timeout",
-                "request_timeout",
+                crate::wire::ErrorCode::RequestTimeout,
                 &format!(
                     "no complete request head within {}",
                     humantime::format_duration(limits.header_timeout)
