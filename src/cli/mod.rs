@@ -9,7 +9,6 @@
 mod connect;
 mod discover;
 mod gen_docs;
-mod interop;
 mod invoke;
 mod keygen;
 mod register;

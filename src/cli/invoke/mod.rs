@@ -1,6 +1,8 @@
 //! `agentmesh invoke`: a signed call to an agent, through the node's gateway by default or
 //! straight to its endpoint with `--direct`; verifies a signed response.
 
+mod interop;
+
 use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::time::Duration;
 
@@ -82,7 +84,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         extra.push((k.trim().to_string(), v.trim().to_string()));
     }
     if args.mcp.is_some() || args.a2a.is_some() {
-        return super::interop::run(ctx, &args, extra);
+        return interop::run(ctx, &args, extra);
     }
     let body = read_data(args.data.as_deref())?;
     let method = args
@@ -103,7 +105,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let (id, _) = ctx.load_key(&ctx.key)?;
     let client = ctx.client(args.timeout)?;
     let answer = runtime()?.block_on(async {
-        let base = super::interop::base_url(&args, &client).await?;
+        let base = interop::base_url(&args, &client).await?;
         let caller =
             SignedCaller::new(client.http().clone(), id, &args.agent_id, &base).with_headers(extra);
         anyhow::Ok(caller.send(&method, &args.path, &[], body).await?)

@@ -6,8 +6,8 @@ use std::io::IsTerminal as _;
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use super::invoke::Args;
-use super::{Ctx, Outcome, out, out_json, print_rows, runtime};
+use super::Args;
+use crate::cli::{Ctx, Outcome, out, out_json, print_rows, runtime};
 use crate::interop::SignedCaller;
 use crate::interop::a2a::{self, Version};
 use crate::interop::mcp::{McpSession, content_text};
