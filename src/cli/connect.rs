@@ -55,10 +55,7 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         .trim_end_matches('/')
         .to_string();
     let client = Client::new(&relay, Duration::from_secs(10))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::server_runtime()?;
     rt.block_on(async {
         let stored = current_card(&client, id.id()).await?;
         let manifest = if args.register {

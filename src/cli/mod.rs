@@ -258,6 +258,14 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// A runtime on every core, for the commands that serve (`serve`, `connect`, `sim`).
+pub fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
 /// Standard error for logs, whose write failures are dropped: a node whose stderr is full or
 /// closed keeps serving (tracing-subscriber reports a failed write with `eprintln!`, which
 /// panics when stderr itself is what failed).

@@ -74,10 +74,7 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         max_peers: args.max_peers.max(args.fanout),
     };
     let root = tempfile_dir()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::server_runtime()?;
     let quiet = ctx.quiet;
     let report = rt
         .block_on(run(cfg, root.clone(), |line| {
