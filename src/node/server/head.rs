@@ -59,7 +59,12 @@ pub(super) async fn read_first_head<IO: AsyncRead + Unpin>(
     // Grown a little at a time and never past the cap (plus one read's worth): an unfinished
     // head costs what it sent, not a doubling of it.
     let mut buf = Vec::new();
+    // Where the request line ends, once seen. Only new bytes are scanned for it, and the head
+    // is parsed again only when a line ends: a client trickling bytes one at a time costs
+    // linear work, not a parse of the whole buffer per byte.
+    let mut line_end = None;
     loop {
+        let before = buf.len();
         let room = (limits.max_header_bytes + 1)
             .saturating_sub(buf.len())
             .clamp(1, 2048);
@@ -83,8 +88,13 @@ pub(super) async fn read_first_head<IO: AsyncRead + Unpin>(
             }
             continue;
         }
-        check_head(&buf, limits)?;
-        if head_complete(&buf, limits)? {
+        let new_line = buf[before..].iter().position(|&b| b == b'\n');
+        if line_end.is_none() {
+            line_end = new_line.map(|i| before + i);
+        }
+        check_head(&buf, line_end, limits)?;
+        // The first read is parsed whatever it holds, so garbage is refused at once.
+        if (before == 0 || new_line.is_some()) && head_complete(&buf, limits)? {
             return Ok(buf);
         }
     }
@@ -94,9 +104,9 @@ fn refused(status: u16, reason: &'static str, code: ErrorCode, msg: &str) -> Hea
     HeadError::Refused(status, reason, code, msg.to_string())
 }
 
-/// Size rules that hold whether or not the head is complete yet.
-fn check_head(buf: &[u8], limits: &ServerLimits) -> Result<(), HeadError> {
-    let line_end = buf.iter().position(|&b| b == b'\n');
+/// Size rules that hold whether or not the head is complete yet (`line_end`: where the request
+/// line ends, if it has).
+fn check_head(buf: &[u8], line_end: Option<usize>, limits: &ServerLimits) -> Result<(), HeadError> {
     let line_len = line_end.unwrap_or(buf.len());
     // "METHOD " and " HTTP/1.1\r" around the target.
     if line_len > limits.max_uri_bytes + 32 {
@@ -174,6 +184,40 @@ mod tests {
             Err(HeadError::Closed) => 0,
             Err(HeadError::Refused(s, ..)) => s,
         }
+    }
+
+    /// Hands out one byte per read, as a client trickling its head would.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl AsyncRead for Trickle<'_> {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            if let Some((first, rest)) = self.0.split_first() {
+                buf.put_slice(&[*first]);
+                self.0 = rest;
+            }
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn heads_trickled_a_byte_at_a_time_are_read_whole_or_refused() {
+        let head = b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\r\n";
+        let got = read_first_head(&mut Trickle(head), &limits()).await;
+        assert_eq!(got.ok().as_deref(), Some(&head[..]));
+        let bad = b"GET /x HTTP/1.1\r\nBad Header\r\n\r\n";
+        assert_eq!(
+            status(read_first_head(&mut Trickle(bad), &limits()).await),
+            400
+        );
+        let big = format!("GET / HTTP/1.1\r\nX-Pad: {}", "a".repeat(2000));
+        assert_eq!(
+            status(read_first_head(&mut Trickle(big.as_bytes()), &limits()).await),
+            431
+        );
     }
 
     #[tokio::test]

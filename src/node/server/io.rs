@@ -5,14 +5,12 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{Place, Slot};
+use super::Place;
 
 /// A connection's byte stream as hyper sees it: the head already read replayed first, every
 /// byte moved noted for eviction, and writes that stall past the limit turned into an error.
@@ -20,17 +18,15 @@ pub(super) struct Guarded<IO> {
     pub(super) inner: IO,
     pub(super) prefix: Vec<u8>,
     pub(super) pos: usize,
-    pub(super) slot: Arc<Slot>,
-    pub(super) _place: Place,
-    pub(super) started: Instant,
+    /// Its place in the table (given back when this is dropped).
+    pub(super) place: Place,
     pub(super) write_timeout: Duration,
     pub(super) stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<IO> Guarded<IO> {
     fn touch(&self) {
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.slot.last.store(ms, Ordering::Relaxed);
+        self.place.conns.touch(&self.place.slot);
     }
 
     /// Notes a write's progress, or its stall (an error once the stall outlasts the limit).

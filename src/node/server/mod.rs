@@ -197,8 +197,8 @@ impl Conns {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// A slot for a new connection, evicting the longest-idle one at the cap; `None`: refuse.
-    fn admit(&self) -> Option<(u64, Arc<Slot>)> {
+    /// A place for a new connection, evicting the longest-idle one at the cap; `None`: refuse.
+    fn admit(self: &Arc<Self>) -> Option<Place> {
         let mut slots = self.slots.lock();
         if slots.len() >= self.max {
             if slots.len() >= self.max + EVICTION_SLACK {
@@ -226,7 +226,16 @@ impl Conns {
         });
         slots.insert(id, slot.clone());
         self.stats.open.store(slots.len() as u64, Ordering::Relaxed);
-        Some((id, slot))
+        Some(Place {
+            conns: self.clone(),
+            id,
+            slot,
+        })
+    }
+
+    /// Notes that `slot`'s connection moved a byte now.
+    fn touch(&self, slot: &Slot) {
+        slot.last.store(self.now_ms(), Ordering::Relaxed);
     }
 
     fn release(&self, id: u64) {
@@ -253,6 +262,7 @@ pub async fn serve(
         next: AtomicU64::new(0),
         slots: parking_lot::Mutex::new(HashMap::new()),
     });
+    let http = Arc::new(http_builder(&limits));
     let limits = Arc::new(limits);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let stop = CancellationToken::new();
@@ -273,30 +283,24 @@ pub async fn serve(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let Some((id, slot)) = conns.admit() else {
+        let Some(place) = conns.admit() else {
             conns.stats.refused.fetch_add(1, Ordering::Relaxed);
             refuse_overloaded(&tcp);
             continue;
         };
-        let place = Place {
-            conns: conns.clone(),
-            id,
-        };
-        let (app, limits, conns, stop, acceptor) = (
+        let (app, http, limits, stop, acceptor) = (
             app.clone(),
+            http.clone(),
             limits.clone(),
-            conns.clone(),
             stop.clone(),
             acceptor.clone(),
         );
         tracker.spawn(async move {
             match acceptor {
-                None => serve_conn(tcp, app, &limits, &conns, slot, place, stop).await,
+                None => serve_conn(tcp, app, &http, &limits, place, stop).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            serve_conn(tls, app, &limits, &conns, slot, place, stop).await;
-                        }
+                        Ok(Ok(tls)) => serve_conn(tls, app, &http, &limits, place, stop).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
@@ -315,6 +319,27 @@ pub async fn serve(
 struct Place {
     conns: Arc<Conns>,
     id: u64,
+    slot: Arc<Slot>,
+}
+
+/// hyper's settings for every connection: the same limits for the heads after the first (the
+/// header timeout also closes idle keep-alive connections) and for HTTP/2.
+fn http_builder(limits: &ServerLimits) -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(MAX_HEADERS);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(limits.header_timeout);
+    builder
 }
 
 impl Drop for Place {
@@ -326,14 +351,14 @@ impl Drop for Place {
 async fn serve_conn<IO>(
     mut io: IO,
     app: Router,
+    http: &hyper_util::server::conn::auto::Builder<TokioExecutor>,
     limits: &ServerLimits,
-    conns: &Conns,
-    slot: Arc<Slot>,
     place: Place,
     stop: CancellationToken,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let (slot, stats) = (place.slot.clone(), place.conns.stats.clone());
     let head = tokio::select! {
         head = tokio::time::timeout(limits.header_timeout, read_first_head(&mut io, limits)) => head,
         () = slot.evict.notified() => return,
@@ -343,14 +368,14 @@ async fn serve_conn<IO>(
         Ok(Ok(prefix)) => prefix,
         Ok(Err(HeadError::Closed)) => return,
         Ok(Err(HeadError::Refused(status, reason, code, message))) => {
-            conns.stats.bad_heads.fetch_add(1, Ordering::Relaxed);
+            stats.bad_heads.fetch_add(1, Ordering::Relaxed);
             let answer = error_response(status, reason, code, &message);
             let _ = tokio::time::timeout(limits.write_timeout, io.write_all(&answer)).await;
             let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
             return;
         }
         Err(_) => {
-            conns.stats.head_timeouts.fetch_add(1, Ordering::Relaxed);
+            stats.head_timeouts.fetch_add(1, Ordering::Relaxed);
             let answer = error_response(
                 408,
                 "Request Timeout",
@@ -368,9 +393,7 @@ async fn serve_conn<IO>(
         inner: io,
         prefix,
         pos: 0,
-        slot: slot.clone(),
-        _place: place,
-        started: conns.started,
+        place,
         write_timeout: limits.write_timeout,
         stall: None,
     };
@@ -392,37 +415,21 @@ async fn serve_conn<IO>(
             }
         })
     };
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .max_headers(MAX_HEADERS);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256)
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(limits.header_timeout);
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    let conn = http.serve_connection_with_upgrades(TokioIo::new(io), service);
     let mut conn = std::pin::pin!(conn);
-    let closing = tokio::select! {
+    tokio::select! {
         res = conn.as_mut() => {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             return;
         }
-        () = slot.evict.notified() => true,
-        () = stop.cancelled() => true,
-    };
-    if closing {
-        conn.as_mut().graceful_shutdown();
-        // In-flight requests get their own time limits; this bounds the rest.
-        let _ = tokio::time::timeout(limits.write_timeout, conn).await;
+        () = slot.evict.notified() => {}
+        () = stop.cancelled() => {}
     }
+    conn.as_mut().graceful_shutdown();
+    // In-flight requests get their own time limits; this bounds the rest.
+    let _ = tokio::time::timeout(limits.write_timeout, conn).await;
 }
 
 /// Marks a request's handler as running on its connection (an active connection is never
@@ -441,25 +448,26 @@ mod tests {
 
     #[test]
     fn eviction_picks_the_longest_idle_connection() {
-        let conns = Conns {
+        let conns = Arc::new(Conns {
             max: 2,
             stats: Arc::default(),
             started: Instant::now(),
             next: AtomicU64::new(0),
             slots: parking_lot::Mutex::new(HashMap::new()),
-        };
-        let (_, a) = conns.admit().expect("first");
-        let (_, b) = conns.admit().expect("second");
-        a.last.store(10, Ordering::Relaxed);
-        b.last.store(5, Ordering::Relaxed);
-        b.active.store(1, Ordering::Relaxed);
+        });
+        // Places are held for the test's length: dropping one gives its place back.
+        let a = conns.admit().expect("first");
+        let b = conns.admit().expect("second");
+        a.slot.last.store(10, Ordering::Relaxed);
+        b.slot.last.store(5, Ordering::Relaxed);
+        b.slot.active.store(1, Ordering::Relaxed);
         // b is older but busy: a is asked to go.
-        let (_, _c) = conns.admit().expect("third, by evicting");
-        assert!(a.evicting.load(Ordering::Relaxed));
-        assert!(!b.evicting.load(Ordering::Relaxed));
+        let c = conns.admit().expect("third, by evicting");
+        assert!(a.slot.evicting.load(Ordering::Relaxed));
+        assert!(!b.slot.evicting.load(Ordering::Relaxed));
         // Nobody idle and not already leaving: refused.
-        a.active.store(1, Ordering::Relaxed);
-        _c.active.store(1, Ordering::Relaxed);
+        a.slot.active.store(1, Ordering::Relaxed);
+        c.slot.active.store(1, Ordering::Relaxed);
         assert!(conns.admit().is_none());
     }
 }
