@@ -207,7 +207,6 @@ impl AppState {
             federation,
             server,
         } = services;
-        crate::client::init_tls();
         let metrics = metrics::Metrics::new();
         store.observe_batches(metrics.write_batch_histogram());
         // Agents are called at the endpoints their cards name; a system proxy would sit
@@ -448,29 +447,31 @@ const MAX_OTHER_BODY: u64 = 64 * 1024;
 
 /// The most a request to `path` may send, by route (the same caps the routes' body limits
 /// apply while reading), so that a declared `Content-Length` over it is refused before a byte
-/// of the body is read.
-fn body_cap(state: &AppState, path: &str, headers: &axum::http::HeaderMap) -> u64 {
+/// of the body is read; and whether it must declare one (a push from a node that is not a
+/// peer: the route itself reads up to the peers' cap).
+fn body_cap(state: &AppState, path: &str, headers: &axum::http::HeaderMap) -> (u64, bool) {
     let to_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-    let parts: Vec<&str> = path.split('/').collect();
-    match parts.as_slice() {
-        ["", "v1", "agents"] => to_u64(MAX_ENVELOPE_BYTES),
-        ["", "v1", "agents", _, "invoke", ..] => to_u64(state.gateway_config().max_body),
-        ["", "v1", "trust", _, "events"] => to_u64(trust::MAX_REPORT_BYTES),
-        ["", "v1", "peers"] => to_u64(MAX_ANNOUNCE_BYTES),
-        ["", "v1", "sync", "push"] => {
+    // The segments after `/v1/`, without allocating (this runs for every request).
+    let mut seg = path.strip_prefix("/v1/").unwrap_or_default().split('/');
+    let cap = match [seg.next(), seg.next(), seg.next(), seg.next()] {
+        [Some("agents"), None, ..] => MAX_ENVELOPE_BYTES,
+        [Some("agents"), Some(_), Some("invoke"), _] => state.gateway_config().max_body,
+        [Some("trust"), Some(_), Some("events"), None] => trust::MAX_REPORT_BYTES,
+        [Some("peers"), None, ..] => MAX_ANNOUNCE_BYTES,
+        [Some("sync"), Some("push"), None, _] => {
             // Records come only in pushes signed by a peer; anyone else may offer digests.
             let from_peer = headers
                 .get(crate::handshake::H_AGENT_ID)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|id| state.federation().is_peer(id));
-            if from_peer {
-                to_u64(federation::MAX_PUSH_BYTES)
-            } else {
-                to_u64(federation::MAX_UNSIGNED_PUSH_BYTES)
+            if !from_peer {
+                return (to_u64(federation::MAX_UNSIGNED_PUSH_BYTES), true);
             }
+            federation::MAX_PUSH_BYTES
         }
-        _ => MAX_OTHER_BODY,
-    }
+        _ => return (MAX_OTHER_BODY, false),
+    };
+    (to_u64(cap), false)
 }
 
 /// Refuses a declared body over the route's cap at once (413) and lets at most
@@ -481,7 +482,7 @@ async fn bound_body(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse as _;
-    let cap = body_cap(&state, req.uri().path(), req.headers());
+    let (cap, length_required) = body_cap(&state, req.uri().path(), req.headers());
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
@@ -502,8 +503,7 @@ async fn bound_body(
         )
         .into_response();
     }
-    if chunked && cap == federation::MAX_UNSIGNED_PUSH_BYTES as u64 {
-        // The route reads up to the peers' cap; a stranger must say how much it sends.
+    if chunked && length_required {
         return ApiError::new(
             axum::http::StatusCode::LENGTH_REQUIRED,
             ErrorCode::TooLarge,
