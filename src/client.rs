@@ -68,6 +68,40 @@ pub fn init_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Why [`read_capped`] gave up.
+#[derive(Debug)]
+pub enum CappedReadError {
+    /// The body is over the cap (as declared, or as it arrived).
+    TooLarge,
+    /// The body could not be read (the connection broke or timed out).
+    Body(reqwest::Error),
+}
+
+/// Reads an answer's body of at most `max` bytes: a declared length over the cap is refused
+/// before a byte is read, an undeclared one stops at the cap. For answers from hosts this
+/// process does not trust (agents, peers), which could otherwise make it hold any amount.
+pub async fn read_capped(
+    mut res: reqwest::Response,
+    max: usize,
+) -> Result<axum::body::Bytes, CappedReadError> {
+    let declared = res.content_length();
+    if declared.is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX)) {
+        return Err(CappedReadError::TooLarge);
+    }
+    let mut buf = Vec::with_capacity(
+        declared
+            .map_or(0, |n| usize::try_from(n).unwrap_or(max))
+            .min(max),
+    );
+    while let Some(chunk) = res.chunk().await.map_err(CappedReadError::Body)? {
+        if buf.len() + chunk.len() > max {
+            return Err(CappedReadError::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(axum::body::Bytes::from(buf))
+}
+
 /// CA certificates trusted besides the system's roots (`--ca-cert`).
 static EXTRA_ROOTS: std::sync::OnceLock<Vec<rustls::pki_types::CertificateDer<'static>>> =
     std::sync::OnceLock::new();
@@ -91,9 +125,9 @@ pub fn trust_ca_file(path: &std::path::Path) -> Result<usize, ClientError> {
 }
 
 /// The client certificate chain and key presented to nodes that require mutual TLS
-/// (`--client-cert`), as read: the PEM text and its parsed parts.
+/// (`--client-cert`), parsed once: for reqwest, and for rustls (WebSockets).
 struct ClientIdentity {
-    pem: Vec<u8>,
+    identity: reqwest::Identity,
     chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
 }
@@ -114,8 +148,12 @@ pub fn use_client_cert_file(path: &std::path::Path) -> Result<(), ClientError> {
         return Err(bad(&"no CERTIFICATE block in the file"));
     }
     let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&pem).map_err(|e| bad(&e))?;
-    reqwest::Identity::from_pem(&pem).map_err(|e| bad(&e))?;
-    let _ = CLIENT_IDENTITY.set(ClientIdentity { pem, chain, key });
+    let identity = reqwest::Identity::from_pem(&pem).map_err(|e| bad(&e))?;
+    let _ = CLIENT_IDENTITY.set(ClientIdentity {
+        identity,
+        chain,
+        key,
+    });
     Ok(())
 }
 
@@ -129,10 +167,8 @@ pub fn http_builder() -> reqwest::ClientBuilder {
             b = b.add_root_certificate(c);
         }
     }
-    if let Some(id) = CLIENT_IDENTITY.get()
-        && let Ok(identity) = reqwest::Identity::from_pem(&id.pem)
-    {
-        b = b.identity(identity);
+    if let Some(id) = CLIENT_IDENTITY.get() {
+        b = b.identity(id.identity.clone());
     }
     b
 }

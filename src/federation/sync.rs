@@ -14,8 +14,6 @@ use crate::events::{OutcomeEvent, OutcomeKind};
 use crate::handshake::sign_request;
 use crate::node::AppState;
 use crate::store::PutOutcome;
-
-/// `GET /v1/sync` answer.
 use crate::wire::SyncPage;
 
 /// How a batch of records from a peer went.
@@ -221,31 +219,17 @@ impl From<PeerRead> for String {
 
 /// Reads a JSON answer of at most `cap` bytes, chunk by chunk: a peer's declared length over
 /// the cap is refused before reading, and an undeclared one stops at the cap.
-async fn read_json_capped(mut res: reqwest::Response, cap: usize) -> Result<Value, PeerRead> {
+async fn read_json_capped(res: reqwest::Response, cap: usize) -> Result<Value, PeerRead> {
+    use crate::client::CappedReadError;
     if !res.status().is_success() {
         return Err(PeerRead::Failed(format!("HTTP {}", res.status())));
     }
-    if res
-        .content_length()
-        .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX))
-    {
-        return Err(PeerRead::TooLarge(cap));
-    }
-    let mut body = Vec::with_capacity(
-        res.content_length()
-            .map_or(64 * 1024, |n| usize::try_from(n).unwrap_or(cap))
-            .min(cap),
-    );
-    while let Some(chunk) = res
-        .chunk()
+    let body = crate::client::read_capped(res, cap)
         .await
-        .map_err(|e| PeerRead::Failed(e.to_string()))?
-    {
-        if body.len() + chunk.len() > cap {
-            return Err(PeerRead::TooLarge(cap));
-        }
-        body.extend_from_slice(&chunk);
-    }
+        .map_err(|e| match e {
+            CappedReadError::TooLarge => PeerRead::TooLarge(cap),
+            CappedReadError::Body(e) => PeerRead::Failed(e.to_string()),
+        })?;
     serde_json::from_slice(&body).map_err(|e| PeerRead::Failed(format!("invalid JSON: {e}")))
 }
 

@@ -200,20 +200,34 @@ pub fn forwarded_path(uri: &Uri) -> Result<String, ApiError> {
         .match_indices('/')
         .nth(4)
         .map_or("", |(at, _)| &raw[at..]);
-    for seg in rest.split('/') {
-        let decoded = seg.replace("%2e", ".").replace("%2E", ".");
-        if decoded == "." || decoded == ".." {
-            return Err(ApiError::bad_field(
-                "path",
-                "dot-segments (`.`, `..`) are not forwarded; send the path they resolve to",
-            ));
-        }
+    if rest.split('/').any(is_dot_segment) {
+        return Err(ApiError::bad_field(
+            "path",
+            "dot-segments (`.`, `..`) are not forwarded; send the path they resolve to",
+        ));
     }
     let rest = if rest.is_empty() { "/" } else { rest };
     Ok(match uri.query() {
         Some(q) => format!("{rest}?{q}"),
         None => rest.to_string(),
     })
+}
+
+/// `.` or `..`, each dot possibly spelled `%2e`/`%2E` (RFC 3986 §6.2.2.2), without allocating
+/// (this runs for every path segment of every call).
+fn is_dot_segment(seg: &str) -> bool {
+    let (mut rest, mut dots) = (seg, 0);
+    loop {
+        if let Some(r) = rest.strip_prefix('.') {
+            rest = r;
+        } else if rest.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("%2e")) {
+            rest = &rest[3..];
+        } else {
+            break;
+        }
+        dots += 1;
+    }
+    rest.is_empty() && (dots == 1 || dots == 2)
 }
 
 async fn route_of(state: &AppState, id: &str) -> Result<Arc<Route>, ApiError> {
@@ -728,22 +742,39 @@ async fn call_relay(
     Err(Upstream::Offline(last))
 }
 
-async fn read_capped(mut res: reqwest::Response, max: usize) -> Result<Bytes, Upstream> {
-    if res.content_length().is_some_and(|n| n > max as u64) {
-        return Err(Upstream::TooLarge);
-    }
-    let mut buf = Vec::new();
-    loop {
-        match res.chunk().await {
-            Ok(Some(c)) => {
-                if buf.len() + c.len() > max {
-                    return Err(Upstream::TooLarge);
-                }
-                buf.extend_from_slice(&c);
-            }
-            Ok(None) => return Ok(Bytes::from(buf)),
-            Err(e) if e.is_timeout() => return Err(Upstream::Timeout),
-            Err(e) => return Err(Upstream::Failed(e.to_string())),
+async fn read_capped(res: reqwest::Response, max: usize) -> Result<Bytes, Upstream> {
+    use crate::client::CappedReadError;
+    crate::client::read_capped(res, max)
+        .await
+        .map_err(|e| match e {
+            CappedReadError::TooLarge => Upstream::TooLarge,
+            CappedReadError::Body(e) if e.is_timeout() => Upstream::Timeout,
+            CappedReadError::Body(e) => Upstream::Failed(e.to_string()),
+        })
+}
+
+#[cfg(test)]
+mod dot_tests {
+    use super::is_dot_segment;
+
+    #[test]
+    fn dot_segments_in_every_spelling() {
+        for seg in [".", "..", "%2e", "%2E", ".%2e", "%2E.", "%2e%2E"] {
+            assert!(is_dot_segment(seg), "{seg}");
+        }
+        for seg in [
+            "",
+            "...",
+            "a",
+            ".a",
+            "%2e%2e%2e",
+            "%2",
+            "%2f",
+            "..%",
+            "é.",
+            "%2é",
+        ] {
+            assert!(!is_dot_segment(seg), "{seg}");
         }
     }
 }
