@@ -250,6 +250,12 @@ impl NonceCache {
             return Err(HandshakeError::ReplayedNonce);
         }
         self.by_time.insert((ts, key));
+        self.evict_over_capacity();
+        Ok(())
+    }
+
+    /// Forgets the oldest pairs past the capacity, raising the floor to the newest forgotten.
+    fn evict_over_capacity(&mut self) {
         while self.seen.len() > self.capacity {
             let Some((t, k)) = self.by_time.pop_first() else {
                 break;
@@ -257,7 +263,6 @@ impl NonceCache {
             self.seen.remove(&k);
             self.floor = self.floor.max(t);
         }
-        Ok(())
     }
 }
 
@@ -307,21 +312,17 @@ impl Verifier {
     pub fn save_nonces(&self, path: &std::path::Path, now: i64) -> std::io::Result<usize> {
         use std::io::Write as _;
         let mut out = Vec::new();
-        let count = {
+        let mut count = 0;
+        {
             let n = self.nonces.lock();
             out.extend_from_slice(NONCE_FILE_MAGIC);
             out.extend_from_slice(&n.floor.to_le_bytes());
-            let live: Vec<_> = n
-                .by_time
-                .iter()
-                .filter(|(t, _)| *t >= now - self.window_s)
-                .collect();
-            for (t, k) in &live {
+            for (t, k) in n.by_time.iter().filter(|(t, _)| *t >= now - self.window_s) {
                 out.extend_from_slice(&t.to_le_bytes());
                 out.extend_from_slice(&k.to_le_bytes());
+                count += 1;
             }
-            live.len()
-        };
+        }
         let tmp = path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&out)?;
@@ -362,13 +363,7 @@ impl Verifier {
                 count += 1;
             }
         }
-        while n.seen.len() > n.capacity {
-            let Some((t, k)) = n.by_time.pop_first() else {
-                break;
-            };
-            n.seen.remove(&k);
-            n.floor = n.floor.max(t);
-        }
+        n.evict_over_capacity();
         Ok(Some(count))
     }
 
