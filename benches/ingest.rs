@@ -239,14 +239,10 @@ fn main() {
         percentile(&latencies, 0.99),
         percentile(&latencies, 1.0),
         elapsed,
-        stats["store"]["commits"],
-        stats["store"]["max_batch"],
+        stats.store.commits,
+        stats.store.max_batch,
     );
-    assert_eq!(
-        stats["agents"].as_u64(),
-        Some(opts.cards as u64),
-        "every card stored"
-    );
+    assert_eq!(stats.agents, opts.cards as u64, "every card stored");
 }
 
 #[path = "common/raw_http.rs"]

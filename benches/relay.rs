@@ -215,7 +215,7 @@ fn main() {
     .expect("read");
     assert_eq!(line.trim(), "ready");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while info(&client)["tunnels"].as_u64().unwrap_or(0) < tunnels as u64 {
+    while info(&client).tunnels < tunnels as u64 {
         assert!(Instant::now() < deadline, "tunnels did not register");
     }
     let after = rss_kb();

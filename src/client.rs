@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+
+use crate::card::Envelope;
+use crate::wire::{Discovered, NodeInfo, TrustList, TrustReport};
 
 /// What can go wrong talking to a node.
 #[derive(Debug, thiserror::Error)]
@@ -263,8 +265,11 @@ impl Client {
     }
 
     /// `POST /v1/agents` with a signed envelope.
-    pub async fn register(&self, envelope: &Value) -> Result<RegisterResponse, ClientError> {
-        let body = serde_json::to_vec(envelope).expect("a JSON value serializes");
+    pub async fn register(
+        &self,
+        envelope: &impl serde::Serialize,
+    ) -> Result<RegisterResponse, ClientError> {
+        let body = serde_json::to_vec(envelope).expect("an envelope serializes");
         self.register_raw(body).await
     }
 
@@ -281,7 +286,7 @@ impl Client {
     }
 
     /// `GET /v1/agents/{id}`: the signed envelope.
-    pub async fn get_agent(&self, id: &str) -> Result<Value, ClientError> {
+    pub async fn get_agent(&self, id: &str) -> Result<Envelope, ClientError> {
         let res = self
             .http
             .get(format!("{}/v1/agents/{id}", self.base))
@@ -298,7 +303,7 @@ impl Client {
         protocol: Option<&str>,
         min_trust: Option<f64>,
         limit: usize,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<Discovered, ClientError> {
         let mut params: Vec<(&str, String)> = vec![("limit", limit.to_string())];
         if !query.is_empty() {
             params.push(("q", query.to_string()));
@@ -334,12 +339,12 @@ impl Client {
     }
 
     /// `GET /v1/trust?sort=&limit=`.
-    pub async fn trust_list(&self, sort: &str, limit: usize) -> Result<Value, ClientError> {
+    pub async fn trust_list(&self, sort: &str, limit: usize) -> Result<TrustList, ClientError> {
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("sort", sort)
             .append_pair("limit", &limit.to_string())
             .finish();
-        self.get_json(&format!("/v1/trust?{query}")).await
+        self.get(&format!("/v1/trust?{query}")).await
     }
 
     /// `POST /v1/trust/{id}/events`, signed by `admin` for this node (`node_id`).
@@ -352,11 +357,11 @@ impl Client {
         note: Option<&str>,
     ) -> Result<crate::trust::TrustView, ClientError> {
         let path = format!("/v1/trust/{id}/events");
-        let mut body = serde_json::json!({"event": event});
-        if let Some(n) = note {
-            body["note"] = Value::String(n.to_string());
-        }
-        let body = serde_json::to_vec(&body).expect("a JSON value serializes");
+        let body = TrustReport {
+            event,
+            note: note.map(str::to_string),
+        };
+        let body = serde_json::to_vec(&body).expect("a report serializes");
         let signed = crate::handshake::sign_request(
             admin,
             node_id,
@@ -377,13 +382,13 @@ impl Client {
     }
 
     /// `GET /v1/node`.
-    pub async fn node_info(&self) -> Result<Value, ClientError> {
+    pub async fn node_info(&self) -> Result<NodeInfo, ClientError> {
         let res = self.http.get(format!("{}/v1/node", self.base)).send().await;
         self.decode(res).await
     }
 
-    /// `GET <path>` decoded as JSON (path starts with `/`, query included).
-    pub async fn get_json(&self, path_and_query: &str) -> Result<Value, ClientError> {
+    /// `GET <path>` decoded as `T` (path starts with `/`, query included).
+    pub async fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, ClientError> {
         let res = self
             .http
             .get(format!("{}{path_and_query}", self.base))

@@ -10,50 +10,7 @@
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
-/// Kinds of outcome, declared in [`OutcomeKind::ALL`] order (so `kind as usize` indexes it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeKind {
-    /// Answered (any status below 500).
-    Success,
-    /// 5xx or no connection.
-    Failure,
-    /// No answer within the gateway's timeout.
-    Timeout,
-    /// Its own response signature failed.
-    BadSignature,
-    /// Sent more than the callee accepts.
-    RateLimit,
-}
-
-impl OutcomeKind {
-    /// Every kind, in a fixed order.
-    pub const ALL: [Self; 5] = [
-        Self::Success,
-        Self::Failure,
-        Self::Timeout,
-        Self::BadSignature,
-        Self::RateLimit,
-    ];
-
-    /// This kind's position in [`OutcomeKind::ALL`] (and in count arrays).
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The snake_case name used on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Failure => "failure",
-            Self::Timeout => "timeout",
-            Self::BadSignature => "bad_signature",
-            Self::RateLimit => "rate_limit",
-        }
-    }
-}
+pub use crate::wire::OutcomeKind;
 
 /// One outcome about one agent.
 #[derive(Debug, Clone, PartialEq, Eq)]

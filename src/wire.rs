@@ -6,9 +6,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::card::Envelope;
+
 /// Every `error.code` a node answers with (docs/protocol.md §6, Errors). Clients keep the code
 /// of an [`ErrorBody`] as a string, so a newer node's codes still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// `invalid_json`.
@@ -117,6 +120,7 @@ impl std::fmt::Display for ErrorCode {
 
 /// `{"error":{"code","message"}}`: every refusal, from the listener to the handlers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// What went wrong.
     pub error: ErrorDetail,
@@ -124,6 +128,7 @@ pub struct ErrorBody {
 
 /// The inside of an [`ErrorBody`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// A stable code (docs/protocol.md §6, Errors).
     pub code: String,
@@ -145,6 +150,7 @@ impl ErrorBody {
 
 /// `POST /v1/agents` → 201 or 200.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct Registered {
     /// The agent.
     pub agent_id: String,
@@ -156,6 +162,7 @@ pub struct Registered {
 
 /// `GET /v1/sync?since=&limit=`: records in the node's sequence order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct SyncPage {
     /// The answering node.
     pub node_id: String,
@@ -173,10 +180,12 @@ pub struct SyncPage {
 
 /// One record of a [`SyncPage`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct SyncRecord {
     /// Its sequence number on the answering node.
     pub seq: i64,
     /// The signed envelope, as stored (tombstones and expired cards included).
+    #[cfg_attr(feature = "node", schema(value_type = Envelope))]
     pub card: Value,
 }
 
@@ -185,6 +194,7 @@ pub const MAX_AGENTS: usize = 500;
 
 /// Sync counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct SyncInfo {
     /// Records pulled and accepted as new.
@@ -205,6 +215,7 @@ pub struct SyncInfo {
 
 /// Gateway counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct GatewayInfo {
     /// Response signatures left unchecked under load.
@@ -213,6 +224,7 @@ pub struct GatewayInfo {
 
 /// Relay counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct RelayInfo {
     /// Frames received from agents.
@@ -223,6 +235,7 @@ pub struct RelayInfo {
 
 /// Trust counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct TrustInfo {
     /// Agents with a record.
@@ -235,6 +248,7 @@ pub struct TrustInfo {
 
 /// Store counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct StoreInfo {
     /// Write transactions.
@@ -247,6 +261,7 @@ pub struct StoreInfo {
 
 /// One agent as `top` lists it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct AgentRow {
     /// Its did:key.
@@ -275,6 +290,7 @@ pub struct AgentRow {
 
 /// `GET /v1/node`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct NodeInfo {
     /// The node's did:key.
@@ -325,6 +341,7 @@ pub struct NodeInfo {
 
 /// A peer on the wire (`GET /v1/peers`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct PeerView {
     /// Its did:key.
     pub node_id: String,
@@ -344,6 +361,7 @@ pub struct PeerView {
 
 /// A relay tunnel as `GET /v1/node` lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct TunnelInfo {
     /// The agent.
     pub agent_id: String,
@@ -357,6 +375,7 @@ pub struct TunnelInfo {
 
 /// One entry of the event ring.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct NodeEvent {
     /// Increases by one per event since the node started.
     pub seq: u64,
@@ -375,6 +394,7 @@ pub struct NodeEvent {
 
 /// Calls to one agent through this node's gateway.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct AgentCalls {
     /// Calls since the node started (or since the agent was last forgotten).
     pub calls: u64,
@@ -386,6 +406,7 @@ pub struct AgentCalls {
 
 /// Per-second counts, oldest first, ending with the current second.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct Rates {
     /// Seconds covered.
     pub window_s: u32,
@@ -401,6 +422,7 @@ pub struct Rates {
 
 /// Counts since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct Totals {
     /// Gateway calls.
     pub invocations: u64,
@@ -412,6 +434,313 @@ pub struct Totals {
     pub discoveries: u64,
     /// Agents not counted per agent because the node's limit of were.
     pub untracked: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry
+// ---------------------------------------------------------------------------------------------
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// `GET /v1/agents?q=&tags=&protocol=&min_trust=&limit=`: discovery results, best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct Discovered {
+    /// The matches, best first.
+    pub results: Vec<DiscoverHit>,
+    /// Time the node took, milliseconds.
+    pub took_ms: f64,
+}
+
+/// One discovery match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct DiscoverHit {
+    /// The agent.
+    pub agent_id: String,
+    /// The ranking score (docs/protocol.md §6, Discovery).
+    pub score: f64,
+    /// Cosine similarity of the query and the card.
+    pub similarity: f64,
+    /// Lexical match of the query's words, 0–1.
+    pub lexical: f64,
+    /// This node's trust score of the agent.
+    pub trust: f64,
+    /// The signed card, exactly as the agent signed it.
+    pub card: Envelope,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trust
+// ---------------------------------------------------------------------------------------------
+
+/// Kinds of outcome, declared in [`OutcomeKind::ALL`] order (so `kind as usize` indexes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    /// Answered (any status below 500).
+    Success,
+    /// 5xx or no connection.
+    Failure,
+    /// No answer within the gateway's timeout.
+    Timeout,
+    /// Its own response signature failed.
+    BadSignature,
+    /// Sent more than the callee accepts.
+    RateLimit,
+}
+
+impl OutcomeKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [Self; 5] = [
+        Self::Success,
+        Self::Failure,
+        Self::Timeout,
+        Self::BadSignature,
+        Self::RateLimit,
+    ];
+
+    /// This kind's position in [`OutcomeKind::ALL`] (and in count arrays).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Timeout => "timeout",
+            Self::BadSignature => "bad_signature",
+            Self::RateLimit => "rate_limit",
+        }
+    }
+}
+
+/// Event counts by kind, as they appear on the wire and in the database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct EventCounts {
+    /// Successes.
+    pub success: u64,
+    /// Failures.
+    pub failure: u64,
+    /// Timeouts.
+    pub timeout: u64,
+    /// Bad response signatures.
+    pub bad_signature: u64,
+    /// Rate-limit violations.
+    pub rate_limit: u64,
+}
+
+impl EventCounts {
+    pub(crate) fn from_array(c: [u64; 5]) -> Self {
+        Self {
+            success: c[0],
+            failure: c[1],
+            timeout: c[2],
+            bad_signature: c[3],
+            rate_limit: c[4],
+        }
+    }
+
+    pub(crate) fn to_array(self) -> [u64; 5] {
+        [
+            self.success,
+            self.failure,
+            self.timeout,
+            self.bad_signature,
+            self.rate_limit,
+        ]
+    }
+
+    /// All events.
+    pub fn total(&self) -> u64 {
+        self.to_array().iter().sum()
+    }
+}
+
+/// One hour of history on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct HourView {
+    /// The hour's start, RFC 3339.
+    pub at: String,
+    /// Score after the hour's last event.
+    pub score: f64,
+    /// Events in the hour.
+    pub counts: EventCounts,
+}
+
+/// `GET /v1/trust/{id}` (docs/protocol.md §6): one agent's score and its breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct TrustView {
+    /// The agent.
+    pub agent_id: String,
+    /// `(α+1)/(α+β+2)` as of now.
+    pub score: f64,
+    /// Positive evidence, decayed to now.
+    pub alpha: f64,
+    /// Negative evidence, decayed to now.
+    pub beta: f64,
+    /// Every event seen, by kind.
+    pub counts: EventCounts,
+    /// When the latest event happened, RFC 3339.
+    pub last_event_at: Option<String>,
+    /// The latest event's kind.
+    pub last_event: Option<OutcomeKind>,
+    /// Hourly history, oldest first (kept `HISTORY_HOURS` (168) hours).
+    pub history: Vec<HourView>,
+    /// Whether this node has seen any event about the agent.
+    pub known: bool,
+    /// Of the events, how many were admin reports.
+    pub reports: u64,
+    /// The latest admin report.
+    pub last_report: Option<Report>,
+    /// When α and β were last decayed in memory (reads decay lazily on top), RFC 3339.
+    pub last_decay_at: String,
+    /// Half-life of evidence, seconds.
+    pub half_life_s: u64,
+}
+
+/// One agent in a listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct TrustSummary {
+    /// The agent.
+    pub agent_id: String,
+    /// Score as of now.
+    pub score: f64,
+    /// Positive evidence as of now.
+    pub alpha: f64,
+    /// Negative evidence as of now.
+    pub beta: f64,
+    /// Events seen.
+    pub events: u64,
+    /// When the latest event happened, RFC 3339.
+    pub last_event_at: Option<String>,
+    /// The same in unix seconds (for sorting).
+    #[serde(skip)]
+    #[cfg_attr(feature = "node", schema(ignore))]
+    pub last_event_unix: Option<i64>,
+}
+
+/// An admin's report, kept for the breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct Report {
+    /// The admin's did:key.
+    pub by: String,
+    /// The event reported.
+    pub kind: OutcomeKind,
+    /// Free text.
+    pub note: Option<String>,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// `GET /v1/trust?sort=&limit=`: agents by score, events or recency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct TrustList {
+    /// One page of the listing.
+    pub agents: Vec<TrustListed>,
+    /// Agents with a trust record here.
+    pub total: u64,
+}
+
+/// One agent of a [`TrustList`]: its summary and its card's name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct TrustListed {
+    /// Score and counts.
+    #[serde(flatten)]
+    pub summary: TrustSummary,
+    /// The card's name (absent when this node holds no card of it).
+    pub name: Option<String>,
+}
+
+/// `POST /v1/trust/{id}/events`: an admin's report of an outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TrustReport {
+    /// What happened.
+    pub event: OutcomeKind,
+    /// Free text, kept with the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Federation
+// ---------------------------------------------------------------------------------------------
+
+/// A signed peer announcement (`POST /v1/peers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Announcement {
+    /// The announcing node's did:key.
+    pub node_id: String,
+    /// Where it answers.
+    pub url: String,
+    /// RFC 3339.
+    pub issued_at: String,
+    /// Ed25519 over `AGENTMESH-PEER-V1\\n<node_id>\\n<url>\\n<issued_at>` (docs/protocol.md §5), base64url.
+    pub signature: String,
+}
+
+/// `GET /v1/peers` and the answer to `POST /v1/peers` (peer exchange).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct Peers {
+    /// The peers this node knows.
+    pub peers: Vec<PeerView>,
+}
+
+/// A push digest `[agent_id, issued_at (unix seconds), signature prefix]`.
+pub type Digest = (String, i64, String);
+
+/// `POST /v1/sync/push`: fresh records from a peer (signed), or an unsigned offer of digests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SyncPush {
+    /// The pushing node's did:key.
+    pub from: String,
+    /// Signed envelopes (tombstones included).
+    #[serde(default)]
+    #[cfg_attr(feature = "node", schema(value_type = Vec<Envelope>))]
+    pub records: Vec<Value>,
+    /// Digests offered before records are sent; the answer's `want` picks among them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "node", schema(value_type = Vec<Vec<Value>>))]
+    pub offer: Vec<Digest>,
+}
+
+/// The answer to a [`SyncPush`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct SyncPushed {
+    /// Records stored as new.
+    pub accepted: usize,
+    /// Records already held (or older).
+    pub stale: usize,
+    /// Records refused.
+    pub rejected: usize,
+    /// Indexes of the offered digests this node does not hold.
+    pub want: Vec<usize>,
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! the field and maps to one protocol status (400 / 401 / 413 / 422). Versions of one agent are
 //! ordered by `issued_at`, ties broken by the larger signature ([`Card::supersedes`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 mod validate;
@@ -162,6 +162,12 @@ impl Card {
         &self.envelope
     }
 
+    /// The manifest's typed view.
+    pub fn fields(&self) -> Manifest {
+        // Card::from_value checked every rule, and the typed view reads whatever they allow.
+        Manifest::of(&self.envelope).expect("a validated manifest reads as typed")
+    }
+
     /// The manifest object as received.
     pub fn manifest(&self) -> &Map<String, Value> {
         self.envelope["manifest"]
@@ -295,7 +301,8 @@ pub fn sign_manifest(manifest: Value, id: &Identity) -> Result<Value, CardError>
 }
 
 /// A skill in the A2A `AgentSkill` shape.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct Skill {
     /// 1–64 chars.
     pub id: String,
@@ -306,15 +313,36 @@ pub struct Skill {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Tags of this skill.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tags: Vec<String>,
     /// Example requests.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub examples: Vec<String>,
+    /// Fields this version does not know (A2A's `inputModes`, …), kept as signed.
+    #[serde(flatten)]
+    #[cfg_attr(feature = "node", schema(ignore))]
+    pub extra: Map<String, Value>,
 }
 
-/// A manifest as a publisher builds it; [`Manifest::to_value`] gives the JSON to sign.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+/// A field the card rules allow to be `null`, read as its default.
+fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A manifest as a publisher builds it ([`Manifest::to_value`] gives the JSON to sign) and as a
+/// reader sees a verified one ([`Manifest::of`]): every field the card rules know, typed.
+/// Reading is lenient where the rules are (`null` reads as absent); fields this version does
+/// not know are kept in `extra`, so a card edited and signed again does not lose them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct Manifest {
     /// Always [`SCHEMA`].
     pub schema: String,
@@ -323,21 +351,38 @@ pub struct Manifest {
     /// 1–64 chars.
     pub name: String,
     /// ≤ 4,000 chars.
+    #[serde(default, deserialize_with = "nullable")]
     pub description: String,
     /// ≤ 64 skills.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub skills: Vec<Skill>,
     /// ≤ 32 tags.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tags: Vec<String>,
     /// `http`, `mcp`, `a2a`, `ws`, …
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub protocols: Vec<String>,
     /// Where the agent is reached.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// Relay nodes for `relay://` endpoints.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub relays: Vec<String>,
     /// Text embedded for discovery instead of the description.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -354,11 +399,19 @@ pub struct Manifest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     /// Tombstone marker.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub revoked: bool,
     /// Free-form, ≤ 8 KiB.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Map<String, Value>>,
+    /// Fields this version does not know, kept as signed.
+    #[serde(flatten)]
+    #[cfg_attr(feature = "node", schema(ignore))]
+    pub extra: Map<String, Value>,
 }
 
 impl Manifest {
@@ -377,6 +430,51 @@ impl Manifest {
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).expect("a manifest always serializes")
     }
+
+    /// The typed view of an envelope's manifest (a verified card's, or one read back from a
+    /// node). Fails only on a manifest the card rules refuse.
+    pub fn of(envelope: &Value) -> Result<Self, CardError> {
+        Self::deserialize(&envelope["manifest"]).map_err(|e| CardError::InvalidJson(e.to_string()))
+    }
+}
+
+/// A signed card on the wire: `{"manifest": {...}, "manifest_signature": "..."}`, the manifest
+/// kept exactly as signed (its typed view is [`Envelope::fields`]). What `GET /v1/agents/{id}`
+/// answers and what discovery results carry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct Envelope {
+    /// The signed manifest.
+    #[cfg_attr(feature = "node", schema(value_type = Manifest))]
+    pub manifest: Map<String, Value>,
+    /// base64url Ed25519 signature over `AGENTMESH-CARD-V1\n` ‖ JCS(manifest).
+    pub manifest_signature: String,
+}
+
+impl Envelope {
+    /// The manifest's typed view.
+    pub fn fields(&self) -> Result<Manifest, CardError> {
+        Manifest::deserialize(&Value::Object(self.manifest.clone()))
+            .map_err(|e| CardError::InvalidJson(e.to_string()))
+    }
+
+    /// Verifies and validates it: the [`Card`] it signs.
+    pub fn verify(self) -> Result<Card, CardError> {
+        Card::from_value(
+            serde_json::to_value(self).map_err(|e| CardError::InvalidJson(e.to_string()))?,
+        )
+    }
+}
+
+/// `(agent_id, issued_at, signature)` of an envelope not yet verified, if it has that shape:
+/// enough to tell a version already held without checking its signature.
+pub fn version_of(envelope: &Value) -> Option<(&str, i64, &str)> {
+    let m = envelope.get("manifest")?;
+    Some((
+        m.get("agent_id")?.as_str()?,
+        crate::encoding::parse_rfc3339(m.get("issued_at")?.as_str()?)?,
+        envelope.get("manifest_signature")?.as_str()?,
+    ))
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::card::Manifest;
 use anyhow::Context as _;
-use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -60,7 +60,7 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         let stored = current_card(&client, id.id()).await?;
         let manifest = if args.register {
             let m = relay_manifest(&id, &args, &relay, stored.as_ref())?;
-            let envelope = sign_manifest(m.clone(), &id)?;
+            let envelope = sign_manifest(m.to_value(), &id)?;
             let res = client
                 .register(&envelope)
                 .await
@@ -69,20 +69,18 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                 eprintln!(
                     "{} {} as relay://{} via {relay}",
                     res.status,
-                    m["name"].as_str().unwrap_or_default(),
+                    m.name,
                     id.id()
                 );
             }
             Some(m)
         } else {
-            stored.map(|env| env["manifest"].clone())
+            stored
         };
         let mut cfg = ConnectConfig::new(&relay, &args.forward, id.clone());
         if let Some(m) = &manifest {
-            cfg.qps = m["qps_budget"].as_f64();
-            cfg.concurrency = m["concurrency_limit"]
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok());
+            cfg.qps = m.qps_budget;
+            cfg.concurrency = m.concurrency_limit;
         }
         cfg.max_body = args.max_body;
         cfg.forward_timeout = args.forward_timeout;
@@ -114,8 +112,8 @@ fn relay_manifest(
     id: &crate::identity::Identity,
     args: &Args,
     relay: &str,
-    stored: Option<&Value>,
-) -> anyhow::Result<Value> {
+    stored: Option<&Manifest>,
+) -> anyhow::Result<Manifest> {
     let issued_at = next_issued_at(stored);
     let endpoint = format!("relay://{}", id.id());
     if args.card.is_some() || args.name.is_some() {
@@ -126,23 +124,21 @@ fn relay_manifest(
             relays: vec![relay.to_string()],
             ..super::register::Args::default()
         };
-        let mut m = build_manifest(id, &reg, issued_at)?.to_value();
+        let mut m = build_manifest(id, &reg, issued_at)?;
         // This relay first: callers' nodes try relays in order.
-        if let Some(list) = m["relays"].as_array_mut() {
-            list.retain(|r| r.as_str() != Some(relay));
-            list.insert(0, json!(relay));
-        }
+        m.relays.retain(|r| r != relay);
+        m.relays.insert(0, relay.to_string());
         return Ok(m);
     }
-    let Some(env) = stored else {
+    let Some(stored) = stored else {
         anyhow::bail!(
             "no card of this key is on {relay} yet: pass --name NAME (and optionally --card FILE) with --register"
         );
     };
-    let mut m = env["manifest"].clone();
-    m["endpoint"] = json!(endpoint);
-    m["relays"] = json!([relay]);
-    m["issued_at"] = json!(crate::encoding::format_rfc3339(issued_at));
+    let mut m = stored.clone();
+    m.endpoint = Some(endpoint);
+    m.relays = vec![relay.to_string()];
+    m.issued_at = crate::encoding::format_rfc3339(issued_at);
     Ok(m)
 }
 

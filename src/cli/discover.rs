@@ -3,8 +3,8 @@
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
+use crate::wire::DiscoverHit;
 use anyhow::Context as _;
-use serde_json::Value;
 
 use super::{Ctx, Outcome, out_json, print_rows, runtime};
 use crate::identity::short_id;
@@ -53,7 +53,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             .await
             .with_context(|| format!("discovery at {} failed", client.base()))
     })?;
-    let results = body["results"].as_array().cloned().unwrap_or_default();
+    let results = &body.results;
     if ctx.json {
         out_json(&body)?;
     } else if results.is_empty() {
@@ -61,7 +61,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             eprintln!("no agent matches");
         }
     } else {
-        print_table(&results, std::io::stdout().is_terminal())?;
+        print_table(results, std::io::stdout().is_terminal())?;
     }
     Ok(if results.is_empty() {
         Outcome::Negative
@@ -70,28 +70,20 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     })
 }
 
-fn print_table(results: &[Value], tty: bool) -> anyhow::Result<()> {
+fn print_table(results: &[DiscoverHit], tty: bool) -> anyhow::Result<()> {
     let rows: Vec<[String; 6]> = results
         .iter()
         .map(|r| {
-            let m = &r["card"]["manifest"];
-            let protocols = m["protocols"]
-                .as_array()
-                .map(|p| {
-                    p.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default();
-            let id = r["agent_id"].as_str().unwrap_or_default();
+            // A card that does not read (the node holds only verified ones) shows its ID alone.
+            let m = r.card.fields().unwrap_or_default();
+            let id = &r.agent_id;
             [
-                m["name"].as_str().unwrap_or_default().to_string(),
-                if tty { short_id(id) } else { id.to_string() },
-                format!("{:.3}", r["score"].as_f64().unwrap_or(0.0)),
-                format!("{:.2}", r["trust"].as_f64().unwrap_or(0.5)),
-                protocols,
-                m["endpoint"].as_str().unwrap_or_default().to_string(),
+                m.name,
+                if tty { short_id(id) } else { id.clone() },
+                format!("{:.3}", r.score),
+                format!("{:.2}", r.trust),
+                m.protocols.join(","),
+                m.endpoint.unwrap_or_default(),
             ]
         })
         .collect();

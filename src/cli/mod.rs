@@ -204,8 +204,8 @@ pub fn out(line: impl std::fmt::Display) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints a JSON value on stdout (pretty on a terminal).
-pub fn out_json(v: &serde_json::Value) -> anyhow::Result<()> {
+/// Prints a value as JSON on stdout (pretty on a terminal).
+pub fn out_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
     use std::io::IsTerminal as _;
     let text = if std::io::stdout().is_terminal() {
         serde_json::to_string_pretty(v)?

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::{Ctx, Outcome, out, out_json, runtime};
 use crate::card::{MAX_FUTURE_SKEW_S, Manifest, Skill, sign_manifest};
@@ -211,20 +211,22 @@ fn merge(mut base: Vec<String>, extra: &[String]) -> Vec<String> {
 
 /// Picks `issued_at`: now, or one second past the stored version when that is not older, so
 /// two registrations within a second do not collide as `stale`.
-pub(super) fn next_issued_at(stored: Option<&Value>) -> i64 {
+pub(super) fn next_issued_at(stored: Option<&Manifest>) -> i64 {
     let now = now_unix();
-    let stored_at = stored
-        .and_then(|env| env["manifest"]["issued_at"].as_str())
-        .and_then(parse_rfc3339);
+    let stored_at = stored.and_then(|m| parse_rfc3339(&m.issued_at));
     match stored_at {
         Some(t) if t >= now && t < now + MAX_FUTURE_SKEW_S => t + 1,
         _ => now,
     }
 }
 
-pub(super) async fn current_card(client: &Client, id: &str) -> anyhow::Result<Option<Value>> {
+/// The manifest of `id`'s card on the node, if it holds a live one.
+pub(super) async fn current_card(client: &Client, id: &str) -> anyhow::Result<Option<Manifest>> {
     match client.get_agent(id).await {
-        Ok(v) => Ok(Some(v)),
+        Ok(env) => Ok(Some(
+            env.fields()
+                .context("the node's copy of the card does not read as a card")?,
+        )),
         Err(ClientError::Api {
             status: 404 | 410, ..
         }) => Ok(None),
@@ -294,16 +296,14 @@ pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
         };
         let issued_at = next_issued_at(stored.as_ref());
         let manifest = if args.revoke {
-            let name = stored
-                .as_ref()
-                .and_then(|env| env["manifest"]["name"].as_str().map(str::to_string))
-                .unwrap_or_else(|| ctx.key.clone());
+            let name = stored.map_or_else(|| ctx.key.clone(), |m| m.name);
             let mut m = Manifest::new(id.id(), &name, issued_at);
             m.revoked = true;
             m
         } else {
             build_manifest(&id, &args, issued_at)?
         };
+        let name = manifest.name.clone();
         let envelope = sign_manifest(manifest.to_value(), &id)?;
         // Checked here as the node will check it, so a card that breaks a limit (an imported
         // one, or flags on top of it) is named field by field before anything is sent.
@@ -321,12 +321,12 @@ pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
             .await
             .with_context(|| format!("the node at {} refused the card", client.base()))?;
         if ctx.json {
-            out_json(&json!(res))?;
+            out_json(&res)?;
         } else {
             out(format!(
                 "{} {} ({}) on {} — seq {}",
                 res.status,
-                envelope["manifest"]["name"].as_str().unwrap_or_default(),
+                name,
                 res.agent_id,
                 client.base(),
                 res.seq

@@ -4,8 +4,8 @@
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
+use crate::wire::TrustListed;
 use anyhow::Context as _;
-use serde_json::Value;
 
 use super::{Ctx, Outcome, out, out_json, print_rows, runtime};
 use crate::events::OutcomeKind;
@@ -96,7 +96,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         }
         Sub::List { sort, limit } => {
             let body = rt.block_on(client.trust_list(&sort, usize::from(limit)))?;
-            let agents = body["agents"].as_array().cloned().unwrap_or_default();
+            let agents = &body.agents;
             if ctx.json {
                 out_json(&body)?;
             } else if agents.is_empty() {
@@ -106,7 +106,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                     );
                 }
             } else {
-                print_list(&agents, std::io::stdout().is_terminal())?;
+                print_list(agents, std::io::stdout().is_terminal())?;
             }
             Ok(if agents.is_empty() {
                 Outcome::Negative
@@ -135,11 +135,8 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                 ctx.load_key(&ctx.key)?.0
             };
             let view = rt.block_on(async {
-                let info = client.node_info().await?;
-                let node_id = info["node_id"]
-                    .as_str()
-                    .context("the node did not say its ID")?
-                    .to_string();
+                let node_id = client.node_info().await?.node_id;
+                anyhow::ensure!(!node_id.is_empty(), "the node did not say its ID");
                 client
                     .trust_report(&admin, &node_id, &agent_id, event.into(), note.as_deref())
                     .await
@@ -233,19 +230,22 @@ fn print_view(v: &TrustView) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_list(agents: &[Value], tty: bool) -> anyhow::Result<()> {
+fn print_list(agents: &[TrustListed], tty: bool) -> anyhow::Result<()> {
     let rows: Vec<[String; 6]> = agents
         .iter()
         .map(|a| {
-            let id = a["agent_id"].as_str().unwrap_or_default();
-            let score = a["score"].as_f64().unwrap_or(0.5);
+            let s = &a.summary;
             [
-                format!("{score:.3}"),
-                bar(score, 10),
-                a["events"].as_u64().unwrap_or(0).to_string(),
-                a["last_event_at"].as_str().unwrap_or("-").to_string(),
-                a["name"].as_str().unwrap_or("-").to_string(),
-                if tty { short_id(id) } else { id.to_string() },
+                format!("{:.3}", s.score),
+                bar(s.score, 10),
+                s.events.to_string(),
+                s.last_event_at.clone().unwrap_or_else(|| "-".into()),
+                a.name.clone().unwrap_or_else(|| "-".into()),
+                if tty {
+                    short_id(&s.agent_id)
+                } else {
+                    s.agent_id.clone()
+                },
             ]
         })
         .collect();

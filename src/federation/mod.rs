@@ -30,13 +30,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::encoding::{format_rfc3339, now_unix};
 use crate::identity::{Identity, verify_b64};
 use crate::store::PeerRow;
-pub use crate::wire::PeerView;
+pub use crate::wire::{Announcement, PeerView};
 
 /// Domain separation tag of peer announcements.
 pub const PEER_DOMAIN: &str = "AGENTMESH-PEER-V1";
@@ -118,20 +117,6 @@ impl Default for FederationConfig {
     }
 }
 
-/// A signed peer announcement (`POST /v1/peers`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Announcement {
-    /// The announcing node's did:key.
-    pub node_id: String,
-    /// Where it answers.
-    pub url: String,
-    /// RFC 3339.
-    pub issued_at: String,
-    /// Ed25519 over [`announcement_signing_string`], base64url.
-    pub signature: String,
-}
-
 /// `AGENTMESH-NODE-V1\n<node_id>\n<challenge>`: what a node signs to prove it answers at a URL.
 pub fn node_challenge_string(node_id: &str, challenge: &str) -> String {
     format!("AGENTMESH-NODE-V1\n{node_id}\n{challenge}")
@@ -157,19 +142,58 @@ impl Announcement {
     }
 
     /// Checks the signature and that it was issued within ±5 minutes of `now`.
-    pub fn verify(&self, now: i64) -> Result<(), String> {
-        let at = crate::encoding::parse_rfc3339(&self.issued_at)
-            .ok_or_else(|| "issued_at is not an RFC 3339 UTC time".to_string())?;
+    pub fn verify(&self, now: i64) -> Result<(), PeerError> {
+        let at = crate::encoding::parse_rfc3339(&self.issued_at).ok_or(
+            PeerError::BadAnnouncement("issued_at is not an RFC 3339 UTC time"),
+        )?;
         if at.saturating_sub(now).unsigned_abs() > 300 {
-            return Err("issued_at is more than 5 minutes from this node's clock".into());
+            return Err(PeerError::BadAnnouncement(
+                "issued_at is more than 5 minutes from this node's clock",
+            ));
         }
         verify_b64(
             &self.node_id,
             announcement_signing_string(&self.node_id, &self.url, &self.issued_at).as_bytes(),
             &self.signature,
         )
-        .map_err(|e| format!("signature: {e}"))
+        .map_err(|_| PeerError::BadAnnouncement("the signature does not verify"))
     }
+}
+
+/// Why a peer, a seed or a candidate could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The simulator's partition cuts this link.
+    #[error("unreachable (simulated)")]
+    Partitioned,
+    /// No connection could be made, or it broke.
+    #[error("{0}")]
+    Connect(#[source] reqwest::Error),
+    /// The peer answered with an error status.
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// The answer was over the cap.
+    #[error("the answer is over {0} bytes")]
+    TooLarge(usize),
+    /// The answer was not the JSON expected.
+    #[error("invalid answer: {0}")]
+    Decode(#[source] serde_json::Error),
+    /// The answer broke a rule of the protocol.
+    #[error("{0}")]
+    Protocol(String),
+    /// The node at `url` did not prove it holds the key of `id`.
+    #[error("the node at {url} did not prove it holds {id}: {why}")]
+    Unproven {
+        /// Where it was asked.
+        url: String,
+        /// The ID it claimed.
+        id: String,
+        /// What failed.
+        why: String,
+    },
+    /// A peer announcement that does not hold.
+    #[error("{0}")]
+    BadAnnouncement(&'static str),
 }
 
 /// What this node knows of a peer.
@@ -575,7 +599,7 @@ impl Federation {
     }
 
     /// The node ID the node at `url` answers with.
-    pub async fn check_node(&self, url: &str) -> Result<String, String> {
+    pub async fn check_node(&self, url: &str) -> Result<String, PeerError> {
         sync::node_id_at(self, url).await
     }
 

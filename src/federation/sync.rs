@@ -4,17 +4,18 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{Announcement, Federation, Peer, PeerView};
+use super::{Announcement, Federation, Peer, PeerError, PeerView};
 use crate::card::Card;
 use crate::encoding::now_unix;
 use crate::events::{OutcomeEvent, OutcomeKind};
 use crate::handshake::sign_request;
 use crate::node::AppState;
 use crate::store::PutOutcome;
-use crate::wire::SyncPage;
+use crate::wire::{Digest, NodeInfo, Peers, SyncPage, SyncPush, SyncPushed};
 
 /// How a batch of records from a peer went.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -43,15 +44,8 @@ pub async fn merge(state: &AppState, records: Vec<Value>) -> Merged {
     let fresh: Vec<Value> = records
         .into_iter()
         .filter(|envelope| {
-            let quick = (
-                envelope["manifest"]["agent_id"].as_str(),
-                envelope["manifest"]["issued_at"]
-                    .as_str()
-                    .and_then(crate::encoding::parse_rfc3339),
-                envelope["manifest_signature"].as_str(),
-            );
-            let known =
-                matches!(quick, (Some(id), Some(at), Some(sig)) if fed.is_known(id, at, sig));
+            let known = crate::card::version_of(envelope)
+                .is_some_and(|(id, at, sig)| fed.is_known(id, at, sig));
             m.stale += usize::from(known);
             !known
         })
@@ -193,66 +187,43 @@ const MAX_PEER_ANSWER: usize = 1024 * 1024;
 /// costs at most this much per attempt.
 pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
-/// Why an answer from a peer could not be read.
-#[derive(Debug)]
-enum PeerRead {
-    /// Over the cap (declared or as it arrived).
-    TooLarge(usize),
-    /// Anything else.
-    Failed(String),
-}
-
-impl std::fmt::Display for PeerRead {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::TooLarge(cap) => write!(f, "the answer is over {cap} bytes"),
-            Self::Failed(why) => f.write_str(why),
-        }
-    }
-}
-
-impl From<PeerRead> for String {
-    fn from(e: PeerRead) -> Self {
-        e.to_string()
-    }
-}
-
-/// Reads a JSON answer of at most `cap` bytes, chunk by chunk: a peer's declared length over
-/// the cap is refused before reading, and an undeclared one stops at the cap.
-async fn read_json_capped(res: reqwest::Response, cap: usize) -> Result<Value, PeerRead> {
+/// Reads a JSON answer of at most `cap` bytes as `T`, chunk by chunk: a peer's declared
+/// length over the cap is refused before reading, and an undeclared one stops at the cap.
+async fn read_capped_as<T: DeserializeOwned>(
+    res: reqwest::Response,
+    cap: usize,
+) -> Result<T, PeerError> {
     use crate::client::CappedReadError;
     if !res.status().is_success() {
-        return Err(PeerRead::Failed(format!("HTTP {}", res.status())));
+        return Err(PeerError::Status(res.status().as_u16()));
     }
     let body = crate::client::read_capped(res, cap)
         .await
         .map_err(|e| match e {
-            CappedReadError::TooLarge => PeerRead::TooLarge(cap),
-            CappedReadError::Body(e) => PeerRead::Failed(e.to_string()),
+            CappedReadError::TooLarge => PeerError::TooLarge(cap),
+            CappedReadError::Body(e) => PeerError::Connect(e),
         })?;
-    serde_json::from_slice(&body).map_err(|e| PeerRead::Failed(format!("invalid JSON: {e}")))
+    serde_json::from_slice(&body).map_err(PeerError::Decode)
 }
 
-async fn get_json(fed: &Federation, url: &str, cap: usize) -> Result<Value, PeerRead> {
+async fn get_as<T: DeserializeOwned>(
+    fed: &Federation,
+    url: &str,
+    cap: usize,
+) -> Result<T, PeerError> {
     if !fed.allowed(url) {
-        return Err(PeerRead::Failed("unreachable (simulated)".into()));
+        return Err(PeerError::Partitioned);
     }
-    let res = fed
-        .http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| PeerRead::Failed(e.to_string()))?;
-    read_json_capped(res, cap).await
+    let res = fed.http.get(url).send().await.map_err(PeerError::Connect)?;
+    read_capped_as(res, cap).await
 }
 
-/// Asks `url` who it is.
 /// Asks `url` who it is, with a fresh challenge it must sign: the answer is an ID the
 /// responder proved it holds the key of (so no server can pose as another node and have its
 /// bad records charged to that node).
-pub(super) async fn node_id_at(fed: &Federation, url: &str) -> Result<String, String> {
+pub(super) async fn node_id_at(fed: &Federation, url: &str) -> Result<String, PeerError> {
     let challenge = crate::encoding::b64url(&crate::encoding::random_bytes::<16>());
-    let v = get_json(
+    let info: NodeInfo = get_as(
         fed,
         &format!(
             "{}/v1/node?challenge={challenge}&agents=0&events=0",
@@ -261,19 +232,25 @@ pub(super) async fn node_id_at(fed: &Federation, url: &str) -> Result<String, St
         MAX_PEER_ANSWER,
     )
     .await?;
-    let id = v["node_id"]
-        .as_str()
-        .ok_or_else(|| "no node_id in /v1/node".to_string())?;
-    let sig = v["challenge_signature"]
-        .as_str()
-        .ok_or_else(|| "no challenge_signature in /v1/node".to_string())?;
+    if info.node_id.is_empty() {
+        return Err(PeerError::Protocol("no node_id in /v1/node".into()));
+    }
+    let unproven = |why: String| PeerError::Unproven {
+        url: url.to_string(),
+        id: info.node_id.clone(),
+        why,
+    };
+    let sig = info
+        .challenge_signature
+        .as_deref()
+        .ok_or_else(|| unproven("no challenge_signature in /v1/node".into()))?;
     crate::identity::verify_b64(
-        id,
-        super::node_challenge_string(id, &challenge).as_bytes(),
+        &info.node_id,
+        super::node_challenge_string(&info.node_id, &challenge).as_bytes(),
         sig,
     )
-    .map_err(|e| format!("the node at {url} did not prove it holds {id}: {e}"))?;
-    Ok(id.to_string())
+    .map_err(|e| unproven(e.to_string()))?;
+    Ok(info.node_id)
 }
 
 /// Adds candidate peers after checking each URL answers as the node ID it is listed with.
@@ -300,20 +277,20 @@ async fn try_peers(state: &AppState, candidates: Vec<PeerView>) {
                 answered = other,
                 "peer URL answers as another node"
             ),
-            Err(e) => tracing::debug!(url = c.url, error = e, "candidate peer unreachable"),
+            Err(e) => tracing::debug!(url = c.url, error = %e, "candidate peer unreachable"),
         }
     }
 }
 
 /// Announces this node (when it has a public URL) to the node at `url`; returns that node's
 /// peer list.
-async fn announce_to(fed: &Federation, url: &str) -> Result<Vec<PeerView>, String> {
+async fn announce_to(fed: &Federation, url: &str) -> Result<Vec<PeerView>, PeerError> {
     let Some(me) = &fed.public_url else {
         return Ok(Vec::new());
     };
     let target = format!("{}/v1/peers", url.trim_end_matches('/'));
     if !fed.allowed(&target) {
-        return Err("unreachable (simulated)".into());
+        return Err(PeerError::Partitioned);
     }
     let res = fed
         .http
@@ -321,9 +298,8 @@ async fn announce_to(fed: &Federation, url: &str) -> Result<Vec<PeerView>, Strin
         .json(&Announcement::sign(&fed.me, me))
         .send()
         .await
-        .map_err(|e| e.to_string())?;
-    let v = read_json_capped(res, MAX_PEER_ANSWER).await?;
-    Ok(serde_json::from_value(v["peers"].clone()).unwrap_or_default())
+        .map_err(PeerError::Connect)?;
+    Ok(read_capped_as::<Peers>(res, MAX_PEER_ANSWER).await?.peers)
 }
 
 /// Seeds not yet known as peers: learn their IDs, announce this node, take their peer lists,
@@ -339,7 +315,7 @@ async fn bootstrap(state: &AppState, first: bool) {
         let id = match node_id_at(&fed, seed).await {
             Ok(id) => id,
             Err(e) => {
-                tracing::warn!(seed, error = e, "seed unreachable; will retry");
+                tracing::warn!(seed, error = %e, "seed unreachable; will retry");
                 continue;
             }
         };
@@ -348,24 +324,13 @@ async fn bootstrap(state: &AppState, first: bool) {
         }
         fed.add_peer(&id, seed, true);
         persist(state, fed.peer(&id).map(|p| p.row()), &id).await;
-        if let Some(me) = &fed.public_url {
-            let ann = Announcement::sign(&fed.me, me);
-            let url = format!("{seed}/v1/peers");
-            if fed.allowed(&url) {
-                match fed.http.post(&url).json(&ann).send().await {
-                    Ok(res) if res.status().is_success() => {
-                        if let Ok(v) = read_json_capped(res, MAX_PEER_ANSWER).await {
-                            let peers: Vec<PeerView> =
-                                serde_json::from_value(v["peers"].clone()).unwrap_or_default();
-                            try_peers(state, peers).await;
-                        }
-                    }
-                    Ok(res) => {
-                        tracing::warn!(seed, status = %res.status(), "seed refused the announcement")
-                    }
-                    Err(e) => tracing::warn!(seed, error = %e, "cannot announce to the seed"),
-                }
+        match announce_to(&fed, seed).await {
+            Ok(peers) => try_peers(state, peers).await,
+            Err(PeerError::Partitioned) => {}
+            Err(PeerError::Status(status)) => {
+                tracing::warn!(seed, status, "seed refused the announcement")
             }
+            Err(e) => tracing::warn!(seed, error = %e, "cannot announce to the seed"),
         }
         if first && let Some(p) = fed.peer(&id) {
             pull_from(state, &p, fed.config.on_progress.clone()).await;
@@ -381,10 +346,10 @@ async fn pull_round(state: &AppState) {
     futures_util::future::join_all(pulls).await;
     fed.stats.pull_rounds.fetch_add(1, Ordering::Relaxed);
     if let Some(p) = pick(&peers, 1).first()
-        && let Ok(v) = get_json(&fed, &format!("{}/v1/peers", p.url), MAX_PEER_ANSWER).await
+        && let Ok(list) =
+            get_as::<Peers>(&fed, &format!("{}/v1/peers", p.url), MAX_PEER_ANSWER).await
     {
-        let list: Vec<PeerView> = serde_json::from_value(v["peers"].clone()).unwrap_or_default();
-        try_peers(state, list).await;
+        try_peers(state, list.peers).await;
     }
 }
 
@@ -417,14 +382,11 @@ async fn pull_pages(
     let mut limit = fed.config.pull_page.max(1);
     for _ in 0..MAX_PAGES_PER_PULL {
         let url = format!("{}/v1/sync?since={cursor}&limit={limit}", peer.url);
-        let page = get_json(&fed, &url, fed.config.max_page_bytes)
+        let page = get_as::<SyncPage>(&fed, &url, fed.config.max_page_bytes)
             .await
-            .and_then(|v| {
-                serde_json::from_value::<SyncPage>(v).map_err(|e| PeerRead::Failed(e.to_string()))
-            })
             .and_then(|p| {
                 if p.records.len() > limit {
-                    Err(PeerRead::Failed(format!(
+                    Err(PeerError::Protocol(format!(
                         "{} records in a page of at most {limit}",
                         p.records.len()
                     )))
@@ -434,7 +396,7 @@ async fn pull_pages(
             });
         let page: SyncPage = match page {
             Ok(p) => p,
-            Err(PeerRead::TooLarge(_)) if limit > 1 => {
+            Err(PeerError::TooLarge(_)) if limit > 1 => {
                 // Large cards: ask for fewer at a time.
                 limit = (limit / 8).max(1);
                 continue;
@@ -510,30 +472,30 @@ const MAX_PAGES_PER_PULL: usize = 200;
 /// Characters of signature in a push digest.
 pub const DIGEST_SIG_CHARS: usize = 16;
 
-/// The digest a push offers for a record: `[agent_id, issued_at, signature prefix]`.
-fn digest(envelope: &Value) -> Value {
-    let m = &envelope["manifest"];
-    let at = m["issued_at"]
-        .as_str()
-        .and_then(crate::encoding::parse_rfc3339)
-        .unwrap_or(0);
-    let sig = envelope["manifest_signature"].as_str().unwrap_or_default();
-    json!([
-        m["agent_id"],
+/// The digest a push offers for a record: `[agent_id, issued_at, signature prefix]`. Queued
+/// records were verified when they were accepted, so they have the shape.
+fn digest(envelope: &Value) -> Digest {
+    let (id, at, sig) = crate::card::version_of(envelope).unwrap_or_default();
+    (
+        id.to_string(),
         at,
-        sig.get(..DIGEST_SIG_CHARS).unwrap_or(sig)
-    ])
+        sig.get(..DIGEST_SIG_CHARS).unwrap_or(sig).to_string(),
+    )
 }
 
 /// Sends one push body to `peer` (signed when it carries records); returns the answer.
-async fn send_push(fed: &Federation, peer: &Peer, body: Value) -> Result<Value, String> {
+async fn send_push(
+    fed: &Federation,
+    peer: &Peer,
+    push: &SyncPush,
+) -> Result<SyncPushed, PeerError> {
     let path = "/v1/sync/push";
     let url = format!("{}{path}", peer.url);
     if !fed.allowed(&url) {
-        return Err("unreachable (simulated)".into());
+        return Err(PeerError::Partitioned);
     }
-    let has_records = body["records"].as_array().is_some_and(|r| !r.is_empty());
-    let body = serde_json::to_vec(&body).expect("JSON serializes");
+    let has_records = !push.records.is_empty();
+    let body = serde_json::to_vec(push).expect("a push serializes");
     let mut req = fed
         .http
         .post(&url)
@@ -545,32 +507,37 @@ async fn send_push(fed: &Federation, peer: &Peer, body: Value) -> Result<Value, 
         }
     }
     fed.count(&fed.stats.bytes_sent, body.len());
-    let res = req.body(body).send().await.map_err(|e| e.to_string())?;
-    Ok(read_json_capped(res, MAX_PEER_ANSWER).await?)
+    let res = req.body(body).send().await.map_err(PeerError::Connect)?;
+    read_capped_as(res, MAX_PEER_ANSWER).await
 }
 
 /// Offers `batch` to `peer` by digest, then sends the records it wants; returns how many went.
-async fn offer_and_send(fed: &Federation, peer: &Peer, batch: Vec<Value>) -> Result<usize, String> {
-    let offer: Vec<Value> = batch.iter().map(digest).collect();
-    let answer = send_push(
-        fed,
-        peer,
-        json!({"from": fed.node_id(), "records": [], "offer": offer}),
-    )
-    .await?;
-    let wanted: Vec<Value> = answer["want"]
-        .as_array()
-        .map(|w| {
-            w.iter()
-                .filter_map(|i| batch.get(usize::try_from(i.as_u64()?).ok()?).cloned())
-                .collect()
-        })
-        .unwrap_or_default();
-    if wanted.is_empty() {
+async fn offer_and_send(
+    fed: &Federation,
+    peer: &Peer,
+    batch: Vec<Value>,
+) -> Result<usize, PeerError> {
+    let offer = SyncPush {
+        from: fed.node_id().to_string(),
+        records: Vec::new(),
+        offer: batch.iter().map(digest).collect(),
+    };
+    let answer = send_push(fed, peer, &offer).await?;
+    let records: Vec<Value> = answer
+        .want
+        .iter()
+        .filter_map(|&i| batch.get(i).cloned())
+        .collect();
+    if records.is_empty() {
         return Ok(0);
     }
-    let n = wanted.len();
-    send_push(fed, peer, json!({"from": fed.node_id(), "records": wanted})).await?;
+    let n = records.len();
+    let push = SyncPush {
+        from: offer.from,
+        records,
+        offer: Vec::new(),
+    };
+    send_push(fed, peer, &push).await?;
     Ok(n)
 }
 
@@ -603,7 +570,7 @@ async fn push_round(state: &AppState) {
                 let _ = fed.succeeded(&node_id, None);
             }
             Err(e) => {
-                tracing::debug!(peer = url, error = e, "push failed");
+                tracing::debug!(peer = url, error = %e, "push failed");
                 persist(state, fed.failed(&node_id), &node_id).await;
             }
         }

@@ -228,6 +228,7 @@ pub fn manifest_from_card(
                 .take(MAX_EXAMPLES)
                 .map(|e| cut(&e, MAX_SKILL_TEXT))
                 .collect(),
+            ..Skill::default()
         });
         let extra: Map<String, Value> = sk
             .as_object()

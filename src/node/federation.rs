@@ -8,13 +8,11 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 use crate::encoding::now_unix;
 use crate::federation::Announcement;
-use crate::wire::ErrorCode;
+use crate::wire::{ErrorCode, Peers, SyncPush, SyncPushed};
 
 /// Records per sync page at most.
 pub const MAX_SYNC_PAGE: usize = 1000;
@@ -90,18 +88,6 @@ pub async fn sync(
     Ok((headers, Bytes::from(body)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PushBody {
-    from: String,
-    #[serde(default)]
-    records: Vec<Value>,
-    /// Digests `[agent_id, issued_at, signature prefix]` offered before sending records; the
-    /// answer's `want` lists the indexes of those this node does not hold.
-    #[serde(default)]
-    offer: Vec<(String, i64, String)>,
-}
-
 /// `POST /v1/sync/push`: a peer's fresh records, in a request it signed (docs/protocol.md §4, target =
 /// this node), each verified on its own — a push with invalid records charges the signer a
 /// `bad_signature` trust event — or an unsigned offer of digests, answered with `want`.
@@ -110,10 +96,10 @@ pub async fn push(
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SyncPushed>, ApiError> {
     let body = body?;
     let header = super::signed_header_lookup(&headers)?;
-    let push: PushBody = serde_json::from_slice(&body).map_err(|e| {
+    let push: SyncPush = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidJson,
@@ -159,17 +145,19 @@ pub async fn push(
             merged.errors
         )));
     }
-    Ok(Json(json!({
-        "accepted": merged.accepted,
-        "stale": merged.stale,
-        "rejected": merged.rejected,
-        "want": want,
-    })))
+    Ok(Json(SyncPushed {
+        accepted: merged.accepted,
+        stale: merged.stale,
+        rejected: merged.rejected,
+        want,
+    }))
 }
 
 /// `GET /v1/peers`.
-pub async fn peers(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"peers": state.federation().peer_views()}))
+pub async fn peers(State(state): State<AppState>) -> Json<Peers> {
+    Json(Peers {
+        peers: state.federation().peer_views(),
+    })
 }
 
 /// `POST /v1/peers`: a signed announcement. The URL must answer `GET /v1/node` with the
@@ -177,7 +165,7 @@ pub async fn peers(State(state): State<AppState>) -> Json<Value> {
 pub async fn announce(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Peers>, ApiError> {
     let body = body?;
     let ann: Announcement = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
@@ -190,8 +178,13 @@ pub async fn announce(
     if !(ann.url.starts_with("http://") || ann.url.starts_with("https://")) {
         return Err(ApiError::bad_field("url", "must be an http(s) base URL"));
     }
-    ann.verify(now_unix())
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::BadSignature, e))?;
+    ann.verify(now_unix()).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::BadSignature,
+            e.to_string(),
+        )
+    })?;
     let fed = state.federation();
     if ann.node_id == fed.node_id() {
         return Err(ApiError::bad_field("node_id", "is this node's own ID"));
@@ -213,5 +206,5 @@ pub async fn announce(
             state.store().put_peer(row).await?;
         }
     }
-    Ok(Json(json!({"peers": peers})))
+    Ok(Json(Peers { peers }))
 }

@@ -91,25 +91,17 @@ impl Route {
         }
     }
 
+    /// The route of a stored version (a card that does not read as one routes nowhere).
     fn from_stored(c: &StoredCard) -> Self {
-        let m = &c.envelope["manifest"];
+        let m = c.fields().unwrap_or_default();
         Self {
             seq: c.seq,
-            endpoint: m["endpoint"].as_str().map(str::to_string),
-            qps: m["qps_budget"].as_f64(),
-            concurrency: m["concurrency_limit"]
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok()),
+            endpoint: m.endpoint,
+            qps: m.qps_budget,
+            concurrency: m.concurrency_limit,
             expires_at: c.expires_at,
             revoked: c.revoked,
-            relays: m["relays"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            relays: m.relays.into(),
         }
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::{RawQuery, State};
 
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{ApiError, AppState, Path};
 use crate::card::Card;
@@ -17,7 +17,7 @@ use crate::discovery::{MAX_LIMIT, MAX_QUERY_CHARS, Query as SearchQuery};
 use crate::encoding::{format_rfc3339, now_unix};
 use crate::identity::public_from_did;
 use crate::store::{PutOutcome, StoredCard};
-use crate::wire::ErrorCode;
+use crate::wire::{DiscoverHit, Discovered, ErrorCode, Health};
 
 /// `POST /v1/agents`: verify a signed envelope and store it if newer.
 pub async fn register(
@@ -191,7 +191,7 @@ fn parse_search(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
 pub async fn discover(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Discovered>, ApiError> {
     let started = Instant::now();
     let result = search(&state, raw.as_deref(), started).await;
     state.metrics().discovery(result.is_ok(), started.elapsed());
@@ -203,7 +203,7 @@ async fn search(
     state: &AppState,
     raw: Option<&str>,
     started: Instant,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Discovered>, ApiError> {
     let query = parse_search(raw)?;
     let discovery = state.discovery().clone();
     let hits = tokio::task::spawn_blocking(move || discovery.search(&query))
@@ -215,25 +215,25 @@ async fn search(
         .await?;
     let by_id: std::collections::HashMap<&str, &StoredCard> =
         cards.iter().map(|c| (c.agent_id.as_str(), c)).collect();
-    let results: Vec<Value> = hits
+    let results = hits
         .iter()
         .filter_map(|h| {
             // A card revoked between the search and this read is left out.
             let card = by_id.get(h.agent_id.as_str()).filter(|c| !c.revoked)?;
-            Some(json!({
-                "agent_id": h.agent_id,
-                "score": round4(h.score),
-                "similarity": round4(h.similarity),
-                "lexical": round4(h.lexical),
-                "trust": round4(h.trust),
-                "card": card.envelope,
-            }))
+            Some(DiscoverHit {
+                agent_id: h.agent_id.clone(),
+                score: round4(h.score),
+                similarity: round4(h.similarity),
+                lexical: round4(h.lexical),
+                trust: round4(h.trust),
+                card: card.signed().ok()?,
+            })
         })
         .collect();
-    Ok(Json(json!({
-        "results": results,
-        "took_ms": round4(started.elapsed().as_secs_f64() * 1000.0),
-    })))
+    Ok(Json(Discovered {
+        results,
+        took_ms: round4(started.elapsed().as_secs_f64() * 1000.0),
+    }))
 }
 
 fn round4(x: f64) -> f64 {
@@ -248,15 +248,16 @@ pub async fn a2a_card(
     headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     let card = live_card(&state, &id).await?;
-    let manifest = &card.envelope["manifest"];
-    let speaks_a2a = manifest["protocols"]
-        .as_array()
-        .is_some_and(|p| p.iter().any(|x| x == "a2a"))
-        || manifest["meta"].get("a2a").is_some();
+    let manifest = card.fields().map_err(ApiError::internal)?;
+    let speaks_a2a = manifest.protocols.iter().any(|p| p == "a2a")
+        || manifest
+            .meta
+            .as_ref()
+            .is_some_and(|m| m.contains_key("a2a"));
     if !speaks_a2a {
         return Err(ApiError::not_found(format!(
-            "agent {id} does not speak A2A (its protocols: {})",
-            manifest["protocols"]
+            "agent {id} does not speak A2A (its protocols: {:?})",
+            manifest.protocols
         )));
     }
     let base = match &state.inner.public_url {
@@ -270,7 +271,7 @@ pub async fn a2a_card(
         }
     };
     let gateway = format!("{base}/v1/agents/{id}/invoke");
-    let a2a = crate::interop::a2a::card_from_manifest(manifest, &gateway);
+    let a2a = crate::interop::a2a::card_from_manifest(&manifest.to_value(), &gateway);
     // Without --public-url the gateway URL comes from the request's Host: never cache it
     // across hosts (a shared cache must not hand one client's URL to another).
     Ok((
@@ -284,8 +285,10 @@ pub async fn a2a_card(
 }
 
 /// `GET /healthz`.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
 /// Any unknown path.

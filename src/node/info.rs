@@ -204,22 +204,18 @@ async fn top_agents(
         .into_iter()
         .map(|id| {
             let card = cards.iter().find(|c| c.agent_id == id && !c.revoked);
-            let m = card.map(|c| &c.envelope["manifest"]);
+            let m = card.and_then(|c| c.fields().ok());
             let (trust, trust_delta, trust_events) = state.trust().score_and_delta(&id);
             let calls = state.activity().calls(&id);
+            let relayed = m
+                .as_ref()
+                .and_then(|m| m.endpoint.as_deref())
+                .is_some_and(|e| e.starts_with("relay://"));
+            let (name, protocols) = m.map(|m| (Some(m.name), m.protocols)).unwrap_or_default();
             AgentRow {
-                name: m.and_then(|m| m["name"].as_str()).map(str::to_string),
-                protocols: m
-                    .and_then(|m| m["protocols"].as_array())
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|p| p.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                relayed: m
-                    .and_then(|m| m["endpoint"].as_str())
-                    .is_some_and(|e| e.starts_with("relay://")),
+                name,
+                protocols,
+                relayed,
                 trust,
                 trust_delta,
                 trust_events,

@@ -10,16 +10,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::{ApiError, AppState, Path};
 use crate::encoding::now_unix;
-use crate::events::OutcomeKind;
 use crate::identity::public_from_did;
 use crate::trust::{MAX_LIST, TrustSort, TrustView};
-use crate::wire::ErrorCode;
+use crate::wire::{ErrorCode, TrustList, TrustListed, TrustReport};
 
 /// Largest report body.
 pub const MAX_REPORT_BYTES: usize = 16 * 1024;
@@ -46,7 +43,7 @@ pub async fn show(
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TrustList>, ApiError> {
     let mut sort = TrustSort::Score;
     let mut limit = 20;
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
@@ -79,32 +76,21 @@ pub async fn list(
         .store()
         .get_cards(agents.iter().map(|a| a.agent_id.clone()).collect())
         .await?;
-    let names: std::collections::HashMap<&str, &str> = cards
+    let mut names: std::collections::HashMap<String, String> = cards
         .iter()
-        .filter_map(|c| {
-            Some((
-                c.agent_id.as_str(),
-                c.envelope["manifest"]["name"].as_str()?,
-            ))
+        .filter_map(|c| Some((c.agent_id.clone(), c.fields().ok()?.name)))
+        .collect();
+    let agents = agents
+        .into_iter()
+        .map(|summary| TrustListed {
+            name: names.remove(&summary.agent_id),
+            summary,
         })
         .collect();
-    let agents: Vec<Value> = agents
-        .iter()
-        .map(|a| {
-            let mut v = serde_json::to_value(a).expect("plain data serializes");
-            v["name"] = json!(names.get(a.agent_id.as_str()));
-            v
-        })
-        .collect();
-    Ok(Json(json!({"agents": agents, "total": total})))
-}
-
-/// A report's body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReportBody {
-    event: OutcomeKind,
-    note: Option<String>,
+    Ok(Json(TrustList {
+        agents,
+        total: total as u64,
+    }))
 }
 
 /// `POST /v1/trust/{id}/events`: an admin records an outcome. The request must be signed
@@ -135,7 +121,7 @@ pub async fn report(
             ),
         ));
     }
-    let req: ReportBody = serde_json::from_slice(&body).map_err(|e| {
+    let req: TrustReport = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidJson,

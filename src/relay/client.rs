@@ -325,11 +325,11 @@ async fn handle(ctx: &Ctx, head: RequestHead, body: Bytes) -> Vec<u8> {
         Err((status, code, message)) => {
             ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(code, message, "refused a relayed request");
-            let body = serde_json::json!({"error": {"code": code, "message": message}});
+            let body = crate::wire::ErrorBody::new(code, message);
             (
                 status,
                 vec![("content-type".to_string(), "application/json".to_string())],
-                Bytes::from(serde_json::to_vec(&body).expect("JSON serializes")),
+                Bytes::from(serde_json::to_vec(&body).expect("an error body serializes")),
             )
         }
     };

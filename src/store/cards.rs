@@ -1,6 +1,7 @@
 //! Card records: put (with the version-ordering rule of docs/protocol.md §3), get, page through, count.
 
 use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use super::writer::WriteCtx;
@@ -50,6 +51,19 @@ pub struct StoredCard {
     pub issued_at: i64,
     /// The signed envelope as received.
     pub envelope: Value,
+}
+
+impl StoredCard {
+    /// The envelope as the wire type (the manifest kept exactly as signed).
+    pub fn signed(&self) -> Result<crate::card::Envelope, serde_json::Error> {
+        crate::card::Envelope::deserialize(&self.envelope)
+    }
+
+    /// The manifest's typed view. Cards are verified before they are stored, so this fails
+    /// only on a database edited by hand.
+    pub fn fields(&self) -> Result<crate::card::Manifest, crate::card::CardError> {
+        crate::card::Manifest::of(&self.envelope)
+    }
 }
 
 /// One page of cards in sequence order.

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use model::{DEFAULT_HALF_LIFE, HISTORY_HOURS, Hour, Record, Report, Weights, score};
 
@@ -109,110 +109,7 @@ impl Default for TrustConfig {
     }
 }
 
-/// Event counts by kind, as they appear on the wire and in the database.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct EventCounts {
-    /// Successes.
-    pub success: u64,
-    /// Failures.
-    pub failure: u64,
-    /// Timeouts.
-    pub timeout: u64,
-    /// Bad response signatures.
-    pub bad_signature: u64,
-    /// Rate-limit violations.
-    pub rate_limit: u64,
-}
-
-impl EventCounts {
-    fn from_array(c: [u64; 5]) -> Self {
-        Self {
-            success: c[0],
-            failure: c[1],
-            timeout: c[2],
-            bad_signature: c[3],
-            rate_limit: c[4],
-        }
-    }
-
-    fn to_array(self) -> [u64; 5] {
-        [
-            self.success,
-            self.failure,
-            self.timeout,
-            self.bad_signature,
-            self.rate_limit,
-        ]
-    }
-
-    /// All events.
-    pub fn total(&self) -> u64 {
-        self.to_array().iter().sum()
-    }
-}
-
-/// One hour of history on the wire.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HourView {
-    /// The hour's start, RFC 3339.
-    pub at: String,
-    /// Score after the hour's last event.
-    pub score: f64,
-    /// Events in the hour.
-    pub counts: EventCounts,
-}
-
-/// `GET /v1/trust/{id}` (docs/protocol.md §6): one agent's score and its breakdown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrustView {
-    /// The agent.
-    pub agent_id: String,
-    /// `(α+1)/(α+β+2)` as of now.
-    pub score: f64,
-    /// Positive evidence, decayed to now.
-    pub alpha: f64,
-    /// Negative evidence, decayed to now.
-    pub beta: f64,
-    /// Every event seen, by kind.
-    pub counts: EventCounts,
-    /// When the latest event happened, RFC 3339.
-    pub last_event_at: Option<String>,
-    /// The latest event's kind.
-    pub last_event: Option<OutcomeKind>,
-    /// Hourly history, oldest first (kept [`HISTORY_HOURS`] hours).
-    pub history: Vec<HourView>,
-    /// Whether this node has seen any event about the agent.
-    pub known: bool,
-    /// Of the events, how many were admin reports.
-    pub reports: u64,
-    /// The latest admin report.
-    pub last_report: Option<Report>,
-    /// When α and β were last decayed in memory (reads decay lazily on top), RFC 3339.
-    pub last_decay_at: String,
-    /// Half-life of evidence, seconds.
-    pub half_life_s: u64,
-}
-
-/// One agent in a listing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrustSummary {
-    /// The agent.
-    pub agent_id: String,
-    /// Score as of now.
-    pub score: f64,
-    /// Positive evidence as of now.
-    pub alpha: f64,
-    /// Negative evidence as of now.
-    pub beta: f64,
-    /// Events seen.
-    pub events: u64,
-    /// When the latest event happened, RFC 3339.
-    pub last_event_at: Option<String>,
-    /// The same in unix seconds (for sorting).
-    #[serde(skip)]
-    pub last_event_unix: Option<i64>,
-}
+pub use crate::wire::{EventCounts, HourView, TrustSummary, TrustView};
 
 /// Orders of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

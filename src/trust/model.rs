@@ -103,18 +103,7 @@ pub struct Hour {
     pub score: f64,
 }
 
-/// An admin's report, kept for the breakdown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Report {
-    /// The admin's did:key.
-    pub by: String,
-    /// The event reported.
-    pub kind: OutcomeKind,
-    /// Free text.
-    pub note: Option<String>,
-    /// Unix seconds.
-    pub at: i64,
-}
+pub use crate::wire::Report;
 
 /// Everything a node knows about one agent's trust.
 #[derive(Debug, Clone, PartialEq)]

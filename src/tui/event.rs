@@ -52,12 +52,11 @@ pub async fn forward_input(tx: mpsc::Sender<Event>) {
 pub async fn poll(client: Client, agents: usize, events_since: u64, tx: mpsc::Sender<Event>) {
     let sent = Instant::now();
     let path = format!("/v1/node?agents={agents}&events_since={events_since}");
-    let result = match client.get_json(&path).await {
-        Ok(v) => serde_json::from_value(v)
-            .map(Box::new)
-            .map_err(|e| format!("unexpected answer: {e}")),
-        Err(e) => Err(short_error(&e)),
-    };
+    let result = client
+        .get::<crate::wire::NodeInfo>(&path)
+        .await
+        .map(Box::new)
+        .map_err(|e| short_error(&e));
     let _ = tx.send(Event::Node { result, sent }).await;
 }
 

@@ -133,9 +133,7 @@ pub async fn snapshot(
     client: &crate::client::Client,
     agents: usize,
 ) -> Result<(App, serde_json::Value), crate::client::ClientError> {
-    let raw = client
-        .get_json(&format!("/v1/node?agents={agents}"))
-        .await?;
+    let raw: serde_json::Value = client.get(&format!("/v1/node?agents={agents}")).await?;
     let info: crate::wire::NodeInfo =
         serde_json::from_value(raw.clone()).map_err(|e| crate::client::ClientError::Decode {
             url: format!("{}/v1/node", client.base()),

@@ -254,8 +254,8 @@ async fn index_is_rebuilt_at_start_and_reembeds_on_model_change() {
         std::time::Duration::from_secs(10),
     )
     .expect("client");
-    let v = client
-        .get_json("/v1/agents?q=rain%20tomorrow")
+    let v: serde_json::Value = client
+        .get("/v1/agents?q=rain%20tomorrow")
         .await
         .expect("search");
     assert_eq!(v["results"][0]["agent_id"], id.id());

@@ -109,7 +109,7 @@ mod http_get {
             )
             .expect("client");
             let path = &url[client.base().len()..];
-            match client.get_json(path).await {
+            match client.get::<Value>(path).await {
                 Ok(v) => (200, v),
                 Err(agentmesh::client::ClientError::Api { status, .. }) => (status, Value::Null),
                 Err(e) => panic!("{e}"),

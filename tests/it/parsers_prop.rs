@@ -401,6 +401,7 @@ fn valid_manifest() -> impl Strategy<Value = (Manifest, Vec<(String, Value)>)> {
             description,
             tags,
             examples,
+            ..Skill::default()
         });
     let text_fields = (
         "\\PC{1,64}",
@@ -742,8 +743,8 @@ proptest! {
         tamper in (manifest_field(), prop::option::weighted(0.9, field_value())),
     ) {
         let mut value = manifest.to_value();
-        for (k, v) in unknown {
-            value[k] = v;
+        for (k, v) in &unknown {
+            value[k] = v.clone();
         }
         let envelope = sign_manifest(value, &SIGNER).expect("a valid manifest signs");
         let text = serde_json::to_vec(&envelope).expect("a Value serializes");
@@ -760,6 +761,10 @@ proptest! {
         prop_assert_eq!(&card.relays, &manifest.relays);
         prop_assert_eq!(card.qps_budget, manifest.qps_budget);
         prop_assert_eq!(card.concurrency_limit, manifest.concurrency_limit);
+        // The typed view reads back every field, and keeps the unknown ones as signed.
+        let mut expected = manifest.clone();
+        expected.extra = unknown.into_iter().collect();
+        prop_assert_eq!(card.fields(), expected);
         let pretty = serde_json::to_string_pretty(&envelope).expect("a Value serializes");
         prop_assert_eq!(Card::from_slice(pretty.as_bytes()), Ok(card.clone()));
         prop_assert_eq!(Card::from_values(vec![envelope.clone()]), vec![Ok(card)]);
@@ -1262,7 +1267,7 @@ proptest! {
         let now = now_unix();
         let text = serde_json::to_vec(&a).expect("an announcement serializes");
         prop_assert_eq!(serde_json::from_slice::<Announcement>(&text).ok(), Some(a.clone()));
-        prop_assert_eq!(a.verify(now), Ok(()));
+        prop_assert!(a.verify(now).is_ok());
         let away = if sign { now + late } else { now - late };
         prop_assert!(a.verify(away).is_err());
 

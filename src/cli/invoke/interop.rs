@@ -28,7 +28,7 @@ pub(super) async fn base_url(
         .get_agent(&args.agent_id)
         .await
         .context("cannot look the agent's card up")?;
-    let endpoint = card["manifest"]["endpoint"].as_str().unwrap_or_default();
+    let endpoint = card.fields()?.endpoint.unwrap_or_default();
     if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
         bail!("--direct needs an http(s) endpoint; this agent's is `{endpoint}`");
     }
