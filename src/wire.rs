@@ -542,7 +542,8 @@ pub struct EventCounts {
 }
 
 impl EventCounts {
-    pub(crate) fn from_array(c: [u64; 5]) -> Self {
+    /// Counts given in [`OutcomeKind::ALL`] order.
+    pub fn from_array(c: [u64; 5]) -> Self {
         Self {
             success: c[0],
             failure: c[1],
@@ -552,7 +553,8 @@ impl EventCounts {
         }
     }
 
-    pub(crate) fn to_array(self) -> [u64; 5] {
+    /// The counts in [`OutcomeKind::ALL`] order.
+    pub fn to_array(self) -> [u64; 5] {
         [
             self.success,
             self.failure,
