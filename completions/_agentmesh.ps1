@@ -47,6 +47,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('sim', 'sim', [CompletionResultType]::ParameterValue, 'Run a federation of in-process nodes with faults and measure convergence')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages')
+            [CompletionResult]::new('openapi', 'openapi', [CompletionResultType]::ParameterValue, 'Print the node API''s OpenAPI 3.1 document (what `GET /v1/openapi.json` serves)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -421,6 +422,26 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'agentmesh;openapi' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the document to this file instead of stdout')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the document to this file instead of stdout')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
+            [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
+            [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'One folder for config, keys and data (tests and several local nodes use it)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (repeat for more)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'agentmesh;help' {
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create a named Ed25519 identity and print its did:key')
             [CompletionResult]::new('register', 'register', [CompletionResultType]::ParameterValue, 'Sign an agent card and publish it to a node')
@@ -433,6 +454,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('sim', 'sim', [CompletionResultType]::ParameterValue, 'Run a federation of in-process nodes with faults and measure convergence')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages')
+            [CompletionResult]::new('openapi', 'openapi', [CompletionResultType]::ParameterValue, 'Print the node API''s OpenAPI 3.1 document (what `GET /v1/openapi.json` serves)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -479,6 +501,9 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             break
         }
         'agentmesh;help;man' {
+            break
+        }
+        'agentmesh;help;openapi' {
             break
         }
         'agentmesh;help;help' {

@@ -37,6 +37,9 @@ _agentmesh() {
             agentmesh,man)
                 cmd="agentmesh__subcmd__man"
                 ;;
+            agentmesh,openapi)
+                cmd="agentmesh__subcmd__openapi"
+                ;;
             agentmesh,register)
                 cmd="agentmesh__subcmd__register"
                 ;;
@@ -72,6 +75,9 @@ _agentmesh() {
                 ;;
             agentmesh__subcmd__help,man)
                 cmd="agentmesh__subcmd__help__subcmd__man"
+                ;;
+            agentmesh__subcmd__help,openapi)
+                cmd="agentmesh__subcmd__help__subcmd__openapi"
                 ;;
             agentmesh__subcmd__help,register)
                 cmd="agentmesh__subcmd__help__subcmd__register"
@@ -128,7 +134,7 @@ _agentmesh() {
 
     case "${cmd}" in
         agentmesh)
-            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version keygen register discover invoke connect serve trust top sim completions man help"
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version keygen register discover invoke connect serve trust top sim completions man openapi help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -328,7 +334,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__help)
-            opts="keygen register discover invoke connect serve trust top sim completions man help"
+            opts="keygen register discover invoke connect serve trust top sim completions man openapi help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -426,6 +432,20 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentmesh__subcmd__help__subcmd__openapi)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -691,6 +711,52 @@ _agentmesh() {
             fi
             case "${prev}" in
                 --out-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keystore)
+                    COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentmesh__subcmd__openapi)
+            opts="-o -v -q -h -V --out --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

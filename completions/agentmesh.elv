@@ -44,6 +44,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand sim 'Run a federation of in-process nodes with faults and measure convergence'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
+            cand openapi 'Print the node API''s OpenAPI 3.1 document (what `GET /v1/openapi.json` serves)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'agentmesh;keygen'= {
@@ -398,6 +399,25 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'agentmesh;openapi'= {
+            cand -o 'Write the document to this file instead of stdout'
+            cand --out 'Write the document to this file instead of stdout'
+            cand --node 'Node to talk to'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
+            cand --client-cert 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'More log output on stderr (repeat for more)'
+            cand --verbose 'More log output on stderr (repeat for more)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'agentmesh;help'= {
             cand keygen 'Create a named Ed25519 identity and print its did:key'
             cand register 'Sign an agent card and publish it to a node'
@@ -410,6 +430,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand sim 'Run a federation of in-process nodes with faults and measure convergence'
             cand completions 'Print shell completions'
             cand man 'Write man pages'
+            cand openapi 'Print the node API''s OpenAPI 3.1 document (what `GET /v1/openapi.json` serves)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'agentmesh;help;keygen'= {
@@ -442,6 +463,8 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         &'agentmesh;help;completions'= {
         }
         &'agentmesh;help;man'= {
+        }
+        &'agentmesh;help;openapi'= {
         }
         &'agentmesh;help;help'= {
         }

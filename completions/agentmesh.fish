@@ -48,6 +48,7 @@ complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "top" -d 'A live
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "sim" -d 'Run a federation of in-process nodes with faults and measure convergence'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "man" -d 'Write man pages'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "openapi" -d 'Print the node API\'s OpenAPI 3.1 document (what `GET /v1/openapi.json` serves)'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l name -d 'Name of the identity (default: --key, or `default`)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l node -d 'Node to talk to' -r
@@ -343,18 +344,33 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s v -l verbose
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s V -l version -d 'Print version'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man help" -f -a "register" -d 'Sign an agent card and publish it to a node'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man help" -f -a "discover" -d 'Find agents by what they do, in plain words'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man help" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man help" -f -a "connect" -d 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man help" -f -a "serve" -d 'Run a node: registry, discovery, gateway, relay and trust'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man help" -f -a "trust" -d 'This node\'s trust in agents: show, list, and admin reports'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man help" -f -a "top" -d 'A live view of a node: agents, trust, peers, tunnels, events'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man help" -f -a "sim" -d 'Run a federation of in-process nodes with faults and measure convergence'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man help" -f -a "man" -d 'Write man pages'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s o -l out -d 'Write the document to this file instead of stdout' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "register" -d 'Sign an agent card and publish it to a node'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "discover" -d 'Find agents by what they do, in plain words'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "connect" -d 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "serve" -d 'Run a node: registry, discovery, gateway, relay and trust'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "trust" -d 'This node\'s trust in agents: show, list, and admin reports'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "top" -d 'A live view of a node: agents, trust, peers, tunnels, events'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "sim" -d 'Run a federation of in-process nodes with faults and measure convergence'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "completions" -d 'Print shell completions'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "man" -d 'Write man pages'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "openapi" -d 'Print the node API\'s OpenAPI 3.1 document (what `GET /v1/openapi.json` serves)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and __fish_seen_subcommand_from trust" -f -a "show" -d 'An agent\'s score, evidence, counts by event and hourly history'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and __fish_seen_subcommand_from trust" -f -a "list" -d 'Agents this node has seen, by score'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and __fish_seen_subcommand_from trust" -f -a "report" -d 'Record an outcome about an agent (signed; your key must be one of the node\'s admins)'

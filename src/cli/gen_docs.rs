@@ -1,6 +1,7 @@
-//! `agentmesh completions` and `agentmesh man`: generated from the clap definitions. The files
-//! committed in `completions/` and `man/` come from [`completion_files`] and [`man_pages`]; a
-//! test fails when they are stale.
+//! `agentmesh completions`, `agentmesh man` and `agentmesh openapi`: generated from the clap
+//! definitions and the API's annotations. The files committed in `completions/`, `man/` and
+//! `docs/openapi.json` come from [`completion_files`], [`man_pages`] and
+//! `node::openapi::document_json`; a test fails when they are stale.
 
 use std::path::PathBuf;
 
@@ -27,6 +28,14 @@ pub struct ManArgs {
     /// Write one page per command into this folder (default: print agentmesh.1 to stdout).
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+}
+
+/// `openapi` flags.
+#[derive(Debug, clap::Args)]
+pub struct OpenapiArgs {
+    /// Write the document to this file instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// The completion script for `shell` and the file name it is installed as.
@@ -99,6 +108,20 @@ pub(super) fn man(args: ManArgs) -> anyhow::Result<Outcome> {
     match args.out_dir {
         None => std::io::stdout().lock().write_all(&pages[0].1)?,
         Some(dir) => write_all(&dir, &pages)?,
+    }
+    Ok(Outcome::Success)
+}
+
+pub(super) fn openapi(args: OpenapiArgs) -> anyhow::Result<Outcome> {
+    use std::io::Write as _;
+    let doc = crate::node::openapi::document_json();
+    match args.out {
+        None => std::io::stdout().lock().write_all(doc.as_bytes())?,
+        Some(path) => {
+            std::fs::write(&path, doc)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
     }
     Ok(Outcome::Success)
 }

@@ -114,6 +114,8 @@ pub enum Command {
     Completions(gen_docs::CompletionsArgs),
     /// Write man pages.
     Man(gen_docs::ManArgs),
+    /// Print the node API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves).
+    Openapi(gen_docs::OpenapiArgs),
 }
 
 /// Settings every subcommand can use, resolved from flags, environment and the config file.
@@ -360,6 +362,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Top(args) => top::run(&ctx, args),
         Command::Completions(args) => gen_docs::completions(args),
         Command::Man(args) => gen_docs::man(args),
+        Command::Openapi(args) => gen_docs::openapi(args),
     }
 }
 

@@ -23,6 +23,12 @@ pub const MAX_PUSH_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_UNSIGNED_PUSH_BYTES: usize = 256 * 1024;
 
 /// `GET /v1/sync?since=<seq>&limit=<n>`: records in this node's sequence order.
+#[utoipa::path(get, path = "/v1/sync", tag = "federation",
+    params(
+        ("since" = Option<i64>, Query, minimum = 0, description = "Sequence number to read after (0)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Most records (500)"),
+    ),
+    responses((status = 200, description = "Records in this node's sequence order", body = crate::wire::SyncPage)))]
 pub async fn sync(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -91,6 +97,15 @@ pub async fn sync(
 /// `POST /v1/sync/push`: a peer's fresh records, in a request it signed (docs/protocol.md §4, target =
 /// this node), each verified on its own — a push with invalid records charges the signer a
 /// `bad_signature` trust event — or an unsigned offer of digests, answered with `want`.
+#[utoipa::path(post, path = "/v1/sync/push", tag = "federation",
+    request_body(content = crate::wire::SyncPush, description = "Records (signed by the pushing node, docs/protocol.md §4) or an unsigned offer of digests"),
+    responses(
+        (status = 200, description = "How the records went, and which offered digests are wanted", body = crate::wire::SyncPushed),
+        (status = 401, description = "Records without a valid signature of the pusher", body = crate::wire::ErrorBody),
+        (status = 411, description = "A push from a non-peer must declare its length", body = crate::wire::ErrorBody),
+        (status = 413, description = "`too_large`", body = crate::wire::ErrorBody),
+        (status = 422, description = "`invalid_field`: `from` is not the signer", body = crate::wire::ErrorBody),
+    ))]
 pub async fn push(
     State(state): State<AppState>,
     uri: Uri,
@@ -154,6 +169,8 @@ pub async fn push(
 }
 
 /// `GET /v1/peers`.
+#[utoipa::path(get, path = "/v1/peers", tag = "federation",
+    responses((status = 200, description = "The peers this node knows", body = crate::wire::Peers)))]
 pub async fn peers(State(state): State<AppState>) -> Json<Peers> {
     Json(Peers {
         peers: state.federation().peer_views(),
@@ -162,6 +179,14 @@ pub async fn peers(State(state): State<AppState>) -> Json<Peers> {
 
 /// `POST /v1/peers`: a signed announcement. The URL must answer `GET /v1/node` with the
 /// announced ID before the peer is kept. Answers with this node's peers (peer exchange).
+#[utoipa::path(post, path = "/v1/peers", tag = "federation",
+    request_body(content = crate::wire::Announcement, description = "A node announcing itself, signed by its key"),
+    responses(
+        (status = 200, description = "Kept; this node's peers (peer exchange)", body = crate::wire::Peers),
+        (status = 401, description = "`bad_signature`", body = crate::wire::ErrorBody),
+        (status = 413, description = "`too_large`", body = crate::wire::ErrorBody),
+        (status = 422, description = "`invalid_field`: the URL does not answer as the node", body = crate::wire::ErrorBody),
+    ))]
 pub async fn announce(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,

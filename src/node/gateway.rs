@@ -157,6 +157,20 @@ fn end_to_end(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &Header
 }
 
 /// `ANY /v1/agents/{id}/invoke`.
+#[utoipa::path(post, path = "/v1/agents/{id}/invoke", tag = "gateway",
+    description = "Calls the agent through this node. Any method is forwarded, and so is any path below `invoke/`. The request must be signed by the caller (docs/protocol.md §4, target = the agent); the agent's answer comes back as it gave it, its signature checked.",
+    params(("id" = String, Path, pattern = r"^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$", description = "The agent's did:key")),
+    request_body(content = Object, description = "Whatever the agent takes"),
+    responses(
+        (status = "default", description = "The agent's own answer: its status, headers and body", content_type = "*/*"),
+        (status = 401, description = "A missing, bad, stale or replayed request signature", body = crate::wire::ErrorBody),
+        (status = 404, description = "`not_found`: no such agent here", body = crate::wire::ErrorBody),
+        (status = 410, description = "`revoked`, or an expired card", body = crate::wire::ErrorBody),
+        (status = 413, description = "`too_large`", body = crate::wire::ErrorBody),
+        (status = 429, description = "`rate_limited`: over the agent's qps_budget or concurrency_limit", body = crate::wire::ErrorBody),
+        (status = 502, description = "`upstream_failed` or `agent_offline`", body = crate::wire::ErrorBody),
+        (status = 504, description = "`upstream_timeout`", body = crate::wire::ErrorBody),
+    ))]
 pub async fn invoke_root(
     state: State<AppState>,
     Path(id): Path<String>,

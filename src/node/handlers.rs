@@ -20,6 +20,17 @@ use crate::store::{PutOutcome, StoredCard};
 use crate::wire::{DiscoverHit, Discovered, ErrorCode, Health};
 
 /// `POST /v1/agents`: verify a signed envelope and store it if newer.
+#[utoipa::path(post, path = "/v1/agents", tag = "registry",
+    request_body(content = crate::card::Envelope, description = "A signed card (docs/protocol.md §3), at most 64 KiB."),
+    responses(
+        (status = 201, description = "A new agent", body = crate::wire::Registered),
+        (status = 200, description = "A newer version, or a tombstone", body = crate::wire::Registered),
+        (status = 401, description = "`bad_signature`", body = crate::wire::ErrorBody),
+        (status = 409, description = "`stale`: a version as new or newer is stored", body = crate::wire::ErrorBody),
+        (status = 413, description = "`too_large`", body = crate::wire::ErrorBody),
+        (status = 422, description = "`invalid_field`: a field breaks a card rule", body = crate::wire::ErrorBody),
+        (status = 507, description = "`insufficient_storage`: the store is full", body = crate::wire::ErrorBody),
+    ))]
 pub async fn register(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -125,6 +136,13 @@ pub async fn live_card(state: &AppState, id: &str) -> Result<StoredCard, ApiErro
 }
 
 /// `GET /v1/agents/{id}`: the current signed envelope.
+#[utoipa::path(get, path = "/v1/agents/{id}", tag = "registry",
+    params(("id" = String, Path, pattern = r"^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$", description = "The agent's did:key")),
+    responses(
+        (status = 200, description = "The signed card, exactly as the agent signed it", body = crate::card::Envelope),
+        (status = 404, description = "`not_found`: no such agent here", body = crate::wire::ErrorBody),
+        (status = 410, description = "`revoked`, or `not_found` for an expired card", body = crate::wire::ErrorBody),
+    ))]
 pub async fn get_agent(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -188,6 +206,15 @@ fn parse_search(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
 }
 
 /// `GET /v1/agents?q=&tags=&protocol=&min_trust=&limit=`: discovery, best first.
+#[utoipa::path(get, path = "/v1/agents", tag = "registry",
+    params(
+        ("q" = Option<String>, Query, description = "Free text, ranked by meaning (at most 1,000 characters)"),
+        ("tags" = Option<String>, Query, description = "Comma-separated tags, all required (`tag` is accepted too)"),
+        ("protocol" = Option<String>, Query, description = "A protocol the agent must speak"),
+        ("min_trust" = Option<f64>, Query, minimum = 0, maximum = 1, description = "Lowest trust score"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Most results (10)"),
+    ),
+    responses((status = 200, description = "Matches, best first", body = crate::wire::Discovered)))]
 pub async fn discover(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -242,6 +269,13 @@ fn round4(x: f64) -> f64 {
 
 /// `GET /v1/agents/{id}/agent-card.json`: the agent's card as an A2A Agent Card (1.0 shape), so
 /// A2A clients can read it; fields imported from an A2A card come back from `meta.a2a`.
+#[utoipa::path(get, path = "/v1/agents/{id}/agent-card.json", tag = "registry",
+    params(("id" = String, Path, pattern = r"^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$", description = "The agent's did:key")),
+    responses(
+        (status = 200, description = "The card as an A2A 1.0 Agent Card", body = Object),
+        (status = 404, description = "`not_found`: no such agent, or it does not speak A2A", body = crate::wire::ErrorBody),
+        (status = 410, description = "`revoked`, or an expired card", body = crate::wire::ErrorBody),
+    ))]
 pub async fn a2a_card(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -285,6 +319,8 @@ pub async fn a2a_card(
 }
 
 /// `GET /healthz`.
+#[utoipa::path(get, path = "/healthz", tag = "node",
+    responses((status = 200, description = "The node is serving", body = crate::wire::Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),

@@ -69,6 +69,14 @@ fn parse_query(raw: Option<&str>) -> Result<InfoQuery, ApiError> {
 }
 
 /// `GET /v1/node?challenge=&agents=&events=&events_since=`.
+#[utoipa::path(get, path = "/v1/node", tag = "node",
+    params(
+        ("challenge" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{22,86}$", description = "16–64 bytes of base64url for the node to sign"),
+        ("agents" = Option<u32>, Query, minimum = 0, maximum = 500, description = "Most agents listed"),
+        ("events" = Option<u32>, Query, minimum = 0, maximum = 512, description = "Most events listed"),
+        ("events_since" = Option<u64>, Query, minimum = 0, description = "Only events after this seq"),
+    ),
+    responses((status = 200, description = "The node's identity, counters and activity", body = crate::wire::NodeInfo)))]
 pub async fn node_info(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -237,6 +245,8 @@ async fn top_agents(
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "node",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let snap = snapshot(&state).await?;
     let text = state.metrics().render(&snap);

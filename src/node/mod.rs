@@ -12,6 +12,7 @@ mod handlers;
 pub mod info;
 pub mod ingest;
 pub mod metrics;
+pub mod openapi;
 pub mod server;
 mod trust;
 
@@ -424,6 +425,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(info::metrics))
         .route("/relay/v1/ws/{agent_id}", get(relay_ws))
         .route("/healthz", get(handlers::healthz))
+        .route("/v1/openapi.json", get(openapi::openapi_json))
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::no_method)
         .layer(axum::middleware::from_fn_with_state(
@@ -571,6 +573,14 @@ async fn access_log(
 pub struct Path<T>(pub T);
 
 /// `GET /relay/v1/ws/{agent_id}`: upgrade and run the tunnel (docs/protocol.md §5).
+#[utoipa::path(get, path = "/relay/v1/ws/{agent_id}", tag = "relay",
+    description = "Opens an agent's relay tunnel: a WebSocket of the frames of docs/protocol.md §7.",
+    params(("agent_id" = String, Path, pattern = r"^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$", description = "The agent's did:key")),
+    responses(
+        (status = 101, description = "The WebSocket is open"),
+        (status = 405, description = "Not a GET", body = crate::wire::ErrorBody),
+        (status = 426, description = "Not a WebSocket upgrade", body = crate::wire::ErrorBody),
+    ))]
 async fn relay_ws(
     axum::extract::State(state): axum::extract::State<AppState>,
     Path(agent_id): Path<String>,

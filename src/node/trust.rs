@@ -30,6 +30,9 @@ const DECAY_EVERY: Duration = Duration::from_secs(60);
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// `GET /v1/trust/{id}`: score and breakdown (neutral for an agent never seen).
+#[utoipa::path(get, path = "/v1/trust/{id}", tag = "trust",
+    params(("id" = String, Path, pattern = r"^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$", description = "The agent's did:key")),
+    responses((status = 200, description = "Score and breakdown (neutral for an agent never seen)", body = crate::wire::TrustView)))]
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -40,6 +43,12 @@ pub async fn show(
 
 /// `GET /v1/trust?sort=score|low|events|recent&limit=N`: agents this node has seen, with their
 /// names where a card is stored.
+#[utoipa::path(get, path = "/v1/trust", tag = "trust",
+    params(
+        ("sort" = Option<String>, Query, pattern = "^(score|low|-score|events|recent)$", description = "`score` (default), `low`, `events` or `recent`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Most agents (20)"),
+    ),
+    responses((status = 200, description = "Agents with a trust record", body = crate::wire::TrustList)))]
 pub async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -96,6 +105,16 @@ pub async fn list(
 /// `POST /v1/trust/{id}/events`: an admin records an outcome. The request must be signed
 /// (docs/protocol.md §4) with the node's ID as target, by the node's key or a configured admin:
 /// a bad signature is 401, a valid one from anyone else 403.
+#[utoipa::path(post, path = "/v1/trust/{id}/events", tag = "trust",
+    params(("id" = String, Path, pattern = r"^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$", description = "The agent's did:key")),
+    request_body(content = crate::wire::TrustReport, description = "Signed by the node's key or an admin's (docs/protocol.md §4), target = the node"),
+    responses(
+        (status = 200, description = "The agent's trust after the report", body = crate::wire::TrustView),
+        (status = 401, description = "A missing or bad request signature", body = crate::wire::ErrorBody),
+        (status = 403, description = "`forbidden`: the signer is not an admin", body = crate::wire::ErrorBody),
+        (status = 413, description = "`too_large`", body = crate::wire::ErrorBody),
+        (status = 422, description = "`invalid_field`", body = crate::wire::ErrorBody),
+    ))]
 pub async fn report(
     State(state): State<AppState>,
     Path(id): Path<String>,

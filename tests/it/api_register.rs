@@ -227,3 +227,34 @@ async fn lookups_and_routes() {
     );
     assert_eq!(v["agents"], 0);
 }
+
+/// The node serves its OpenAPI document, the one committed as docs/openapi.json, and the
+/// bodies it answers carry the fields that document requires.
+#[tokio::test]
+async fn serves_its_openapi_document() {
+    let api = Api::new();
+    let (s, doc) = api.get("/v1/openapi.json").await;
+    assert_eq!(s, 200);
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json"))
+            .expect("docs/openapi.json"),
+    )
+    .expect("JSON");
+    assert_eq!(doc, committed);
+    assert_eq!(doc["openapi"], "3.1.0");
+    // Every required field of the discovery answer is in a real answer.
+    let id = Identity::generate();
+    let (s, _) = api.post(&fresh(&id)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, found) = api.get("/v1/agents?q=weather").await;
+    for field in doc["components"]["schemas"]["DiscoverHit"]["required"]
+        .as_array()
+        .expect("required fields")
+    {
+        let field = field.as_str().expect("a name");
+        assert!(
+            found["results"][0].get(field).is_some(),
+            "{field} missing from {found}"
+        );
+    }
+}

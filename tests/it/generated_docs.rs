@@ -24,6 +24,16 @@ fn completions_are_fresh() {
 }
 
 #[test]
+fn openapi_document_is_fresh() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json");
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == agentmesh::node::openapi::document_json(),
+        "docs/openapi.json is stale; regenerate with `cargo run -- openapi --out docs/openapi.json`"
+    );
+}
+
+#[test]
 fn man_pages_are_fresh() {
     check("man", agentmesh::cli::man_pages());
 }
