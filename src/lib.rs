@@ -43,6 +43,8 @@ pub mod node;
 #[cfg(feature = "node")]
 pub mod ratelimit;
 #[cfg(feature = "node")]
+pub mod sim;
+#[cfg(feature = "node")]
 pub mod store;
 #[cfg(feature = "node")]
 pub mod trust;

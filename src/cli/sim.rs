@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::{Ctx, Outcome, out, out_json, print_rows};
-use crate::federation::sim::{SimConfig, run, svg};
+use crate::sim::{SimConfig, run, svg};
 
 /// `sim` flags.
 #[derive(Debug, clap::Args)]

@@ -22,7 +22,6 @@
 //! no peer can forge or roll back a card; a peer that serves an invalid record gets a
 //! `bad_signature` trust event against its node ID and is backed off. Trust never travels.
 
-pub mod sim;
 pub mod sync;
 
 use std::collections::HashMap;
@@ -32,9 +31,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::card::Card;
 use crate::encoding::{format_rfc3339, now_unix};
+use crate::events::OutcomeSink;
 use crate::identity::{Identity, verify_b64};
-use crate::store::PeerRow;
+use crate::store::{PeerRow, PutOutcome, Store, StoreError};
 pub use crate::wire::{Announcement, PeerView};
 
 /// Domain separation tag of peer announcements.
@@ -158,6 +159,24 @@ impl Announcement {
         )
         .map_err(|_| PeerError::BadAnnouncement("the signature does not verify"))
     }
+}
+
+/// What the federation loops need from the node they run in — its store, its registry's
+/// ingest, its judgement of peers and its telemetry — and nothing of its HTTP server. The
+/// node's state implements it; federation never names the node.
+pub trait Host: Clone + Send + Sync + 'static {
+    /// This node's federation state.
+    fn federation(&self) -> &Arc<Federation>;
+    /// The store peers and cursors are saved in.
+    fn store(&self) -> &Store;
+    /// Stores a verified card as a registration would (index, routes, push queue).
+    fn accept(&self, card: Card) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
+    /// Where a peer's bad records are charged.
+    fn outcomes(&self) -> &dyn OutcomeSink;
+    /// Counts one pull round from `peer` that ended as `outcome`.
+    fn sync_round(&self, peer: &str, outcome: &'static str);
+    /// Notes an event for `top` and `/v1/node`.
+    fn event(&self, kind: &'static str, agent_id: Option<&str>, ok: bool, text: String);
 }
 
 /// Why a peer, a seed or a candidate could not be used.

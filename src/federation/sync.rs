@@ -8,12 +8,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{Announcement, Federation, Peer, PeerError, PeerView};
+use super::{Announcement, Federation, Host, Peer, PeerError, PeerView};
 use crate::card::Card;
 use crate::encoding::now_unix;
 use crate::events::{OutcomeEvent, OutcomeKind};
 use crate::handshake::sign_request;
-use crate::node::AppState;
 use crate::store::PutOutcome;
 use crate::wire::{Digest, NodeInfo, Peers, SyncPage, SyncPush, SyncPushed};
 
@@ -37,7 +36,7 @@ const INLINE_VERIFY: usize = 2;
 /// ordering, tombstones win over older versions and are kept). Signatures are checked in
 /// batches off the async workers, and the verified records are stored together, so a page
 /// costs a few group commits rather than one fsync per record.
-pub async fn merge(state: &AppState, records: Vec<Value>) -> Merged {
+pub async fn merge(state: &impl Host, records: Vec<Value>) -> Merged {
     let mut m = Merged::default();
     let now = now_unix();
     let fed = state.federation();
@@ -80,12 +79,7 @@ pub async fn merge(state: &AppState, records: Vec<Value>) -> Merged {
         }
     }
     // Submitted in order (one agent's versions apply in the order received), committed together.
-    let stored = futures_util::future::join_all(
-        cards
-            .into_iter()
-            .map(|c| crate::node::ingest::accept(state, c)),
-    )
-    .await;
+    let stored = futures_util::future::join_all(cards.into_iter().map(|c| state.accept(c))).await;
     for outcome in stored {
         match outcome {
             Ok(PutOutcome::Stale { .. }) => m.stale += 1,
@@ -102,7 +96,7 @@ pub async fn merge(state: &AppState, records: Vec<Value>) -> Merged {
 /// Charges a peer that served invalid records: a `bad_signature` trust event against its node
 /// ID (attribution is certain: the records came from the URL that answered as that ID, or in a
 /// request it signed) and a backoff.
-pub async fn penalize(state: &AppState, node_id: &str, rejected: usize) {
+pub async fn penalize(state: &impl Host, node_id: &str, rejected: usize) {
     tracing::warn!(peer = node_id, rejected, "peer served invalid records");
     state.outcomes().record(OutcomeEvent {
         agent_id: node_id.to_string(),
@@ -114,7 +108,7 @@ pub async fn penalize(state: &AppState, node_id: &str, rejected: usize) {
     persist(state, fed.failed(node_id), node_id).await;
 }
 
-async fn persist(state: &AppState, row: Option<crate::store::PeerRow>, node_id: &str) {
+async fn persist(state: &impl Host, row: Option<crate::store::PeerRow>, node_id: &str) {
     let r = match row {
         Some(row) => state.store().put_peer(row).await,
         None => state.store().remove_peer(node_id).await,
@@ -125,7 +119,7 @@ async fn persist(state: &AppState, row: Option<crate::store::PeerRow>, node_id: 
 }
 
 /// Runs bootstrap, then pull and push rounds, until `stop`.
-pub async fn run(state: AppState, stop: CancellationToken) {
+pub async fn run(state: impl Host, stop: CancellationToken) {
     let fed = state.federation().clone();
     match state.store().load_peers().await {
         Ok(rows) => fed.restore(rows),
@@ -135,48 +129,45 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         Ok(v) => fed.remember(v),
         Err(e) => tracing::warn!(error = %e, "cannot load stored card versions"),
     }
-    let pulls = {
-        let (state, stop) = (state.clone(), stop.clone());
+    let config = &fed.config;
+    let mut first = true;
+    let pulls = every(config.sync_interval, &stop, || {
+        let was_first = std::mem::replace(&mut first, false);
+        let state = state.clone();
         async move {
-            let mut first = true;
-            let mut tick = tokio::time::interval(state.federation().config.sync_interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    biased;
-                    () = stop.cancelled() => break,
-                    _ = tick.tick() => {
-                        // A slow peer or a long first pull must not hold up shutdown.
-                        let round = async {
-                            bootstrap(&state, first).await;
-                            pull_round(&state).await;
-                        };
-                        tokio::select! {
-                            biased;
-                            () = stop.cancelled() => break,
-                            () = round => {}
-                        }
-                        first = false;
-                    }
-                }
-            }
+            bootstrap(&state, was_first).await;
+            pull_round(&state).await;
         }
-    };
-    let pushes = {
-        let (state, stop) = (state.clone(), stop.clone());
-        async move {
-            let mut tick = tokio::time::interval(state.federation().config.push_interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    biased;
-                    () = stop.cancelled() => break,
-                    _ = tick.tick() => push_round(&state).await,
-                }
-            }
-        }
-    };
+    });
+    let pushes = every(config.push_interval, &stop, || {
+        let state = state.clone();
+        async move { push_round(&state).await }
+    });
     tokio::join!(pulls, pushes);
+}
+
+/// Runs `round` every `period` (the first at once; a late tick waits a whole period rather
+/// than bursting) until `stop`, which also cuts a round short: a slow peer or a long first
+/// pull must not hold up shutdown.
+async fn every<F, Fut>(period: std::time::Duration, stop: &CancellationToken, mut round: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            () = round() => {}
+        }
+    }
 }
 
 /// Largest answer read from a peer other than a sync page (node info, peer lists, push
@@ -254,7 +245,7 @@ pub(super) async fn node_id_at(fed: &Federation, url: &str) -> Result<String, Pe
 }
 
 /// Adds candidate peers after checking each URL answers as the node ID it is listed with.
-async fn try_peers(state: &AppState, candidates: Vec<PeerView>) {
+async fn try_peers(state: &impl Host, candidates: Vec<PeerView>) {
     let fed = state.federation();
     for c in candidates.into_iter().take(16) {
         if c.node_id == fed.node_id() || fed.peer(&c.node_id).is_some() {
@@ -304,7 +295,7 @@ async fn announce_to(fed: &Federation, url: &str) -> Result<Vec<PeerView>, PeerE
 
 /// Seeds not yet known as peers: learn their IDs, announce this node, take their peer lists,
 /// and (on the first round) pull everything they hold with progress.
-async fn bootstrap(state: &AppState, first: bool) {
+async fn bootstrap(state: &impl Host, first: bool) {
     let fed = state.federation().clone();
     for seed in &fed.config.seeds {
         let seed = seed.trim_end_matches('/');
@@ -339,7 +330,7 @@ async fn bootstrap(state: &AppState, first: bool) {
 }
 
 /// Pulls from every usable peer, then asks one random peer for more peers.
-async fn pull_round(state: &AppState) {
+async fn pull_round(state: &impl Host) {
     let fed = state.federation().clone();
     let peers = fed.usable_peers();
     let pulls = peers.iter().map(|p| pull_from(state, p, None));
@@ -354,12 +345,12 @@ async fn pull_round(state: &AppState) {
 }
 
 /// Pulls what followed the cursor of `peer`, page by page, persisting the cursor as it goes.
-async fn pull_from(state: &AppState, peer: &Peer, progress: Option<super::ProgressHook>) {
+async fn pull_from(state: &impl Host, peer: &Peer, progress: Option<super::ProgressHook>) {
     let (outcome, got) = pull_pages(state, peer, progress).await;
-    state.metrics().sync_round(&peer.node_id, outcome);
+    state.sync_round(&peer.node_id, outcome);
     let ok = outcome == "ok";
     if !ok || got > 0 {
-        state.activity().event(
+        state.event(
             "sync",
             None,
             ok,
@@ -371,7 +362,7 @@ async fn pull_from(state: &AppState, peer: &Peer, progress: Option<super::Progre
 /// The pages of one pull: how it ended (`ok`, `unreachable`, `wrong_node`, `store_error`,
 /// `rejected`) and how many records were new.
 async fn pull_pages(
-    state: &AppState,
+    state: &impl Host,
     peer: &Peer,
     progress: Option<super::ProgressHook>,
 ) -> (&'static str, i64) {
@@ -542,7 +533,7 @@ async fn offer_and_send(
 }
 
 /// One push round: the queued records to `fanout` random usable peers, offered by digest.
-async fn push_round(state: &AppState) {
+async fn push_round(state: &impl Host) {
     let fed: Arc<Federation> = state.federation().clone();
     if fed.queued() == 0 {
         return;

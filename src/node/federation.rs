@@ -233,3 +233,33 @@ pub async fn announce(
     }
     Ok(Json(Peers { peers }))
 }
+
+impl crate::federation::Host for AppState {
+    fn federation(&self) -> &std::sync::Arc<crate::federation::Federation> {
+        AppState::federation(self)
+    }
+
+    fn store(&self) -> &crate::store::Store {
+        AppState::store(self)
+    }
+
+    fn accept(
+        &self,
+        card: crate::card::Card,
+    ) -> impl Future<Output = Result<crate::store::PutOutcome, crate::store::StoreError>> + Send
+    {
+        super::ingest::accept(self, card)
+    }
+
+    fn outcomes(&self) -> &dyn crate::events::OutcomeSink {
+        AppState::outcomes(self).as_ref()
+    }
+
+    fn sync_round(&self, peer: &str, outcome: &'static str) {
+        self.metrics().sync_round(peer, outcome);
+    }
+
+    fn event(&self, kind: &'static str, agent_id: Option<&str>, ok: bool, text: String) {
+        self.activity().event(kind, agent_id, ok, text);
+    }
+}

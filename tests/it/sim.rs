@@ -5,7 +5,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use agentmesh::federation::sim::{SimConfig, run, svg};
+use agentmesh::sim::{SimConfig, run, svg};
 use assert_cmd::assert::OutputAssertExt as _;
 use predicates::prelude::*;
 

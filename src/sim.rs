@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{AcceptHook, FederationConfig, NetFilter};
 use crate::card::{Manifest, sign_manifest};
 use crate::encoding::{now_unix, random_bytes};
+use crate::federation::{AcceptHook, Federation, FederationConfig, NetFilter};
 use crate::identity::Identity;
 use crate::node::{Node, NodeConfig};
 use crate::store::{Durability, StoreOptions};
@@ -138,7 +138,7 @@ struct SimNode {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), crate::node::NodeError>>>,
     bytes: Arc<AtomicU64>,
-    node: Option<Arc<super::Federation>>,
+    node: Option<Arc<Federation>>,
 }
 
 fn random_index(n: usize) -> usize {
@@ -209,7 +209,7 @@ pub async fn run(
     // ends in this one process, exceed its descriptor limit (20,000 here), and so does one
     // HTTP/1.1 pool, which needs a connection per request in flight. Over HTTP/2 every request
     // to a node shares one connection: a thousand connections, two thousand descriptors.
-    let http = super::peer_client_builder()
+    let http = crate::federation::peer_client_builder()
         .http2_prior_knowledge()
         .build()
         .map_err(std::io::Error::other)?;
