@@ -58,6 +58,60 @@ impl Default for GatewayConfig {
     }
 }
 
+/// The gateway's own state: what only calls to agents use (a sub-state of the node's
+/// [`AppState`], extracted by handlers through axum's `FromRef`).
+pub struct Gateway {
+    config: GatewayConfig,
+    routes: RouteCache,
+    limiter: crate::ratelimit::Limiter,
+    /// For `https://` agents and relays.
+    http: reqwest::Client,
+    /// Kept-alive connections to `http://` agents.
+    upstreams: crate::upstream::Pool,
+    /// Answer signatures checked at once; past it answers go unchecked (and are counted).
+    response_checks: Arc<tokio::sync::Semaphore>,
+    responses_unchecked: std::sync::atomic::AtomicU64,
+}
+
+impl Gateway {
+    /// A gateway with these settings and nothing cached.
+    pub fn new(config: GatewayConfig) -> Self {
+        // Agents are called at the endpoints their cards name; a system proxy would sit
+        // between the node and every agent, and checking for one costs time on every call.
+        let http = crate::client::http_builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(256)
+            .no_proxy()
+            .build()
+            .expect("an HTTP client with default TLS settings builds");
+        Self {
+            config,
+            routes: RouteCache::default(),
+            limiter: crate::ratelimit::Limiter::new(),
+            http,
+            upstreams: crate::upstream::Pool::new(256),
+            response_checks: Arc::new(tokio::sync::Semaphore::new(MAX_RESPONSE_CHECKS)),
+            responses_unchecked: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// Cached routes of agents.
+    pub fn routes(&self) -> &RouteCache {
+        &self.routes
+    }
+
+    /// Answers whose signature was left unchecked under load.
+    pub fn responses_unchecked(&self) -> u64 {
+        self.responses_unchecked
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// What the gateway needs of a card, cached in memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
@@ -173,25 +227,27 @@ fn end_to_end(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &Header
     ))]
 pub async fn invoke_root(
     state: State<AppState>,
+    State(gateway): State<Arc<Gateway>>,
     Path(id): Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    invoke_inner(state, id, method, uri, headers, body).await
+    invoke_inner(state, &gateway, id, method, uri, headers, body).await
 }
 
 /// `ANY /v1/agents/{id}/invoke/{*rest}`.
 pub async fn invoke(
     state: State<AppState>,
+    State(gateway): State<Arc<Gateway>>,
     Path((id, _)): Path<(String, String)>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    invoke_inner(state, id, method, uri, headers, body).await
+    invoke_inner(state, &gateway, id, method, uri, headers, body).await
 }
 
 /// The path the caller signed and the agent receives: what follows `/invoke` in the request
@@ -237,18 +293,20 @@ fn is_dot_segment(seg: &str) -> bool {
 }
 
 async fn route_of(state: &AppState, id: &str) -> Result<Arc<Route>, ApiError> {
-    if let Some(r) = state.routes().get(id) {
+    let routes = state.gateway().routes();
+    if let Some(r) = routes.get(id) {
         return Ok(r);
     }
     let stored = super::handlers::stored_card(state, id).await?;
     let route = Route::from_stored(&stored);
-    state.routes().put(id, route.clone());
+    routes.put(id, route.clone());
     Ok(Arc::new(route))
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn invoke_inner(
     State(state): State<AppState>,
+    gateway: &Gateway,
     id: String,
     method: Method,
     uri: Uri,
@@ -274,7 +332,7 @@ async fn invoke_inner(
     let millis = took.as_secs_f64() * 1000.0;
     // Counted per agent only when the path named an agent with a card here: anything else
     // is just a request path and must not take a place in the table.
-    let known = state.routes().get(&id).is_some();
+    let known = gateway.routes().get(&id).is_some();
     state
         .activity()
         .invocation(known.then_some(id.as_str()), status, outcome, millis);
@@ -306,7 +364,7 @@ async fn forward(
     super::handlers::check_live(id, route.revoked, route.expires_at)?;
     // Admission before cryptography: a flood costs a map lookup, not a signature check.
     let _permit = admit(state, id, &route)?;
-    let cfg = state.gateway_config();
+    let cfg = state.gateway().config();
     let path = forwarded_path(uri)?;
     let header = super::signed_header_lookup(&headers)?;
     let body = read_body(body, cfg.max_body).await?;
@@ -388,7 +446,8 @@ async fn forward(
 /// `Retry-After` otherwise).
 fn admit(state: &AppState, id: &str, route: &Route) -> Result<crate::ratelimit::Permit, ApiError> {
     state
-        .limiter()
+        .gateway()
+        .limiter
         .try_acquire(id, route.qps, route.concurrency, Instant::now())
         .map_err(|r| {
             state
@@ -526,9 +585,9 @@ fn check_response_later(
     body: Bytes,
     now: i64,
 ) {
-    let Ok(slot) = state.inner.response_checks.clone().try_acquire_owned() else {
+    let Ok(slot) = state.gateway().response_checks.clone().try_acquire_owned() else {
         state
-            .inner
+            .gateway()
             .responses_unchecked
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return;
@@ -614,7 +673,8 @@ async fn call_upstream(
         let call = async {
             use crate::upstream::UpstreamError;
             let (parts, bytes) = state
-                .upstreams()
+                .gateway()
+                .upstreams
                 .send(req, cfg.max_body)
                 .await
                 .map_err(|e| match e {
@@ -628,7 +688,8 @@ async fn call_upstream(
             .map_err(|_| Upstream::Timeout)?;
     }
     let mut req = state
-        .http()
+        .gateway()
+        .http
         .request(method, url)
         .timeout(cfg.upstream_timeout)
         .body(body);
@@ -722,7 +783,8 @@ async fn call_relay(
         }
         let url = format!("{relay}/v1/agents/{id}/invoke{path}");
         let mut req = state
-            .http()
+            .gateway()
+            .http
             .request(method.clone(), &url)
             .timeout(cfg.upstream_timeout)
             .header(H_FORWARDED, state.node().id())

@@ -114,7 +114,7 @@ pub async fn node_info(
             bytes_sent: load(&fed.bytes_sent),
         },
         gateway: GatewayInfo {
-            responses_unchecked: load(&state.inner.responses_unchecked),
+            responses_unchecked: state.gateway().responses_unchecked(),
         },
         relay: RelayInfo {
             frames_in: snap.frames.0,

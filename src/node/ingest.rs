@@ -25,7 +25,7 @@ pub async fn accept(state: &AppState, card: Card) -> Result<PutOutcome, StoreErr
         &outcome
     {
         route.seq = *seq;
-        state.routes().put(&agent_id, route);
+        state.gateway().routes().put(&agent_id, route);
         match &prepared {
             Some(p) if !matches!(outcome, PutOutcome::Revoked { .. }) => {
                 discovery.apply(&agent_id, *seq, p);

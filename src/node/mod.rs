@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use error::ApiError;
-pub use gateway::{GatewayConfig, Route, RouteCache};
+pub use gateway::{Gateway, GatewayConfig, Route, RouteCache};
 pub use server::{ServerLimits, TlsError, tls_config};
 
 use crate::card::MAX_ENVELOPE_BYTES;
@@ -40,7 +40,6 @@ use crate::events::OutcomeSink;
 use crate::federation::{Federation, FederationConfig};
 use crate::handshake::Verifier;
 use crate::identity::{Identity, KeyStore, KeyStoreError};
-use crate::ratelimit::Limiter;
 use crate::relay::server::{Relay, RelayConfig};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::trust::{SystemClock, Tee, TrustConfig, TrustManager};
@@ -121,18 +120,12 @@ struct Inner {
     discovery: Arc<Discovery>,
     public_url: Option<String>,
     started: Instant,
-    routes: RouteCache,
-    limiter: Limiter,
     verifier: Verifier,
-    http: reqwest::Client,
-    upstreams: crate::upstream::Pool,
     outcomes: Arc<dyn OutcomeSink>,
-    gateway: GatewayConfig,
+    gateway: Arc<Gateway>,
     trust: Arc<TrustManager>,
     admins: Vec<String>,
     relay: Arc<Relay>,
-    response_checks: Arc<tokio::sync::Semaphore>,
-    responses_unchecked: std::sync::atomic::AtomicU64,
     federation: Arc<Federation>,
     metrics: metrics::Metrics,
     activity: activity::Activity,
@@ -179,6 +172,13 @@ impl Services {
     }
 }
 
+/// Gateway handlers extract their sub-state alone (`State<Arc<Gateway>>`).
+impl axum::extract::FromRef<AppState> for Arc<Gateway> {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.gateway.clone()
+    }
+}
+
 impl AppState {
     /// State over an opened store, with this node identity and discovery engine and
     /// [`Services::standard`].
@@ -210,14 +210,6 @@ impl AppState {
         } = services;
         let metrics = metrics::Metrics::new();
         store.observe_batches(metrics.write_batch_histogram());
-        // Agents are called at the endpoints their cards name; a system proxy would sit
-        // between the node and every agent, and checking for one costs time on every call.
-        let http = crate::client::http_builder()
-            .connect_timeout(Duration::from_secs(5))
-            .pool_max_idle_per_host(256)
-            .no_proxy()
-            .build()
-            .expect("an HTTP client with default TLS settings builds");
         Self {
             inner: Arc::new(Inner {
                 verifier: Verifier::new(node.id(), gateway.window_s, gateway.nonce_capacity),
@@ -225,12 +217,8 @@ impl AppState {
                 discovery,
                 public_url: public_url.clone(),
                 started: Instant::now(),
-                routes: RouteCache::default(),
-                limiter: Limiter::new(),
-                http,
-                upstreams: crate::upstream::Pool::new(256),
                 outcomes,
-                gateway,
+                gateway: Arc::new(Gateway::new(gateway)),
                 trust,
                 admins,
                 relay: Arc::new(Relay::new(node.clone(), relay)),
@@ -240,10 +228,6 @@ impl AppState {
                     federation,
                 )),
                 node,
-                response_checks: Arc::new(tokio::sync::Semaphore::new(
-                    gateway::MAX_RESPONSE_CHECKS,
-                )),
-                responses_unchecked: std::sync::atomic::AtomicU64::new(0),
                 metrics,
                 activity: activity::Activity::new(),
                 server,
@@ -283,14 +267,9 @@ impl AppState {
         did == self.inner.node.id() || self.inner.admins.iter().any(|a| a == did)
     }
 
-    /// Cached routes of agents.
-    pub fn routes(&self) -> &RouteCache {
-        &self.inner.routes
-    }
-
-    /// Per-agent admission.
-    pub fn limiter(&self) -> &Limiter {
-        &self.inner.limiter
+    /// The gateway's own state.
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.inner.gateway
     }
 
     /// The signed-request verifier (one nonce cache for every target).
@@ -298,24 +277,9 @@ impl AppState {
         &self.inner.verifier
     }
 
-    /// The HTTP client used to call agents.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.inner.http
-    }
-
-    /// The connections used to call `http://` agents.
-    pub fn upstreams(&self) -> &crate::upstream::Pool {
-        &self.inner.upstreams
-    }
-
     /// Where outcome events go.
     pub fn outcomes(&self) -> &Arc<dyn OutcomeSink> {
         &self.inner.outcomes
-    }
-
-    /// Gateway settings.
-    pub fn gateway_config(&self) -> &GatewayConfig {
-        &self.inner.gateway
     }
 
     /// The discovery engine.
@@ -457,7 +421,7 @@ fn body_cap(state: &AppState, path: &str, headers: &axum::http::HeaderMap) -> (u
     let mut seg = path.strip_prefix("/v1/").unwrap_or_default().split('/');
     let cap = match [seg.next(), seg.next(), seg.next(), seg.next()] {
         [Some("agents"), None, ..] => MAX_ENVELOPE_BYTES,
-        [Some("agents"), Some(_), Some("invoke"), _] => state.gateway_config().max_body,
+        [Some("agents"), Some(_), Some("invoke"), _] => state.gateway().config().max_body,
         [Some("trust"), Some(_), Some("events"), None] => trust::MAX_REPORT_BYTES,
         [Some("peers"), None, ..] => MAX_ANNOUNCE_BYTES,
         [Some("sync"), Some("push"), None, _] => {
