@@ -58,8 +58,8 @@ impl StaticEmbedder {
         use agentmesh_model_minilm as m;
         Self::from_bytes(
             m::NAME,
-            m::TOKENIZER_JSON,
-            m::MODEL_SAFETENSORS,
+            &m::tokenizer_json(),
+            &m::model_safetensors(),
             m::CONFIG_JSON,
         )
         .expect("the built-in model is valid (checked by its parity test)")

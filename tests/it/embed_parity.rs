@@ -12,7 +12,7 @@ fn fixture() -> Value {
 #[test]
 fn token_ids_match_the_reference() {
     let f = fixture();
-    let tok = tokenizers::Tokenizer::from_bytes(agentmesh_model_minilm::TOKENIZER_JSON)
+    let tok = tokenizers::Tokenizer::from_bytes(agentmesh_model_minilm::tokenizer_json())
         .expect("tokenizer.json loads");
     let median = f["median_token_length"].as_u64().expect("median") as usize;
     let max_len = f["max_length"].as_u64().expect("max_length") as usize;
