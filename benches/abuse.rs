@@ -238,10 +238,7 @@ impl Probes {
     fn pcts(&self) -> (f64, f64, f64) {
         let mut v = self.lat_us.clone();
         v.sort_unstable();
-        let at = |p: f64| {
-            let i = ((v.len().max(1) - 1) as f64 * p).round() as usize;
-            v.get(i).map_or(f64::NAN, |&us| us as f64 / 1000.0)
-        };
+        let at = |p: f64| stats::percentile(&v, p) / 1000.0;
         (at(0.5), at(0.99), at(1.0))
     }
 }
@@ -684,6 +681,8 @@ fn raise_fd_limit() {
     }
 }
 
+#[path = "common/stats.rs"]
+mod stats;
 fn main() {
     let (mut secs, mut conns, mut only, mut bin, mut as_json) =
         (30u64, 2000usize, None, None, false);

@@ -24,9 +24,9 @@ fn rss_mb() -> f64 {
     mem::rss_bytes() / 1e6
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+#[path = "common/stats.rs"]
+mod stats;
+use stats::percentile;
 
 /// N varied manifests: the evaluation set's cards, each reworded with a region, a variant and
 /// its own tags, so texts differ the way a real registry's would.

@@ -59,9 +59,13 @@ fn parse_args() -> Opts {
     o
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
+#[path = "common/stats.rs"]
+mod stats;
+use stats::percentile;
+
+/// The `p` percentile of latencies in µs, in ms.
+fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
+    percentile(sorted, p) / 1000.0
 }
 
 fn main() {
@@ -235,9 +239,9 @@ fn main() {
         opts.clients,
         opts.durability,
         rate,
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 1.0),
+        percentile_ms(&latencies, 0.50),
+        percentile_ms(&latencies, 0.99),
+        percentile_ms(&latencies, 1.0),
         elapsed,
         stats.store.commits,
         stats.store.max_batch,

@@ -23,6 +23,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "common/raw_http.rs"]
 mod raw_http;
+#[path = "common/stats.rs"]
+mod stats;
 
 struct Run {
     rps: f64,
@@ -71,7 +73,7 @@ fn drive(
     let other = lat.iter().filter(|l| *l & 1 == 1).count();
     let mut lat: Vec<u64> = lat.into_iter().map(|l| l >> 1).collect();
     lat.sort_unstable();
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize] as f64;
+    let pct = |p: f64| stats::percentile(&lat, p);
     Run {
         rps: lat.len() as f64 / secs,
         p50_us: pct(0.5),

@@ -29,6 +29,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "common/raw_http.rs"]
 mod raw_http;
+#[path = "common/stats.rs"]
+mod stats;
 
 #[path = "common/mem.rs"]
 mod mem;
@@ -79,7 +81,7 @@ fn drive(
     });
     let secs = started.elapsed().as_secs_f64();
     lat.sort_unstable();
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize] as f64;
+    let pct = |p: f64| stats::percentile(&lat, p);
     Run {
         rps: lat.len() as f64 / secs,
         p50_us: pct(0.5),

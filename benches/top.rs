@@ -28,6 +28,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "common/raw_http.rs"]
 mod raw_http;
+#[path = "common/stats.rs"]
+mod stats;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -154,8 +156,8 @@ fn render_bench(frames: usize, w: u16, h: u16) {
     println!(
         "| render {w}×{h} | {frames} frames | mean {:.0} µs | p50 {:.0} µs | p99 {:.0} µs |",
         mean,
-        us(times[frames / 2]),
-        us(times[frames * 99 / 100])
+        stats::percentile(&times, 0.5),
+        stats::percentile(&times, 0.99)
     );
 }
 
@@ -242,7 +244,7 @@ async fn poll_bench(addr: SocketAddr, path: &str, polls: usize) {
         "| `GET {path}` | {polls} polls | {:.2} ms CPU each → {:.2}% of a core at 1/s | p50 {:.2} ms | wall {:.2} ms each |",
         per * 1e3,
         per * 100.0,
-        lat[polls / 2].as_secs_f64() * 1e3,
+        stats::percentile(&lat, 0.5) / 1e3,
         wall / polls as f64 * 1e3
     );
 }
