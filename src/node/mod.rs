@@ -4,16 +4,16 @@
 //! and the CLI binds the configured address. On shutdown the server stops accepting, finishes
 //! in-flight requests, and the store's writer commits what is queued before the task ends.
 
-pub mod activity;
+pub(crate) mod activity;
 mod error;
 mod federation;
-pub mod gateway;
+pub(crate) mod gateway;
 mod handlers;
-pub mod info;
-pub mod ingest;
-pub mod metrics;
+pub(crate) mod info;
+pub(crate) mod ingest;
+pub(crate) mod metrics;
 pub mod openapi;
-pub mod server;
+pub(crate) mod server;
 mod trust;
 
 use std::future::Future;
