@@ -792,7 +792,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__register)
-            opts="-v -q -h -V --file --from-a2a --name --description --skill --tag --protocol --endpoint --relay --vector-desc --qps-budget --concurrency-limit --ttl --meta --revoke --dry-run --timeout --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
+            opts="-v -q -h -V --file --from-a2a --name --description --skill --tag --protocol --endpoint --relay --vector-desc --qps-budget --concurrency-limit --ttl --meta --replace --unset --revoke --dry-run --timeout --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -852,6 +852,10 @@ _agentmesh() {
                     ;;
                 --meta)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unset)
+                    COMPREPLY=($(compgen -W "description skills tags protocols relays vector_desc qps_budget concurrency_limit expires_at meta" -- "${cur}"))
                     return 0
                     ;;
                 --timeout)

@@ -80,6 +80,16 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l qps-bud
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l concurrency-limit -d 'Most requests in flight the agent accepts' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l ttl -d 'Card lifetime (e.g. 30d, 12h); sets expires_at' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l meta -d 'A meta entry KEY=VALUE (repeatable)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l unset -d 'Clear a field of the current card (repeatable)' -r -f -a "description\t''
+skills\t''
+tags\t''
+protocols\t''
+relays\t''
+vector_desc\t''
+qps_budget\t''
+concurrency_limit\t''
+expires_at\t''
+meta\t''"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l timeout -d 'HTTP timeout' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l node -d 'Node to talk to' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l key -d 'Name of the key (identity) to use' -r
@@ -89,6 +99,7 @@ auto\t'The keyring, falling back to files where none answers'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l replace -d 'Publish a whole new card from the flags and --file alone instead of editing the current one'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l revoke -d 'Publish a signed tombstone: the agent\'s card is revoked everywhere'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l dry-run -d 'Print the signed envelope instead of publishing it'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l json -d 'Machine-readable JSON output on stdout'

@@ -25,6 +25,9 @@ pub struct Paths {
     pub keys_dir: PathBuf,
     /// The node's data folder (database, node key).
     pub data_dir: PathBuf,
+    /// The last card each of this user's keys published (`<agent_id>.json`): what an edit
+    /// starts from when the node holds none.
+    pub cards_dir: PathBuf,
 }
 
 impl Paths {
@@ -35,6 +38,7 @@ impl Paths {
                 config_file: home.join("config.toml"),
                 keys_dir: home.join("keys"),
                 data_dir: home.join("data"),
+                cards_dir: home.join("cards"),
             });
         }
         let dirs =
@@ -43,6 +47,7 @@ impl Paths {
             config_file: dirs.config_dir().join("config.toml"),
             keys_dir: dirs.data_dir().join("keys"),
             data_dir: dirs.data_dir().join("node"),
+            cards_dir: dirs.data_dir().join("cards"),
         })
     }
 }

@@ -12,11 +12,12 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::register::{build_manifest, current_card, next_issued_at};
+use super::register::{Published, build_manifest, changes, current_card, next_issued_at};
 use super::serve::{parse_size, shutdown_signal};
 use super::{Ctx, Outcome, out};
 use crate::card::sign_manifest;
 use crate::client::Client;
+use crate::encoding::parse_rfc3339;
 use crate::relay::client::{ConnState, ConnStats, ConnectConfig, run};
 
 /// `connect` flags.
@@ -57,14 +58,22 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let client = Client::new(&relay, Duration::from_secs(10))?;
     let rt = super::server_runtime()?;
     rt.block_on(async {
-        let stored = current_card(&client, id.id()).await?;
+        let stored = current_card(&client, id.id()).await?.live();
         let manifest = if args.register {
-            let m = relay_manifest(&id, &args, &relay, stored.as_ref())?;
+            let published = Published::load(ctx, id.id());
+            let base = stored.or(published.live);
+            let after = base
+                .as_ref()
+                .and_then(|m| parse_rfc3339(&m.issued_at))
+                .max(Some(published.last_issued_at).filter(|t| *t > 0));
+            let issued_at = next_issued_at(after).await;
+            let m = relay_manifest(&id, &args, &relay, base.as_ref(), issued_at)?;
             let envelope = sign_manifest(m.to_value(), &id)?;
             let res = client
                 .register(&envelope)
                 .await
                 .with_context(|| format!("the relay at {relay} refused the card"))?;
+            Published::record(ctx, &m);
             if !ctx.quiet {
                 eprintln!(
                     "{} {} as relay://{} via {relay}",
@@ -72,6 +81,9 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                     m.name,
                     id.id()
                 );
+                for line in base.as_ref().map(|b| changes(b, &m)).unwrap_or_default() {
+                    eprintln!("  {line}");
+                }
             }
             Some(m)
         } else {
@@ -107,38 +119,30 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     })
 }
 
-/// The manifest to publish: from --card/--name, else the stored card, with the relay endpoint.
+/// The manifest to publish: the current card (`base`: the relay's, else the last this key
+/// published) edited by --card/--name, with the relay endpoint and this relay first.
 fn relay_manifest(
     id: &crate::identity::Identity,
     args: &Args,
     relay: &str,
-    stored: Option<&Manifest>,
+    base: Option<&Manifest>,
+    issued_at: i64,
 ) -> anyhow::Result<Manifest> {
-    let issued_at = next_issued_at(stored);
-    let endpoint = format!("relay://{}", id.id());
-    if args.card.is_some() || args.name.is_some() {
-        let reg = super::register::Args {
-            file: args.card.clone(),
-            name: args.name.clone(),
-            endpoint: Some(endpoint),
-            relays: vec![relay.to_string()],
-            ..super::register::Args::default()
-        };
-        let mut m = build_manifest(id, &reg, issued_at)?;
-        // This relay first: callers' nodes try relays in order.
-        m.relays.retain(|r| r != relay);
-        m.relays.insert(0, relay.to_string());
-        return Ok(m);
-    }
-    let Some(stored) = stored else {
+    if base.is_none() && args.card.is_none() && args.name.is_none() {
         anyhow::bail!(
             "no card of this key is on {relay} yet: pass --name NAME (and optionally --card FILE) with --register"
         );
+    }
+    let reg = super::register::Args {
+        file: args.card.clone(),
+        name: args.name.clone(),
+        endpoint: Some(format!("relay://{}", id.id())),
+        ..super::register::Args::default()
     };
-    let mut m = stored.clone();
-    m.endpoint = Some(endpoint);
-    m.relays = vec![relay.to_string()];
-    m.issued_at = crate::encoding::format_rfc3339(issued_at);
+    let mut m = build_manifest(id, &reg, issued_at, base)?;
+    // This relay first: callers' nodes try relays in order.
+    m.relays.retain(|r| r != relay);
+    m.relays.insert(0, relay.to_string());
     Ok(m)
 }
 

@@ -1,5 +1,7 @@
-//! `agentmesh register`: build a card from flags and/or a TOML/JSON file, sign it with the key,
-//! and publish it; `--revoke` publishes a signed tombstone instead.
+//! `agentmesh register`: edit this key's card — the one the node holds, else the last one this
+//! key published (kept in `<home>/cards/`) — with what flags and a TOML/JSON file say, sign it
+//! and publish it, printing what changed; `--replace` publishes a whole new card instead, and
+//! `--revoke` a signed tombstone.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,6 +65,13 @@ pub struct Args {
     /// A meta entry KEY=VALUE (repeatable).
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     pub meta: Vec<String>,
+    /// Publish a whole new card from the flags and --file alone instead of editing the current
+    /// one.
+    #[arg(long, conflicts_with = "revoke")]
+    pub replace: bool,
+    /// Clear a field of the current card (repeatable).
+    #[arg(long = "unset", value_name = "FIELD", value_parser = clap::builder::PossibleValuesParser::new(UNSETTABLE))]
+    pub unset: Vec<String>,
     /// Publish a signed tombstone: the agent's card is revoked everywhere.
     #[arg(long, conflicts_with_all = ["file", "endpoint"])]
     pub revoke: bool,
@@ -74,21 +83,32 @@ pub struct Args {
     pub timeout: Duration,
 }
 
-/// The card file: a manifest without the fields the CLI fills in.
+/// Fields `--unset` clears.
+const UNSETTABLE: [&str; 10] = [
+    "description",
+    "skills",
+    "tags",
+    "protocols",
+    "relays",
+    "vector_desc",
+    "qps_budget",
+    "concurrency_limit",
+    "expires_at",
+    "meta",
+];
+
+/// The card file: a manifest without the fields the CLI fills in. A field it names replaces
+/// the current card's; one it leaves out is kept.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CardFile {
     name: Option<String>,
     description: Option<String>,
-    #[serde(default)]
-    skills: Vec<Skill>,
-    #[serde(default)]
-    tags: Vec<String>,
-    #[serde(default)]
-    protocols: Vec<String>,
+    skills: Option<Vec<Skill>>,
+    tags: Option<Vec<String>>,
+    protocols: Option<Vec<String>>,
     endpoint: Option<String>,
-    #[serde(default)]
-    relays: Vec<String>,
+    relays: Option<Vec<String>>,
     vector_desc: Option<String>,
     qps_budget: Option<f64>,
     concurrency_limit: Option<u32>,
@@ -108,11 +128,13 @@ fn load_card_file(path: &Path) -> anyhow::Result<CardFile> {
     parsed.with_context(|| format!("invalid card file {}", path.display()))
 }
 
-/// Builds the manifest from the file and flags (flags win), issued at `issued_at`.
+/// Builds the manifest issued at `issued_at`: `base` (the current card; `None` for a new one)
+/// with the file's fields and then the flags over it.
 pub(super) fn build_manifest(
     id: &Identity,
     args: &Args,
     issued_at: i64,
+    base: Option<&Manifest>,
 ) -> anyhow::Result<Manifest> {
     if let Some(card) = &args.imported {
         let m = crate::interop::a2a::manifest_from_card(card, id.id(), issued_at)
@@ -120,53 +142,89 @@ pub(super) fn build_manifest(
         let file = CardFile {
             name: Some(m.name),
             description: Some(m.description),
-            skills: m.skills,
-            tags: m.tags,
-            protocols: m.protocols,
+            skills: Some(m.skills),
+            tags: Some(m.tags),
+            protocols: Some(m.protocols),
             endpoint: m.endpoint,
             meta: m.meta,
             ..CardFile::default()
         };
-        return manifest_from(id, args, issued_at, file);
+        return manifest_from(id, args, issued_at, file, base);
     }
     let file = match &args.file {
         Some(p) => load_card_file(p)?,
         None => CardFile::default(),
     };
-    manifest_from(id, args, issued_at, file)
+    manifest_from(id, args, issued_at, file, base)
 }
 
-/// The manifest of `file`'s fields with the flags over them.
+/// `base` (or a new card) with `file`'s fields and then the flags over it.
 fn manifest_from(
     id: &Identity,
     args: &Args,
     issued_at: i64,
     file: CardFile,
+    base: Option<&Manifest>,
 ) -> anyhow::Result<Manifest> {
-    let Some(name) = args.name.clone().or(file.name) else {
-        bail!("a card needs a name: pass --name or set `name` in --file");
+    let mut m = match base.filter(|_| !args.replace) {
+        Some(b) => Manifest {
+            schema: crate::card::SCHEMA.into(),
+            agent_id: id.id().into(),
+            issued_at: format_rfc3339(issued_at),
+            revoked: false,
+            ..b.clone()
+        },
+        None => {
+            let Some(name) = args.name.clone().or(file.name.clone()) else {
+                bail!("a card needs a name: pass --name or set `name` in --file");
+            };
+            Manifest::new(id.id(), &name, issued_at)
+        }
     };
-    let mut m = Manifest::new(id.id(), &name, issued_at);
-    m.description = args
-        .description
-        .clone()
-        .or(file.description)
-        .unwrap_or_default();
-    m.skills = file.skills;
-    m.skills.extend(args.skills.iter().map(|s| Skill {
-        id: s.clone(),
-        ..Skill::default()
-    }));
-    m.tags = merge(file.tags, &args.tags);
-    m.protocols = merge(file.protocols, &args.protocols);
-    m.relays = merge(file.relays, &args.relays);
-    m.endpoint = args.endpoint.clone().or(file.endpoint);
+    for field in &args.unset {
+        unset(&mut m, field);
+    }
+    if let Some(name) = args.name.clone().or(file.name) {
+        m.name = name;
+    }
+    if let Some(d) = args.description.clone().or(file.description) {
+        m.description = d;
+    }
+    if let Some(skills) = file.skills {
+        m.skills = skills;
+    }
+    for s in &args.skills {
+        if !m.skills.iter().any(|k| &k.id == s) {
+            m.skills.push(Skill {
+                id: s.clone(),
+                ..Skill::default()
+            });
+        }
+    }
+    m.tags = merge(file.tags.unwrap_or(std::mem::take(&mut m.tags)), &args.tags);
+    m.protocols = merge(
+        file.protocols.unwrap_or(std::mem::take(&mut m.protocols)),
+        &args.protocols,
+    );
+    m.relays = merge(
+        file.relays.unwrap_or(std::mem::take(&mut m.relays)),
+        &args.relays,
+    );
+    if let Some(e) = args.endpoint.clone().or(file.endpoint) {
+        m.endpoint = Some(e);
+    }
     if m.endpoint.is_none() {
         bail!("a card needs an endpoint: pass --endpoint http://host:port (or relay://<agent_id>)");
     }
-    m.vector_desc = args.vector_desc.clone().or(file.vector_desc);
-    m.qps_budget = args.qps_budget.or(file.qps_budget);
-    m.concurrency_limit = args.concurrency_limit.or(file.concurrency_limit);
+    if let Some(v) = args.vector_desc.clone().or(file.vector_desc) {
+        m.vector_desc = Some(v);
+    }
+    if let Some(q) = args.qps_budget.or(file.qps_budget) {
+        m.qps_budget = Some(q);
+    }
+    if let Some(c) = args.concurrency_limit.or(file.concurrency_limit) {
+        m.concurrency_limit = Some(c);
+    }
     let ttl = match (args.ttl, file.ttl) {
         (Some(t), _) => Some(t),
         (None, Some(t)) => Some(
@@ -175,21 +233,33 @@ fn manifest_from(
         ),
         (None, None) => None,
     };
-    m.expires_at = match (ttl, file.expires_at) {
-        (Some(t), _) => Some(format_rfc3339(
-            issued_at + i64::try_from(t.as_secs()).unwrap_or(i64::MAX / 2),
-        )),
+    match (ttl, file.expires_at) {
+        (Some(t), _) => {
+            m.expires_at = Some(format_rfc3339(
+                issued_at + i64::try_from(t.as_secs()).unwrap_or(i64::MAX / 2),
+            ));
+        }
         (None, Some(e)) => {
             if parse_rfc3339(&e).is_none() {
                 bail!(
                     "expires_at `{e}` in card file is not an RFC 3339 UTC time like 2026-11-24T21:00:00Z"
                 );
             }
-            Some(e)
+            m.expires_at = Some(e);
         }
-        (None, None) => None,
-    };
-    let mut meta = file.meta.unwrap_or_default();
+        (None, None) => {
+            if let Some(e) = m
+                .expires_at
+                .as_deref()
+                .filter(|e| parse_rfc3339(e).is_some_and(|at| at <= issued_at))
+            {
+                bail!(
+                    "the current card expired at {e}: pass --ttl DURATION for a new lifetime, or --unset expires_at"
+                );
+            }
+        }
+    }
+    let mut meta = file.meta.or(m.meta.take()).unwrap_or_default();
     for kv in &args.meta {
         let Some((k, v)) = kv.split_once('=') else {
             bail!("--meta takes KEY=VALUE, got `{kv}`");
@@ -198,6 +268,90 @@ fn manifest_from(
     }
     m.meta = (!meta.is_empty()).then_some(meta);
     Ok(m)
+}
+
+/// Clears `field` (one of [`UNSETTABLE`]).
+fn unset(m: &mut Manifest, field: &str) {
+    match field {
+        "description" => m.description.clear(),
+        "skills" => m.skills.clear(),
+        "tags" => m.tags.clear(),
+        "protocols" => m.protocols.clear(),
+        "relays" => m.relays.clear(),
+        "vector_desc" => m.vector_desc = None,
+        "qps_budget" => m.qps_budget = None,
+        "concurrency_limit" => m.concurrency_limit = None,
+        "expires_at" => m.expires_at = None,
+        "meta" => m.meta = None,
+        _ => {}
+    }
+}
+
+/// What changed from `before` to `after`, a line per field (`issued_at` left out): lists as
+/// `+added −removed`, the rest as `old → new`.
+pub(super) fn changes(before: &Manifest, after: &Manifest) -> Vec<String> {
+    let (b, a) = (before.to_value(), after.to_value());
+    let (Some(b), Some(a)) = (b.as_object(), a.as_object()) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let show = |v: Option<&Value>| match v {
+        None => "(none)".to_string(),
+        Some(v) => {
+            let s = v.to_string();
+            if s.chars().count() > 60 {
+                format!("{}…", s.chars().take(59).collect::<String>())
+            } else {
+                s
+            }
+        }
+    };
+    let strings = |v: Option<&Value>| -> Option<Vec<String>> {
+        match v {
+            None => Some(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => None,
+        }
+    };
+    let mut out = Vec::new();
+    for k in keys.into_iter().filter(|k| *k != "issued_at") {
+        let (old, new) = (b.get(k), a.get(k));
+        if old == new {
+            continue;
+        }
+        match (strings(old), strings(new)) {
+            (Some(o), Some(n)) => {
+                let added: Vec<&str> = n
+                    .iter()
+                    .filter(|x| !o.contains(x))
+                    .map(String::as_str)
+                    .collect();
+                let removed: Vec<&str> = o
+                    .iter()
+                    .filter(|x| !n.contains(x))
+                    .map(String::as_str)
+                    .collect();
+                let mut parts = Vec::new();
+                if !added.is_empty() {
+                    parts.push(format!("+{}", added.join(" +")));
+                }
+                if !removed.is_empty() {
+                    parts.push(format!("−{}", removed.join(" −")));
+                }
+                if parts.is_empty() {
+                    parts.push("reordered".into());
+                }
+                out.push(format!("{k}: {}", parts.join(" ")));
+            }
+            _ => out.push(format!("{k}: {} → {}", show(old), show(new))),
+        }
+    }
+    out
 }
 
 fn merge(mut base: Vec<String>, extra: &[String]) -> Vec<String> {
@@ -209,28 +363,112 @@ fn merge(mut base: Vec<String>, extra: &[String]) -> Vec<String> {
     base
 }
 
-/// Picks `issued_at`: now, or one second past the stored version when that is not older, so
-/// two registrations within a second do not collide as `stale`.
-pub(super) fn next_issued_at(stored: Option<&Manifest>) -> i64 {
-    let now = now_unix();
-    let stored_at = stored.and_then(|m| parse_rfc3339(&m.issued_at));
-    match stored_at {
-        Some(t) if t >= now && t < now + MAX_FUTURE_SKEW_S => t + 1,
-        _ => now,
+/// Picks `issued_at` for a version that must be newer than `after` (the latest this key is
+/// known to have signed): now — after waiting for the clock to pass `after` when that is this
+/// second or the next (versions are ordered by whole seconds) — so quick updates never date a
+/// card ahead of the clock. A version already dated further ahead (by an older client) can only
+/// be followed by one second past it.
+pub(super) async fn next_issued_at(after: Option<i64>) -> i64 {
+    let Some(after) = after else {
+        return now_unix();
+    };
+    if after - now_unix() > 1 {
+        return (after + 1).min(now_unix() + MAX_FUTURE_SKEW_S);
+    }
+    loop {
+        let now = now_unix();
+        if now > after {
+            return now;
+        }
+        let into_second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_millis())
+            .unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(u64::from(1000 - into_second) + 5)).await;
     }
 }
 
-/// The manifest of `id`'s card on the node, if it holds a live one.
-pub(super) async fn current_card(client: &Client, id: &str) -> anyhow::Result<Option<Manifest>> {
+/// What the node holds of a key's card.
+pub(super) enum Current {
+    /// A live card.
+    Live(Box<Manifest>),
+    /// A tombstone.
+    Revoked,
+    /// Nothing (never registered here, or expired).
+    Missing,
+}
+
+impl Current {
+    /// The live card, if any.
+    pub(super) fn live(self) -> Option<Manifest> {
+        match self {
+            Self::Live(m) => Some(*m),
+            _ => None,
+        }
+    }
+}
+
+/// What the node holds of `id`'s card.
+pub(super) async fn current_card(client: &Client, id: &str) -> anyhow::Result<Current> {
     match client.get_agent(id).await {
-        Ok(env) => Ok(Some(
+        Ok(env) => Ok(Current::Live(Box::new(
             env.fields()
                 .context("the node's copy of the card does not read as a card")?,
-        )),
+        ))),
+        Err(ClientError::Api {
+            status: 410, code, ..
+        }) if code == "revoked" => Ok(Current::Revoked),
         Err(ClientError::Api {
             status: 404 | 410, ..
-        }) => Ok(None),
+        }) => Ok(Current::Missing),
         Err(e) => Err(e).context("cannot read the current card from the node"),
+    }
+}
+
+/// What this machine remembers of the cards a key published: the latest `issued_at` it signed
+/// (tombstones included) and its latest live card, in `<home>/cards/<agent_id>.json`.
+#[derive(Debug, Default, serde::Serialize, Deserialize)]
+pub(super) struct Published {
+    /// The newest `issued_at` published.
+    pub last_issued_at: i64,
+    /// The newest live card published.
+    pub live: Option<Manifest>,
+}
+
+impl Published {
+    fn path(ctx: &Ctx, agent_id: &str) -> PathBuf {
+        // did:key:z… has a colon, which some file systems refuse.
+        ctx.paths
+            .cards_dir
+            .join(format!("{}.json", agent_id.replace(':', "_")))
+    }
+
+    /// What is remembered of `agent_id` (nothing when the file is missing or unreadable).
+    pub(super) fn load(ctx: &Ctx, agent_id: &str) -> Self {
+        std::fs::read(Self::path(ctx, agent_id))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Remembers `manifest` as published (written to a temporary file and renamed, so a crash
+    /// leaves the old record or the new one). A failure is a warning: the card is published.
+    pub(super) fn record(ctx: &Ctx, manifest: &Manifest) {
+        let mut p = Self::load(ctx, &manifest.agent_id);
+        p.last_issued_at = p
+            .last_issued_at
+            .max(parse_rfc3339(&manifest.issued_at).unwrap_or(0));
+        if !manifest.revoked {
+            p.live = Some(manifest.clone());
+        }
+        let path = Self::path(ctx, &manifest.agent_id);
+        let tmp = path.with_extension("json.tmp");
+        let written = std::fs::create_dir_all(&ctx.paths.cards_dir)
+            .and_then(|()| std::fs::write(&tmp, serde_json::to_vec_pretty(&p).unwrap_or_default()))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remember the published card");
+        }
     }
 }
 
@@ -289,19 +527,58 @@ pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
         if let Some(src) = &args.from_a2a {
             args.imported = Some(load_a2a_card(src, args.timeout).await?);
         }
-        let stored = if args.dry_run {
-            None
+        let current = if args.dry_run && args.replace {
+            Current::Missing
         } else {
-            current_card(&client, id.id()).await?
+            match current_card(&client, id.id()).await {
+                Ok(c) => c,
+                // A dry run works offline, from the last card this key published.
+                Err(e) if args.dry_run => {
+                    tracing::info!(error = %format!("{e:#}"), "dry run without the node's card");
+                    Current::Missing
+                }
+                Err(e) => return Err(e),
+            }
         };
-        let issued_at = next_issued_at(stored.as_ref());
+        let published = Published::load(ctx, id.id());
+        if args.revoke && matches!(current, Current::Revoked) {
+            if ctx.json {
+                out_json(&serde_json::json!({"agent_id": id.id(), "status": "already_revoked"}))?;
+            } else {
+                out(format!("already revoked: {} on {}", id.id(), client.base()))?;
+            }
+            return Ok(Outcome::Success);
+        }
+        if !args.revoke && matches!(current, Current::Revoked) && !ctx.quiet {
+            eprintln!(
+                "note: {} was revoked on {}; publishing a newer card re-activates it",
+                id.id(),
+                client.base()
+            );
+        }
+        let live = current.live();
+        let stored_at = live.as_ref().and_then(|m| parse_rfc3339(&m.issued_at));
+        let after = stored_at.max(Some(published.last_issued_at).filter(|t| *t > 0));
+        let issued_at = if args.dry_run {
+            now_unix().max(after.map_or(0, |t| t + 1))
+        } else {
+            next_issued_at(after).await
+        };
+        // An edit starts from the node's card, else from the last live one this key published.
+        let base = live.or(published.live);
         let manifest = if args.revoke {
-            let name = stored.map_or_else(|| ctx.key.clone(), |m| m.name);
+            let name = base
+                .as_ref()
+                .map_or_else(|| ctx.key.clone(), |m| m.name.clone());
             let mut m = Manifest::new(id.id(), &name, issued_at);
             m.revoked = true;
             m
         } else {
-            build_manifest(&id, &args, issued_at)?
+            build_manifest(&id, &args, issued_at, base.as_ref())?
+        };
+        let edits = match (&base, args.revoke || args.replace) {
+            (Some(b), false) => Some(changes(b, &manifest)),
+            _ => None,
         };
         let name = manifest.name.clone();
         let envelope = sign_manifest(manifest.to_value(), &id)?;
@@ -320,6 +597,7 @@ pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
             .register(&envelope)
             .await
             .with_context(|| format!("the node at {} refused the card", client.base()))?;
+        Published::record(ctx, &manifest);
         if ctx.json {
             out_json(&res)?;
         } else {
@@ -331,6 +609,15 @@ pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
                 client.base(),
                 res.seq
             ))?;
+            match edits {
+                Some(lines) if lines.is_empty() => out("  no field changed (issued_at renewed)")?,
+                Some(lines) => {
+                    for l in lines {
+                        out(format!("  {l}"))?;
+                    }
+                }
+                None => {}
+            }
         }
         Ok(Outcome::Success)
     })
@@ -368,7 +655,7 @@ owner = "me"
             skills: vec!["extra".into()],
             ..Args::default()
         };
-        let m = build_manifest(&id, &args, 1_000_000).expect("build");
+        let m = build_manifest(&id, &args, 1_000_000, None).expect("build");
         assert_eq!(m.name, "from-flag");
         assert_eq!(m.description, "file desc");
         assert_eq!(m.tags, vec!["a", "b"]);
@@ -383,13 +670,113 @@ owner = "me"
     #[test]
     fn missing_name_or_endpoint_is_a_clear_error() {
         let id = Identity::generate();
-        let e = build_manifest(&id, &Args::default(), 1).expect_err("no name");
+        let e = build_manifest(&id, &Args::default(), 1, None).expect_err("no name");
         assert!(e.to_string().contains("--name"));
         let args = Args {
             name: Some("x".into()),
             ..Args::default()
         };
-        let e = build_manifest(&id, &args, 1).expect_err("no endpoint");
+        let e = build_manifest(&id, &args, 1, None).expect_err("no endpoint");
         assert!(e.to_string().contains("--endpoint"));
+    }
+
+    fn current(id: &Identity) -> Manifest {
+        let mut m = Manifest::new(id.id(), "weather", 1_000);
+        m.description = "Forecasts".into();
+        m.endpoint = Some("http://127.0.0.1:8080".into());
+        m.tags = vec!["weather".into(), "forecast".into()];
+        m.protocols = vec!["http".into()];
+        m.skills = vec![Skill {
+            id: "forecast".into(),
+            ..Skill::default()
+        }];
+        m.qps_budget = Some(5.0);
+        m.expires_at = Some(format_rfc3339(10_000_000));
+        m.meta = Some(serde_json::Map::from_iter([("owner".into(), "me".into())]));
+        m.extra.insert("x_future".into(), serde_json::json!(1));
+        m
+    }
+
+    #[test]
+    fn an_edit_changes_only_what_flags_say() {
+        let id = Identity::generate();
+        let base = current(&id);
+        let args = Args {
+            description: Some("Forecasts and warnings".into()),
+            tags: vec!["storms".into()],
+            ..Args::default()
+        };
+        let m = build_manifest(&id, &args, 2_000, Some(&base)).expect("edit");
+        let mut want = base.clone();
+        want.description = "Forecasts and warnings".into();
+        want.tags.push("storms".into());
+        want.issued_at = format_rfc3339(2_000);
+        assert_eq!(m, want, "everything else, unknown fields included, is kept");
+        assert_eq!(
+            changes(&base, &m),
+            vec![
+                "description: \"Forecasts\" → \"Forecasts and warnings\"",
+                "tags: +storms"
+            ]
+        );
+        // A name alone is enough: the card need not be restated.
+        let rename = Args {
+            name: Some("weather-eu".into()),
+            ..Args::default()
+        };
+        let m = build_manifest(&id, &rename, 2_000, Some(&base)).expect("rename");
+        assert_eq!(m.name, "weather-eu");
+        assert_eq!(m.skills, base.skills);
+        assert_eq!(m.qps_budget, Some(5.0));
+    }
+
+    #[test]
+    fn unset_clears_and_replace_starts_over() {
+        let id = Identity::generate();
+        let base = current(&id);
+        let args = Args {
+            unset: vec!["tags".into(), "qps_budget".into(), "meta".into()],
+            ..Args::default()
+        };
+        let m = build_manifest(&id, &args, 2_000, Some(&base)).expect("unset");
+        assert!(m.tags.is_empty() && m.qps_budget.is_none() && m.meta.is_none());
+        assert_eq!(m.description, base.description);
+        let lines = changes(&base, &m);
+        assert!(
+            lines.contains(&"tags: −weather −forecast".to_string()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"qps_budget: 5.0 → (none)".to_string()),
+            "{lines:?}"
+        );
+        let fresh = Args {
+            replace: true,
+            name: Some("new".into()),
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..Args::default()
+        };
+        let m = build_manifest(&id, &fresh, 2_000, Some(&base)).expect("replace");
+        assert_eq!(m, {
+            let mut n = Manifest::new(id.id(), "new", 2_000);
+            n.endpoint = Some("http://127.0.0.1:9".into());
+            n
+        });
+        // An expired current card needs a new lifetime.
+        let mut old = base.clone();
+        old.expires_at = Some(format_rfc3339(1_500));
+        let e = build_manifest(&id, &Args::default(), 2_000, Some(&old)).expect_err("expired");
+        assert!(e.to_string().contains("--ttl"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn issued_at_never_runs_ahead_of_the_clock() {
+        let now = now_unix();
+        assert_eq!(next_issued_at(None).await, now_unix().max(now));
+        // A version dated this second: the next waits for the clock instead of running ahead.
+        let at = next_issued_at(Some(now)).await;
+        assert!(at > now && at <= now_unix(), "{at} vs {now}");
+        // One dated far ahead (an older client) can only be followed by one second past it.
+        assert_eq!(next_issued_at(Some(now + 100)).await, now + 101);
     }
 }

@@ -16,6 +16,7 @@ mod durability;
 mod embed_parity;
 mod example_agent;
 mod federation;
+mod first_contact;
 mod generated_docs;
 mod install_sh;
 mod interop;

@@ -1,0 +1,243 @@
+//! The README's tour as a new user runs it, then off the path: cards are edited, not replaced;
+//! revoking is idempotent; quick updates never date a card ahead of the clock.
+
+use crate::common;
+
+use assert_cmd::assert::OutputAssertExt as _;
+use common::{ServeProcess, cmd};
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn json_out(c: &mut std::process::Command) -> Value {
+    let out = c.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+/// The manifest of the home's default key as the node holds it.
+fn manifest(node: &str, home: &std::path::Path) -> Value {
+    let id = String::from_utf8(
+        cmd(home)
+            .args(["keygen", "--show"])
+            .output()
+            .expect("run")
+            .stdout,
+    )
+    .expect("utf8");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let client =
+        agentmesh::client::Client::new(node, std::time::Duration::from_secs(10)).expect("client");
+    let env = rt
+        .block_on(client.get_agent(id.trim()))
+        .expect("the node holds the card");
+    Value::Object(env.manifest)
+}
+
+#[test]
+fn the_tour_edits_the_card_instead_of_wiping_it() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    let node = ServeProcess::start(home.path(), &[]);
+    let at = |args: &[&str]| {
+        let mut c = cmd(home.path());
+        c.args(["--node", &node.url]).args(args);
+        c
+    };
+    at(&[
+        "register",
+        "--name",
+        "weather",
+        "--description",
+        "Forecasts for any city",
+        "--endpoint",
+        "http://127.0.0.1:8080",
+        "--tag",
+        "weather",
+        "--skill",
+        "forecast",
+        "--protocol",
+        "http",
+        "--qps-budget",
+        "5",
+        "--ttl",
+        "30d",
+        "--meta",
+        "owner=me",
+    ])
+    .assert()
+    .success()
+    .stdout(predicate::str::starts_with("created weather"));
+
+    // A field alone is an edit: the rest of the card stays, and the change is printed.
+    at(&["register", "--description", "Forecasts and storm warnings"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::starts_with("updated weather").and(predicate::str::contains(
+                "description: \"Forecasts for any city\" → \"Forecasts and storm warnings\"",
+            )),
+        );
+    let m = manifest(&node.url, home.path());
+    assert_eq!(m["tags"], serde_json::json!(["weather"]));
+    assert_eq!(m["skills"][0]["id"], "forecast");
+    assert_eq!(m["qps_budget"], 5.0);
+    assert_eq!(m["meta"]["owner"], "me");
+    assert!(m["expires_at"].is_string());
+
+    // The tour's `connect --register --name weather` keeps the card too.
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("rt");
+        rt.block_on(async move {
+            let app = axum::Router::new().fallback(|| async { "sunny" });
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            url_tx
+                .send(format!("http://{}", l.local_addr().expect("addr")))
+                .expect("send");
+            axum::serve(l, app).await.expect("serve");
+        });
+    });
+    let local = url_rx.recv().expect("upstream url");
+    let mut connect = at(&[
+        "connect",
+        "--forward",
+        &local,
+        "--register",
+        "--name",
+        "weather",
+    ])
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn connect");
+    let stderr = connect.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx.recv_timeout(left).expect("connect became ready in time");
+        if line.starts_with("ready via") {
+            break;
+        }
+        seen.push(line);
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("endpoint:") && l.contains("relay://")),
+        "connect prints what it changed: {seen:?}"
+    );
+    let found = json_out(&mut at(&[
+        "discover", "--tag", "weather", "--json", "--limit", "5",
+    ]));
+    let card = &found["results"][0]["card"]["manifest"];
+    assert_eq!(card["name"], "weather");
+    assert_eq!(
+        card["endpoint"].as_str().map(|e| e.starts_with("relay://")),
+        Some(true)
+    );
+    assert_eq!(card["skills"][0]["id"], "forecast");
+    assert_eq!(card["qps_budget"], 5.0);
+    assert_eq!(card["meta"]["owner"], "me");
+    let _ = connect.kill();
+    let _ = connect.wait();
+
+    // --replace publishes a whole new card.
+    at(&[
+        "register",
+        "--replace",
+        "--name",
+        "plain",
+        "--endpoint",
+        "http://127.0.0.1:8080",
+    ])
+    .assert()
+    .success();
+    let m = manifest(&node.url, home.path());
+    assert_eq!(m["name"], "plain");
+    assert!(
+        m.get("tags").is_none() && m.get("qps_budget").is_none(),
+        "{m}"
+    );
+}
+
+#[test]
+fn revoking_twice_is_fine_and_reregistering_says_what_happened() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    let node = ServeProcess::start(home.path(), &[]);
+    let at = |args: &[&str]| {
+        let mut c = cmd(home.path());
+        c.args(["--node", &node.url]).args(args);
+        c
+    };
+    at(&[
+        "register",
+        "--name",
+        "w",
+        "--endpoint",
+        "http://127.0.0.1:8080",
+        "--tag",
+        "t",
+    ])
+    .assert()
+    .success();
+    at(&["register", "--revoke"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("revoked"));
+    at(&["register", "--revoke"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("already revoked"));
+    let v = json_out(&mut at(&["register", "--revoke", "--json"]));
+    assert_eq!(v["status"], "already_revoked");
+    // Publishing again re-activates it, from the last card this key published, and says so.
+    at(&["register", "--description", "back"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("was revoked"))
+        .stdout(predicate::str::starts_with("updated w"));
+    let m = manifest(&node.url, home.path());
+    assert_eq!(m["tags"], serde_json::json!(["t"]));
+    assert_eq!(m["description"], "back");
+}
+
+#[test]
+fn quick_updates_never_date_the_card_ahead_of_the_clock() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    let node = ServeProcess::start(home.path(), &[]);
+    for i in 0..4 {
+        let mut c = cmd(home.path());
+        c.args(["--node", &node.url, "register", "--name", "q"])
+            .args(["--endpoint", "http://127.0.0.1:8080", "--description"])
+            .arg(format!("v{i}"));
+        c.assert().success();
+        let m = manifest(&node.url, home.path());
+        let issued = agentmesh::encoding::parse_rfc3339(m["issued_at"].as_str().expect("at"))
+            .expect("rfc3339");
+        assert!(
+            issued <= agentmesh::encoding::now_unix(),
+            "update {i} dated {issued}, ahead of the clock"
+        );
+        assert_eq!(m["description"], format!("v{i}"));
+    }
+}
