@@ -21,7 +21,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'agentmesh' {
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -53,7 +53,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
         }
         'agentmesh;keygen' {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Name of the identity (default: --key, or `default`)')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -89,7 +89,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('--meta', '--meta', [CompletionResultType]::ParameterName, 'A meta entry KEY=VALUE (repeatable)')
             [CompletionResult]::new('--unset', '--unset', [CompletionResultType]::ParameterName, 'Clear a field of the current card (repeatable)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'HTTP timeout')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -115,7 +115,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('--min-trust', '--min-trust', [CompletionResultType]::ParameterName, 'Only agents whose local trust score is at least this (0–1)')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Most results (1–100)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'HTTP timeout')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -146,7 +146,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('--args', '--args', [CompletionResultType]::ParameterName, 'JSON arguments of the tool (`--mcp tools/call`) or params of another MCP method')
             [CompletionResult]::new('--a2a', '--a2a', [CompletionResultType]::ParameterName, 'Speak A2A: send TEXT as a user message and print the reply and task state')
             [CompletionResult]::new('--a2a-version', '--a2a-version', [CompletionResultType]::ParameterName, 'A2A methods to use: 1.0 (SendMessage), 0.3 (message/send), or auto (1.0, then 0.3)')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -171,7 +171,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Card name for --register')
             [CompletionResult]::new('--forward-timeout', '--forward-timeout', [CompletionResultType]::ParameterName, 'Longest wait for the local service')
             [CompletionResult]::new('--max-body', '--max-body', [CompletionResultType]::ParameterName, 'Largest body either way (e.g. 1MiB)')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -190,7 +190,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             break
         }
         'agentmesh;serve' {
-            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on (port 0 picks a free port)')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on: host:port, or a port on 127.0.0.1 (port 0 picks a free one)')
             [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Folder for the database and node key')
             [CompletionResult]::new('--public-url', '--public-url', [CompletionResultType]::ParameterName, 'URL peers and clients reach this node at')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file (TOML); default: config.toml in the home folder')
@@ -217,7 +217,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'The PEM private key of --tls-cert')
             [CompletionResult]::new('--tls-client-ca', '--tls-client-ca', [CompletionResultType]::ParameterName, 'Require clients to present a certificate signed by this PEM CA (mutual TLS)')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format on stderr: pretty or json')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -235,7 +235,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             break
         }
         'agentmesh;trust' {
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -257,7 +257,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             break
         }
         'agentmesh;trust;show' {
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -277,7 +277,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
         'agentmesh;trust;list' {
             [CompletionResult]::new('--sort', '--sort', [CompletionResultType]::ParameterName, 'Order: score (highest first), low (lowest first), events or recent')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'How many')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -297,7 +297,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
         'agentmesh;trust;report' {
             [CompletionResult]::new('--event', '--event', [CompletionResultType]::ParameterName, 'What happened')
             [CompletionResult]::new('--note', '--note', [CompletionResultType]::ParameterName, 'Why, for the record')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -339,7 +339,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('--agents', '--agents', [CompletionResultType]::ParameterName, 'Most agents to list')
             [CompletionResult]::new('--width', '--width', [CompletionResultType]::ParameterName, 'Width of the printed snapshot (default: the terminal''s, or 120)')
             [CompletionResult]::new('--height', '--height', [CompletionResultType]::ParameterName, 'Height of the printed snapshot (default: the terminal''s, or 40)')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -369,7 +369,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('--push-interval', '--push-interval', [CompletionResultType]::ParameterName, 'Push round interval (the batching window)')
             [CompletionResult]::new('--max-peers', '--max-peers', [CompletionResultType]::ParameterName, 'Peers each node keeps')
             [CompletionResult]::new('--plot', '--plot', [CompletionResultType]::ParameterName, 'Write the convergence plot here (SVG)')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -388,7 +388,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
         }
         'agentmesh;completions' {
             [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Write every shell''s completions into this folder instead')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -407,7 +407,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
         }
         'agentmesh;man' {
             [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Write one page per command into this folder (default: print agentmesh.1 to stdout)')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
@@ -427,7 +427,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
         'agentmesh;openapi' {
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the document to this file instead of stdout')
             [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write the document to this file instead of stdout')
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
             [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')

@@ -18,7 +18,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
     }
     var completions = [
         &'agentmesh'= {
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -49,7 +49,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         }
         &'agentmesh;keygen'= {
             cand --name 'Name of the identity (default: --key, or `default`)'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -84,7 +84,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --meta 'A meta entry KEY=VALUE (repeatable)'
             cand --unset 'Clear a field of the current card (repeatable)'
             cand --timeout 'HTTP timeout'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -109,7 +109,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --min-trust 'Only agents whose local trust score is at least this (0–1)'
             cand --limit 'Most results (1–100)'
             cand --timeout 'HTTP timeout'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -139,7 +139,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --args 'JSON arguments of the tool (`--mcp tools/call`) or params of another MCP method'
             cand --a2a 'Speak A2A: send TEXT as a user message and print the reply and task state'
             cand --a2a-version 'A2A methods to use: 1.0 (SendMessage), 0.3 (message/send), or auto (1.0, then 0.3)'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -163,7 +163,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --name 'Card name for --register'
             cand --forward-timeout 'Longest wait for the local service'
             cand --max-body 'Largest body either way (e.g. 1MiB)'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -181,7 +181,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --version 'Print version'
         }
         &'agentmesh;serve'= {
-            cand --listen 'Address to listen on (port 0 picks a free port)'
+            cand --listen 'Address to listen on: host:port, or a port on 127.0.0.1 (port 0 picks a free one)'
             cand --data-dir 'Folder for the database and node key'
             cand --public-url 'URL peers and clients reach this node at'
             cand --config 'Config file (TOML); default: config.toml in the home folder'
@@ -208,7 +208,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --tls-key 'The PEM private key of --tls-cert'
             cand --tls-client-ca 'Require clients to present a certificate signed by this PEM CA (mutual TLS)'
             cand --log-format 'Log format on stderr: pretty or json'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -225,7 +225,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --version 'Print version'
         }
         &'agentmesh;trust'= {
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -246,7 +246,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'agentmesh;trust;show'= {
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -265,7 +265,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         &'agentmesh;trust;list'= {
             cand --sort 'Order: score (highest first), low (lowest first), events or recent'
             cand --limit 'How many'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -284,7 +284,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         &'agentmesh;trust;report'= {
             cand --event 'What happened'
             cand --note 'Why, for the record'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -320,7 +320,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --agents 'Most agents to list'
             cand --width 'Width of the printed snapshot (default: the terminal''s, or 120)'
             cand --height 'Height of the printed snapshot (default: the terminal''s, or 40)'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -349,7 +349,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --push-interval 'Push round interval (the batching window)'
             cand --max-peers 'Peers each node keeps'
             cand --plot 'Write the convergence plot here (SVG)'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -367,7 +367,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         }
         &'agentmesh;completions'= {
             cand --out-dir 'Write every shell''s completions into this folder instead'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -385,7 +385,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         }
         &'agentmesh;man'= {
             cand --out-dir 'Write one page per command into this folder (default: print agentmesh.1 to stdout)'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
@@ -404,7 +404,7 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         &'agentmesh;openapi'= {
             cand -o 'Write the document to this file instead of stdout'
             cand --out 'Write the document to this file instead of stdout'
-            cand --node 'Node to talk to'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
             cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'

@@ -24,7 +24,7 @@ function __fish_agentmesh_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c agentmesh -n "__fish_agentmesh_needs_command" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -51,7 +51,7 @@ complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "man" -d 'Write 
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "openapi" -d 'Print the node API\'s OpenAPI 3.1 document (what `GET /v1/openapi.json` serves)'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l name -d 'Name of the identity (default: --key, or `default`)' -r
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -91,7 +91,7 @@ concurrency_limit\t''
 expires_at\t''
 meta\t''"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l timeout -d 'HTTP timeout' -r
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -112,7 +112,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l protoco
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l min-trust -d 'Only agents whose local trust score is at least this (0–1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l limit -d 'Most results (1–100)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l timeout -d 'HTTP timeout' -r
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -137,7 +137,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l a2a -d 'S
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l a2a-version -d 'A2A methods to use: 1.0 (SendMessage), 0.3 (message/send), or auto (1.0, then 0.3)' -r -f -a "auto\t''
 1.0\t''
 0.3\t''"
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -157,7 +157,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l card -d 
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l name -d 'Card name for --register' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l forward-timeout -d 'Longest wait for the local service' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l max-body -d 'Largest body either way (e.g. 1MiB)' -r
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -171,7 +171,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s v -l ver
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s V -l version -d 'Print version'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l listen -d 'Address to listen on (port 0 picks a free port)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l listen -d 'Address to listen on: host:port, or a port on 127.0.0.1 (port 0 picks a free one)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l data-dir -d 'Folder for the database and node key' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l public-url -d 'URL peers and clients reach this node at' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l config -d 'Config file (TOML); default: config.toml in the home folder' -r -F
@@ -200,7 +200,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l tls-key -d
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l tls-client-ca -d 'Require clients to present a certificate signed by this PEM CA (mutual TLS)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l log-format -d 'Log format on stderr: pretty or json' -r -f -a "pretty\t''
 json\t''"
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -213,7 +213,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s v -l verbo
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -230,7 +230,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fis
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -f -a "list" -d 'Agents this node has seen, by score'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -f -a "report" -d 'Record an outcome about an agent (signed; your key must be one of the node\'s admins)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -248,7 +248,7 @@ low\t''
 events\t''
 recent\t''"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l limit -d 'How many' -r
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -267,7 +267,7 @@ timeout\t'No answer in time'
 bad-signature\t'A forged or broken response signature'
 rate-limit\t'Calls beyond its limits'"
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l note -d 'Why, for the record' -r
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -289,7 +289,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l interval -d 
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l agents -d 'Most agents to list' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l width -d 'Width of the printed snapshot (default: the terminal\'s, or 120)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l height -d 'Height of the printed snapshot (default: the terminal\'s, or 40)' -r
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -314,7 +314,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l sync-interva
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l push-interval -d 'Push round interval (the batching window)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l max-peers -d 'Peers each node keeps' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l plot -d 'Write the convergence plot here (SVG)' -r -F
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -328,7 +328,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -s q -l quiet -
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -s V -l version -d 'Print version'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l out-dir -d 'Write every shell\'s completions into this folder instead' -r -F
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -342,7 +342,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s q -l
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l out-dir -d 'Write one page per command into this folder (default: print agentmesh.1 to stdout)' -r -F
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'
@@ -356,7 +356,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s q -l quiet -
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s V -l version -d 'Print version'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s o -l out -d 'Write the document to this file instead of stdout' -r -F
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l node -d 'Node to talk to' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l key -d 'Name of the key (identity) to use' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
 file\t'0600 files under the home folder only'

@@ -36,6 +36,28 @@ pub enum ClientError {
         /// Why it did not decode.
         reason: String,
     },
+    /// The URL answered what no node sends (HTML, plain text, nothing): it is not a node.
+    #[error(
+        "not an AgentMesh node: {method} {path} answered {status} {content_type} (is --node right?)"
+    )]
+    NotANode {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// The answer's status.
+        status: u16,
+        /// The answer's content type (`no content type` when it had none).
+        content_type: String,
+    },
+    /// The answer was larger than any node's answer to this request.
+    #[error("the answer from {url} is over {limit} bytes")]
+    TooLarge {
+        /// The URL asked.
+        url: String,
+        /// The cap.
+        limit: usize,
+    },
     /// The base URL is not a URL.
     #[error("invalid node URL `{0}`")]
     BadUrl(String),
@@ -45,6 +67,15 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// `self` with `what` in front when the node refused (an API error), else `self` alone:
+    /// "the node refused the card" must not stand in front of "cannot reach the node".
+    pub fn refusing(self, what: impl FnOnce() -> String) -> anyhow::Error {
+        match self {
+            Self::Api { .. } => anyhow::Error::new(self).context(what()),
+            other => anyhow::Error::new(other),
+        }
+    }
+
     /// The API error code, if the node answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -53,6 +84,9 @@ impl ClientError {
         }
     }
 }
+
+/// Largest answer read from a node (a discovery page of 100 cards of 64 KiB is 6.4 MB).
+const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
 /// The answer to `POST /v1/agents` (the node writes the same type).
 pub type RegisterResponse = crate::wire::Registered;
@@ -240,12 +274,35 @@ impl Client {
 
     async fn decode<T: DeserializeOwned>(
         &self,
+        method: &str,
         res: Result<reqwest::Response, reqwest::Error>,
     ) -> Result<T, ClientError> {
         let res = res.map_err(|e| self.unreachable(&e))?;
         let status = res.status();
         let url = res.url().to_string();
-        let bytes = res.bytes().await.map_err(|e| self.unreachable(&e))?;
+        // A node answers JSON to every API request, refusals included.
+        let content_type = res
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_ascii_lowercase());
+        if content_type.as_deref() != Some("application/json") {
+            return Err(ClientError::NotANode {
+                method: method.to_string(),
+                path: res.url().path().to_string(),
+                status: status.as_u16(),
+                content_type: content_type.unwrap_or_else(|| "no content type".into()),
+            });
+        }
+        let bytes = read_capped(res, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match e {
+                CappedReadError::TooLarge => ClientError::TooLarge {
+                    url: url.clone(),
+                    limit: MAX_ANSWER_BYTES,
+                },
+                CappedReadError::Body(e) => self.unreachable(&e),
+            })?;
         if !status.is_success() {
             let err = serde_json::from_slice::<crate::wire::ErrorBody>(&bytes).map(|b| b.error);
             return Err(ClientError::Api {
@@ -282,7 +339,7 @@ impl Client {
             .body(body)
             .send()
             .await;
-        self.decode(res).await
+        self.decode("POST", res).await
     }
 
     /// `GET /v1/agents/{id}`: the signed envelope.
@@ -292,7 +349,7 @@ impl Client {
             .get(format!("{}/v1/agents/{id}", self.base))
             .send()
             .await;
-        self.decode(res).await
+        self.decode("GET", res).await
     }
 
     /// `GET /v1/agents?…`: discovery. Empty strings and `None` leave a filter out.
@@ -325,7 +382,7 @@ impl Client {
             .get(format!("{}/v1/agents?{query}", self.base))
             .send()
             .await;
-        self.decode(res).await
+        self.decode("GET", res).await
     }
 
     /// `GET /v1/trust/{id}`.
@@ -335,7 +392,7 @@ impl Client {
             .get(format!("{}/v1/trust/{id}", self.base))
             .send()
             .await;
-        self.decode(res).await
+        self.decode("GET", res).await
     }
 
     /// `GET /v1/trust?sort=&limit=`.
@@ -378,13 +435,13 @@ impl Client {
             req = req.header(k, v);
         }
         let res = req.body(body).send().await;
-        self.decode(res).await
+        self.decode("POST", res).await
     }
 
     /// `GET /v1/node`.
     pub async fn node_info(&self) -> Result<NodeInfo, ClientError> {
         let res = self.http.get(format!("{}/v1/node", self.base)).send().await;
-        self.decode(res).await
+        self.decode("GET", res).await
     }
 
     /// `GET <path>` decoded as `T` (path starts with `/`, query included).
@@ -394,6 +451,6 @@ impl Client {
             .get(format!("{}{path_and_query}", self.base))
             .send()
             .await;
-        self.decode(res).await
+        self.decode("GET", res).await
     }
 }

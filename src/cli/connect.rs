@@ -24,7 +24,7 @@ use crate::relay::client::{ConnState, ConnStats, ConnectConfig, run};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The relay node's URL (default: --node).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = super::addr::node_url)]
     pub relay: Option<String>,
     /// The local service calls are forwarded to, e.g. http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
@@ -72,7 +72,7 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             let res = client
                 .register(&envelope)
                 .await
-                .with_context(|| format!("the relay at {relay} refused the card"))?;
+                .map_err(|e| e.refusing(|| format!("the relay at {relay} refused the card")))?;
             Published::record(ctx, &m);
             if !ctx.quiet {
                 eprintln!(

@@ -6,6 +6,7 @@
 //! printed as `error:` with `caused by:` lines and a hint where one helps. A closed stdout
 //! (`agentmesh … | head`) exits 0.
 
+mod addr;
 mod connect;
 mod discover;
 mod gen_docs;
@@ -41,8 +42,8 @@ use crate::interop::InteropError;
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Node to talk to.
-    #[arg(long, global = true, env = "AGENTMESH_NODE", value_name = "URL")]
+    /// Node to talk to (a URL, host:port, or a port on 127.0.0.1).
+    #[arg(long, global = true, env = "AGENTMESH_NODE", value_name = "URL", value_parser = addr::node_url)]
     pub node: Option<String>,
     /// Name of the key (identity) to use.
     #[arg(long, global = true, env = "AGENTMESH_KEY", value_name = "NAME")]
@@ -158,11 +159,12 @@ impl Ctx {
             },
         };
         Ok(Self {
-            node: cli
-                .node
-                .clone()
-                .or_else(|| file.node.clone())
-                .unwrap_or_else(|| DEFAULT_NODE.to_string()),
+            node: match (&cli.node, &file.node) {
+                (Some(n), _) => n.clone(),
+                (None, Some(n)) => addr::node_url(n)
+                    .map_err(|e| anyhow::anyhow!("invalid `node` in the config file: {e}"))?,
+                (None, None) => DEFAULT_NODE.to_string(),
+            },
             key: cli
                 .key
                 .clone()
@@ -391,6 +393,9 @@ fn hint(e: &anyhow::Error) -> Option<String> {
                 ClientError::Unreachable { .. } => Some(
                     "is the node running? start one with `agentmesh serve`, or point --node / AGENTMESH_NODE at one"
                         .into(),
+                ),
+                ClientError::NotANode { .. } => Some(
+                    "point --node (or AGENTMESH_NODE, or `node` in the config file) at an AgentMesh node, e.g. http://127.0.0.1:7070".into(),
                 ),
                 ClientError::Api { code, .. } if code == "stale" => Some(
                     "the node holds a newer or equal version; wait a second and register again".into(),

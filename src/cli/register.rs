@@ -593,10 +593,9 @@ pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
             out_json(&envelope)?;
             return Ok(Outcome::Success);
         }
-        let res = client
-            .register(&envelope)
-            .await
-            .with_context(|| format!("the node at {} refused the card", client.base()))?;
+        let res = client.register(&envelope).await.map_err(|e| {
+            e.refusing(|| format!("the node at {} refused the card", client.base()))
+        })?;
         Published::record(ctx, &manifest);
         if ctx.json {
             out_json(&res)?;

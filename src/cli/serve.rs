@@ -14,8 +14,8 @@ use crate::store::{Durability, StoreOptions};
 /// `serve` flags; each also has a `[serve]` key in the config file and an `AGENTMESH_*` variable.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "AGENTMESH_LISTEN", value_name = "ADDR")]
+    /// Address to listen on: host:port, or a port on 127.0.0.1 (port 0 picks a free one).
+    #[arg(long, env = "AGENTMESH_LISTEN", value_name = "ADDR", value_parser = super::addr::listen_addr)]
     pub listen: Option<SocketAddr>,
     /// Folder for the database and node key.
     #[arg(long, env = "AGENTMESH_DATA_DIR", value_name = "DIR")]
@@ -135,9 +135,8 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     };
     let listen = match (args.listen, &file.listen) {
         (Some(l), _) => l,
-        (None, Some(s)) => s
-            .parse()
-            .with_context(|| format!("invalid listen address `{s}` in the config file"))?,
+        (None, Some(s)) => super::addr::listen_addr(s)
+            .map_err(|e| anyhow::anyhow!("invalid `listen` in the config file: {e}"))?,
         (None, None) => DEFAULT_LISTEN
             .parse()
             .expect("default listen address parses"),

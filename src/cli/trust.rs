@@ -140,7 +140,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
                 client
                     .trust_report(&admin, &node_id, &agent_id, event.into(), note.as_deref())
                     .await
-                    .context("the node refused the report")
+                    .map_err(|e| e.refusing(|| "the node refused the report".into()))
             })?;
             if ctx.json {
                 out_json(&serde_json::to_value(&view)?)?;

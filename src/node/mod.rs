@@ -94,6 +94,17 @@ impl NodeConfig {
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// Another node runs on the same data folder.
+    #[error(
+        "another node is running on the data folder {} ({holder}); stop it, or give this one its own folder with --data-dir",
+        dir.display()
+    )]
+    Locked {
+        /// The data folder.
+        dir: PathBuf,
+        /// Who holds it, as far as its lock file says.
+        holder: String,
+    },
     /// The database failed to open.
     #[error("cannot open the node's database: {0}")]
     Store(#[from] StoreError),
@@ -578,6 +589,45 @@ async fn relay_ws(
         .on_upgrade(move |socket| relay.serve(socket, agent_id))
 }
 
+/// `<data_dir>/lock`, held exclusively while a node runs: a second node on the same folder
+/// stops at once instead of sharing the node key, the database and the replay cache. The OS
+/// releases it when the process ends, however it ends.
+struct DataDirLock(#[allow(dead_code)] std::fs::File);
+
+impl DataDirLock {
+    fn acquire(dir: &std::path::Path) -> Result<Self, NodeError> {
+        use std::io::{Read as _, Seek as _, Write as _};
+        std::fs::create_dir_all(dir)?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("lock"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut who = String::new();
+                let _ = file.read_to_string(&mut who);
+                let who = who.trim();
+                return Err(NodeError::Locked {
+                    dir: dir.to_path_buf(),
+                    holder: if who.is_empty() {
+                        "its process is unknown".into()
+                    } else {
+                        format!("pid {who}")
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        file.set_len(0)?;
+        file.rewind()?;
+        writeln!(file, "{}", std::process::id())?;
+        Ok(Self(file))
+    }
+}
+
 /// A running node.
 pub struct Node {
     /// The address it listens on.
@@ -610,6 +660,7 @@ impl Node {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<Self, NodeError> {
         let addr = listener.local_addr()?;
+        let lock = DataDirLock::acquire(&config.data_dir)?;
         let (node, created) = KeyStore::load_or_create_file(&config.data_dir.join("node.key"))?;
         if created {
             tracing::info!(node_id = node.id(), "created a new node key");
@@ -718,6 +769,7 @@ impl Node {
             // The state holds a handle of the store; closing waits for every handle to go.
             drop(verifier_state);
             store.close().await;
+            drop(lock);
             served.map_err(NodeError::Io)
         });
         Ok(Self {

@@ -241,3 +241,114 @@ fn quick_updates_never_date_the_card_ahead_of_the_clock() {
         assert_eq!(m["description"], format!("v{i}"));
     }
 }
+
+/// A web server that is not a node: 404 text/html for everything.
+fn not_a_node() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("rt");
+        rt.block_on(async move {
+            let app = axum::Router::new().fallback(|| async {
+                (
+                    axum::http::StatusCode::NOT_FOUND,
+                    axum::response::Html("<html><body>Not Found</body></html>"),
+                )
+            });
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(l.local_addr().expect("addr").port()).expect("send");
+            axum::serve(l, app).await.expect("serve");
+        });
+    });
+    format!("http://127.0.0.1:{}", rx.recv().expect("port"))
+}
+
+#[test]
+fn a_url_that_is_not_a_node_is_named_as_such() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    let web = not_a_node();
+    cmd(home.path())
+        .args(["--node", &web, "discover", "weather"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains(
+                "not an AgentMesh node: GET /v1/agents answered 404 text/html",
+            )
+            .and(predicate::str::contains("<html>").not()),
+        );
+    cmd(home.path())
+        .args([
+            "--node",
+            &web,
+            "register",
+            "--name",
+            "w",
+            "--endpoint",
+            "http://127.0.0.1:1",
+        ])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("not an AgentMesh node")
+                .and(predicate::str::contains("refused the card").not()),
+        );
+}
+
+#[test]
+fn addresses_as_people_type_them_and_one_node_per_data_folder() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    let node = ServeProcess::start(home.path(), &[]);
+    // host:port and a bare port on 127.0.0.1 both name the node.
+    let hostport = node.url.trim_start_matches("http://").to_string();
+    let port = hostport.rsplit(':').next().expect("port").to_string();
+    for (i, typed) in [hostport.as_str(), port.as_str()].into_iter().enumerate() {
+        cmd(home.path())
+            .args(["--node", typed, "register", "--name", "w", "--description"])
+            .arg(format!("v{i}"))
+            .args(["--endpoint", "http://127.0.0.1:8080"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(node.url.as_str()));
+    }
+    cmd(home.path())
+        .args(["--node", "ftp://x", "discover", "a"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a node URL scheme"));
+    // A second node on the same data folder stops at once, naming the first.
+    let mut second = cmd(home.path())
+        .args(["serve", "--listen", "localhost:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = second.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second node on the same data folder kept running");
+        }
+        std::thread::yield_now();
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut err)
+        .expect("read");
+    assert!(!status.success());
+    assert!(
+        err.contains("another node is running on the data folder")
+            && err.contains(&format!("pid {}", node.child.id())),
+        "{err}"
+    );
+    cmd(home.path())
+        .args(["serve", "--listen", "host-without-port"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not an address to listen on"));
+}
