@@ -450,10 +450,7 @@ impl Verifier {
                 got: got_target,
             });
         }
-        let ts: i64 = ts.parse().map_err(|_| HandshakeError::StaleTimestamp {
-            ts: 0,
-            detail: "not a decimal unix time".into(),
-        })?;
+        let ts = parse_timestamp(&ts)?;
         // Saturating: a crafted timestamp near i64::MIN or MAX must not overflow.
         if ts.saturating_sub(now).unsigned_abs() > self.window_s.unsigned_abs() {
             return Err(HandshakeError::StaleTimestamp {
@@ -586,12 +583,7 @@ fn response_check(
             got: responder,
         });
     }
-    let ts: i64 = get(H_TIMESTAMP)?
-        .parse()
-        .map_err(|_| HandshakeError::StaleTimestamp {
-            ts: 0,
-            detail: "not a decimal unix time".into(),
-        })?;
+    let ts = parse_timestamp(&get(H_TIMESTAMP)?)?;
     let sig = get(H_SIGNATURE)?;
     let key = public_from_did(&responder)
         .map_err(|e| HandshakeError::BadSignature(format!("X-Agent-ID: {e}")))?;
@@ -607,6 +599,18 @@ fn response_verdict(ok: bool) -> Result<(), HandshakeError> {
 
 fn response_mismatch() -> HandshakeError {
     HandshakeError::BadSignature("response signature does not match".into())
+}
+
+/// `X-Agent-Timestamp` as signed: unix seconds in canonical decimal (no sign, no leading zero),
+/// so the header an agent reads is exactly the text that was signed.
+fn parse_timestamp(text: &str) -> Result<i64, HandshakeError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|ts| *ts >= 0 && ts.to_string() == text)
+        .ok_or_else(|| HandshakeError::StaleTimestamp {
+            ts: 0,
+            detail: format!("`{text}` is not unix seconds in canonical decimal"),
+        })
 }
 
 #[cfg(test)]
@@ -752,6 +756,30 @@ mod tests {
         };
         for h in [H_AGENT_ID, H_TARGET, H_TIMESTAMP, H_NONCE, H_SIGNATURE] {
             assert_eq!(missing(h), Err("missing_header"), "{h}");
+        }
+        // The timestamp header must be the very text signed: no sign, no leading zero.
+        for spelled in [
+            format!("+{now}"),
+            format!("0{now}"),
+            format!("{now}.0"),
+            " 1".into(),
+        ] {
+            let got = v
+                .verify(
+                    |h| {
+                        if h == H_TIMESTAMP {
+                            Some(spelled.clone())
+                        } else {
+                            fresh.get(h)
+                        }
+                    },
+                    "GET",
+                    "/x",
+                    b"",
+                    now,
+                )
+                .map_err(|e| e.code());
+            assert_eq!(got, Err("stale_timestamp"), "{spelled}");
         }
         // A failed verification does not burn the nonce.
         assert_eq!(verify(&fresh, "/x", b"", now), Ok(c.id().to_string()));
