@@ -440,6 +440,24 @@ pub struct Totals {
 // Registry
 // ---------------------------------------------------------------------------------------------
 
+/// `GET /` for clients: what this is and where its API starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct Index {
+    /// Always `agentmesh`.
+    pub name: String,
+    /// Software version.
+    pub version: String,
+    /// The node's did:key.
+    pub node_id: String,
+    /// The API's OpenAPI document.
+    pub openapi: String,
+    /// Discovery and registration.
+    pub agents: String,
+    /// The node's identity, counters and activity.
+    pub node: String,
+}
+
 /// `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "node", derive(utoipa::ToSchema))]

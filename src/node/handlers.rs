@@ -318,6 +318,55 @@ pub async fn a2a_card(
         .into_response())
 }
 
+/// `GET /`: a JSON index of the API for clients, a short page for browsers.
+#[utoipa::path(get, path = "/", tag = "node",
+    responses((status = 200, description = "What this is and where its API starts (HTML when the client accepts text/html before JSON)", body = crate::wire::Index)))]
+pub async fn index(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let index = crate::wire::Index {
+        name: "agentmesh".into(),
+        version: crate::VERSION.into(),
+        node_id: state.node().id().to_string(),
+        openapi: "/v1/openapi.json".into(),
+        agents: "/v1/agents".into(),
+        node: "/v1/node".into(),
+    };
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let wants_html = accept
+        .find("text/html")
+        .is_some_and(|h| accept.find("application/json").is_none_or(|j| h < j));
+    if !wants_html {
+        return Json(index).into_response();
+    }
+    // Fixed text and the node's own ID (a did:key: base58 only): nothing to escape.
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>AgentMesh node</title></head>\
+         <body><h1>AgentMesh node</h1><p>Version {}. Node ID <code>{}</code>.</p>\
+         <p>This is an API for agents and the <code>agentmesh</code> command line:</p><ul>\
+         <li><a href=\"/v1/openapi.json\">/v1/openapi.json</a>: the API (OpenAPI 3.1)</li>\
+         <li><a href=\"/v1/agents?q=\">/v1/agents?q=…</a>: find agents by what they do</li>\
+         <li><a href=\"/v1/node\">/v1/node</a>: this node's state</li>\
+         <li><a href=\"/metrics\">/metrics</a>: Prometheus metrics</li></ul></body></html>",
+        index.version, index.node_id
+    );
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'",
+            ),
+        ],
+        page,
+    )
+        .into_response()
+}
+
 /// `GET /healthz`.
 #[utoipa::path(get, path = "/healthz", tag = "node",
     responses((status = 200, description = "The node is serving", body = crate::wire::Health)))]

@@ -399,6 +399,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/node", get(info::node_info))
         .route("/metrics", get(info::metrics))
         .route("/relay/v1/ws/{agent_id}", get(relay_ws))
+        .route("/", get(handlers::index))
         .route("/healthz", get(handlers::healthz))
         .route("/v1/openapi.json", get(openapi::openapi_json))
         .fallback(handlers::no_route)

@@ -38,6 +38,7 @@ use super::{federation, gateway, handlers, info, trust};
         info::metrics,
         super::relay_ws,
         handlers::healthz,
+        handlers::index,
         openapi_json,
     ),
     components(schemas(crate::wire::ErrorBody, crate::wire::ErrorCode)),

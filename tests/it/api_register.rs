@@ -258,3 +258,29 @@ async fn serves_its_openapi_document() {
         );
     }
 }
+
+/// `GET /` answers a JSON index to clients and a short page to browsers.
+#[tokio::test]
+async fn the_root_says_what_this_is() {
+    let api = Api::new();
+    let (s, v) = api.get("/").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["name"], "agentmesh");
+    assert_eq!(v["openapi"], "/v1/openapi.json");
+    assert!(
+        v["node_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("did:key:z6Mk"))
+    );
+    let res = api
+        .raw(
+            axum::http::Request::get("/")
+                .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+                .body(axum::body::Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(res.0, 200);
+    assert!(res.1.starts_with("text/html"), "{}", res.1);
+    assert!(res.2.contains("/v1/openapi.json"));
+}

@@ -277,6 +277,24 @@ impl RouterApi {
         (status, serde_json::from_slice(&bytes).expect("JSON body"))
     }
 
+    /// Any answer: status, content type and body text.
+    pub async fn raw(
+        &self,
+        req: axum::http::Request<axum::body::Body>,
+    ) -> (axum::http::StatusCode, String, String) {
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let res = self.app.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().expect("ascii").to_string())
+            .unwrap_or_default();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        (status, ct, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     pub async fn post_raw(
         &self,
         body: impl Into<axum::body::Body>,
