@@ -33,7 +33,7 @@ complete -c agentmesh -n "__fish_agentmesh_needs_command" -l ca-cert -d 'Trust t
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_needs_command" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -s V -l version -d 'Print version'
@@ -62,7 +62,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l home -d '
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l force -d 'Replace an existing key of that name (its identity is lost)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l show -d 'Print an existing key\'s did:key instead of creating one'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand keygen" -s V -l version -d 'Print version'
@@ -103,7 +103,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l replace
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l revoke -d 'Publish a signed tombstone: the agent\'s card is revoked everywhere'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l dry-run -d 'Print the signed envelope instead of publishing it'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand register" -s V -l version -d 'Print version'
@@ -121,7 +121,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l ca-cert
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s V -l version -d 'Print version'
@@ -147,7 +147,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l client-ce
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l direct -d 'Call the agent\'s endpoint directly instead of through the node\'s gateway'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s V -l version -d 'Print version'
@@ -167,7 +167,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l client-c
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l register -d 'Publish the card with endpoint relay://<id> and this relay in `relays` (fields from --card/--name, else from the card the relay already holds)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand connect" -s V -l version -d 'Print version'
@@ -209,7 +209,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l ca-cert -d
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand serve" -s V -l version -d 'Print version'
@@ -222,7 +222,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fis
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and not __fish_seen_subcommand_from show list report help" -s V -l version -d 'Print version'
@@ -239,7 +239,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_se
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
@@ -257,7 +257,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_se
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
@@ -277,7 +277,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_se
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l as-node -d 'Sign with the node\'s own key (data/node.key under the home folder) instead of --key'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand trust; and __fish_seen_subcommand_from report" -s V -l version -d 'Print version'
@@ -299,7 +299,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l client-cert 
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l once -d 'Print one snapshot and exit (what happens anyway when stdout is not a terminal)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand top" -s V -l version -d 'Print version'
@@ -323,7 +323,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l ca-cert -d '
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand sim" -s V -l version -d 'Print version'
@@ -337,7 +337,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l ca-c
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand completions" -s V -l version -d 'Print version'
@@ -351,7 +351,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l ca-cert -d '
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand man" -s V -l version -d 'Print version'
@@ -365,7 +365,7 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l ca-cert 
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -l json -d 'Machine-readable JSON output on stdout'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s v -l verbose -d 'More log output on stderr (repeat for more)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s V -l version -d 'Print version'

@@ -275,11 +275,22 @@ impl Client {
     async fn decode<T: DeserializeOwned>(
         &self,
         method: &str,
+        started: std::time::Instant,
         res: Result<reqwest::Response, reqwest::Error>,
     ) -> Result<T, ClientError> {
-        let res = res.map_err(|e| self.unreachable(&e))?;
+        let res = res.map_err(|e| {
+            tracing::debug!(method, base = self.base, error = %e, "no answer");
+            self.unreachable(&e)
+        })?;
         let status = res.status();
         let url = res.url().to_string();
+        tracing::debug!(
+            method,
+            url,
+            status = status.as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "node answered"
+        );
         // A node answers JSON to every API request, refusals included.
         let content_type = res
             .headers()
@@ -332,6 +343,7 @@ impl Client {
 
     /// `POST /v1/agents` with an envelope already serialized.
     pub async fn register_raw(&self, body: Vec<u8>) -> Result<RegisterResponse, ClientError> {
+        let started = std::time::Instant::now();
         let res = self
             .http
             .post(format!("{}/v1/agents", self.base))
@@ -339,17 +351,18 @@ impl Client {
             .body(body)
             .send()
             .await;
-        self.decode("POST", res).await
+        self.decode("POST", started, res).await
     }
 
     /// `GET /v1/agents/{id}`: the signed envelope.
     pub async fn get_agent(&self, id: &str) -> Result<Envelope, ClientError> {
+        let started = std::time::Instant::now();
         let res = self
             .http
             .get(format!("{}/v1/agents/{id}", self.base))
             .send()
             .await;
-        self.decode("GET", res).await
+        self.decode("GET", started, res).await
     }
 
     /// `GET /v1/agents?…`: discovery. Empty strings and `None` leave a filter out.
@@ -377,22 +390,24 @@ impl Client {
         let query = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(&params)
             .finish();
+        let started = std::time::Instant::now();
         let res = self
             .http
             .get(format!("{}/v1/agents?{query}", self.base))
             .send()
             .await;
-        self.decode("GET", res).await
+        self.decode("GET", started, res).await
     }
 
     /// `GET /v1/trust/{id}`.
     pub async fn trust(&self, id: &str) -> Result<crate::trust::TrustView, ClientError> {
+        let started = std::time::Instant::now();
         let res = self
             .http
             .get(format!("{}/v1/trust/{id}", self.base))
             .send()
             .await;
-        self.decode("GET", res).await
+        self.decode("GET", started, res).await
     }
 
     /// `GET /v1/trust?sort=&limit=`.
@@ -434,23 +449,26 @@ impl Client {
         for (k, v) in signed.headers() {
             req = req.header(k, v);
         }
+        let started = std::time::Instant::now();
         let res = req.body(body).send().await;
-        self.decode("POST", res).await
+        self.decode("POST", started, res).await
     }
 
     /// `GET /v1/node`.
     pub async fn node_info(&self) -> Result<NodeInfo, ClientError> {
+        let started = std::time::Instant::now();
         let res = self.http.get(format!("{}/v1/node", self.base)).send().await;
-        self.decode("GET", res).await
+        self.decode("GET", started, res).await
     }
 
     /// `GET <path>` decoded as `T` (path starts with `/`, query included).
     pub async fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, ClientError> {
+        let started = std::time::Instant::now();
         let res = self
             .http
             .get(format!("{}{path_and_query}", self.base))
             .send()
             .await;
-        self.decode("GET", res).await
+        self.decode("GET", started, res).await
     }
 }

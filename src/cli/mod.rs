@@ -54,7 +54,8 @@ pub struct Cli {
     /// Machine-readable JSON output on stdout.
     #[arg(long, global = true)]
     pub json: bool,
-    /// More log output on stderr (repeat for more).
+    /// Show agentmesh's own steps on stderr: URLs, statuses, latencies, signature checks (-vv:
+    /// more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Less output on stderr.
@@ -292,8 +293,10 @@ fn init_logging(cli: &Cli) {
         // Lines on stderr would tear the full-screen view (AGENTMESH_LOG still applies).
         (Command::Top(_), _, _) => "off",
         (_, _, q) if q > 0 => "error",
-        (_, v, _) if v >= 2 => "trace",
-        (_, 1, _) => "debug",
+        // -v and -vv show agentmesh's own steps; other crates' logs only when AGENTMESH_LOG
+        // asks for them.
+        (_, v, _) if v >= 2 => "warn,agentmesh=trace",
+        (_, 1, _) => "warn,agentmesh=debug",
         (Command::Serve(_), _, _) => "info",
         _ => "warn",
     };
@@ -336,6 +339,11 @@ pub fn use_color_stderr() -> bool {
 
 /// Parses arguments, runs, and maps the result to an exit code.
 pub fn main() -> ExitCode {
+    // Bare `agentmesh` is a request for help (as with gh), whatever AGENTMESH_* is set.
+    if std::env::args_os().len() <= 1 {
+        let _ = <Cli as clap::CommandFactory>::command().print_help();
+        return ExitCode::SUCCESS;
+    }
     let cli = Cli::parse();
     init_logging(&cli);
     match run(cli) {

@@ -146,6 +146,13 @@ impl SignedCaller {
                 method: method.to_string(),
                 reason: e.to_string(),
             })?;
+        tracing::debug!(
+            method,
+            url,
+            target = self.target,
+            "sending a signed request"
+        );
+        let started = std::time::Instant::now();
         let mut req = self.http.request(m, &url).body(body);
         for (k, v) in headers {
             req = req.header(*k, v);
@@ -182,6 +189,18 @@ impl SignedCaller {
             let nonce = signed.get(H_NONCE).unwrap_or_default();
             verify_response(&self.target, status, &nonce, get, &body).is_ok()
         });
+        tracing::debug!(
+            url,
+            status,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            bytes = body.len(),
+            signature = match verified {
+                Some(true) => "verified",
+                Some(false) => "FAILED",
+                None => "absent",
+            },
+            "agent answered"
+        );
         let seen = match verified {
             Some(true) => SEEN_OK,
             Some(false) => SEEN_BAD,

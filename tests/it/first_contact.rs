@@ -352,3 +352,34 @@ fn addresses_as_people_type_them_and_one_node_per_data_folder() {
         .code(2)
         .stderr(predicate::str::contains("not an address to listen on"));
 }
+
+#[test]
+fn verbose_shows_agentmeshs_own_steps_and_bare_agentmesh_prints_help() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    let node = ServeProcess::start(home.path(), &[]);
+    let out = cmd(home.path())
+        .args(["-v", "--node", &node.url, "register", "--name", "v"])
+        .args(["--endpoint", "http://127.0.0.1:8080"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("node answered") && err.contains("status=201") && err.contains("ms="),
+        "{err}"
+    );
+    for noisy in ["rustls", "hyper", "mio", "reqwest::"] {
+        assert!(
+            !err.contains(noisy),
+            "{noisy} logs without AGENTMESH_LOG: {err}"
+        );
+    }
+    let out = cmd(home.path()).output().expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Usage: agentmesh") && text.contains("Commands:"),
+        "{text}"
+    );
+}
