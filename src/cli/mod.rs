@@ -411,11 +411,15 @@ fn hint(e: &anyhow::Error) -> Option<String> {
                 _ => None,
             };
         }
-        if let Some(InteropError::Unreachable { .. }) = cause.downcast_ref::<InteropError>() {
-            return Some(
-                "is the node running (or, with --direct, the agent)? start a node with `agentmesh serve`, or point --node / AGENTMESH_NODE at one"
-                    .into(),
-            );
+        if let Some(InteropError::Unreachable { url, .. }) = cause.downcast_ref::<InteropError>() {
+            // Through the gateway the URL is the node's; with --direct it is the agent's own.
+            return Some(if url.contains("/v1/agents/") && url.contains("/invoke") {
+                "is the node running? start one with `agentmesh serve`, or point --node / AGENTMESH_NODE at one".into()
+            } else {
+                format!(
+                    "is the agent running at {url}? --direct calls the endpoint its card names; without --direct the node forwards the call (and reaches agents behind a relay)"
+                )
+            });
         }
         if let Some(InteropError::Status { status, .. }) = cause.downcast_ref::<InteropError>() {
             return match status {

@@ -383,3 +383,59 @@ fn verbose_shows_agentmeshs_own_steps_and_bare_agentmesh_prints_help() {
         "{text}"
     );
 }
+
+#[test]
+fn invoke_failures_read_as_one_line() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    let node = ServeProcess::start(home.path(), &[]);
+    let stranger = agentmesh::identity::Identity::generate();
+    let out = cmd(home.path())
+        .args(["--node", &node.url, "invoke", stranger.id(), "--data", "{}"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "no raw JSON on stdout");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: the node at {} refused the call to {}: HTTP 404 not_found:",
+            node.url,
+            stranger.id()
+        )),
+        "{err}"
+    );
+    // --direct to an agent whose endpoint does not answer: the hint is about the agent.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    cmd(home.path())
+        .args([
+            "--node",
+            &node.url,
+            "register",
+            "--name",
+            "gone",
+            "--endpoint",
+            &dead,
+        ])
+        .assert()
+        .success();
+    let me = String::from_utf8(
+        cmd(home.path())
+            .args(["keygen", "--show"])
+            .output()
+            .expect("run")
+            .stdout,
+    )
+    .expect("utf8");
+    cmd(home.path())
+        .args(["--node", &node.url, "invoke", me.trim(), "--direct"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains(format!("hint: is the agent running at {dead}?"))
+                .and(predicate::str::contains("agentmesh serve").not()),
+        );
+}

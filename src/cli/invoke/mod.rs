@@ -104,15 +104,32 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     }
     let (id, _) = ctx.load_key(&ctx.key)?;
     let client = ctx.client(args.timeout)?;
-    let answer = runtime()?.block_on(async {
+    let (answer, base) = runtime()?.block_on(async {
         let base = interop::base_url(&args, &client).await?;
         let caller =
             SignedCaller::new(client.http().clone(), id, &args.agent_id, &base).with_headers(extra);
-        anyhow::Ok(caller.send(&method, &args.path, &[], body).await?)
+        anyhow::Ok((caller.send(&method, &args.path, &[], body).await?, base))
     })?;
     let (status, headers, bytes, verified) =
         (answer.status, answer.headers, answer.body, answer.verified);
     let body_json: Option<Value> = serde_json::from_slice(&bytes).ok();
+    // A refusal by the node (the gateway's own error, not the agent's answer): one line.
+    let refusal = (status >= 400 && !args.direct)
+        .then(|| serde_json::from_slice::<crate::wire::ErrorBody>(&bytes).ok())
+        .flatten()
+        .filter(|_| verified.is_none());
+    if let (Some(e), false) = (&refusal, ctx.json) {
+        if !ctx.quiet {
+            eprintln!(
+                "error: the node at {} refused the call to {}: HTTP {status} {}: {}",
+                client.base(),
+                args.agent_id,
+                e.error.code,
+                e.error.message
+            );
+        }
+        return Ok(Outcome::Negative);
+    }
     if ctx.json {
         let hdrs: Map<String, Value> = headers
             .iter()
@@ -130,7 +147,11 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             (Some(v), true) => writeln!(stdout, "{}", serde_json::to_string_pretty(v)?)?,
             _ => {
                 stdout.write_all(&bytes)?;
-                if std::io::stdout().is_terminal() && !bytes.ends_with(b"\n") {
+                // A JSON answer ends its line; other bytes are passed on exactly.
+                if (std::io::stdout().is_terminal() || body_json.is_some())
+                    && !bytes.is_empty()
+                    && !bytes.ends_with(b"\n")
+                {
                     writeln!(stdout)?;
                 }
             }
@@ -143,7 +164,8 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             Some(false) => "RESPONSE SIGNATURE INVALID",
             None => "response not signed",
         };
-        eprintln!("HTTP {status} · {sig}");
+        let from = crate::encoding::join_endpoint(&base, &args.path);
+        eprintln!("HTTP {status} from {from} · {sig}");
     }
     if verified == Some(false) {
         bail!("the response signature does not verify: the answer may have been altered");
