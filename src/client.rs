@@ -399,6 +399,14 @@ impl Client {
         self.decode("GET", started, res).await
     }
 
+    /// `GET /v1/resolve?ref=`: the live agents a reference names.
+    pub async fn resolve(&self, reference: &str) -> Result<crate::wire::Resolved, ClientError> {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("ref", reference)
+            .finish();
+        self.get(&format!("/v1/resolve?{query}")).await
+    }
+
     /// `GET /v1/trust/{id}`.
     pub async fn trust(&self, id: &str) -> Result<crate::trust::TrustView, ClientError> {
         let started = std::time::Instant::now();

@@ -458,6 +458,27 @@ pub struct Index {
     pub node: String,
 }
 
+/// `GET /v1/resolve?ref=`: the live agents a reference as people type it names — a did:key or
+/// its prefix, the short form tables print (`z6Mk…mH8AzofB`), or a card name (any case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct Resolved {
+    /// At most ten agents, by ID.
+    pub matches: Vec<ResolvedAgent>,
+    /// Whether more matched than are listed.
+    pub more: bool,
+}
+
+/// One agent a reference names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct ResolvedAgent {
+    /// Its did:key.
+    pub agent_id: String,
+    /// Its card's name.
+    pub name: String,
+}
+
 /// `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "node", derive(utoipa::ToSchema))]

@@ -180,6 +180,44 @@ impl Ctx {
         })
     }
 
+    /// The did:key an agent reference names: `@keyname` (one of this user's identities), a
+    /// did:key, or — asked of the node — a unique card name, the short form tables print
+    /// (`z6Mk…mH8AzofB`) or an ID prefix. Naming several agents is an error that lists them.
+    pub async fn resolve_agent(&self, client: &Client, reference: &str) -> anyhow::Result<String> {
+        if let Some(key) = reference.strip_prefix('@') {
+            return Ok(self.load_key(key)?.0.id().to_string());
+        }
+        if crate::identity::public_from_did(reference).is_ok() {
+            return Ok(reference.to_string());
+        }
+        let found = client
+            .resolve(reference)
+            .await
+            .with_context(|| format!("cannot look `{reference}` up at {}", client.base()))?;
+        match found.matches.as_slice() {
+            [one] => {
+                tracing::debug!(reference, agent_id = one.agent_id, "resolved");
+                Ok(one.agent_id.clone())
+            }
+            [] => anyhow::bail!(
+                "no live agent on {} is named `{reference}` or has an ID like it (find one with `agentmesh discover`)",
+                client.base()
+            ),
+            many => {
+                let list: Vec<String> = many
+                    .iter()
+                    .map(|a| format!("  {}  {}", a.agent_id, a.name))
+                    .collect();
+                anyhow::bail!(
+                    "`{reference}` names {}{} agents; say which:\n{}",
+                    many.len(),
+                    if found.more { "+" } else { "" },
+                    list.join("\n")
+                )
+            }
+        }
+    }
+
     /// Loads the key named `name`.
     pub fn load_key(&self, name: &str) -> anyhow::Result<(Identity, KeyLocation)> {
         self.keystore

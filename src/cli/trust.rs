@@ -9,7 +9,7 @@ use anyhow::Context as _;
 
 use super::{Ctx, Outcome, out, out_json, print_rows, runtime};
 use crate::events::OutcomeKind;
-use crate::identity::{KeyStore, public_from_did, short_id};
+use crate::identity::{KeyStore, short_id};
 use crate::trust::TrustView;
 
 /// `trust` subcommands.
@@ -25,7 +25,7 @@ pub struct Args {
 pub enum Sub {
     /// An agent's score, evidence, counts by event and hourly history.
     Show {
-        /// The agent's did:key.
+        /// The agent: a did:key, @keyname, a card name, or the short form tables print.
         agent_id: String,
     },
     /// Agents this node has seen, by score.
@@ -39,7 +39,7 @@ pub enum Sub {
     },
     /// Record an outcome about an agent (signed; your key must be one of the node's admins).
     Report {
-        /// The agent's did:key.
+        /// The agent: a did:key, @keyname, a card name, or the short form tables print.
         agent_id: String,
         /// What happened.
         #[arg(long, value_enum)]
@@ -85,7 +85,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let rt = runtime()?;
     match args.command {
         Sub::Show { agent_id } => {
-            check_id(&agent_id)?;
+            let agent_id = rt.block_on(ctx.resolve_agent(&client, &agent_id))?;
             let view = rt.block_on(client.trust(&agent_id))?;
             if ctx.json {
                 out_json(&serde_json::to_value(&view)?)?;
@@ -120,7 +120,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             note,
             as_node,
         } => {
-            check_id(&agent_id)?;
+            let agent_id = rt.block_on(ctx.resolve_agent(&client, &agent_id))?;
             let admin = if as_node {
                 let path = ctx.paths.data_dir.join("node.key");
                 anyhow::ensure!(
@@ -155,11 +155,6 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
             Ok(Outcome::Success)
         }
     }
-}
-
-fn check_id(id: &str) -> anyhow::Result<()> {
-    public_from_did(id).with_context(|| format!("`{id}` is not an agent ID"))?;
-    Ok(())
 }
 
 /// `width` cells of a bar filled in proportion to `score` (0–1).

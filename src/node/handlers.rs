@@ -367,6 +367,71 @@ pub async fn index(
         .into_response()
 }
 
+/// Most agents `GET /v1/resolve` lists.
+const MAX_RESOLVED: usize = 10;
+
+/// `GET /v1/resolve?ref=`: the live agents a reference names (a did:key or its prefix, the
+/// short form `z6Mk…<last 8>` tables print, or a card name in any case), so people can name
+/// agents as they see them.
+#[utoipa::path(get, path = "/v1/resolve", tag = "registry",
+    params(("ref" = String, Query, description = "A did:key or its prefix, a short form `z6Mk…tail`, or a card name (1–128 characters)")),
+    responses((status = 200, description = "The live agents it names, by ID", body = crate::wire::Resolved)))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<crate::wire::Resolved>, ApiError> {
+    let mut reference = None;
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "ref" => reference = Some(v.trim().to_string()),
+            other => {
+                return Err(ApiError::bad_field(
+                    other,
+                    "unknown query parameter (use ref)",
+                ));
+            }
+        }
+    }
+    let reference = reference
+        .filter(|r| (1..=128).contains(&r.chars().count()))
+        .ok_or_else(|| ApiError::bad_field("ref", "is required, 1–128 characters"))?;
+    let (glob, name) = reference_patterns(&reference);
+    let mut found = state
+        .store()
+        .find_agents(glob, name, MAX_RESOLVED + 1)
+        .await?;
+    let more = found.len() > MAX_RESOLVED;
+    found.truncate(MAX_RESOLVED);
+    Ok(Json(crate::wire::Resolved {
+        matches: found
+            .into_iter()
+            .map(|(agent_id, name)| crate::wire::ResolvedAgent { agent_id, name })
+            .collect(),
+        more,
+    }))
+}
+
+/// The ID GLOB and the name a reference may mean. IDs are base58, which has no GLOB
+/// metacharacter; anything else can only be a name.
+fn reference_patterns(r: &str) -> (Option<String>, Option<String>) {
+    let base58 = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() && !matches!(c, '0' | 'O' | 'I' | 'l'))
+    };
+    let body = r.strip_prefix("did:key:").unwrap_or(r);
+    let id_glob = match body.split_once('…').or_else(|| body.split_once("...")) {
+        Some((head, tail)) if base58(head) && base58(tail) && !tail.is_empty() => {
+            Some(format!("did:key:{head}*{tail}"))
+        }
+        Some(_) => None,
+        None if base58(body) && (r.starts_with("did:key:") || body.starts_with("z6Mk")) => {
+            Some(format!("did:key:{body}*"))
+        }
+        None => None,
+    };
+    (id_glob, Some(r.to_string()))
+}
+
 /// `GET /healthz`.
 #[utoipa::path(get, path = "/healthz", tag = "node",
     responses((status = 200, description = "The node is serving", body = crate::wire::Health)))]
@@ -401,4 +466,40 @@ pub async fn no_method() -> ApiError {
         ErrorCode::NotFound,
         "method not allowed on this path",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reference_patterns;
+
+    #[test]
+    fn references_become_id_globs_only_when_they_are_base58() {
+        let id = "did:key:z6MktwupdmLXVVqTzCw4i46r4uGyosGXRnR3XjN4Zq7oMMsw";
+        assert_eq!(
+            reference_patterns(id).0.as_deref(),
+            Some(&*format!("{id}*"))
+        );
+        assert_eq!(
+            reference_patterns("z6Mk…Zq7oMMsw").0.as_deref(),
+            Some("did:key:z6Mk*Zq7oMMsw")
+        );
+        assert_eq!(
+            reference_patterns("z6Mktwup").0.as_deref(),
+            Some("did:key:z6Mktwup*")
+        );
+        // Names, and anything with a GLOB metacharacter or outside base58, match by name only.
+        for r in [
+            "weather",
+            "*",
+            "z6Mk*",
+            "did:key:[a-z]",
+            "z6Mk…",
+            "z6Mk…a?b",
+            "héllo",
+            "z6Mk0O",
+        ] {
+            assert_eq!(reference_patterns(r).0, None, "{r}");
+            assert_eq!(reference_patterns(r).1.as_deref(), Some(r));
+        }
+    }
 }

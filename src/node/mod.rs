@@ -400,6 +400,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(info::metrics))
         .route("/relay/v1/ws/{agent_id}", get(relay_ws))
         .route("/", get(handlers::index))
+        .route("/v1/resolve", get(handlers::resolve))
         .route("/healthz", get(handlers::healthz))
         .route("/v1/openapi.json", get(openapi::openapi_json))
         .fallback(handlers::no_route)

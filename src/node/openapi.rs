@@ -25,6 +25,7 @@ use super::{federation, gateway, handlers, info, trust};
         handlers::register,
         handlers::discover,
         handlers::get_agent,
+        handlers::resolve,
         handlers::a2a_card,
         gateway::invoke_root,
         trust::list,

@@ -299,6 +299,33 @@ impl Store {
         self.read(move |c| page(c, since, limit)).await
     }
 
+    /// Live cards whose agent ID matches the GLOB `id_glob` (case-sensitive; it can use the
+    /// primary key for its literal prefix) or whose name is `name` (any case), at most `limit`,
+    /// as `(agent_id, name)`.
+    pub async fn find_agents(
+        &self,
+        id_glob: Option<String>,
+        name: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT agent_id, name FROM cards
+                 WHERE revoked = 0 AND (expires_at IS NULL OR expires_at > ?1)
+                   AND ((?2 IS NOT NULL AND agent_id GLOB ?2) OR (?3 IS NOT NULL AND name = ?3 COLLATE NOCASE))
+                 ORDER BY agent_id LIMIT ?4",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![now_unix(), id_glob, name, limit as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect::<Result<Vec<(String, String)>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     /// How many agents have a live (not revoked, not expired) card.
     pub async fn live_count(&self) -> Result<u64, StoreError> {
         self.read(|c| {

@@ -439,3 +439,67 @@ fn invoke_failures_read_as_one_line() {
                 .and(predicate::str::contains("agentmesh serve").not()),
         );
 }
+
+#[test]
+fn agents_are_named_as_users_see_them() {
+    let node_home = tempfile::tempdir().expect("tmp");
+    let node = ServeProcess::start(node_home.path(), &[]);
+    // Three agents, each with its own key: "weather-eu", and two named "dup".
+    let mut ids = Vec::new();
+    for name in ["weather-eu", "dup", "dup"] {
+        let home = tempfile::tempdir().expect("tmp");
+        cmd(home.path()).arg("keygen").assert().success();
+        cmd(home.path())
+            .args(["--node", &node.url, "register", "--name", name])
+            .args(["--endpoint", "http://127.0.0.1:8080"])
+            .assert()
+            .success();
+        let id = String::from_utf8(
+            cmd(home.path())
+                .args(["keygen", "--show"])
+                .output()
+                .expect("run")
+                .stdout,
+        )
+        .expect("utf8")
+        .trim()
+        .to_string();
+        ids.push((id, home));
+    }
+    let (eu, eu_home) = (&ids[0].0, &ids[0].1);
+    let shown = |reference: &str, home: &std::path::Path| {
+        json_out(&mut {
+            let mut c = cmd(home);
+            c.args(["--node", &node.url, "trust", "show", reference, "--json"]);
+            c
+        })["agent_id"]
+            .as_str()
+            .expect("agent_id")
+            .to_string()
+    };
+    let short = agentmesh::identity::short_id(eu);
+    let prefix = &eu[..20];
+    for reference in ["weather-eu", "WEATHER-EU", short.as_str(), prefix] {
+        assert_eq!(&shown(reference, node_home.path()), eu, "{reference}");
+    }
+    assert_eq!(
+        &shown("@default", eu_home.path()),
+        eu,
+        "@keyname is one's own key"
+    );
+    let out = cmd(node_home.path())
+        .args(["--node", &node.url, "trust", "show", "dup"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`dup` names 2 agents") && err.contains(&ids[1].0) && err.contains(&ids[2].0),
+        "{err}"
+    );
+    cmd(node_home.path())
+        .args(["--node", &node.url, "trust", "show", "nobody"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no live agent"));
+}

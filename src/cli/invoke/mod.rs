@@ -10,13 +10,12 @@ use anyhow::{Context as _, bail};
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, Outcome, out_json, runtime};
-use crate::identity::public_from_did;
 use crate::interop::SignedCaller;
 
 /// `invoke` flags.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The agent's did:key.
+    /// The agent: a did:key, @keyname, a card name, or the short form tables print.
     pub agent_id: String,
     /// Request body: inline text, @FILE, or - for stdin.
     #[arg(long, short = 'd', value_name = "DATA")]
@@ -70,9 +69,7 @@ fn read_data(data: Option<&str>) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
-    public_from_did(&args.agent_id)
-        .with_context(|| format!("`{}` is not an agent ID", args.agent_id))?;
+pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
     if !args.path.starts_with('/') {
         bail!("--path must start with / (got `{}`)", args.path);
     }
@@ -83,6 +80,8 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         };
         extra.push((k.trim().to_string(), v.trim().to_string()));
     }
+    let client = ctx.client(args.timeout)?;
+    args.agent_id = runtime()?.block_on(ctx.resolve_agent(&client, &args.agent_id))?;
     if args.mcp.is_some() || args.a2a.is_some() {
         return interop::run(ctx, &args, extra);
     }
@@ -103,7 +102,6 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         extra.insert(0, ("content-type".into(), "application/json".into()));
     }
     let (id, _) = ctx.load_key(&ctx.key)?;
-    let client = ctx.client(args.timeout)?;
     let (answer, base) = runtime()?.block_on(async {
         let base = interop::base_url(&args, &client).await?;
         let caller =
