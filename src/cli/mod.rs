@@ -187,9 +187,10 @@ impl Ctx {
         if let Some(key) = reference.strip_prefix('@') {
             return Ok(self.load_key(key)?.0.id().to_string());
         }
-        if crate::identity::public_from_did(reference).is_ok() {
-            return Ok(reference.to_string());
-        }
+        let not_an_id = match crate::identity::public_from_did(reference) {
+            Ok(_) => return Ok(reference.to_string()),
+            Err(e) => e,
+        };
         let found = client
             .resolve(reference)
             .await
@@ -199,6 +200,10 @@ impl Ctx {
                 tracing::debug!(reference, agent_id = one.agent_id, "resolved");
                 Ok(one.agent_id.clone())
             }
+            [] if reference.starts_with("did:key:") => anyhow::bail!(
+                "`{reference}` is not an agent ID ({not_an_id}), and no live agent on {} has an ID starting with it",
+                client.base()
+            ),
             [] => anyhow::bail!(
                 "no live agent on {} is named `{reference}` or has an ID like it (find one with `agentmesh discover`)",
                 client.base()
