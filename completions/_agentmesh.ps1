@@ -39,6 +39,9 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create a named Ed25519 identity and print its did:key')
             [CompletionResult]::new('register', 'register', [CompletionResultType]::ParameterValue, 'Sign an agent card and publish it to a node')
             [CompletionResult]::new('discover', 'discover', [CompletionResultType]::ParameterValue, 'Find agents by what they do, in plain words')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show an agent''s card, readable (default: my own)')
+            [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'My identities: name, ID, store, and whether each has a live card on the node')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Is the node up, which key am I, is my card live, is my tunnel open')
             [CompletionResult]::new('invoke', 'invoke', [CompletionResultType]::ParameterValue, 'Call an agent with a signed request (through the node''s gateway, or --direct)')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: registry, discovery, gateway, relay and trust')
@@ -115,6 +118,61 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('--min-trust', '--min-trust', [CompletionResultType]::ParameterName, 'Only agents whose local trust score is at least this (0–1)')
             [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Most results (1–100)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'HTTP timeout')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
+            [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
+            [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'One folder for config, keys and data (tests and several local nodes use it)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show agentmesh''s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show agentmesh''s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'agentmesh;show' {
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'HTTP timeout')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
+            [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
+            [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'One folder for config, keys and data (tests and several local nodes use it)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show agentmesh''s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show agentmesh''s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'agentmesh;keys' {
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
+            [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
+            [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
+            [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)')
+            [CompletionResult]::new('--client-cert', '--client-cert', [CompletionResultType]::ParameterName, 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS')
+            [CompletionResult]::new('--home', '--home', [CompletionResultType]::ParameterName, 'One folder for config, keys and data (tests and several local nodes use it)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Machine-readable JSON output on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show agentmesh''s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show agentmesh''s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Less output on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'agentmesh;status' {
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'Name of the key (identity) to use')
             [CompletionResult]::new('--keystore', '--keystore', [CompletionResultType]::ParameterName, 'Where keys are kept: keyring, file, or auto (keyring, else file)')
@@ -448,6 +506,9 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             [CompletionResult]::new('keygen', 'keygen', [CompletionResultType]::ParameterValue, 'Create a named Ed25519 identity and print its did:key')
             [CompletionResult]::new('register', 'register', [CompletionResultType]::ParameterValue, 'Sign an agent card and publish it to a node')
             [CompletionResult]::new('discover', 'discover', [CompletionResultType]::ParameterValue, 'Find agents by what they do, in plain words')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'Show an agent''s card, readable (default: my own)')
+            [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'My identities: name, ID, store, and whether each has a live card on the node')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Is the node up, which key am I, is my card live, is my tunnel open')
             [CompletionResult]::new('invoke', 'invoke', [CompletionResultType]::ParameterValue, 'Call an agent with a signed request (through the node''s gateway, or --direct)')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a node: registry, discovery, gateway, relay and trust')
@@ -467,6 +528,15 @@ Register-ArgumentCompleter -Native -CommandName 'agentmesh' -ScriptBlock {
             break
         }
         'agentmesh;help;discover' {
+            break
+        }
+        'agentmesh;help;show' {
+            break
+        }
+        'agentmesh;help;keys' {
+            break
+        }
+        'agentmesh;help;status' {
             break
         }
         'agentmesh;help;invoke' {

@@ -34,6 +34,9 @@ _agentmesh() {
             agentmesh,keygen)
                 cmd="agentmesh__subcmd__keygen"
                 ;;
+            agentmesh,keys)
+                cmd="agentmesh__subcmd__keys"
+                ;;
             agentmesh,man)
                 cmd="agentmesh__subcmd__man"
                 ;;
@@ -46,8 +49,14 @@ _agentmesh() {
             agentmesh,serve)
                 cmd="agentmesh__subcmd__serve"
                 ;;
+            agentmesh,show)
+                cmd="agentmesh__subcmd__show"
+                ;;
             agentmesh,sim)
                 cmd="agentmesh__subcmd__sim"
+                ;;
+            agentmesh,status)
+                cmd="agentmesh__subcmd__status"
                 ;;
             agentmesh,top)
                 cmd="agentmesh__subcmd__top"
@@ -73,6 +82,9 @@ _agentmesh() {
             agentmesh__subcmd__help,keygen)
                 cmd="agentmesh__subcmd__help__subcmd__keygen"
                 ;;
+            agentmesh__subcmd__help,keys)
+                cmd="agentmesh__subcmd__help__subcmd__keys"
+                ;;
             agentmesh__subcmd__help,man)
                 cmd="agentmesh__subcmd__help__subcmd__man"
                 ;;
@@ -85,8 +97,14 @@ _agentmesh() {
             agentmesh__subcmd__help,serve)
                 cmd="agentmesh__subcmd__help__subcmd__serve"
                 ;;
+            agentmesh__subcmd__help,show)
+                cmd="agentmesh__subcmd__help__subcmd__show"
+                ;;
             agentmesh__subcmd__help,sim)
                 cmd="agentmesh__subcmd__help__subcmd__sim"
+                ;;
+            agentmesh__subcmd__help,status)
+                cmd="agentmesh__subcmd__help__subcmd__status"
                 ;;
             agentmesh__subcmd__help,top)
                 cmd="agentmesh__subcmd__help__subcmd__top"
@@ -134,7 +152,7 @@ _agentmesh() {
 
     case "${cmd}" in
         agentmesh)
-            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version keygen register discover invoke connect serve trust top sim completions man openapi help"
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version keygen register discover show keys status invoke connect serve trust top sim completions man openapi help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -334,7 +352,7 @@ _agentmesh() {
             return 0
             ;;
         agentmesh__subcmd__help)
-            opts="keygen register discover invoke connect serve trust top sim completions man openapi help"
+            opts="keygen register discover show keys status invoke connect serve trust top sim completions man openapi help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -431,6 +449,20 @@ _agentmesh() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        agentmesh__subcmd__help__subcmd__keys)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         agentmesh__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -487,7 +519,35 @@ _agentmesh() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        agentmesh__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         agentmesh__subcmd__help__subcmd__sim)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentmesh__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -672,6 +732,44 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --node)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keystore)
+                    COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentmesh__subcmd__keys)
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --node)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1039,6 +1137,48 @@ _agentmesh() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        agentmesh__subcmd__show)
+            opts="-v -q -h -V --timeout --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keystore)
+                    COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         agentmesh__subcmd__sim)
             opts="-v -q -h -V --nodes --fanout --updates --update-every --kill --partition --drop --sync-interval --push-interval --max-peers --plot --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1090,6 +1230,44 @@ _agentmesh() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --node)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keystore)
+                    COMPREPLY=($(compgen -W "keyring file auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentmesh__subcmd__status)
+            opts="-v -q -h -V --node --key --keystore --json --verbose --quiet --ca-cert --client-cert --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --node)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

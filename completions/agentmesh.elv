@@ -36,6 +36,9 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand keygen 'Create a named Ed25519 identity and print its did:key'
             cand register 'Sign an agent card and publish it to a node'
             cand discover 'Find agents by what they do, in plain words'
+            cand show 'Show an agent''s card, readable (default: my own)'
+            cand keys 'My identities: name, ID, store, and whether each has a live card on the node'
+            cand status 'Is the node up, which key am I, is my card live, is my tunnel open'
             cand invoke 'Call an agent with a signed request (through the node''s gateway, or --direct)'
             cand connect 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
             cand serve 'Run a node: registry, discovery, gateway, relay and trust'
@@ -109,6 +112,58 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand --min-trust 'Only agents whose local trust score is at least this (0–1)'
             cand --limit 'Most results (1–100)'
             cand --timeout 'HTTP timeout'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
+            cand --client-cert 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'Show agentmesh''s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
+            cand --verbose 'Show agentmesh''s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentmesh;show'= {
+            cand --timeout 'HTTP timeout'
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
+            cand --client-cert 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'Show agentmesh''s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
+            cand --verbose 'Show agentmesh''s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentmesh;keys'= {
+            cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
+            cand --key 'Name of the key (identity) to use'
+            cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
+            cand --ca-cert 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system''s)'
+            cand --client-cert 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS'
+            cand --home 'One folder for config, keys and data (tests and several local nodes use it)'
+            cand --json 'Machine-readable JSON output on stdout'
+            cand -v 'Show agentmesh''s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
+            cand --verbose 'Show agentmesh''s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
+            cand -q 'Less output on stderr'
+            cand --quiet 'Less output on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentmesh;status'= {
             cand --node 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)'
             cand --key 'Name of the key (identity) to use'
             cand --keystore 'Where keys are kept: keyring, file, or auto (keyring, else file)'
@@ -424,6 +479,9 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
             cand keygen 'Create a named Ed25519 identity and print its did:key'
             cand register 'Sign an agent card and publish it to a node'
             cand discover 'Find agents by what they do, in plain words'
+            cand show 'Show an agent''s card, readable (default: my own)'
+            cand keys 'My identities: name, ID, store, and whether each has a live card on the node'
+            cand status 'Is the node up, which key am I, is my card live, is my tunnel open'
             cand invoke 'Call an agent with a signed request (through the node''s gateway, or --direct)'
             cand connect 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
             cand serve 'Run a node: registry, discovery, gateway, relay and trust'
@@ -440,6 +498,12 @@ set edit:completion:arg-completer[agentmesh] = {|@words|
         &'agentmesh;help;register'= {
         }
         &'agentmesh;help;discover'= {
+        }
+        &'agentmesh;help;show'= {
+        }
+        &'agentmesh;help;keys'= {
+        }
+        &'agentmesh;help;status'= {
         }
         &'agentmesh;help;invoke'= {
         }

@@ -40,6 +40,9 @@ complete -c agentmesh -n "__fish_agentmesh_needs_command" -s V -l version -d 'Pr
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "register" -d 'Sign an agent card and publish it to a node'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "discover" -d 'Find agents by what they do, in plain words'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "show" -d 'Show an agent\'s card, readable (default: my own)'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "keys" -d 'My identities: name, ID, store, and whether each has a live card on the node'
+complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "status" -d 'Is the node up, which key am I, is my card live, is my tunnel open'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "connect" -d 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
 complete -c agentmesh -n "__fish_agentmesh_needs_command" -f -a "serve" -d 'Run a node: registry, discovery, gateway, relay and trust'
@@ -125,6 +128,46 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s v -l ve
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand discover" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand show" -l timeout -d 'HTTP timeout' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand show" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand show" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand show" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand show" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand show" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand show" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand show" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand show" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand show" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand show" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keys" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keys" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keys" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keys" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keys" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keys" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keys" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keys" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keys" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keys" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand keys" -s V -l version -d 'Print version'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand status" -l node -d 'Node to talk to (a URL, host:port, or a port on 127.0.0.1)' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand status" -l key -d 'Name of the key (identity) to use' -r
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand status" -l keystore -d 'Where keys are kept: keyring, file, or auto (keyring, else file)' -r -f -a "keyring\t'The OS keyring only'
+file\t'0600 files under the home folder only'
+auto\t'The keyring, falling back to files where none answers'"
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand status" -l ca-cert -d 'Trust the CA certificates of this PEM file for https:// and wss:// (besides the system\'s)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand status" -l client-cert -d 'Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand status" -l home -d 'One folder for config, keys and data (tests and several local nodes use it)' -r -F
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand status" -l json -d 'Machine-readable JSON output on stdout'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand status" -s v -l verbose -d 'Show agentmesh\'s own steps on stderr: URLs, statuses, latencies, signature checks (-vv: more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand status" -s q -l quiet -d 'Less output on stderr'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand status" -s V -l version -d 'Print version'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s d -l data -d 'Request body: inline text, @FILE, or - for stdin' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -l path -d 'Path (and query) on the agent, e.g. /forecast?days=2' -r
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand invoke" -s X -l method -d 'HTTP method (default: POST with --data, GET without)' -r
@@ -369,19 +412,22 @@ complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s v -l ver
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s q -l quiet -d 'Less output on stderr'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand openapi" -s V -l version -d 'Print version'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "register" -d 'Sign an agent card and publish it to a node'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "discover" -d 'Find agents by what they do, in plain words'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "connect" -d 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "serve" -d 'Run a node: registry, discovery, gateway, relay and trust'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "trust" -d 'This node\'s trust in agents: show, list, and admin reports'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "top" -d 'A live view of a node: agents, trust, peers, tunnels, events'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "sim" -d 'Run a federation of in-process nodes with faults and measure convergence'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "completions" -d 'Print shell completions'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "man" -d 'Write man pages'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "openapi" -d 'Print the node API\'s OpenAPI 3.1 document (what `GET /v1/openapi.json` serves)'
-complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover invoke connect serve trust top sim completions man openapi help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "keygen" -d 'Create a named Ed25519 identity and print its did:key'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "register" -d 'Sign an agent card and publish it to a node'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "discover" -d 'Find agents by what they do, in plain words'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "show" -d 'Show an agent\'s card, readable (default: my own)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "keys" -d 'My identities: name, ID, store, and whether each has a live card on the node'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "status" -d 'Is the node up, which key am I, is my card live, is my tunnel open'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "invoke" -d 'Call an agent with a signed request (through the node\'s gateway, or --direct)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "connect" -d 'Hold a relay tunnel for an agent behind NAT and forward its calls to a local service'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "serve" -d 'Run a node: registry, discovery, gateway, relay and trust'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "trust" -d 'This node\'s trust in agents: show, list, and admin reports'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "top" -d 'A live view of a node: agents, trust, peers, tunnels, events'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "sim" -d 'Run a federation of in-process nodes with faults and measure convergence'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "completions" -d 'Print shell completions'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "man" -d 'Write man pages'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "openapi" -d 'Print the node API\'s OpenAPI 3.1 document (what `GET /v1/openapi.json` serves)'
+complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and not __fish_seen_subcommand_from keygen register discover show keys status invoke connect serve trust top sim completions man openapi help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and __fish_seen_subcommand_from trust" -f -a "show" -d 'An agent\'s score, evidence, counts by event and hourly history'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and __fish_seen_subcommand_from trust" -f -a "list" -d 'Agents this node has seen, by score'
 complete -c agentmesh -n "__fish_agentmesh_using_subcommand help; and __fish_seen_subcommand_from trust" -f -a "report" -d 'Record an outcome about an agent (signed; your key must be one of the node\'s admins)'

@@ -9,6 +9,7 @@
 mod addr;
 mod connect;
 mod discover;
+mod everyday;
 mod gen_docs;
 mod invoke;
 mod keygen;
@@ -100,6 +101,12 @@ pub enum Command {
     Register(register::Args),
     /// Find agents by what they do, in plain words.
     Discover(discover::Args),
+    /// Show an agent's card, readable (default: my own).
+    Show(everyday::ShowArgs),
+    /// My identities: name, ID, store, and whether each has a live card on the node.
+    Keys,
+    /// Is the node up, which key am I, is my card live, is my tunnel open.
+    Status,
     /// Call an agent with a signed request (through the node's gateway, or --direct).
     Invoke(invoke::Args),
     /// Hold a relay tunnel for an agent behind NAT and forward its calls to a local service.
@@ -408,6 +415,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Register(args) => register::run(&ctx, args),
         Command::Discover(args) => discover::run(&ctx, args),
         Command::Invoke(args) => invoke::run(&ctx, args),
+        Command::Show(args) => everyday::show(&ctx, args),
+        Command::Keys => everyday::keys(&ctx),
+        Command::Status => everyday::status(&ctx),
         Command::Connect(args) => connect::run_cmd(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Trust(args) => trust::run(&ctx, args),

@@ -326,6 +326,9 @@ pub enum KeyStoreError {
     },
 }
 
+/// The file in the keys folder that lists the keyring entries this CLI created.
+const KEYRING_NAMES: &str = "keyring-names";
+
 /// The key store: the OS keyring and/or files under `keys_dir`.
 #[derive(Debug, Clone)]
 pub struct KeyStore {
@@ -393,7 +396,10 @@ impl KeyStore {
         }
         if self.kind != KeyStoreKind::File {
             match keyring::set(name, &id.secret_b64()) {
-                Ok(()) => return Ok(KeyLocation::Keyring),
+                Ok(()) => {
+                    self.remember_keyring_name(name);
+                    return Ok(KeyLocation::Keyring);
+                }
                 Err(e) if self.kind == KeyStoreKind::Keyring => return Err(e),
                 Err(e) => tracing::debug!("keyring unavailable, using the file store: {e}"),
             }
@@ -401,6 +407,46 @@ impl KeyStore {
         let path = self.file_path(name);
         write_key_file(&self.keys_dir, &path, &id.secret_b64())?;
         Ok(KeyLocation::File(path))
+    }
+
+    /// The names of this user's keys: the key files, and the keyring entries this CLI created
+    /// (a keyring cannot be listed portably, so their names are remembered in
+    /// `<keys dir>/keyring-names`), sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.keys_dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_suffix(".key").map(str::to_string)
+            })
+            .chain(
+                std::fs::read_to_string(self.keys_dir.join(KEYRING_NAMES))
+                    .unwrap_or_default()
+                    .lines()
+                    .map(str::to_string),
+            )
+            .filter(|n| check_name(n).is_ok())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Adds `name` to the list of keyring entries (best effort: a key is usable without it).
+    fn remember_keyring_name(&self, name: &str) {
+        let path = self.keys_dir.join(KEYRING_NAMES);
+        let mut names = std::fs::read_to_string(&path).unwrap_or_default();
+        if names.lines().any(|n| n == name) {
+            return;
+        }
+        names.push_str(name);
+        names.push('\n');
+        if let Err(e) =
+            std::fs::create_dir_all(&self.keys_dir).and_then(|()| std::fs::write(&path, names))
+        {
+            tracing::debug!(error = %e, "cannot remember the keyring entry's name");
+        }
     }
 
     /// Loads the node's own key from `path`, creating it on first start.

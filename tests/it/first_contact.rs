@@ -503,3 +503,76 @@ fn agents_are_named_as_users_see_them() {
         .code(2)
         .stderr(predicate::str::contains("no live agent"));
 }
+
+#[test]
+fn show_keys_and_status() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    cmd(home.path())
+        .args(["keygen", "--name", "billing"])
+        .assert()
+        .success();
+    let node = ServeProcess::start(home.path(), &[]);
+    let at = |args: &[&str]| {
+        let mut c = cmd(home.path());
+        c.args(["--node", &node.url]).args(args);
+        c
+    };
+    at(&[
+        "register",
+        "--name",
+        "weather",
+        "--endpoint",
+        "http://127.0.0.1:8080",
+    ])
+    .args([
+        "--tag",
+        "weather",
+        "--qps-budget",
+        "5",
+        "--meta",
+        "owner=me",
+    ])
+    .assert()
+    .success();
+    // show: my own card by default, readable; --json is the envelope.
+    at(&["show"]).assert().success().stdout(
+        predicate::str::starts_with("weather  did:key:z6Mk")
+            .and(predicate::str::contains(
+                "endpoint     http://127.0.0.1:8080",
+            ))
+            .and(predicate::str::contains("limits       5 calls/s"))
+            .and(predicate::str::contains("meta         owner=me")),
+    );
+    let env = json_out(&mut at(&["show", "weather", "--json"]));
+    assert_eq!(env["manifest"]["name"], "weather");
+    at(&["show", "@billing"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no agent"));
+    // keys: both identities, which has a live card, the default marked.
+    let keys = json_out(&mut at(&["keys", "--json"]));
+    let rows = keys.as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "{keys}");
+    let by = |n: &str| rows.iter().find(|r| r["name"] == n).expect("row").clone();
+    assert_eq!(by("default")["card"], "live as `weather`");
+    assert_eq!(by("default")["default"], true);
+    assert_eq!(by("billing")["card"], "none");
+    // status: the node, my key, my card.
+    at(&["status"]).assert().success().stdout(
+        predicate::str::contains(format!("✓ node {} is up", node.url))
+            .and(predicate::str::contains("✓ key `default`: did:key:z6Mk"))
+            .and(predicate::str::contains(
+                "card on the node: live as `weather`",
+            ))
+            .and(predicate::str::contains("relay tunnel: none")),
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    cmd(home.path())
+        .args(["--node", &dead, "status"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!("✗ node {dead}")));
+}
