@@ -24,6 +24,12 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let (id, location) = if args.show {
         ctx.load_key(&name)?
     } else {
+        if args.force
+            && !ctx.quiet
+            && let Ok((old, _)) = ctx.keystore.load(&name)
+        {
+            warn_if_card_is_live(ctx, &name, old.id());
+        }
         let id = Identity::generate();
         let location = ctx.keystore.save(&name, &id, args.force)?;
         (id, location)
@@ -47,4 +53,22 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         }
     }
     Ok(Outcome::Success)
+}
+
+/// Before a key is replaced: a live card signed by it could never be revoked or updated again.
+/// Asked of the node with a short timeout; an unreachable node is no reason to stop.
+fn warn_if_card_is_live(ctx: &Ctx, name: &str, old_id: &str) {
+    let Ok(client) = ctx.client(std::time::Duration::from_secs(3)) else {
+        return;
+    };
+    let Ok(rt) = super::runtime() else {
+        return;
+    };
+    if rt.block_on(client.get_agent(old_id)).is_ok() {
+        eprintln!(
+            "warning: key `{name}` ({old_id}) has a live card on {}; once the key is replaced that card can never be revoked or updated.\n\
+             hint: revoke it first with `agentmesh register --revoke --key {name}`",
+            client.base()
+        );
+    }
 }

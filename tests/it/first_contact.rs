@@ -576,3 +576,30 @@ fn show_keys_and_status() {
         .code(1)
         .stdout(predicate::str::contains(format!("✗ node {dead}")));
 }
+
+#[test]
+fn replacing_a_key_whose_card_is_live_warns() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    let node = ServeProcess::start(home.path(), &[]);
+    cmd(home.path())
+        .args(["--node", &node.url, "register", "--name", "w"])
+        .args(["--endpoint", "http://127.0.0.1:8080"])
+        .assert()
+        .success();
+    cmd(home.path())
+        .args(["--node", &node.url, "keygen", "--force"])
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::contains("can never be revoked").and(predicate::str::contains(
+                "agentmesh register --revoke --key default",
+            )),
+        );
+    // The new key has no card: replacing it again says nothing of cards.
+    cmd(home.path())
+        .args(["--node", &node.url, "keygen", "--force"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("can never be revoked").not());
+}
