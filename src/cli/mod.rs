@@ -10,6 +10,7 @@ mod addr;
 mod connect;
 mod discover;
 mod everyday;
+mod examples;
 mod gen_docs;
 mod invoke;
 mod keygen;
@@ -40,41 +41,67 @@ use crate::interop::InteropError;
     name = "agentmesh",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = examples::MAIN
 )]
 pub struct Cli {
     /// Node to talk to (a URL, host:port, or a port on 127.0.0.1).
-    #[arg(long, global = true, env = "AGENTMESH_NODE", value_name = "URL", value_parser = addr::node_url)]
+    #[arg(long, global = true, help_heading = "Global options", env = "AGENTMESH_NODE", value_name = "URL", value_parser = addr::node_url)]
     pub node: Option<String>,
     /// Name of the key (identity) to use.
-    #[arg(long, global = true, env = "AGENTMESH_KEY", value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "AGENTMESH_KEY",
+        value_name = "NAME"
+    )]
     pub key: Option<String>,
     /// Where keys are kept: keyring, file, or auto (keyring, else file).
-    #[arg(long, global = true, env = "AGENTMESH_KEYSTORE", value_name = "STORE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "AGENTMESH_KEYSTORE",
+        value_name = "STORE"
+    )]
     pub keystore: Option<KeyStoreKindArg>,
     /// Machine-readable JSON output on stdout.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// Show agentmesh's own steps on stderr: URLs, statuses, latencies, signature checks (-vv:
     /// more); other libraries log only when AGENTMESH_LOG asks (e.g. AGENTMESH_LOG=hyper=debug).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Less output on stderr.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
     /// Trust the CA certificates of this PEM file for https:// and wss:// (besides the system's).
-    #[arg(long, global = true, env = "AGENTMESH_CA_CERT", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "AGENTMESH_CA_CERT",
+        value_name = "FILE"
+    )]
     pub ca_cert: Option<PathBuf>,
     /// Present this PEM client certificate chain and key (one file) to nodes requiring mutual TLS.
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "AGENTMESH_CLIENT_CERT",
         value_name = "FILE"
     )]
     pub client_cert: Option<PathBuf>,
     /// One folder for config, keys and data (tests and several local nodes use it).
-    #[arg(long, global = true, env = "AGENTMESH_HOME", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "AGENTMESH_HOME",
+        value_name = "DIR"
+    )]
     pub home: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
@@ -96,34 +123,49 @@ pub enum KeyStoreKindArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a named Ed25519 identity and print its did:key.
+    #[command(after_help = examples::KEYGEN)]
     Keygen(keygen::Args),
     /// Sign an agent card and publish it to a node.
+    #[command(after_help = examples::REGISTER)]
     Register(register::Args),
     /// Find agents by what they do, in plain words.
+    #[command(after_help = examples::DISCOVER)]
     Discover(discover::Args),
     /// Show an agent's card, readable (default: my own).
+    #[command(after_help = examples::SHOW)]
     Show(everyday::ShowArgs),
     /// My identities: name, ID, store, and whether each has a live card on the node.
+    #[command(after_help = examples::KEYS)]
     Keys,
     /// Is the node up, which key am I, is my card live, is my tunnel open.
+    #[command(after_help = examples::STATUS)]
     Status,
     /// Call an agent with a signed request (through the node's gateway, or --direct).
+    #[command(after_help = examples::INVOKE)]
     Invoke(invoke::Args),
     /// Hold a relay tunnel for an agent behind NAT and forward its calls to a local service.
+    #[command(after_help = examples::CONNECT)]
     Connect(connect::Args),
     /// Run a node: registry, discovery, gateway, relay and trust.
+    #[command(after_help = examples::SERVE)]
     Serve(serve::Args),
     /// This node's trust in agents: show, list, and admin reports.
+    #[command(after_help = examples::TRUST)]
     Trust(trust::Args),
     /// A live view of a node: agents, trust, peers, tunnels, events.
+    #[command(after_help = examples::TOP)]
     Top(top::Args),
     /// Run a federation of in-process nodes with faults and measure convergence.
+    #[command(after_help = examples::SIM)]
     Sim(sim::Args),
     /// Print shell completions.
+    #[command(after_help = examples::COMPLETIONS)]
     Completions(gen_docs::CompletionsArgs),
     /// Write man pages.
+    #[command(after_help = examples::MAN)]
     Man(gen_docs::ManArgs),
     /// Print the node API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves).
+    #[command(after_help = examples::OPENAPI)]
     Openapi(gen_docs::OpenapiArgs),
 }
 

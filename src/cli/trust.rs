@@ -24,11 +24,17 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Sub {
     /// An agent's score, evidence, counts by event and hourly history.
+    #[command(
+        after_help = "Examples:\n  agentmesh trust show weather\n  agentmesh trust show did:key:z6Mk… --json"
+    )]
     Show {
         /// The agent: a did:key, @keyname, a card name, or the short form tables print.
         agent_id: String,
     },
     /// Agents this node has seen, by score.
+    #[command(
+        after_help = "Examples:\n  agentmesh trust list\n  agentmesh trust list --sort low --limit 10"
+    )]
     List {
         /// Order: score (highest first), low (lowest first), events or recent.
         #[arg(long, default_value = "score", value_parser = ["score", "low", "events", "recent"])]
@@ -38,6 +44,9 @@ pub enum Sub {
         limit: u16,
     },
     /// Record an outcome about an agent (signed; your key must be one of the node's admins).
+    #[command(
+        after_help = "Examples:\n  agentmesh trust report weather --event failure --note \"wrong answers\"\n  agentmesh trust report weather --event success --as-node"
+    )]
     Report {
         /// The agent: a did:key, @keyname, a card name, or the short form tables print.
         agent_id: String,

@@ -603,3 +603,30 @@ fn replacing_a_key_whose_card_is_live_warns() {
         .success()
         .stderr(predicate::str::contains("can never be revoked").not());
 }
+
+#[test]
+fn help_has_examples_global_options_apart_and_completions_find_the_shell() {
+    let home = tempfile::tempdir().expect("tmp");
+    for sub in ["invoke", "register", "serve", "show", "status"] {
+        cmd(home.path())
+            .args([sub, "--help"])
+            .assert()
+            .success()
+            .stdout(
+                predicate::str::contains("\nExamples:\n  agentmesh ")
+                    .and(predicate::str::contains("\nGlobal options:\n")),
+            );
+    }
+    cmd(home.path())
+        .arg("completions")
+        .env("SHELL", "/usr/bin/zsh")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("#compdef agentmesh"));
+    cmd(home.path())
+        .arg("completions")
+        .env_remove("SHELL")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("$SHELL"));
+}

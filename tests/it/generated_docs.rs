@@ -37,3 +37,47 @@ fn openapi_document_is_fresh() {
 fn man_pages_are_fresh() {
     check("man", agentmesh::cli::man_pages());
 }
+
+#[test]
+fn help_and_man_pages_have_examples_and_the_main_page_its_sections() {
+    let pages = agentmesh::cli::man_pages();
+    let page = |name: &str| {
+        String::from_utf8(
+            pages
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| panic!("no page {name}"))
+                .1
+                .clone(),
+        )
+        .expect("utf8")
+    };
+    let main = page("agentmesh.1");
+    for section in ["EXAMPLES", "ENVIRONMENT", "FILES", "EXIT STATUS"] {
+        assert!(
+            main.contains(&format!(".SH {section}")),
+            "agentmesh.1 lacks {section}"
+        );
+    }
+    // Every page a page refers to exists.
+    for (name, bytes) in &pages {
+        let text = String::from_utf8_lossy(bytes);
+        for referred in text
+            .split(|c: char| c.is_whitespace() || c == '"')
+            .filter_map(|w| w.strip_suffix("(1)"))
+            .map(|w| {
+                w.replace("\\-", "-")
+                    .replace("\\fB", "")
+                    .replace("\\fR", "")
+            })
+            .filter(|w| w.starts_with("agentmesh"))
+        {
+            assert!(
+                pages.iter().any(|(n, _)| *n == format!("{referred}.1")),
+                "{name} refers to {referred}(1), which has no page"
+            );
+        }
+        assert!(text.contains(".SH EXAMPLES"), "{name} has no EXAMPLES");
+    }
+    assert!(pages.iter().any(|(n, _)| n == "agentmesh-trust-show.1"));
+}
