@@ -36,6 +36,20 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
+/// A duration as the flags take it, in its largest exact unit: `7d`, `12h`, `90m`, `45s`,
+/// `250ms` — the one way durations are written everywhere (flags, config, output).
+pub fn format_duration(d: std::time::Duration) -> String {
+    let (s, ms) = (d.as_secs(), d.subsec_millis());
+    match (s, ms) {
+        (0, 0) => "0s".into(),
+        (s, 0) if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        (s, 0) if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        (s, 0) if s % 60 == 0 => format!("{}m", s / 60),
+        (s, 0) => format!("{s}s"),
+        (s, ms) => format!("{}ms", s * 1000 + u64::from(ms)),
+    }
+}
+
 /// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_rfc3339(unix: i64) -> String {
     // RFC 3339 years are 0000–9999 and humantime formats 1970–9999; times from elsewhere
@@ -74,6 +88,26 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_in_their_largest_exact_unit_and_they_parse_back() {
+        use std::time::Duration;
+        for (d, text) in [
+            (Duration::from_secs(7 * 86_400), "7d"),
+            (Duration::from_secs(12 * 3_600), "12h"),
+            (Duration::from_secs(90 * 60), "90m"),
+            (Duration::from_secs(45), "45s"),
+            (Duration::from_millis(1_250), "1250ms"),
+            (Duration::ZERO, "0s"),
+        ] {
+            assert_eq!(format_duration(d), text);
+            assert_eq!(
+                humantime::parse_duration(text).expect("parses"),
+                d,
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn rfc3339_round_trip_and_strictness() {

@@ -308,7 +308,7 @@ pub async fn run(
             split_until = Some(Instant::now() + d);
             progress(&format!(
                 "network split for {}",
-                humantime::format_duration(d)
+                crate::encoding::format_duration(d)
             ));
         }
         if let Some(t) = split_until

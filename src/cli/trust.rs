@@ -192,7 +192,7 @@ fn print_view(v: &TrustView) -> anyhow::Result<()> {
         "evidence  α {:.2} positive · β {:.2} negative (half-life {})",
         v.alpha,
         v.beta,
-        humantime::format_duration(Duration::from_secs(v.half_life_s))
+        crate::encoding::format_duration(Duration::from_secs(v.half_life_s))
     ))?;
     let c = &v.counts;
     out(format!(

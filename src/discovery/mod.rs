@@ -32,6 +32,9 @@ pub const DEFAULT_LEXICAL_WEIGHT: f32 = 0.1;
 const EXACT_ID_BONUS: f32 = 2.0;
 /// Most results one query returns.
 pub const MAX_LIMIT: usize = 100;
+/// The least `score` a result of a query has: below it a card shares next to nothing with the
+/// query (docs/protocol.md §6, Readings: discovery).
+pub const MIN_RELEVANCE: f32 = 0.05;
 /// Longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
 
@@ -353,6 +356,8 @@ impl Discovery {
         };
         scored
             .into_iter()
+            // With a query, only matches: an unrelated card's score is near zero or negative.
+            .filter(|s| query_vec.is_none() || s.score >= MIN_RELEVANCE)
             .filter_map(|s| {
                 let (key, seq, trust) = idx.slot(s.slot)?;
                 Some(Hit {

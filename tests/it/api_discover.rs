@@ -270,3 +270,32 @@ async fn index_is_rebuilt_at_start_and_reembeds_on_model_change() {
     let _ = tx.send(());
     node.task.await.expect("join").expect("clean stop");
 }
+
+/// A query's results are matches: every score is at least the relevance floor, and a query
+/// that shares nothing with the fleet finds less than the whole fleet (it had found all of it,
+/// the unrelated ones with scores near zero or below).
+#[tokio::test]
+async fn unrelated_cards_are_left_out() {
+    let api = Api::new();
+    let ids = fleet(&api).await;
+    for q in [
+        "will%20it%20rain%20in%20Paris%20tomorrow",
+        "translate%20this%20contract%20into%20German",
+        "qzxv%20wplk%20mmrt",
+    ] {
+        let (_, v) = api.get(&format!("/v1/agents?q={q}&limit=100")).await;
+        let results = v["results"].as_array().expect("results");
+        for r in results {
+            let score = r["score"].as_f64().expect("score");
+            assert!(
+                score >= f64::from(agentmesh::discovery::MIN_RELEVANCE) - 1e-4,
+                "{q}: {score} in {r}"
+            );
+        }
+        assert!(
+            results.len() < ids.len(),
+            "{q}: all {} cards came back",
+            ids.len()
+        );
+    }
+}

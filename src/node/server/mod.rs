@@ -382,7 +382,7 @@ async fn serve_conn<IO>(
                 crate::wire::ErrorCode::RequestTimeout,
                 &format!(
                     "no complete request head within {}",
-                    humantime::format_duration(limits.header_timeout)
+                    crate::encoding::format_duration(limits.header_timeout)
                 ),
             );
             let _ = tokio::time::timeout(Duration::from_secs(1), io.write_all(&answer)).await;
