@@ -84,6 +84,8 @@ fn busy_info(now: i64, calls: u64) -> NodeInfo {
                 last_call_at: Some(now - 1),
                 online: i % 5 == 0,
                 relayed: i % 5 == 0,
+                endpoint: Some(format!("http://127.0.0.1:{}", 8000 + i)),
+                description: Some("Forecasts weather for any city".into()),
             })
             .collect(),
         events: (1..=500)

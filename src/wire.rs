@@ -270,6 +270,10 @@ pub struct AgentRow {
     pub name: Option<String>,
     /// The card's protocols.
     pub protocols: Vec<String>,
+    /// The card's endpoint.
+    pub endpoint: Option<String>,
+    /// The card's description.
+    pub description: Option<String>,
     /// Local trust score.
     pub trust: f64,
     /// Change of the score since the previous hour.

@@ -173,9 +173,9 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, ApiError> {
     })
 }
 
-/// Agents worth showing: called lately, holding a tunnel, most trusted, or with the latest
-/// trust events — in that order of preference, at most `limit` — listed by trust, highest
-/// first.
+/// Agents worth showing, each with a live card here: called lately, holding a tunnel, most
+/// trusted, with the latest trust events, or registered lately — in that order of preference,
+/// at most `limit` — listed by trust, highest first.
 async fn top_agents(
     state: &AppState,
     tunnels: &[TunnelInfo],
@@ -192,21 +192,31 @@ async fn top_agents(
     let (most_trusted, latest_events) = tokio::task::spawn_blocking(move || trust.top_ids(limit))
         .await
         .map_err(ApiError::internal)?;
-    let candidates = recent
+    // A node nobody has called yet still shows what it holds.
+    let newest = state.store().newest_live(limit).await?;
+    let candidates: Vec<String> = recent
         .into_iter()
         .map(|(id, _)| id)
         .chain(tunnels.iter().map(|t| t.agent_id.clone()))
         .chain(most_trusted)
-        .chain(latest_events);
-    for id in candidates {
-        if ids.len() == limit {
-            break;
-        }
-        if seen.insert(id.clone()) {
-            ids.push(id);
-        }
-    }
-    let cards = state.store().get_cards(ids.clone()).await?;
+        .chain(latest_events)
+        .chain(newest)
+        .filter(|id| seen.insert(id.clone()))
+        .collect();
+    // Only agents with a live card here are rows: a revoked or unknown one would be a `?`.
+    let cards = state.store().get_cards(candidates.clone()).await?;
+    let live: HashSet<&str> = cards
+        .iter()
+        .filter(|c| !c.revoked && c.expires_at.is_none_or(|e| e > crate::encoding::now_unix()))
+        .map(|c| c.agent_id.as_str())
+        .collect();
+    ids.extend(
+        candidates
+            .iter()
+            .filter(|id| live.contains(id.as_str()))
+            .take(limit)
+            .cloned(),
+    );
     let online: HashSet<&str> = tunnels.iter().map(|t| t.agent_id.as_str()).collect();
     let mut rows: Vec<AgentRow> = ids
         .into_iter()
@@ -219,10 +229,21 @@ async fn top_agents(
                 .as_ref()
                 .and_then(|m| m.endpoint.as_deref())
                 .is_some_and(|e| e.starts_with("relay://"));
-            let (name, protocols) = m.map(|m| (Some(m.name), m.protocols)).unwrap_or_default();
+            let (name, protocols, endpoint, description) = m
+                .map(|m| {
+                    (
+                        Some(m.name),
+                        m.protocols,
+                        m.endpoint,
+                        Some(m.description).filter(|d| !d.is_empty()),
+                    )
+                })
+                .unwrap_or_default();
             AgentRow {
                 name,
                 protocols,
+                endpoint,
+                description,
                 relayed,
                 trust,
                 trust_delta,

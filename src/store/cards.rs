@@ -326,6 +326,21 @@ impl Store {
         .await
     }
 
+    /// The agents of the `limit` most recently stored live cards, newest first.
+    pub async fn newest_live(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT agent_id FROM cards WHERE revoked = 0 AND (expires_at IS NULL OR expires_at > ?1)
+                 ORDER BY seq DESC LIMIT ?2",
+            )?;
+            let ids = stmt
+                .query_map(params![now_unix(), limit as i64], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
     /// How many agents have a live (not revoked, not expired) card.
     pub async fn live_count(&self) -> Result<u64, StoreError> {
         self.read(|c| {

@@ -123,6 +123,8 @@ pub enum Mode {
 pub struct App {
     /// The node's base URL.
     pub node_url: String,
+    /// A live view taking keys (false for `top --once`, a snapshot: no key hints).
+    pub interactive: bool,
     /// The latest answer of the node.
     pub info: Option<NodeInfo>,
     /// Why the latest poll failed, while it keeps failing.
@@ -164,6 +166,7 @@ impl App {
     pub fn new(node_url: impl Into<String>, color: bool) -> Self {
         Self {
             node_url: node_url.into(),
+            interactive: true,
             info: None,
             error: None,
             updated_at: None,

@@ -140,6 +140,7 @@ pub async fn snapshot(
             reason: e.to_string(),
         })?;
     let mut app = App::new(client.base(), false);
+    app.interactive = false;
     app.apply(info, Duration::ZERO, unix_now());
     if let Some(a) = app.selected_agent() {
         let id = a.agent_id.clone();

@@ -515,7 +515,16 @@ fn draw_events(f: &mut Frame, app: &App, area: Rect) {
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     let t = Theme::of(app);
-    let line = if app.mode == Mode::Filter {
+    let line = if !app.interactive {
+        // A snapshot (`top --once`) takes no keys.
+        Line::from(Span::styled(
+            format!(
+                " snapshot of {} · `agentmesh top` for the live view",
+                app.node_url
+            ),
+            t.dim(),
+        ))
+    } else if app.mode == Mode::Filter {
         Line::from(vec![
             Span::styled(" filter: ", t.title()),
             Span::raw(format!("{}▏", app.filter)),
@@ -535,6 +544,26 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
         Line::from(spans)
     };
     f.render_widget(Paragraph::new(line), area);
+}
+
+/// An endpoint on one line of the detail view: a relay's agent ID in its short form.
+fn endpoint_shown(endpoint: Option<&str>) -> String {
+    match endpoint {
+        None => "?".into(),
+        Some(e) => match e.strip_prefix("relay://") {
+            Some(id) => format!("relay://{}", crate::identity::short_id(id)),
+            None => clip(e, 60),
+        },
+    }
+}
+
+/// `s` cut to `n` characters, with `…` when cut.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
 }
 
 /// A centred rectangle of at most `w`×`h` inside `area`.
@@ -589,6 +618,11 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
                 vec![
                     format!("name      {}", a.name.as_deref().unwrap_or("?")),
                     format!("id        {}", a.agent_id),
+                    format!("endpoint  {}", endpoint_shown(a.endpoint.as_deref())),
+                    format!(
+                        "about     {}",
+                        clip(a.description.as_deref().unwrap_or(""), 60)
+                    ),
                     format!("protocols {}", a.protocols.join(", ")),
                     format!(
                         "trust     {:.3} ({:+.3} this hour, {} events)",

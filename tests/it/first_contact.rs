@@ -630,3 +630,45 @@ fn help_has_examples_global_options_apart_and_completions_find_the_shell() {
         .code(2)
         .stderr(predicate::str::contains("$SHELL"));
 }
+
+#[test]
+fn top_shows_what_the_node_holds() {
+    let node_home = tempfile::tempdir().expect("tmp");
+    let node = ServeProcess::start(node_home.path(), &[]);
+    for (name, revoke) in [("fresh-agent", false), ("gone-agent", true)] {
+        let home = tempfile::tempdir().expect("tmp");
+        cmd(home.path()).arg("keygen").assert().success();
+        cmd(home.path())
+            .args(["--node", &node.url, "register", "--name", name])
+            .args(["--endpoint", "http://127.0.0.1:8080"])
+            .assert()
+            .success();
+        if revoke {
+            cmd(home.path())
+                .args(["--node", &node.url, "register", "--revoke"])
+                .assert()
+                .success();
+        }
+    }
+    let out = cmd(node_home.path())
+        .args([
+            "--node", &node.url, "top", "--once", "--width", "120", "--height", "30",
+        ])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Agents 1/1"),
+        "a never-called agent is listed: {text}"
+    );
+    assert!(text.contains("fresh-agent"), "{text}");
+    assert!(
+        !text.contains("gone-agent") && !text.contains(" ? "),
+        "no revoked row: {text}"
+    );
+    assert!(
+        text.contains("snapshot of") && !text.contains("q quit"),
+        "a snapshot takes no keys: {text}"
+    );
+}

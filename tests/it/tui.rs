@@ -33,6 +33,12 @@ fn agent(id: &str, name: &str, trust: f64, delta: f64, calls: u64, online: bool)
         last_call_at: Some(NOW - 2),
         online,
         relayed: online || name == "ledger",
+        endpoint: Some(if online || name == "ledger" {
+            format!("relay://{id}")
+        } else {
+            format!("http://127.0.0.1:80{}", name.len())
+        }),
+        description: Some(format!("The {name} agent")),
     }
 }
 
