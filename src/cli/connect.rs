@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::card::Manifest;
 use anyhow::Context as _;
+use serde_json::json;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -58,7 +59,33 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let client = Client::new(&relay, Duration::from_secs(10))?;
     let rt = super::server_runtime()?;
     rt.block_on(async {
-        let stored = current_card(&client, id.id()).await?.live();
+        // A relay that is down at start is waited for, as a relay that goes down later is.
+        let mut wait = Duration::from_secs(1);
+        let current = loop {
+            match current_card(&client, id.id()).await {
+                Ok(c) => break c,
+                Err(e) if is_unreachable(&e) => {
+                    if !ctx.quiet {
+                        let why = format!("{:#}", e.root_cause());
+                        event(ctx.json, json!({"event": "down", "reason": why, "retry_in_s": wait.as_secs()}),
+                            || format!("down: cannot reach {relay} ({why}); retrying in {}s", wait.as_secs()));
+                    }
+                    tokio::select! {
+                        () = shutdown_signal() => return Ok(Outcome::Success),
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if matches!(current, super::register::Current::Revoked) && !args.register && !ctx.quiet {
+            event(ctx.json, json!({"event": "revoked", "agent_id": id.id()}), || format!(
+                "warning: the card of {} is revoked on {relay}: callers cannot reach this tunnel; publish one with --register",
+                id.id()
+            ));
+        }
+        let stored = current.live();
         let manifest = if args.register {
             let published = Published::load(ctx, id.id());
             let base = stored.or(published.live);
@@ -100,7 +127,7 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         let (tx, rx) = watch::channel(ConnState::Connecting(0));
         let stats = Arc::new(ConnStats::default());
         let mut task = tokio::spawn(run(cfg, tx, stats.clone(), stop.clone()));
-        let shown = tokio::spawn(show(rx, stats, relay.clone(), ctx.quiet));
+        let shown = tokio::spawn(show(rx, stats, relay.clone(), ctx.quiet, ctx.json));
         let ended = tokio::select! {
             () = shutdown_signal() => None,
             r = &mut task => Some(r),
@@ -112,7 +139,7 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         };
         shown.abort();
         result.context("the tunnel task panicked")??;
-        if !ctx.quiet {
+        if !ctx.quiet && !ctx.json {
             out("stopped")?;
         }
         Ok(Outcome::Success)
@@ -146,15 +173,61 @@ fn relay_manifest(
     Ok(m)
 }
 
-/// Shows the tunnel's state: a live status line on a terminal, a line per change otherwise.
+/// Whether `e` is a node that could not be reached (worth waiting for).
+fn is_unreachable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::client::ClientError>(),
+            Some(crate::client::ClientError::Unreachable { .. })
+        )
+    })
+}
+
+/// One event: a JSON object on stdout with --json, else a line on stderr.
+fn event(json: bool, value: serde_json::Value, line: impl FnOnce() -> String) {
+    if json {
+        let _ = out(value);
+    } else {
+        eprintln!("{}", line());
+    }
+}
+
+/// The JSON event of a state.
+fn state_event(s: &ConnState, relay: &str) -> serde_json::Value {
+    match s {
+        ConnState::Connecting(n) => json!({"event": "connecting", "relay": relay, "attempt": n}),
+        ConnState::Ready(node) => json!({"event": "ready", "relay": relay, "node_id": node}),
+        ConnState::Waiting(d, why) => {
+            json!({"event": "down", "reason": why, "retry_in_s": d.as_secs_f64()})
+        }
+        ConnState::Stopped => json!({"event": "stopped"}),
+    }
+}
+
+/// Shows the tunnel's state: a live status line on a terminal, a line per change otherwise
+/// (each state once), or with --json one JSON event per line on stdout.
 async fn show(
     mut rx: watch::Receiver<ConnState>,
     stats: Arc<ConnStats>,
     relay: String,
     quiet: bool,
+    json: bool,
 ) {
     if quiet {
         return;
+    }
+    if json {
+        let mut last = None;
+        loop {
+            let e = state_event(&rx.borrow_and_update(), &relay);
+            if last.as_ref() != Some(&e) {
+                let _ = out(&e);
+                last = Some(e);
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
     }
     let describe = |s: &ConnState| match s {
         ConnState::Connecting(n) if *n > 1 => format!("connecting to {relay} (attempt {n})"),
@@ -167,8 +240,13 @@ async fn show(
         ConnState::Stopped => "stopping".to_string(),
     };
     if !std::io::stderr().is_terminal() {
+        let mut last = String::new();
         loop {
-            eprintln!("{}", describe(&rx.borrow_and_update()));
+            let line = describe(&rx.borrow_and_update());
+            if line != last {
+                eprintln!("{line}");
+                last = line;
+            }
             if rx.changed().await.is_err() {
                 return;
             }

@@ -90,6 +90,9 @@ pub struct ConnStats {
     pub refused: AtomicU64,
     /// Tunnels established.
     pub connects: AtomicU64,
+    /// Whether the local service failed its latest call (said once when it starts failing and
+    /// once when it answers again, not per call).
+    pub forward_down: std::sync::atomic::AtomicBool,
 }
 
 /// Why `connect` cannot even start.
@@ -428,7 +431,7 @@ async fn admit_and_forward(
             .collect();
         Ok((parts.status.as_u16(), headers, bytes))
     };
-    tokio::time::timeout(ctx.cfg.forward_timeout, call)
+    let result = tokio::time::timeout(ctx.cfg.forward_timeout, call)
         .await
         .map_err(|_| {
             (
@@ -436,7 +439,24 @@ async fn admit_and_forward(
                 "upstream_timeout",
                 "the local service did not answer in time".to_string(),
             )
-        })?
+        })
+        .and_then(|r| r);
+    let down = matches!(&result, Err((502 | 504, _, _)));
+    if ctx.stats.forward_down.swap(down, Ordering::Relaxed) != down {
+        match &result {
+            Err((_, _, why)) => tracing::warn!(
+                forward = ctx.cfg.forward,
+                "the local service at {} does not answer ({why}); callers get 502 until it does",
+                ctx.cfg.forward
+            ),
+            Ok(_) => tracing::warn!(
+                forward = ctx.cfg.forward,
+                "the local service at {} answers again",
+                ctx.cfg.forward
+            ),
+        }
+    }
+    result
 }
 
 #[cfg(test)]

@@ -672,3 +672,109 @@ fn top_shows_what_the_node_holds() {
         "a snapshot takes no keys: {text}"
     );
 }
+
+#[test]
+fn connect_waits_for_a_relay_that_is_down_and_speaks_json() {
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let relay = format!("http://127.0.0.1:{port}");
+    let mut connect = cmd(home.path())
+        .args([
+            "--json",
+            "connect",
+            "--relay",
+            &relay,
+            "--forward",
+            "http://127.0.0.1:9",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn connect");
+    let stdout = connect.stdout.take().expect("stdout");
+    let stderr = connect.stderr.take().expect("stderr");
+    let (etx, erx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = etx.send(line);
+        }
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let next = || -> Value {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("an event in time");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    };
+    let first = next();
+    assert_eq!(first["event"], "down", "{first}");
+    // The relay comes up: connect gets there by itself.
+    let node_home = tempfile::tempdir().expect("tmp");
+    let mut node = cmd(node_home.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn node");
+    let mut seen = vec![first];
+    loop {
+        let e = next();
+        assert_ne!(seen.last(), Some(&e), "a state is printed once");
+        let ready = e["event"] == "ready";
+        seen.push(e);
+        if ready {
+            break;
+        }
+    }
+    // A call through the tunnel to a local service that does not answer: connect says so.
+    let me = String::from_utf8(
+        cmd(home.path())
+            .args(["keygen", "--show"])
+            .output()
+            .expect("run")
+            .stdout,
+    )
+    .expect("utf8")
+    .trim()
+    .to_string();
+    cmd(home.path())
+        .args(["--node", &relay, "register", "--name", "behind"])
+        .args(["--endpoint", &format!("relay://{me}"), "--relay", &relay])
+        .assert()
+        .success();
+    cmd(home.path())
+        .args(["--node", &relay, "invoke", &me, "--data", "{}"])
+        .assert()
+        .code(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = erx
+            .recv_timeout(left)
+            .expect("connect reports the local service");
+        if line.contains("the local service at http://127.0.0.1:9 does not answer") {
+            break;
+        }
+    }
+    let _ = connect.kill();
+    let _ = connect.wait();
+    let _ = node.kill();
+    let _ = node.wait();
+}
