@@ -29,6 +29,7 @@ pub enum Sub {
     )]
     Show {
         /// The agent: a did:key, @keyname, a card name, or the short form tables print.
+        #[arg(value_name = "AGENT")]
         agent_id: String,
     },
     /// Agents this node has seen, by score.
@@ -49,6 +50,7 @@ pub enum Sub {
     )]
     Report {
         /// The agent: a did:key, @keyname, a card name, or the short form tables print.
+        #[arg(value_name = "AGENT")]
         agent_id: String,
         /// What happened.
         #[arg(long, value_enum)]
