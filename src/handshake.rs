@@ -64,6 +64,9 @@ pub fn request_signing_string(
     nonce: &str,
     body_sha256_hex: &str,
 ) -> String {
+    // An empty query is no query: `/x?` is signed as `/x`, since many servers (ASGI, for one)
+    // cannot tell the two apart.
+    let path_and_query = path_and_query.strip_suffix('?').unwrap_or(path_and_query);
     format!(
         "AGENTMESH-REQUEST-V1\n{}\n{path_and_query}\n{target}\n{caller}\n{timestamp}\n{nonce}\n{body_sha256_hex}",
         method.to_ascii_uppercase()
@@ -757,6 +760,11 @@ mod tests {
         for h in [H_AGENT_ID, H_TARGET, H_TIMESTAMP, H_NONCE, H_SIGNATURE] {
             assert_eq!(missing(h), Err("missing_header"), "{h}");
         }
+        // An empty query is no query: signed as `/x?`, it verifies as `/x` and the other way.
+        let q = sign_request(&c, t.id(), "GET", "/x?", b"", now);
+        assert_eq!(verify(&q, "/x", b"", now), Ok(c.id().to_string()));
+        let q = sign_request(&c, t.id(), "GET", "/x", b"", now);
+        assert_eq!(verify(&q, "/x?", b"", now), Ok(c.id().to_string()));
         // The timestamp header must be the very text signed: no sign, no leading zero.
         for spelled in [
             format!("+{now}"),

@@ -309,3 +309,11 @@ def test_responses_verify_only_for_their_request_and_body(pair: tuple[Identity, 
     # Old answers still verify: a response's timestamp is not held to a window.
     old = sign_response(me, 200, nonce, b"ok", timestamp=1)
     verify_response(me.agent_id, 200, nonce, old, b"ok")
+
+
+def test_an_empty_query_is_no_query(pair: tuple[Identity, Identity]) -> None:
+    caller, me = pair
+    for signed_path, seen_path in (("/x?", "/x"), ("/x", "/x?")):
+        headers = sign_request(caller, "GET", signed_path, me.agent_id, b"", timestamp=NOW)
+        got = verify_request("GET", seen_path, headers, b"", me, nonce_cache=NonceCache(), now=NOW)
+        assert got == caller.agent_id

@@ -75,10 +75,12 @@ export function requestSigningString(p: {
   nonce: string;
   bodySha256Hex: string;
 }): string {
+  // An empty query is no query: `/x?` is signed as `/x` (docs/protocol.md §4).
+  const pathAndQuery = p.pathAndQuery.endsWith('?') ? p.pathAndQuery.slice(0, -1) : p.pathAndQuery;
   return [
     'AGENTMESH-REQUEST-V1',
     asciiUpper(p.method),
-    p.pathAndQuery,
+    pathAndQuery,
     p.target,
     p.caller,
     String(p.timestamp),

@@ -179,3 +179,10 @@ test('responses verify only for their request, status, body and responder', asyn
 test('signRequest refuses a path without a leading slash', () => {
   assert.throws(() => signRequest(caller, { target: me.agentId, method: 'GET', pathAndQuery: 'x' }), TypeError);
 });
+
+test('an empty query is no query: /x? is signed as /x', async () => {
+  for (const [signed, seen] of [['/x?', '/x'], ['/x', '/x?']] as const) {
+    const s = signRequest(caller, { target: me.agentId, method: 'GET', pathAndQuery: signed, timestamp: NOW });
+    assert.equal(await verify(s, { pathAndQuery: seen }), caller.agentId, `${signed} → ${seen}`);
+  }
+});

@@ -98,7 +98,9 @@ def request_signing_string(
     nonce: str,
     body_sha256_hex: str,
 ) -> str:
-    """The request signing string of docs/protocol.md §4."""
+    """The request signing string of docs/protocol.md §4 (an empty query is no query: ``/x?``
+    is signed as ``/x``)."""
+    path_and_query = path_and_query.removesuffix("?")
     return (
         f"AGENTMESH-REQUEST-V1\n{method.upper()}\n{path_and_query}\n{target}\n{caller}\n"
         f"{timestamp}\n{nonce}\n{body_sha256_hex}"
