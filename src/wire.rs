@@ -284,7 +284,9 @@ pub struct AgentRow {
     pub calls: u64,
     /// Of them, errors.
     pub errors: u64,
-    /// Unix seconds of the latest call.
+    /// When the latest call was (unix seconds here; RFC 3339 on the wire).
+    #[serde(with = "rfc3339::option")]
+    #[cfg_attr(feature = "node", schema(value_type = Option<String>, format = DateTime))]
     pub last_call_at: Option<i64>,
     /// Holds a relay tunnel to this node.
     pub online: bool,
@@ -383,7 +385,9 @@ pub struct TunnelInfo {
 pub struct NodeEvent {
     /// Increases by one per event since the node started.
     pub seq: u64,
-    /// Unix milliseconds.
+    /// When it happened (unix milliseconds here; RFC 3339 seconds on the wire, as `at`).
+    #[serde(rename = "at", with = "rfc3339::millis")]
+    #[cfg_attr(feature = "node", schema(value_type = String, format = DateTime))]
     pub at_ms: i64,
     /// `invoke`, `register`, `trust`, `report` or `sync`.
     pub kind: String,
@@ -689,7 +693,10 @@ pub struct Report {
     pub kind: OutcomeKind,
     /// Free text.
     pub note: Option<String>,
-    /// Unix seconds.
+    /// When it was reported (unix seconds here; RFC 3339 on the wire and in the store, which
+    /// also reads the unix seconds older versions wrote).
+    #[serde(with = "rfc3339")]
+    #[cfg_attr(feature = "node", schema(value_type = String, format = DateTime))]
     pub at: i64,
 }
 
@@ -788,9 +795,122 @@ pub struct SyncPushed {
     pub want: Vec<usize>,
 }
 
+/// Times on the wire: RFC 3339 UTC with whole seconds (`2026-12-05T20:50:29Z`), the one
+/// format of every timestamp in the API. Readers also take unix seconds, so records written by
+/// an older version still read.
+mod rfc3339 {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::encoding::{format_rfc3339, parse_rfc3339};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Unix(i64),
+        Text(String),
+    }
+
+    fn read<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        match Either::deserialize(d)? {
+            Either::Unix(n) => Ok(n),
+            Either::Text(s) => parse_rfc3339(&s)
+                .ok_or_else(|| D::Error::custom(format!("`{s}` is not an RFC 3339 UTC time"))),
+        }
+    }
+
+    pub(super) fn serialize<S: Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_rfc3339(*t))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        read(d)
+    }
+
+    /// `Option<i64>`: `null` when absent.
+    pub(super) mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub(crate) fn serialize<S: Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => super::serialize(t, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<i64>, D::Error> {
+            Option::<super::Either>::deserialize(d)?
+                .map(|e| match e {
+                    super::Either::Unix(n) => Ok(n),
+                    super::Either::Text(s) => crate::encoding::parse_rfc3339(&s).ok_or_else(|| {
+                        serde::de::Error::custom(format!("`{s}` is not an RFC 3339 UTC time"))
+                    }),
+                })
+                .transpose()
+        }
+    }
+
+    /// Unix milliseconds, written to the second.
+    pub(super) mod millis {
+        use serde::{Deserializer, Serializer};
+
+        pub(crate) fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+            super::serialize(&ms.div_euclid(1000), s)
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+            Ok(super::read(d)?.saturating_mul(1000))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_travel_as_rfc3339_and_old_unix_seconds_still_read() {
+        let row = AgentRow {
+            last_call_at: Some(1_795_478_400),
+            ..AgentRow::default()
+        };
+        let v = serde_json::to_value(&row).expect("ser");
+        assert_eq!(v["last_call_at"], "2026-11-24T00:00:00Z");
+        assert_eq!(serde_json::from_value::<AgentRow>(v).expect("de"), row);
+        let none = serde_json::to_value(AgentRow::default()).expect("ser");
+        assert!(none["last_call_at"].is_null());
+        let event = NodeEvent {
+            seq: 1,
+            at_ms: 1_795_478_400_123,
+            kind: "invoke".into(),
+            agent_id: None,
+            ok: true,
+            text: String::new(),
+        };
+        let v = serde_json::to_value(&event).expect("ser");
+        assert_eq!(v["at"], "2026-11-24T00:00:00Z");
+        assert!(v.get("at_ms").is_none());
+        assert_eq!(
+            serde_json::from_value::<NodeEvent>(v).expect("de").at_ms,
+            1_795_478_400_000
+        );
+        // A report as an older version stored it (unix seconds) reads, and is written anew.
+        let old = serde_json::json!({"by": "did:key:z", "kind": "failure", "note": null, "at": 1_795_478_400});
+        let r: Report = serde_json::from_value(old).expect("old report");
+        assert_eq!(r.at, 1_795_478_400);
+        assert_eq!(
+            serde_json::to_value(&r).expect("ser")["at"],
+            "2026-11-24T00:00:00Z"
+        );
+        assert!(
+            serde_json::from_value::<Report>(
+                serde_json::json!({"by": "x", "kind": "failure", "note": null, "at": "yesterday"})
+            )
+            .is_err()
+        );
+    }
 
     /// The shapes docs/protocol.md §6 gives, field for field.
     /// Each code serializes as the string `as_str` gives (the enum and the wire agree).
