@@ -272,13 +272,17 @@ impl Client {
         }
     }
 
-    async fn decode<T: DeserializeOwned>(
+    /// Sends `req` and decodes the node's JSON answer as `T` (an API error as
+    /// [`ClientError::Api`]), logging the step at debug level.
+    async fn call<T: DeserializeOwned>(
         &self,
-        method: &str,
-        started: std::time::Instant,
-        res: Result<reqwest::Response, reqwest::Error>,
+        req: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
-        let res = res.map_err(|e| {
+        let req = req.build().map_err(|e| self.unreachable(&e))?;
+        let method = req.method().as_str().to_string();
+        let method = method.as_str();
+        let started = std::time::Instant::now();
+        let res = self.http.execute(req).await.map_err(|e| {
             tracing::debug!(method, base = self.base, error = %e, "no answer");
             self.unreachable(&e)
         })?;
@@ -343,26 +347,18 @@ impl Client {
 
     /// `POST /v1/agents` with an envelope already serialized.
     pub async fn register_raw(&self, body: Vec<u8>) -> Result<RegisterResponse, ClientError> {
-        let started = std::time::Instant::now();
-        let res = self
-            .http
-            .post(format!("{}/v1/agents", self.base))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
-        self.decode("POST", started, res).await
+        self.call(
+            self.http
+                .post(format!("{}/v1/agents", self.base))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body),
+        )
+        .await
     }
 
     /// `GET /v1/agents/{id}`: the signed envelope.
     pub async fn get_agent(&self, id: &str) -> Result<Envelope, ClientError> {
-        let started = std::time::Instant::now();
-        let res = self
-            .http
-            .get(format!("{}/v1/agents/{id}", self.base))
-            .send()
-            .await;
-        self.decode("GET", started, res).await
+        self.get(&format!("/v1/agents/{id}")).await
     }
 
     /// `GET /v1/agents?…`: discovery. Empty strings and `None` leave a filter out.
@@ -390,13 +386,7 @@ impl Client {
         let query = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(&params)
             .finish();
-        let started = std::time::Instant::now();
-        let res = self
-            .http
-            .get(format!("{}/v1/agents?{query}", self.base))
-            .send()
-            .await;
-        self.decode("GET", started, res).await
+        self.get(&format!("/v1/agents?{query}")).await
     }
 
     /// `GET /v1/resolve?ref=`: the live agents a reference names.
@@ -409,13 +399,7 @@ impl Client {
 
     /// `GET /v1/trust/{id}`.
     pub async fn trust(&self, id: &str) -> Result<crate::trust::TrustView, ClientError> {
-        let started = std::time::Instant::now();
-        let res = self
-            .http
-            .get(format!("{}/v1/trust/{id}", self.base))
-            .send()
-            .await;
-        self.decode("GET", started, res).await
+        self.get(&format!("/v1/trust/{id}")).await
     }
 
     /// `GET /v1/trust?sort=&limit=`.
@@ -457,26 +441,17 @@ impl Client {
         for (k, v) in signed.headers() {
             req = req.header(k, v);
         }
-        let started = std::time::Instant::now();
-        let res = req.body(body).send().await;
-        self.decode("POST", started, res).await
+        self.call(req.body(body)).await
     }
 
     /// `GET /v1/node`.
     pub async fn node_info(&self) -> Result<NodeInfo, ClientError> {
-        let started = std::time::Instant::now();
-        let res = self.http.get(format!("{}/v1/node", self.base)).send().await;
-        self.decode("GET", started, res).await
+        self.get("/v1/node").await
     }
 
     /// `GET <path>` decoded as `T` (path starts with `/`, query included).
     pub async fn get<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, ClientError> {
-        let started = std::time::Instant::now();
-        let res = self
-            .http
-            .get(format!("{}{path_and_query}", self.base))
-            .send()
-            .await;
-        self.decode("GET", started, res).await
+        self.call(self.http.get(format!("{}{path_and_query}", self.base)))
+            .await
     }
 }
