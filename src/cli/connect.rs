@@ -18,7 +18,6 @@ use super::serve::{parse_size, shutdown_signal};
 use super::{Ctx, Outcome, out};
 use crate::card::sign_manifest;
 use crate::client::Client;
-use crate::encoding::parse_rfc3339;
 use crate::relay::client::{ConnState, ConnStats, ConnectConfig, run};
 
 /// `connect` flags.
@@ -87,12 +86,7 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         }
         let stored = current.live();
         let manifest = if args.register {
-            let published = Published::load(ctx, id.id());
-            let base = stored.or(published.live);
-            let after = base
-                .as_ref()
-                .and_then(|m| parse_rfc3339(&m.issued_at))
-                .max(Some(published.last_issued_at).filter(|t| *t > 0));
+            let (base, after) = Published::load(ctx, id.id()).edit_base(stored);
             let issued_at = next_issued_at(after).await;
             let m = relay_manifest(&id, &args, &relay, base.as_ref(), issued_at)?;
             let envelope = sign_manifest(m.to_value(), &id)?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::json;
 
+use super::register::Current;
 use super::{Ctx, Outcome, out, out_json, runtime};
 use crate::card::Manifest;
 use crate::client::{Client, ClientError};
@@ -102,16 +103,15 @@ fn print_card(m: &Manifest) -> anyhow::Result<()> {
 
 /// What the node holds of one agent's card.
 async fn card_state(client: &Client, id: &str) -> Result<String, ClientError> {
-    match client.get_agent(id).await {
-        Ok(env) => Ok(match env.fields() {
-            Ok(m) => format!("live as `{}`", m.name),
-            Err(_) => "live".into(),
-        }),
-        Err(ClientError::Api { code, .. }) if code == "revoked" => Ok("revoked".into()),
-        Err(ClientError::Api { status: 404, .. }) => Ok("none".into()),
-        Err(ClientError::Api { status: 410, .. }) => Ok("expired".into()),
-        Err(e) => Err(e),
-    }
+    Ok(match Current::of(client, id).await {
+        Ok(Current::Live(m)) => format!("live as `{}`", m.name),
+        // Served, so live, but not readable as a card here.
+        Err(ClientError::Decode { .. }) => "live".into(),
+        Ok(Current::Revoked) => "revoked".into(),
+        Ok(Current::Expired) => "expired".into(),
+        Ok(Current::Missing) => "none".into(),
+        Err(e) => return Err(e),
+    })
 }
 
 pub(super) fn keys(ctx: &Ctx) -> anyhow::Result<Outcome> {

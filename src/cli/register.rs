@@ -394,11 +394,33 @@ pub(super) enum Current {
     Live(Box<Manifest>),
     /// A tombstone.
     Revoked,
-    /// Nothing (never registered here, or expired).
+    /// A card past its `expires_at`.
+    Expired,
+    /// Nothing (never registered here).
     Missing,
 }
 
 impl Current {
+    /// What the node at `client` holds of `id`'s card.
+    pub(super) async fn of(client: &Client, id: &str) -> Result<Self, ClientError> {
+        match client.get_agent(id).await {
+            Ok(env) => {
+                env.fields()
+                    .map(|m| Self::Live(Box::new(m)))
+                    .map_err(|e| ClientError::Decode {
+                        url: format!("{}/v1/agents/{id}", client.base()),
+                        reason: format!("the node's copy of the card does not read as a card: {e}"),
+                    })
+            }
+            Err(ClientError::Api {
+                status: 410, code, ..
+            }) if code == "revoked" => Ok(Self::Revoked),
+            Err(ClientError::Api { status: 410, .. }) => Ok(Self::Expired),
+            Err(ClientError::Api { status: 404, .. }) => Ok(Self::Missing),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The live card, if any.
     pub(super) fn live(self) -> Option<Manifest> {
         match self {
@@ -410,19 +432,9 @@ impl Current {
 
 /// What the node holds of `id`'s card.
 pub(super) async fn current_card(client: &Client, id: &str) -> anyhow::Result<Current> {
-    match client.get_agent(id).await {
-        Ok(env) => Ok(Current::Live(Box::new(
-            env.fields()
-                .context("the node's copy of the card does not read as a card")?,
-        ))),
-        Err(ClientError::Api {
-            status: 410, code, ..
-        }) if code == "revoked" => Ok(Current::Revoked),
-        Err(ClientError::Api {
-            status: 404 | 410, ..
-        }) => Ok(Current::Missing),
-        Err(e) => Err(e).context("cannot read the current card from the node"),
-    }
+    Current::of(client, id)
+        .await
+        .context("cannot read the current card from the node")
 }
 
 /// What this machine remembers of the cards a key published: the latest `issued_at` it signed
@@ -436,6 +448,16 @@ pub(super) struct Published {
 }
 
 impl Published {
+    /// What an edit starts from — the node's live card, else the last live one this key
+    /// published — and the `issued_at` the next version must pass (`None`: any).
+    pub(super) fn edit_base(self, live: Option<Manifest>) -> (Option<Manifest>, Option<i64>) {
+        let after = live
+            .as_ref()
+            .and_then(|m| parse_rfc3339(&m.issued_at))
+            .max(Some(self.last_issued_at).filter(|t| *t > 0));
+        (live.or(self.live), after)
+    }
+
     fn path(ctx: &Ctx, agent_id: &str) -> PathBuf {
         // did:key:z… has a colon, which some file systems refuse.
         ctx.paths
@@ -556,16 +578,13 @@ pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
                 client.base()
             );
         }
-        let live = current.live();
-        let stored_at = live.as_ref().and_then(|m| parse_rfc3339(&m.issued_at));
-        let after = stored_at.max(Some(published.last_issued_at).filter(|t| *t > 0));
+        // An edit starts from the node's card, else from the last live one this key published.
+        let (base, after) = published.edit_base(current.live());
         let issued_at = if args.dry_run {
             now_unix().max(after.map_or(0, |t| t + 1))
         } else {
             next_issued_at(after).await
         };
-        // An edit starts from the node's card, else from the last live one this key published.
-        let base = live.or(published.live);
         let manifest = if args.revoke {
             let name = base
                 .as_ref()
