@@ -799,7 +799,6 @@ pub struct SyncPushed {
 /// format of every timestamp in the API. Readers also take unix seconds, so records written by
 /// an older version still read.
 mod rfc3339 {
-    use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
     use crate::encoding::{format_rfc3339, parse_rfc3339};
@@ -811,12 +810,18 @@ mod rfc3339 {
         Text(String),
     }
 
-    fn read<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-        match Either::deserialize(d)? {
-            Either::Unix(n) => Ok(n),
-            Either::Text(s) => parse_rfc3339(&s)
-                .ok_or_else(|| D::Error::custom(format!("`{s}` is not an RFC 3339 UTC time"))),
+    impl Either {
+        fn unix<E: serde::de::Error>(self) -> Result<i64, E> {
+            match self {
+                Self::Unix(n) => Ok(n),
+                Self::Text(s) => parse_rfc3339(&s)
+                    .ok_or_else(|| E::custom(format!("`{s}` is not an RFC 3339 UTC time"))),
+            }
         }
+    }
+
+    fn read<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        Either::deserialize(d)?.unix()
     }
 
     pub(super) fn serialize<S: Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -842,12 +847,7 @@ mod rfc3339 {
             d: D,
         ) -> Result<Option<i64>, D::Error> {
             Option::<super::Either>::deserialize(d)?
-                .map(|e| match e {
-                    super::Either::Unix(n) => Ok(n),
-                    super::Either::Text(s) => crate::encoding::parse_rfc3339(&s).ok_or_else(|| {
-                        serde::de::Error::custom(format!("`{s}` is not an RFC 3339 UTC time"))
-                    }),
-                })
+                .map(super::Either::unix)
                 .transpose()
         }
     }
