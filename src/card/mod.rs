@@ -466,6 +466,42 @@ impl Envelope {
     }
 }
 
+/// The fields a listing shows of a card (`top`'s rows, trust listings), read without the cost
+/// of the whole typed view: listings read hundreds of cards per request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// The card's name.
+    pub name: String,
+    /// Where the agent is reached.
+    pub endpoint: Option<String>,
+    /// What it does (`None` when empty).
+    pub description: Option<String>,
+    /// Its protocols.
+    pub protocols: Vec<String>,
+}
+
+impl Summary {
+    /// The summary of an envelope's manifest (`None` if it has no name).
+    pub fn of(envelope: &Value) -> Option<Self> {
+        let m = envelope.get("manifest")?;
+        let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+        Some(Self {
+            name: text("name")?,
+            endpoint: text("endpoint"),
+            description: text("description").filter(|d| !d.is_empty()),
+            protocols: m
+                .get("protocols")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| p.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
 /// `(agent_id, issued_at, signature)` of an envelope not yet verified, if it has that shape:
 /// enough to tell a version already held without checking its signature.
 pub fn version_of(envelope: &Value) -> Option<(&str, i64, &str)> {
@@ -506,6 +542,26 @@ mod tests {
         let card = Card::from_value(envelope).expect("verifies");
         assert_eq!(card.name, "weather");
         assert_eq!(card.issued_at, 1_795_478_400);
+    }
+
+    #[test]
+    fn a_summary_reads_what_listings_show() {
+        let id = Identity::generate();
+        let mut m = Manifest::new(id.id(), "weather", 1_795_000_000);
+        m.endpoint = Some("relay://x".into());
+        m.protocols = vec!["http".into(), "mcp".into()];
+        let env = sign_manifest(m.to_value(), &id).expect("sign");
+        let s = Summary::of(&env).expect("a summary");
+        assert_eq!(
+            s,
+            Summary {
+                name: "weather".into(),
+                endpoint: Some("relay://x".into()),
+                description: None,
+                protocols: vec!["http".into(), "mcp".into()],
+            }
+        );
+        assert_eq!(Summary::of(&json!({"manifest": {}})), None);
     }
 
     #[test]

@@ -222,7 +222,7 @@ async fn top_agents(
         .into_iter()
         .map(|id| {
             let card = cards.iter().find(|c| c.agent_id == id && !c.revoked);
-            let m = card.and_then(|c| c.fields().ok());
+            let m = card.and_then(crate::store::StoredCard::summary);
             let (trust, trust_delta, trust_events) = state.trust().score_and_delta(&id);
             let calls = state.activity().calls(&id);
             let relayed = m
@@ -230,14 +230,7 @@ async fn top_agents(
                 .and_then(|m| m.endpoint.as_deref())
                 .is_some_and(|e| e.starts_with("relay://"));
             let (name, protocols, endpoint, description) = m
-                .map(|m| {
-                    (
-                        Some(m.name),
-                        m.protocols,
-                        m.endpoint,
-                        Some(m.description).filter(|d| !d.is_empty()),
-                    )
-                })
+                .map(|m| (Some(m.name), m.protocols, m.endpoint, m.description))
                 .unwrap_or_default();
             AgentRow {
                 name,

@@ -87,7 +87,7 @@ pub async fn list(
         .await?;
     let mut names: std::collections::HashMap<String, String> = cards
         .iter()
-        .filter_map(|c| Some((c.agent_id.clone(), c.fields().ok()?.name)))
+        .filter_map(|c| Some((c.agent_id.clone(), c.summary()?.name)))
         .collect();
     let agents = agents
         .into_iter()

@@ -59,6 +59,11 @@ impl StoredCard {
         crate::card::Envelope::deserialize(&self.envelope)
     }
 
+    /// The fields a listing shows.
+    pub fn summary(&self) -> Option<crate::card::Summary> {
+        crate::card::Summary::of(&self.envelope)
+    }
+
     /// The manifest's typed view. Cards are verified before they are stored, so this fails
     /// only on a database edited by hand.
     pub fn fields(&self) -> Result<crate::card::Manifest, crate::card::CardError> {
