@@ -295,33 +295,12 @@ fn trust_report_show_list_and_admin_refusal() {
 fn connect_registers_relays_and_invoke_reaches_the_agent_behind_it() {
     let home = tempfile::tempdir().expect("tmp");
     cmd(home.path()).arg("keygen").assert().success();
-    let agent_id = String::from_utf8(
-        cmd(home.path())
-            .args(["keygen", "--show"])
-            .output()
-            .expect("run")
-            .stdout,
-    )
-    .expect("utf8")
-    .trim()
-    .to_string();
+    let agent_id = common::key_id(home.path());
     let node = ServeProcess::start(home.path(), &[]);
     // The local service: a tiny HTTP server on its own runtime thread.
-    let (url_tx, url_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().expect("rt");
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(|| async { "hello from behind NAT" });
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            url_tx
-                .send(format!("http://{}", l.local_addr().expect("addr")))
-                .expect("send");
-            axum::serve(l, app).await.expect("serve");
-        });
-    });
-    let local = url_rx.recv().expect("upstream url");
+    let local = common::serve_app_on_thread(
+        axum::Router::new().fallback(|| async { "hello from behind NAT" }),
+    );
     let mut connect = cmd(home.path())
         .args(["--node", &node.url, "connect", "--forward", &local])
         .args(["--register", "--name", "hidden"])
@@ -329,25 +308,10 @@ fn connect_registers_relays_and_invoke_reaches_the_agent_behind_it() {
         .spawn()
         .expect("spawn connect");
     // Wait (with a deadline) for connect to say it is ready.
-    let stderr = connect.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
+    let rx = common::lines_of(connect.stderr.take().expect("stderr"));
+    common::wait_for_line(&rx, std::time::Duration::from_secs(30), |l| {
+        l.starts_with("ready via")
     });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = rx.recv_timeout(left).expect("connect became ready in time");
-        if line.starts_with("ready via") {
-            break;
-        }
-    }
     let card = http_get::blocking_get(&format!("{}/v1/agents/{agent_id}", node.url));
     assert_eq!(card["manifest"]["endpoint"], format!("relay://{agent_id}"));
     assert_eq!(card["manifest"]["relays"][0], node.url.as_str());

@@ -20,14 +20,7 @@ fn json_out(c: &mut std::process::Command) -> Value {
 
 /// The manifest of the home's default key as the node holds it.
 fn manifest(node: &str, home: &std::path::Path) -> Value {
-    let id = String::from_utf8(
-        cmd(home)
-            .args(["keygen", "--show"])
-            .output()
-            .expect("run")
-            .stdout,
-    )
-    .expect("utf8");
+    let id = common::key_id(home);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -35,7 +28,7 @@ fn manifest(node: &str, home: &std::path::Path) -> Value {
     let client =
         agentmesh::client::Client::new(node, std::time::Duration::from_secs(10)).expect("client");
     let env = rt
-        .block_on(client.get_agent(id.trim()))
+        .block_on(client.get_agent(&id))
         .expect("the node holds the card");
     Value::Object(env.manifest)
 }
@@ -92,21 +85,7 @@ fn the_tour_edits_the_card_instead_of_wiping_it() {
     assert!(m["expires_at"].is_string());
 
     // The tour's `connect --register --name weather` keeps the card too.
-    let (url_tx, url_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().expect("rt");
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(|| async { "sunny" });
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            url_tx
-                .send(format!("http://{}", l.local_addr().expect("addr")))
-                .expect("send");
-            axum::serve(l, app).await.expect("serve");
-        });
-    });
-    let local = url_rx.recv().expect("upstream url");
+    let local = common::serve_app_on_thread(axum::Router::new().fallback(|| async { "sunny" }));
     let mut connect = at(&[
         "connect",
         "--forward",
@@ -118,27 +97,10 @@ fn the_tour_edits_the_card_instead_of_wiping_it() {
     .stderr(std::process::Stdio::piped())
     .spawn()
     .expect("spawn connect");
-    let stderr = connect.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
+    let rx = common::lines_of(connect.stderr.take().expect("stderr"));
+    let seen = common::wait_for_line(&rx, std::time::Duration::from_secs(30), |l| {
+        l.starts_with("ready via")
     });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = rx.recv_timeout(left).expect("connect became ready in time");
-        if line.starts_with("ready via") {
-            break;
-        }
-        seen.push(line);
-    }
     assert!(
         seen.iter()
             .any(|l| l.contains("endpoint:") && l.contains("relay://")),
@@ -244,24 +206,12 @@ fn quick_updates_never_date_the_card_ahead_of_the_clock() {
 
 /// A web server that is not a node: 404 text/html for everything.
 fn not_a_node() -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().expect("rt");
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(|| async {
-                (
-                    axum::http::StatusCode::NOT_FOUND,
-                    axum::response::Html("<html><body>Not Found</body></html>"),
-                )
-            });
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(l.local_addr().expect("addr").port()).expect("send");
-            axum::serve(l, app).await.expect("serve");
-        });
-    });
-    format!("http://127.0.0.1:{}", rx.recv().expect("port"))
+    common::serve_app_on_thread(axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::response::Html("<html><body>Not Found</body></html>"),
+        )
+    }))
 }
 
 #[test]
@@ -422,14 +372,7 @@ fn invoke_failures_read_as_one_line() {
         ])
         .assert()
         .success();
-    let me = String::from_utf8(
-        cmd(home.path())
-            .args(["keygen", "--show"])
-            .output()
-            .expect("run")
-            .stdout,
-    )
-    .expect("utf8");
+    let me = common::key_id(home.path());
     cmd(home.path())
         .args(["--node", &node.url, "invoke", me.trim(), "--direct"])
         .assert()
@@ -454,16 +397,7 @@ fn agents_are_named_as_users_see_them() {
             .args(["--endpoint", "http://127.0.0.1:8080"])
             .assert()
             .success();
-        let id = String::from_utf8(
-            cmd(home.path())
-                .args(["keygen", "--show"])
-                .output()
-                .expect("run")
-                .stdout,
-        )
-        .expect("utf8")
-        .trim()
-        .to_string();
+        let id = common::key_id(home.path());
         ids.push((id, home));
     }
     let (eu, eu_home) = (&ids[0].0, &ids[0].1);
@@ -695,28 +629,8 @@ fn connect_waits_for_a_relay_that_is_down_and_speaks_json() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn connect");
-    let stdout = connect.stdout.take().expect("stdout");
-    let stderr = connect.stderr.take().expect("stderr");
-    let (etx, erx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = etx.send(line);
-        }
-    });
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = common::lines_of(connect.stdout.take().expect("stdout"));
+    let erx = common::lines_of(connect.stderr.take().expect("stderr"));
     let next = || -> Value {
         let line = rx
             .recv_timeout(std::time::Duration::from_secs(30))
@@ -744,16 +658,7 @@ fn connect_waits_for_a_relay_that_is_down_and_speaks_json() {
         }
     }
     // A call through the tunnel to a local service that does not answer: connect says so.
-    let me = String::from_utf8(
-        cmd(home.path())
-            .args(["keygen", "--show"])
-            .output()
-            .expect("run")
-            .stdout,
-    )
-    .expect("utf8")
-    .trim()
-    .to_string();
+    let me = common::key_id(home.path());
     cmd(home.path())
         .args(["--node", &relay, "register", "--name", "behind"])
         .args(["--endpoint", &format!("relay://{me}"), "--relay", &relay])
@@ -763,16 +668,9 @@ fn connect_waits_for_a_relay_that_is_down_and_speaks_json() {
         .args(["--node", &relay, "invoke", &me, "--data", "{}"])
         .assert()
         .code(1);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = erx
-            .recv_timeout(left)
-            .expect("connect reports the local service");
-        if line.contains("the local service at http://127.0.0.1:9 does not answer") {
-            break;
-        }
-    }
+    common::wait_for_line(&erx, std::time::Duration::from_secs(30), |l| {
+        l.contains("the local service at http://127.0.0.1:9 does not answer")
+    });
     let _ = connect.kill();
     let _ = connect.wait();
     let _ = node.kill();

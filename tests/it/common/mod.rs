@@ -169,6 +169,63 @@ pub fn first_line(stdout: std::process::ChildStdout, within: Duration) -> Option
     rx.recv_timeout(within).ok()
 }
 
+/// Serves `app` on 127.0.0.1:0 from a thread of its own (for tests without a runtime: a local
+/// service behind `connect`, a web server that is not a node); its base URL. It serves until the
+/// test process ends.
+pub fn serve_app_on_thread(app: axum::Router) -> String {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("rt");
+        rt.block_on(async move {
+            tx.send(serve_app(app).await).expect("send");
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().expect("the app's URL")
+}
+
+/// The lines a child prints, read on a thread (so waiting for one can have a deadline).
+pub fn lines_of(out: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits at most `within` for a line that `found` accepts; returns the lines before it.
+pub fn wait_for_line(
+    rx: &mpsc::Receiver<String>,
+    within: Duration,
+    found: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let deadline = std::time::Instant::now() + within;
+    let mut before = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no expected line in time; seen: {before:?}"));
+        if found(&line) {
+            return before;
+        }
+        before.push(line);
+    }
+}
+
+/// The did:key of `home`'s default key (`keygen --show`).
+pub fn key_id(home: &Path) -> String {
+    let out = cmd(home).args(["keygen", "--show"]).output().expect("run");
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
+
 /// An `agentmesh serve` process on port 0.
 pub struct ServeProcess {
     pub child: Child,
