@@ -453,7 +453,26 @@ def _build_url(call: _Call) -> httpx.URL:
     return url
 
 
-class NodeClient:
+class _ClientBase:
+    """What both clients show of themselves: their node and identity."""
+
+    _core: _Core
+
+    @property
+    def url(self) -> str:
+        """The node's base URL."""
+        return self._core.url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._core.url!r}, identity={self._core.identity!r})"
+
+    @property
+    def identity(self) -> Identity | None:
+        """Who this client acts as."""
+        return self._core.identity
+
+
+class NodeClient(_ClientBase):
     """A blocking client of one node, acting as ``identity`` (needed to register, revoke and
     invoke; reading and discovering need none).
 
@@ -482,19 +501,6 @@ class NodeClient:
         self._invoke_timeout = invoke_timeout
         self._own = http_client is None
         self._http = http_client if http_client is not None else httpx.Client(timeout=timeout)
-
-    @property
-    def url(self) -> str:
-        """The node's base URL."""
-        return self._core.url
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._core.url!r}, identity={self._core.identity!r})"
-
-    @property
-    def identity(self) -> Identity | None:
-        """Who this client acts as."""
-        return self._core.identity
 
     def close(self) -> None:
         """Closes the connection pool (unless the ``httpx.Client`` was passed in)."""
@@ -630,7 +636,7 @@ class NodeClient:
         return status, body
 
 
-class AsyncNodeClient:
+class AsyncNodeClient(_ClientBase):
     """The asynchronous twin of :class:`NodeClient` (same methods, awaited; ``async with``;
     pass your own ``httpx.AsyncClient`` as ``http_client``)."""
 
@@ -649,19 +655,6 @@ class AsyncNodeClient:
         self._invoke_timeout = invoke_timeout
         self._own = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient(timeout=timeout)
-
-    @property
-    def url(self) -> str:
-        """The node's base URL."""
-        return self._core.url
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._core.url!r}, identity={self._core.identity!r})"
-
-    @property
-    def identity(self) -> Identity | None:
-        """Who this client acts as."""
-        return self._core.identity
 
     async def aclose(self) -> None:
         """Closes the connection pool (unless the ``httpx.AsyncClient`` was passed in)."""
