@@ -397,6 +397,15 @@ impl Client {
         self.get(&format!("/v1/resolve?{query}")).await
     }
 
+    /// `GET /v1/resolve?ref=&prefix=true`: live agents whose name or ID starts with `prefix`.
+    pub async fn complete(&self, prefix: &str) -> Result<crate::wire::Resolved, ClientError> {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("ref", prefix)
+            .append_pair("prefix", "true")
+            .finish();
+        self.get(&format!("/v1/resolve?{query}")).await
+    }
+
     /// `GET /v1/trust/{id}`.
     pub async fn trust(&self, id: &str) -> Result<crate::trust::TrustView, ClientError> {
         self.get(&format!("/v1/trust/{id}")).await

@@ -471,7 +471,7 @@ pub struct Index {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
 pub struct Resolved {
-    /// At most ten agents, by ID.
+    /// At most ten agents (fifty with `prefix=true`), by ID.
     pub matches: Vec<ResolvedAgent>,
     /// Whether more matched than are listed.
     pub more: bool,

@@ -17,6 +17,7 @@ use crate::client::{Client, ClientError};
 pub struct ShowArgs {
     /// The agent: a did:key, @keyname, a card name, or the short form tables print (default:
     /// my own, --key).
+    #[arg(add = clap_complete::ArgValueCompleter::new(super::complete::agents))]
     pub agent: Option<String>,
     /// HTTP timeout.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]

@@ -62,10 +62,14 @@ fn completion_file_name(shell: Shell) -> String {
     }
 }
 
+/// The script that registers `agentmesh`'s completions with `shell`; it calls the binary back
+/// at each <TAB> (see [`super::complete`]), so it completes key and agent names too.
 fn completion(shell: Shell) -> Vec<u8> {
-    let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "agentmesh", &mut buf);
-    buf
+    let name = match shell {
+        Shell::PowerShell => "powershell".to_string(),
+        other => other.to_string(),
+    };
+    super::complete::registration(&name)
 }
 
 /// Every man page: `agentmesh.1`, and `agentmesh-<sub>.1` for each subcommand and each of

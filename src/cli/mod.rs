@@ -7,6 +7,7 @@
 //! (`agentmesh … | head`) exits 0.
 
 mod addr;
+mod complete;
 mod connect;
 mod discover;
 mod everyday;
@@ -54,7 +55,8 @@ pub struct Cli {
         global = true,
         help_heading = "Global options",
         env = "AGENTMESH_KEY",
-        value_name = "NAME"
+        value_name = "NAME",
+        add = clap_complete::ArgValueCompleter::new(complete::keys)
     )]
     pub key: Option<String>,
     /// Where keys are kept: keyring, file, or auto (keyring, else file).
@@ -431,6 +433,8 @@ pub fn use_color_stderr() -> bool {
 
 /// Parses arguments, runs, and maps the result to an exit code.
 pub fn main() -> ExitCode {
+    // At a <TAB>, the shell runs us with AGENTMESH_COMPLETE set: answer and exit.
+    complete::run();
     // Bare `agentmesh` is a request for help (as with gh), whatever AGENTMESH_* is set.
     if std::env::args_os().len() <= 1 {
         let _ = <Cli as clap::CommandFactory>::command().print_help();

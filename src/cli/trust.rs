@@ -29,7 +29,7 @@ pub enum Sub {
     )]
     Show {
         /// The agent: a did:key, @keyname, a card name, or the short form tables print.
-        #[arg(value_name = "AGENT")]
+        #[arg(value_name = "AGENT", add = clap_complete::ArgValueCompleter::new(super::complete::agents))]
         agent_id: String,
     },
     /// Agents this node has seen, by score.
@@ -50,7 +50,7 @@ pub enum Sub {
     )]
     Report {
         /// The agent: a did:key, @keyname, a card name, or the short form tables print.
-        #[arg(value_name = "AGENT")]
+        #[arg(value_name = "AGENT", add = clap_complete::ArgValueCompleter::new(super::complete::agents))]
         agent_id: String,
         /// What happened.
         #[arg(long, value_enum)]

@@ -16,7 +16,7 @@ use crate::card::Card;
 use crate::discovery::{MAX_LIMIT, MAX_QUERY_CHARS, Query as SearchQuery};
 use crate::encoding::{format_rfc3339, now_unix};
 use crate::identity::public_from_did;
-use crate::store::{PutOutcome, StoredCard};
+use crate::store::{NameMatch, PutOutcome, StoredCard};
 use crate::wire::{DiscoverHit, Discovered, ErrorCode, Health};
 
 /// `POST /v1/agents`: verify a signed envelope and store it if newer.
@@ -369,39 +369,64 @@ pub async fn index(
 
 /// Most agents `GET /v1/resolve` lists.
 const MAX_RESOLVED: usize = 10;
+/// Most agents `GET /v1/resolve?prefix=true` lists (shell completion).
+const MAX_COMPLETED: usize = 50;
 
 /// `GET /v1/resolve?ref=`: the live agents a reference names (a did:key or its prefix, the
 /// short form `z6Mk…<last 8>` tables print, or a card name in any case), so people can name
-/// agents as they see them.
+/// agents as they see them. With `prefix=true`, names and IDs that start with `ref` (which
+/// may then be empty): what shell completion offers.
 #[utoipa::path(get, path = "/v1/resolve", tag = "registry",
-    params(("ref" = String, Query, description = "A did:key or its prefix, a short form `z6Mk…tail`, or a card name (1–128 characters)")),
+    params(
+        ("ref" = String, Query, description = "A did:key or its prefix, a short form `z6Mk…tail`, or a card name (1–128 characters; 0–128 with prefix=true)"),
+        ("prefix" = Option<bool>, Query, description = "Match names and IDs starting with `ref` (up to 50) instead of naming one agent"),
+    ),
     responses((status = 200, description = "The live agents it names, by ID", body = crate::wire::Resolved)))]
 pub async fn resolve(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<crate::wire::Resolved>, ApiError> {
     let mut reference = None;
+    let mut prefix = false;
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
             "ref" => reference = Some(v.trim().to_string()),
+            "prefix" => {
+                prefix = match v.as_ref() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(ApiError::bad_field("prefix", "must be true or false")),
+                }
+            }
             other => {
                 return Err(ApiError::bad_field(
                     other,
-                    "unknown query parameter (use ref)",
+                    "unknown query parameter (use ref, prefix)",
                 ));
             }
         }
     }
+    let min = usize::from(!prefix);
     let reference = reference
-        .filter(|r| (1..=128).contains(&r.chars().count()))
-        .ok_or_else(|| ApiError::bad_field("ref", "is required, 1–128 characters"))?;
-    let (glob, name) = reference_patterns(&reference);
-    let mut found = state
-        .store()
-        .find_agents(glob, name, MAX_RESOLVED + 1)
-        .await?;
-    let more = found.len() > MAX_RESOLVED;
-    found.truncate(MAX_RESOLVED);
+        .filter(|r| (min..=128).contains(&r.chars().count()))
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                "ref",
+                if prefix {
+                    "is required, 0–128 characters"
+                } else {
+                    "is required, 1–128 characters"
+                },
+            )
+        })?;
+    let (limit, (glob, name)) = if prefix {
+        (MAX_COMPLETED, prefix_patterns(&reference))
+    } else {
+        (MAX_RESOLVED, reference_patterns(&reference))
+    };
+    let mut found = state.store().find_agents(glob, name, limit + 1).await?;
+    let more = found.len() > limit;
+    found.truncate(limit);
     Ok(Json(crate::wire::Resolved {
         matches: found
             .into_iter()
@@ -411,13 +436,14 @@ pub async fn resolve(
     }))
 }
 
-/// The ID GLOB and the name a reference may mean. IDs are base58, which has no GLOB
-/// metacharacter; anything else can only be a name.
-fn reference_patterns(r: &str) -> (Option<String>, Option<String>) {
-    let base58 = |s: &str| {
-        s.chars()
-            .all(|c| c.is_ascii_alphanumeric() && !matches!(c, '0' | 'O' | 'I' | 'l'))
-    };
+/// Whether `s` is all base58, which has no GLOB metacharacter.
+fn base58(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() && !matches!(c, '0' | 'O' | 'I' | 'l'))
+}
+
+/// The ID GLOB and the name a reference may mean. Anything but base58 can only be a name.
+fn reference_patterns(r: &str) -> (Option<String>, Option<NameMatch>) {
     let body = r.strip_prefix("did:key:").unwrap_or(r);
     let id_glob = match body.split_once('…').or_else(|| body.split_once("...")) {
         Some((head, tail)) if base58(head) && base58(tail) && !tail.is_empty() => {
@@ -429,7 +455,23 @@ fn reference_patterns(r: &str) -> (Option<String>, Option<String>) {
         }
         None => None,
     };
-    (id_glob, Some(r.to_string()))
+    (id_glob, Some(NameMatch::Exact(r.to_string())))
+}
+
+/// The ID GLOB and name prefix of a word being completed: IDs only once it reads as one
+/// (`did:key:…` or a prefix of that, or `z6Mk…` as tables print it), so an empty word lists
+/// names, not IDs.
+fn prefix_patterns(r: &str) -> (Option<String>, Option<NameMatch>) {
+    let id_glob = match r.strip_prefix("did:key:") {
+        Some(body) if base58(body) => Some(format!("did:key:{body}*")),
+        Some(_) => None,
+        None if !r.is_empty() && "did:key:".starts_with(r) => Some("did:key:*".to_string()),
+        None if !r.is_empty() && base58(r) && (r.starts_with("z6Mk") || "z6Mk".starts_with(r)) => {
+            Some(format!("did:key:{r}*"))
+        }
+        None => None,
+    };
+    (id_glob, Some(NameMatch::Prefix(r.to_string())))
 }
 
 /// `GET /healthz`.
@@ -470,7 +512,7 @@ pub async fn no_method() -> ApiError {
 
 #[cfg(test)]
 mod tests {
-    use super::reference_patterns;
+    use super::{NameMatch, prefix_patterns, reference_patterns};
 
     #[test]
     fn references_become_id_globs_only_when_they_are_base58() {
@@ -499,7 +541,24 @@ mod tests {
             "z6Mk0O",
         ] {
             assert_eq!(reference_patterns(r).0, None, "{r}");
-            assert_eq!(reference_patterns(r).1.as_deref(), Some(r));
+            assert!(matches!(reference_patterns(r).1, Some(NameMatch::Exact(n)) if n == r));
+        }
+    }
+
+    #[test]
+    fn completion_words_match_ids_only_once_they_read_as_ids() {
+        for (word, glob) in [
+            ("", None),
+            ("wea", None),
+            ("d", Some("did:key:*")),
+            ("did:key:z6Mkab", Some("did:key:z6Mkab*")),
+            ("z6", Some("did:key:z6*")),
+            ("z6Mkab", Some("did:key:z6Mkab*")),
+            ("did:key:*", None),
+            ("zebra", None),
+        ] {
+            assert_eq!(prefix_patterns(word).0.as_deref(), glob, "{word:?}");
+            assert!(matches!(prefix_patterns(word).1, Some(NameMatch::Prefix(p)) if p == word));
         }
     }
 }

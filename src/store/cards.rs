@@ -36,6 +36,15 @@ pub enum PutOutcome {
     },
 }
 
+/// How [`Store::find_agents`] matches card names (any case).
+#[derive(Debug, Clone)]
+pub enum NameMatch {
+    /// The whole name.
+    Exact(String),
+    /// Names starting with it (shell completion).
+    Prefix(String),
+}
+
 /// A card as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredCard {
@@ -305,24 +314,41 @@ impl Store {
     }
 
     /// Live cards whose agent ID matches the GLOB `id_glob` (case-sensitive; it can use the
-    /// primary key for its literal prefix) or whose name is `name` (any case), at most `limit`,
-    /// as `(agent_id, name)`.
+    /// primary key for its literal prefix) or whose name matches `name` (any case), at most
+    /// `limit`, as `(agent_id, name)`.
     pub async fn find_agents(
         &self,
         id_glob: Option<String>,
-        name: Option<String>,
+        name: Option<NameMatch>,
         limit: usize,
     ) -> Result<Vec<(String, String)>, StoreError> {
         self.read(move |c| {
+            let (exact, like) = match name {
+                Some(NameMatch::Exact(n)) => (Some(n), None),
+                // LIKE is case-blind for ASCII, as names are matched; `\` escapes the
+                // prefix's own `%` and `_`.
+                Some(NameMatch::Prefix(p)) => (
+                    None,
+                    Some(format!(
+                        "{}%",
+                        p.replace('\\', "\\\\")
+                            .replace('%', "\\%")
+                            .replace('_', "\\_")
+                    )),
+                ),
+                None => (None, None),
+            };
             let mut stmt = c.prepare_cached(
                 "SELECT agent_id, name FROM cards
                  WHERE revoked = 0 AND (expires_at IS NULL OR expires_at > ?1)
-                   AND ((?2 IS NOT NULL AND agent_id GLOB ?2) OR (?3 IS NOT NULL AND name = ?3 COLLATE NOCASE))
-                 ORDER BY agent_id LIMIT ?4",
+                   AND ((?2 IS NOT NULL AND agent_id GLOB ?2)
+                     OR (?3 IS NOT NULL AND name = ?3 COLLATE NOCASE)
+                     OR (?4 IS NOT NULL AND name LIKE ?4 ESCAPE '\\'))
+                 ORDER BY agent_id LIMIT ?5",
             )?;
             let rows = stmt
                 .query_map(
-                    params![now_unix(), id_glob, name, limit as i64],
+                    params![now_unix(), id_glob, exact, like, limit as i64],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?
                 .collect::<Result<Vec<(String, String)>, _>>()?;

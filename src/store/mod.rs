@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 
 pub use cards::{
-    CardPage, CardWithVector, PutOutcome, StoredCard, VectorRecord, live_cards_with_vectors,
-    put_vectors,
+    CardPage, CardWithVector, NameMatch, PutOutcome, StoredCard, VectorRecord,
+    live_cards_with_vectors, put_vectors,
 };
 pub use peers::PeerRow;
 pub use trust::TrustRow;

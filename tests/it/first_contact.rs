@@ -565,6 +565,82 @@ fn help_has_examples_global_options_apart_and_completions_find_the_shell() {
         .stderr(predicate::str::contains("$SHELL"));
 }
 
+/// What the shell gets at a <TAB>: the fish protocol prints one `value\thelp` per line.
+fn complete(home: &std::path::Path, node: &str, words: &[&str]) -> Vec<String> {
+    let out = cmd(home)
+        .env("AGENTMESH_COMPLETE", "fish")
+        .env("AGENTMESH_NODE", node)
+        .arg("--")
+        .arg("agentmesh")
+        .args(words)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn completions_offer_key_names_and_the_nodes_agents() {
+    let home = tempfile::tempdir().expect("tmp");
+    for key in ["alice", "bob"] {
+        cmd(home.path())
+            .args(["keygen", "--name", key])
+            .assert()
+            .success();
+    }
+    let node = ServeProcess::start(home.path(), &[]);
+    for (key, name) in [("alice", "weather"), ("bob", "weather-eu")] {
+        cmd(home.path())
+            .args([
+                "--node", &node.url, "--key", key, "register", "--name", name,
+            ])
+            .args(["--endpoint", "http://127.0.0.1:8080"])
+            .assert()
+            .success();
+    }
+    assert_eq!(
+        complete(home.path(), &node.url, &["--key", ""]),
+        ["alice", "bob"]
+    );
+    assert_eq!(
+        complete(home.path(), &node.url, &["invoke", "wea"]),
+        ["weather", "weather-eu"]
+    );
+    assert_eq!(
+        complete(home.path(), &node.url, &["show", "@a"]),
+        ["@alice"]
+    );
+    assert_eq!(
+        complete(home.path(), &node.url, &["trust", "show", "weather-"]),
+        ["weather-eu"]
+    );
+    // An ID's start completes to IDs, as typed.
+    let alice = common::key_id_named(home.path(), "alice");
+    let typed = &alice["did:key:".len()..alice.len() - 20];
+    assert!(
+        complete(home.path(), &node.url, &["trust", "report", typed])
+            .contains(&alice["did:key:".len()..].to_string())
+    );
+    // No node: keys still complete, and nothing hangs or fails.
+    assert_eq!(
+        complete(home.path(), "http://127.0.0.1:9", &["invoke", "@"]),
+        ["@alice", "@bob"]
+    );
+    // The installed scripts call the binary back.
+    cmd(home.path())
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("AGENTMESH_COMPLETE=\"bash\""));
+}
+
 #[test]
 fn top_shows_what_the_node_holds() {
     let node_home = tempfile::tempdir().expect("tmp");

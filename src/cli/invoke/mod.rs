@@ -16,7 +16,7 @@ use crate::interop::SignedCaller;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The agent: a did:key, @keyname, a card name, or the short form tables print.
-    #[arg(value_name = "AGENT")]
+    #[arg(value_name = "AGENT", add = clap_complete::ArgValueCompleter::new(super::complete::agents))]
     pub agent_id: String,
     /// Request body: inline text, @FILE, or - for stdin.
     #[arg(long, short = 'd', value_name = "DATA")]

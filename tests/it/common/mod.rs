@@ -219,7 +219,15 @@ pub fn wait_for_line(
 
 /// The did:key of `home`'s default key (`keygen --show`).
 pub fn key_id(home: &Path) -> String {
-    let out = cmd(home).args(["keygen", "--show"]).output().expect("run");
+    key_id_named(home, "default")
+}
+
+/// The did:key of `home`'s key `name` (`keygen --name <name> --show`).
+pub fn key_id_named(home: &Path, name: &str) -> String {
+    let out = cmd(home)
+        .args(["keygen", "--name", name, "--show"])
+        .output()
+        .expect("run");
     String::from_utf8(out.stdout)
         .expect("utf8")
         .trim()
