@@ -19,6 +19,7 @@
 pub mod card;
 pub mod encoding;
 pub mod handshake;
+pub mod httpsig;
 pub mod identity;
 pub mod relay;
 pub mod wire;
