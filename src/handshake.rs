@@ -384,7 +384,9 @@ impl Verifier {
         Ok(key)
     }
 
-    /// Verifies a request; `header` looks a header up by lowercase name. Returns the caller.
+    /// Verifies a request; `header` looks a header up by lowercase name (all values joined
+    /// with `, `). Returns the caller. The request may carry the `X-Agent-*` form, the RFC 9421
+    /// form (§4b; `@authority` from `Host`), or both, which must then agree.
     pub fn verify(
         &self,
         header: impl Fn(&str) -> Option<String>,
@@ -407,13 +409,40 @@ impl Verifier {
         body: &[u8],
         now: i64,
     ) -> Result<String, HandshakeError> {
-        let (check, pending) = self.check(target, header, method, path_and_query, body, now)?;
-        let ok = verify_one(&check);
+        let req = Request {
+            method,
+            path_and_query,
+            wire: None,
+            body,
+        };
+        let (checks, pending) = self.check(target, &header, &req, now)?;
+        let ok = checks.iter().all(verify_one);
         self.record(pending, ok, now)
     }
 
-    /// As [`Verifier::verify`], with the signature checked in a batch with others in flight
-    /// in this process ([`verify_batched`]): what a busy gateway or `connect` uses.
+    /// As [`Verifier::verify_for`], with the signatures checked in a batch with others in
+    /// flight in this process ([`verify_batched`]): what a busy gateway or `connect` uses.
+    /// `req.wire` says what the RFC 9421 form covers when it differs from the `X-Agent-*` path
+    /// (at a gateway, the gateway's own URL).
+    pub async fn verify_request_batched(
+        &self,
+        target: &str,
+        header: impl Fn(&str) -> Option<String>,
+        req: &Request<'_>,
+        now: i64,
+    ) -> Result<Verified, HandshakeError> {
+        let (checks, pending) = self.check(target, &header, req, now)?;
+        let mut ok = true;
+        for check in checks {
+            ok &= verify_batched(check).await;
+        }
+        let nonce = pending.nonce.clone();
+        let caller = self.record(pending, ok, now)?;
+        Ok(Verified { caller, nonce })
+    }
+
+    /// As [`Verifier::verify_request_batched`] for a request whose two forms cover the same
+    /// URL.
     pub async fn verify_batched(
         &self,
         target: &str,
@@ -423,21 +452,122 @@ impl Verifier {
         body: &[u8],
         now: i64,
     ) -> Result<String, HandshakeError> {
-        let (check, pending) = self.check(target, header, method, path_and_query, body, now)?;
-        let ok = verify_batched(check).await;
-        self.record(pending, ok, now)
+        let req = Request {
+            method,
+            path_and_query,
+            wire: None,
+            body,
+        };
+        self.verify_request_batched(target, header, &req, now)
+            .await
+            .map(|v| v.caller)
     }
 
-    /// Every check but the signature's, cheapest first; returns the signature check to run.
+    /// Every check but the signatures', cheapest first; returns the signature checks to run.
     fn check(
         &self,
         target: &str,
-        header: impl Fn(&str) -> Option<String>,
-        method: &str,
-        path_and_query: &str,
-        body: &[u8],
+        header: &dyn Fn(&str) -> Option<String>,
+        req: &Request<'_>,
+        now: i64,
+    ) -> Result<(Vec<SigCheck>, PendingRequest), HandshakeError> {
+        let has_x = header(H_SIGNATURE).is_some() || header(H_AGENT_ID).is_some();
+        let has_rfc = header(crate::httpsig::H_SIGNATURE_INPUT).is_some();
+        let x = if has_x || !has_rfc {
+            Some(self.check_x(target, header, req, now)?)
+        } else {
+            None
+        };
+        let rfc = if has_rfc {
+            Some(self.check_rfc9421(header, req, now)?)
+        } else {
+            None
+        };
+        match (x, rfc) {
+            (Some((a, p)), Some((b, q))) => {
+                if p.caller != q.caller || p.nonce != q.nonce || p.ts != q.ts {
+                    return Err(HandshakeError::BadSignature(
+                        "the X-Agent-* and RFC 9421 signatures disagree on the caller, nonce or time (keyid, nonce and created must equal X-Agent-ID, X-Agent-Nonce and X-Agent-Timestamp)".into(),
+                    ));
+                }
+                Ok((vec![a, b], p))
+            }
+            (Some((a, p)), None) | (None, Some((a, p))) => Ok((vec![a], p)),
+            (None, None) => Err(HandshakeError::MissingHeader(H_AGENT_ID)),
+        }
+    }
+
+    /// The RFC 9421 form (docs/protocol.md §4b).
+    fn check_rfc9421(
+        &self,
+        header: &dyn Fn(&str) -> Option<String>,
+        req: &Request<'_>,
         now: i64,
     ) -> Result<(SigCheck, PendingRequest), HandshakeError> {
+        use crate::httpsig::{self, HttpSigError, Pick, REQUEST_COMPONENTS, RequestTarget};
+        let bad = |m: String| HandshakeError::BadSignature(m);
+        let (authority, path_and_query) = match req.wire {
+            Some(w) => (w.authority.to_string(), w.path_and_query),
+            None => (
+                header("host").ok_or(HandshakeError::MissingHeader("host"))?,
+                req.path_and_query,
+            ),
+        };
+        let target = RequestTarget::new(req.method, &authority, path_and_query);
+        let parsed =
+            httpsig::parse(header, &|c| target.value(c), Pick::AgentMesh).map_err(|e| match e {
+                HttpSigError::Missing(h) => HandshakeError::MissingHeader(h),
+                other => bad(format!("RFC 9421: {other}")),
+            })?;
+        if !parsed.covers(&REQUEST_COMPONENTS) {
+            return Err(bad(format!(
+                "RFC 9421: the signature must cover {}",
+                REQUEST_COMPONENTS.map(|c| format!("\"{c}\"")).join(" ")
+            )));
+        }
+        let digest = header(httpsig::H_CONTENT_DIGEST)
+            .ok_or(HandshakeError::MissingHeader(httpsig::H_CONTENT_DIGEST))?;
+        if !httpsig::content_digest_matches(&digest, req.body)
+            .map_err(|e| bad(format!("RFC 9421: {e}")))?
+        {
+            return Err(bad("Content-Digest does not match the body".into()));
+        }
+        // `alg` is optional; when present, parsing checked it is ed25519.
+        let p = &parsed.params;
+        parsed
+            .check_time(now, self.window_s)
+            .map_err(|e| HandshakeError::StaleTimestamp {
+                ts: p.created,
+                detail: e.to_string(),
+            })?;
+        let nonce = p
+            .nonce
+            .clone()
+            .filter(|n| (16..=256).contains(&n.len()))
+            .ok_or_else(|| {
+                bad("RFC 9421: the signature needs a nonce of 16–256 characters".into())
+            })?;
+        let key = self.key_of(&p.keyid)?;
+        let check = parsed.check().map_err(|e| bad(format!("RFC 9421: {e}")))?;
+        Ok((
+            SigCheck { key, ..check },
+            PendingRequest {
+                caller: p.keyid.clone(),
+                ts: p.created,
+                nonce,
+            },
+        ))
+    }
+
+    /// The `X-Agent-*` form (docs/protocol.md §4).
+    fn check_x(
+        &self,
+        target: &str,
+        header: &dyn Fn(&str) -> Option<String>,
+        req: &Request<'_>,
+        now: i64,
+    ) -> Result<(SigCheck, PendingRequest), HandshakeError> {
+        let (method, path_and_query, body) = (req.method, req.path_and_query, req.body);
         let get = |name: &'static str| header(name).ok_or(HandshakeError::MissingHeader(name));
         let (caller, got_target, ts, nonce, sig) = (
             get(H_AGENT_ID)?,
@@ -511,6 +641,37 @@ impl Verifier {
     }
 }
 
+/// A verified request's caller and nonce (the nonce its answer is signed for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The caller's did:key.
+    pub caller: String,
+    /// The request's nonce.
+    pub nonce: String,
+}
+
+/// A request as a verifier sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The method.
+    pub method: &'a str,
+    /// The path and query the `X-Agent-*` form signs: the one the agent sees.
+    pub path_and_query: &'a str,
+    /// What the RFC 9421 form covers, when not `Host` and `path_and_query`.
+    pub wire: Option<Wire<'a>>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// The `@authority` and path of the hop a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct Wire<'a> {
+    /// `@authority`.
+    pub authority: &'a str,
+    /// `@path` and `@query`.
+    pub path_and_query: &'a str,
+}
+
 /// A request whose headers passed, waiting for its signature's verdict.
 struct PendingRequest {
     caller: String,
@@ -545,8 +706,9 @@ pub fn sign_response(
     }
 }
 
-/// Checks that a response was signed by `expected` for the request with `request_nonce`.
-/// `header` looks a response header up by lowercase name.
+/// Checks that a response was signed by `expected` for the request with `request_nonce`, in
+/// the `X-Agent-*` form, the RFC 9421 form, or both (then both must hold). `header` looks a
+/// response header up by lowercase name.
 pub fn verify_response(
     expected: &str,
     status: u16,
@@ -554,11 +716,11 @@ pub fn verify_response(
     header: impl Fn(&str) -> Option<String>,
     body: &[u8],
 ) -> Result<(), HandshakeError> {
-    let check = response_check(expected, status, request_nonce, header, body)?;
-    response_verdict(verify_one(&check))
+    let checks = response_checks(expected, status, request_nonce, &header, body)?;
+    response_verdict(checks.iter().all(verify_one))
 }
 
-/// As [`verify_response`], with the signature checked in a batch with others in flight in
+/// As [`verify_response`], with the signatures checked in a batch with others in flight in
 /// this process ([`verify_batched`]).
 pub async fn verify_response_batched(
     expected: &str,
@@ -567,15 +729,86 @@ pub async fn verify_response_batched(
     header: impl Fn(&str) -> Option<String>,
     body: &[u8],
 ) -> Result<(), HandshakeError> {
-    let check = response_check(expected, status, request_nonce, header, body)?;
-    response_verdict(verify_batched(check).await)
+    let checks = response_checks(expected, status, request_nonce, &header, body)?;
+    let mut ok = true;
+    for check in checks {
+        ok &= verify_batched(check).await;
+    }
+    response_verdict(ok)
+}
+
+/// Whether a response carries a signature in either form.
+pub fn response_is_signed(header: impl Fn(&str) -> Option<String>) -> bool {
+    header(H_SIGNATURE).is_some() || header(crate::httpsig::H_SIGNATURE_INPUT).is_some()
+}
+
+fn response_checks(
+    expected: &str,
+    status: u16,
+    request_nonce: &str,
+    header: &dyn Fn(&str) -> Option<String>,
+    body: &[u8],
+) -> Result<Vec<SigCheck>, HandshakeError> {
+    let mut checks = Vec::with_capacity(2);
+    let has_rfc = header(crate::httpsig::H_SIGNATURE_INPUT).is_some();
+    if header(H_SIGNATURE).is_some() || !has_rfc {
+        checks.push(response_check(
+            expected,
+            status,
+            request_nonce,
+            header,
+            body,
+        )?);
+    }
+    if has_rfc {
+        checks.push(response_check_rfc9421(
+            expected,
+            status,
+            request_nonce,
+            header,
+            body,
+        )?);
+    }
+    Ok(checks)
+}
+
+fn response_check_rfc9421(
+    expected: &str,
+    status: u16,
+    request_nonce: &str,
+    header: &dyn Fn(&str) -> Option<String>,
+    body: &[u8],
+) -> Result<SigCheck, HandshakeError> {
+    use crate::httpsig::{self, Pick, RESPONSE_COMPONENTS};
+    let derived = |c: &str| (c == "@status").then(|| status.to_string());
+    let parsed = httpsig::parse(header, &derived, Pick::Label(httpsig::LABEL))
+        .map_err(|e| HandshakeError::BadSignature(format!("RFC 9421 answer: {e}")))?;
+    if parsed.params.keyid != expected {
+        return Err(HandshakeError::WrongTarget {
+            expected: expected.to_string(),
+            got: parsed.params.keyid,
+        });
+    }
+    let digest = header(httpsig::H_CONTENT_DIGEST)
+        .ok_or(HandshakeError::MissingHeader(httpsig::H_CONTENT_DIGEST))?;
+    let digest_ok = httpsig::content_digest_matches(&digest, body)
+        .map_err(|e| HandshakeError::BadSignature(format!("RFC 9421 answer: {e}")))?;
+    if !parsed.covers(&RESPONSE_COMPONENTS)
+        || parsed.params.nonce.as_deref() != Some(request_nonce)
+        || !digest_ok
+    {
+        return Err(response_mismatch());
+    }
+    parsed
+        .check()
+        .map_err(|e| HandshakeError::BadSignature(format!("RFC 9421 answer: {e}")))
 }
 
 fn response_check(
     expected: &str,
     status: u16,
     request_nonce: &str,
-    header: impl Fn(&str) -> Option<String>,
+    header: &dyn Fn(&str) -> Option<String>,
     body: &[u8],
 ) -> Result<SigCheck, HandshakeError> {
     let get = |name: &'static str| header(name).ok_or(HandshakeError::MissingHeader(name));

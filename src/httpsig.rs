@@ -168,7 +168,9 @@ impl RequestTarget {
         Some(Self::new(method, &authority, rest))
     }
 
-    fn value(&self, component: &str) -> Option<String> {
+    /// The value of derived component `component` (`@method`, `@authority`, `@path`,
+    /// `@query`, `@request-target`).
+    pub fn value(&self, component: &str) -> Option<String> {
         Some(match component {
             "@method" => self.method.clone(),
             "@authority" => self.authority.clone(),
@@ -557,6 +559,27 @@ fn read_params(raw: &sfv::Parameters) -> Result<Params, HttpSigError> {
         return bad("the signature has no keyid parameter".into());
     }
     Ok(p)
+}
+
+/// The `nonce` of the request signature [`Pick::AgentMesh`] would read, if any (to sign the
+/// answer to a request that was refused before it was verified).
+pub fn nonce_of(header: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let inputs: Dictionary = Parser::new(&header(H_SIGNATURE_INPUT)?).parse().ok()?;
+    let entry = inputs.get(LABEL).or_else(|| {
+        let mut ours = inputs.iter().filter(|(l, _)| l.as_str() != AGENT_LABEL);
+        match (ours.next(), ours.next()) {
+            (Some((_, e)), None) => Some(e),
+            _ => None,
+        }
+    })?;
+    match entry {
+        ListEntry::InnerList(l) => l
+            .params
+            .get("nonce")
+            .and_then(BareItem::as_string)
+            .map(|n| n.as_str().to_string()),
+        ListEntry::Item(_) => None,
+    }
 }
 
 /// Rewrites the `Signature-Input` and `Signature` of a request the gateway verified, for the

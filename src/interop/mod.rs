@@ -15,7 +15,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use crate::encoding::now_unix;
-use crate::handshake::{H_NONCE, sign_request, verify_response};
+use crate::handshake::{response_is_signed, sign_request_with_nonce, verify_response};
 use crate::identity::Identity;
 
 /// What can go wrong talking MCP or A2A to an agent.
@@ -94,6 +94,9 @@ pub struct SignedCaller {
     all_verified: std::sync::Arc<std::sync::atomic::AtomicU8>,
     /// Headers added to every request (`invoke -H`).
     extra: Vec<(String, String)>,
+    /// The agent's endpoint when `base` is a gateway: the URL the `am-agent` RFC 9421
+    /// signature covers, so the agent can check its caller (docs/protocol.md §4b).
+    agent_endpoint: Option<String>,
 }
 
 const SEEN_NONE: u8 = 0;
@@ -111,7 +114,58 @@ impl SignedCaller {
             base: base.to_string(),
             all_verified: std::sync::Arc::default(),
             extra: Vec::new(),
+            agent_endpoint: None,
         }
+    }
+
+    /// Also signs each request for the agent's own `endpoint` (calls through a gateway).
+    pub fn with_agent_endpoint(mut self, endpoint: Option<String>) -> Self {
+        self.agent_endpoint = endpoint;
+        self
+    }
+
+    /// The RFC 9421 headers of a request (`Content-Digest`, `Signature-Input`, `Signature`):
+    /// `am` for `url`, and `am-agent` for the agent's endpoint when calling through a gateway.
+    fn rfc9421_headers(
+        &self,
+        method: &str,
+        url: &str,
+        path: &str,
+        body: &[u8],
+        params: &crate::httpsig::Params,
+    ) -> Vec<(&'static str, String)> {
+        use crate::httpsig::{self, AGENT_LABEL, LABEL, RequestTarget};
+        let mut signed = Vec::new();
+        if let Some(hop) = RequestTarget::of_url(method, url) {
+            signed.extend(httpsig::sign_request(&self.key, LABEL, &hop, body, params).ok());
+        }
+        let agent = self.agent_endpoint.as_deref().and_then(|e| {
+            if e.starts_with("relay://") {
+                // Through a relay, `@authority` is the agent's ID (what `connect` checks).
+                Some(RequestTarget::new(method, &self.target, path))
+            } else {
+                RequestTarget::of_url(method, &crate::encoding::join_endpoint(e, path))
+            }
+        });
+        if let Some(agent) = agent {
+            signed.extend(httpsig::sign_request(&self.key, AGENT_LABEL, &agent, body, params).ok());
+        }
+        if signed.is_empty() {
+            return Vec::new();
+        }
+        let join =
+            |f: fn(&httpsig::Signed) -> String| signed.iter().map(f).collect::<Vec<_>>().join(", ");
+        vec![
+            (httpsig::H_CONTENT_DIGEST, httpsig::content_digest(body)),
+            (
+                httpsig::H_SIGNATURE_INPUT,
+                join(httpsig::Signed::input_member),
+            ),
+            (
+                httpsig::H_SIGNATURE,
+                join(httpsig::Signed::signature_member),
+            ),
+        ]
     }
 
     /// Adds `headers` to every request (after the protocol's own, before the signature's).
@@ -140,7 +194,15 @@ impl SignedCaller {
         body: Vec<u8>,
     ) -> Result<Answer, InteropError> {
         let url = crate::encoding::join_endpoint(&self.base, path);
-        let signed = sign_request(&self.key, &self.target, method, path, &body, now_unix());
+        // Both forms (docs/protocol.md §4 and §4b), agreeing on nonce and time.
+        let (now, nonce) = (
+            now_unix(),
+            crate::encoding::b64url(&crate::encoding::random_bytes::<16>()),
+        );
+        let signed =
+            sign_request_with_nonce(&self.key, &self.target, method, path, &body, now, &nonce);
+        let params = crate::httpsig::Params::agentmesh(&self.key, now, &nonce);
+        let rfc9421 = self.rfc9421_headers(method, &url, path, &body, &params);
         let m =
             reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| InteropError::Protocol {
                 method: method.to_string(),
@@ -160,7 +222,7 @@ impl SignedCaller {
         for (k, v) in &self.extra {
             req = req.header(k, v);
         }
-        for (k, v) in signed.headers() {
+        for (k, v) in signed.headers().into_iter().chain(rfc9421) {
             req = req.header(k, v);
         }
         let res = req.send().await.map_err(|e| InteropError::Unreachable {
@@ -180,15 +242,12 @@ impl SignedCaller {
             reason: format!("the answer broke off: {e}"),
         })?;
         let get = |n: &str| {
-            headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+            let mut values = headers.get_all(n).iter().filter_map(|v| v.to_str().ok());
+            let first = values.next()?.to_string();
+            Some(values.fold(first, |all, v| all + ", " + v))
         };
-        let verified = get("x-agent-signature").map(|_| {
-            let nonce = signed.get(H_NONCE).unwrap_or_default();
-            verify_response(&self.target, status, &nonce, get, &body).is_ok()
-        });
+        let verified = response_is_signed(get)
+            .then(|| verify_response(&self.target, status, &signed.nonce, get, &body).is_ok());
         tracing::debug!(
             url,
             status,

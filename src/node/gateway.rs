@@ -28,7 +28,7 @@ use super::{ApiError, AppState, Path};
 use crate::card::Card;
 use crate::encoding::now_unix;
 use crate::events::{OutcomeEvent, OutcomeKind};
-use crate::handshake::{H_NONCE, H_SIGNATURE, verify_response_batched};
+use crate::handshake::{H_SIGNATURE, verify_response_batched};
 use crate::ratelimit::Rejected;
 use crate::store::StoredCard;
 use crate::wire::ErrorCode;
@@ -368,11 +368,39 @@ async fn forward(
     let path = forwarded_path(uri)?;
     let header = super::signed_header_lookup(&headers)?;
     let body = read_body(body, cfg.max_body).await?;
-    let caller = state
+    let authority = header("host").unwrap_or_default();
+    let wire_path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let req = crate::handshake::Request {
+        method: method.as_str(),
+        path_and_query: &path,
+        wire: Some(crate::handshake::Wire {
+            authority: &authority,
+            path_and_query: wire_path,
+        }),
+        body: &body,
+    };
+    let verified = state
         .verifier()
-        .verify_batched(id, &header, method.as_str(), &path, &body, now)
+        .verify_request_batched(id, &header, &req, now)
         .await
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.error_code(), e.to_string()))?;
+    let caller = verified.caller;
+    // The agent gets the signature made for it (`am-agent`, relabelled `am`), not ours.
+    let agent_sig = crate::httpsig::for_agent(&header);
+    drop(header);
+    let mut headers = headers;
+    headers.remove(crate::httpsig::H_SIGNATURE_INPUT);
+    headers.remove(crate::httpsig::H_SIGNATURE);
+    if let Some((input, sig)) = agent_sig {
+        for (name, value) in [
+            (crate::httpsig::H_SIGNATURE_INPUT, input),
+            (crate::httpsig::H_SIGNATURE, sig),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        }
+    }
     tracing::Span::current().record("caller", caller.as_str());
     let Some(endpoint) = route.endpoint.as_deref() else {
         return Err(ApiError::new(
@@ -390,7 +418,7 @@ async fn forward(
         ));
     }
     let url = crate::encoding::join_endpoint(endpoint, &path);
-    let nonce = header(H_NONCE).unwrap_or_default();
+    let nonce = verified.nonce;
     let record = |agent: &str, kind| {
         state.outcomes().record(OutcomeEvent {
             agent_id: agent.to_string(),
@@ -424,7 +452,9 @@ async fn forward(
     if status == StatusCode::TOO_MANY_REQUESTS {
         record(&caller, OutcomeKind::RateLimit);
     }
-    if res_headers.contains_key(H_SIGNATURE) {
+    if res_headers.contains_key(H_SIGNATURE)
+        || res_headers.contains_key(crate::httpsig::H_SIGNATURE_INPUT)
+    {
         check_response_later(
             state,
             id,
@@ -592,23 +622,18 @@ fn check_response_later(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return;
     };
-    let pick = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let sig: [(&'static str, Option<String>); 3] = [
-        (
-            crate::handshake::H_AGENT_ID,
-            pick(crate::handshake::H_AGENT_ID),
-        ),
-        (
-            crate::handshake::H_TIMESTAMP,
-            pick(crate::handshake::H_TIMESTAMP),
-        ),
-        (H_SIGNATURE, pick(H_SIGNATURE)),
-    ];
+    let lookup = super::header_lookup(headers);
+    let sig: Vec<(&'static str, Option<String>)> = [
+        crate::handshake::H_AGENT_ID,
+        crate::handshake::H_TIMESTAMP,
+        H_SIGNATURE,
+        crate::httpsig::H_SIGNATURE_INPUT,
+        crate::httpsig::H_SIGNATURE,
+        crate::httpsig::H_CONTENT_DIGEST,
+    ]
+    .into_iter()
+    .map(|n| (n, lookup(n)))
+    .collect();
     let (state, id) = (state.clone(), id.to_string());
     tokio::spawn(async move {
         let _slot = slot;

@@ -344,14 +344,18 @@ pub fn signed_header_lookup(
     Ok(header_lookup(headers))
 }
 
-/// Looks request headers up by lowercase name as owned strings (the shape the handshake's
-/// verifier takes).
+/// Looks request headers up by lowercase name as owned strings, several lines of one field
+/// joined with `, ` as RFC 9110 §5.3 combines them (the shape the handshake's verifier takes;
+/// `X-Agent-*` fields given twice are refused before this).
 pub fn header_lookup(headers: &axum::http::HeaderMap) -> impl Fn(&str) -> Option<String> + '_ {
     |name| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+        let mut values = headers.get_all(name).iter();
+        let first = values.next()?.to_str().ok()?.to_string();
+        values.try_fold(first, |mut all, v| {
+            all.push_str(", ");
+            all.push_str(v.to_str().ok()?);
+            Some(all)
+        })
     }
 }
 

@@ -313,16 +313,25 @@ where
 
 /// Handles one relayed request; returns the signed response frame.
 async fn handle(ctx: &Ctx, head: RequestHead, body: Bytes) -> Vec<u8> {
+    // Several lines of one field read as one, joined as RFC 9110 combines them.
     let header = |name: &str| {
-        head.headers
+        let mut values = head
+            .headers
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        let first = values.next()?.to_string();
+        Some(values.fold(first, |all, v| all + ", " + v))
     };
-    let nonce = header(H_NONCE).unwrap_or_default();
+    // The nonce the answer is signed for: the verified request's, or (for a refusal) the one
+    // it claims.
+    let mut nonce = header(H_NONCE)
+        .or_else(|| crate::httpsig::nonce_of(&header))
+        .unwrap_or_default();
     let (status, headers, out) = match admit_and_forward(ctx, &head, &body, &header).await {
-        Ok(answer) => {
+        Ok((answer, verified)) => {
             ctx.stats.served.fetch_add(1, Ordering::Relaxed);
+            nonce = verified;
             answer
         }
         Err((status, code, message)) => {
@@ -336,14 +345,32 @@ async fn handle(ctx: &Ctx, head: RequestHead, body: Bytes) -> Vec<u8> {
             )
         }
     };
-    let signed = sign_response(&ctx.cfg.identity, status, &nonce, &out, now_unix());
+    let now = now_unix();
+    let signed = sign_response(&ctx.cfg.identity, status, &nonce, &out, now);
+    let ours = [
+        H_AGENT_ID,
+        H_TIMESTAMP,
+        H_SIGNATURE,
+        crate::httpsig::H_SIGNATURE_INPUT,
+        crate::httpsig::H_SIGNATURE,
+        crate::httpsig::H_CONTENT_DIGEST,
+    ];
     let mut headers: Vec<(String, String)> = headers
         .into_iter()
-        .filter(|(k, _)| ![H_AGENT_ID, H_TIMESTAMP, H_SIGNATURE].contains(&k.as_str()))
+        .filter(|(k, _)| !ours.contains(&k.to_ascii_lowercase().as_str()))
         .collect();
     headers.push((H_AGENT_ID.into(), signed.agent_id));
     headers.push((H_TIMESTAMP.into(), signed.timestamp.to_string()));
     headers.push((H_SIGNATURE.into(), signed.signature));
+    // The same answer signed as RFC 9421 (docs/protocol.md §4b).
+    if let Ok(rfc) = crate::httpsig::sign_response(&ctx.cfg.identity, status, &nonce, &out, now) {
+        headers.push((
+            crate::httpsig::H_CONTENT_DIGEST.into(),
+            crate::httpsig::content_digest(&out),
+        ));
+        headers.push((crate::httpsig::H_SIGNATURE_INPUT.into(), rfc.input_member()));
+        headers.push((crate::httpsig::H_SIGNATURE.into(), rfc.signature_member()));
+    }
     let head = ResponseHead {
         kind: ResponseTag::Response,
         id: head.id,
@@ -360,7 +387,7 @@ async fn admit_and_forward(
     head: &RequestHead,
     body: &Bytes,
     header: &impl Fn(&str) -> Option<String>,
-) -> Result<(u16, Vec<(String, String)>, Bytes), Refusal> {
+) -> Result<((u16, Vec<(String, String)>, Bytes), String), Refusal> {
     if !head.path.starts_with('/') {
         // `<forward><path>` must stay on the local service: `@host/…` would change the host.
         return Err((
@@ -380,15 +407,21 @@ async fn admit_and_forward(
             };
             (429, "rate_limited", what.to_string())
         })?;
-    ctx.verifier
-        .verify_batched(
-            ctx.cfg.identity.id(),
-            header,
-            &head.method,
-            &head.path,
-            body,
-            now_unix(),
-        )
+    // The RFC 9421 form, through a relay, is signed for `@authority` = this agent's ID (the
+    // caller's `am-agent` signature, which the gateway passed on as `am`): that binds it to
+    // this agent as `X-Agent-Target` binds the other form.
+    let req = crate::handshake::Request {
+        method: &head.method,
+        path_and_query: &head.path,
+        wire: Some(crate::handshake::Wire {
+            authority: me,
+            path_and_query: &head.path,
+        }),
+        body,
+    };
+    let verified = ctx
+        .verifier
+        .verify_request_batched(me, header, &req, now_unix())
         .await
         .map_err(|e| (401, e.code(), e.to_string()))?;
     let mut req = axum::http::Request::builder()
@@ -456,7 +489,7 @@ async fn admit_and_forward(
             ),
         }
     }
-    result
+    result.map(|answer| (answer, verified.nonce))
 }
 
 #[cfg(test)]

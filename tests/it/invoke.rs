@@ -77,8 +77,12 @@ async fn upstream(mode: Mode) -> Upstream {
                     "body": String::from_utf8_lossy(&body),
                 }))
                 .expect("ser");
-                let nonce = get("x-agent-nonce").unwrap_or_default();
+                let nonce = get("x-agent-nonce")
+                    .or_else(|| agentmesh::httpsig::nonce_of(&get))
+                    .unwrap_or_default();
                 let signed = sign_response(&me, 200, &nonce, &answer, now_unix());
+                let rfc = agentmesh::httpsig::sign_response(&me, 200, &nonce, &answer, now_unix())
+                    .expect("sign");
                 let sig = match mode {
                     Mode::ForgedSignature => Identity::generate().sign_b64(b"forged"),
                     _ => signed.signature,
@@ -89,6 +93,12 @@ async fn upstream(mode: Mode) -> Upstream {
                         ("x-agent-timestamp", signed.timestamp.to_string()),
                         ("x-agent-signature", sig),
                         ("content-type", "application/json".to_string()),
+                        (
+                            "content-digest",
+                            agentmesh::httpsig::content_digest(&answer),
+                        ),
+                        ("signature-input", rfc.input_member()),
+                        ("signature", rfc.signature_member()),
                     ],
                     answer,
                 )
@@ -501,4 +511,236 @@ async fn the_cli_invokes_through_the_gateway_and_directly() {
     .await
     .expect("join");
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// RFC 9421 headers for a call through the gateway at `gateway_url` (`.../invoke`) to an agent
+/// at `agent_url`: `am` for the gateway, `am-agent` for the agent (docs/protocol.md §4b).
+fn rfc9421(
+    caller: &Identity,
+    gateway_url: &str,
+    agent_url: Option<&str>,
+    path: &str,
+    body: &[u8],
+    params: &agentmesh::httpsig::Params,
+) -> Vec<(&'static str, String)> {
+    use agentmesh::httpsig::{self, RequestTarget};
+    let join = |base: &str| agentmesh::encoding::join_endpoint(base, path);
+    let mut signed = vec![
+        httpsig::sign_request(
+            caller,
+            "am",
+            &RequestTarget::of_url("POST", &join(gateway_url)).expect("url"),
+            body,
+            params,
+        )
+        .expect("sign"),
+    ];
+    if let Some(agent) = agent_url {
+        signed.push(
+            httpsig::sign_request(
+                caller,
+                "am-agent",
+                &RequestTarget::of_url("POST", &join(agent)).expect("url"),
+                body,
+                params,
+            )
+            .expect("sign"),
+        );
+    }
+    let list =
+        |f: fn(&httpsig::Signed) -> String| signed.iter().map(f).collect::<Vec<_>>().join(", ");
+    vec![
+        ("content-digest", httpsig::content_digest(body)),
+        ("signature-input", list(httpsig::Signed::input_member)),
+        ("signature", list(httpsig::Signed::signature_member)),
+    ]
+}
+
+impl Setup {
+    async fn send_headers(
+        &self,
+        target: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&'static str, String)],
+    ) -> (u16, HeaderMap, Bytes) {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/agents/{target}/invoke{path}", self.node.url))
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let res = req.send().await.expect("send");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        (status, headers, res.bytes().await.expect("body"))
+    }
+}
+
+#[tokio::test]
+async fn an_rfc9421_call_is_accepted_and_the_agent_checks_the_copy_signed_for_it() {
+    let s = setup().await;
+    let up = upstream(Mode::Echo).await;
+    s.register(&up.agent, &up.url, |_| {}).await;
+    let caller = Identity::generate();
+    let gateway = format!("{}/v1/agents/{}/invoke", s.node.url, up.agent.id());
+    let body = br#"{"city":"Paris"}"#;
+    let params =
+        agentmesh::httpsig::Params::agentmesh(&caller, now_unix(), "cmZjOTQyMS1ub25jZS0wMQ");
+    let headers = rfc9421(
+        &caller,
+        &gateway,
+        Some(&up.url),
+        "/forecast?days=2",
+        body,
+        &params,
+    );
+    let (status, res_headers, answer) = s
+        .send_headers(up.agent.id(), "/forecast?days=2", body, &headers)
+        .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    let v: Value = serde_json::from_slice(&answer).expect("json");
+    assert_eq!(
+        v["caller"],
+        caller.id(),
+        "the agent verified its own RFC 9421 copy"
+    );
+    // The answer is signed in both forms for the request's nonce, and both hold.
+    let get = |n: &str| {
+        res_headers
+            .get(n)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    };
+    assert!(get("signature-input").is_some_and(|i| i.contains("\"@status\"")));
+    verify_response(up.agent.id(), 200, "cmZjOTQyMS1ub25jZS0wMQ", get, &answer)
+        .expect("signed answer");
+    assert!(verify_response(up.agent.id(), 200, "another-nonce-entirely", get, &answer).is_err());
+
+    // The same request again is a replay.
+    let (st, _, b) = s
+        .send_headers(up.agent.id(), "/forecast?days=2", body, &headers)
+        .await;
+    assert_eq!((st, code(&b).as_str()), (401, "replayed_nonce"));
+
+    // A stock signer's own label, no copy for the agent: the gateway accepts it; the agent
+    // gets no signature it could check.
+    let params = agentmesh::httpsig::Params {
+        tag: None,
+        ..agentmesh::httpsig::Params::agentmesh(&caller, now_unix(), "c3RvY2stbGFiZWwtbm9uY2U")
+    };
+    let mut stock = rfc9421(&caller, &gateway, None, "/x", b"{}", &params);
+    for (_, v) in &mut stock {
+        *v = v.replacen("am=", "sig1=", 1);
+    }
+    let (st, _, b) = s.send_headers(up.agent.id(), "/x", b"{}", &stock).await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+    let v: Value = serde_json::from_slice(&b).expect("json");
+    assert_eq!(v["caller_error"], "missing_header");
+}
+
+#[tokio::test]
+async fn rfc9421_refusals_name_their_reason() {
+    let s = setup().await;
+    let up = upstream(Mode::Echo).await;
+    s.register(&up.agent, &up.url, |_| {}).await;
+    let caller = Identity::generate();
+    let target = up.agent.id();
+    let gateway = format!("{}/v1/agents/{target}/invoke", s.node.url);
+    let now = now_unix();
+    let mut n = 0;
+    let mut params = |at: i64| {
+        n += 1;
+        agentmesh::httpsig::Params::agentmesh(&caller, at, &format!("bm9uY2Utbm9uY2UtbnVtYmVy{n}"))
+    };
+
+    // The body is not the one signed.
+    let h = rfc9421(&caller, &gateway, None, "/x", b"{}", &params(now));
+    let (st, _, b) = s.send_headers(target, "/x", b"{\"tampered\":1}", &h).await;
+    assert_eq!((st, code(&b).as_str()), (401, "bad_signature"));
+    // Signed for another agent's gateway URL.
+    let other = format!(
+        "{}/v1/agents/{}/invoke",
+        s.node.url,
+        Identity::generate().id()
+    );
+    let h = rfc9421(&caller, &other, None, "/x", b"{}", &params(now));
+    let (st, _, b) = s.send_headers(target, "/x", b"{}", &h).await;
+    assert_eq!((st, code(&b).as_str()), (401, "bad_signature"));
+    // Too old, and from the future.
+    for at in [now - 300, now + 300] {
+        let h = rfc9421(&caller, &gateway, None, "/x", b"{}", &params(at));
+        let (st, _, b) = s.send_headers(target, "/x", b"{}", &h).await;
+        assert_eq!((st, code(&b).as_str()), (401, "stale_timestamp"), "{at}");
+    }
+    // Content-Digest left out of what is signed.
+    let mut p = params(now);
+    p.nonce = Some("bm8tZGlnZXN0LWNvdmVyZWQ".into());
+    let signed = agentmesh::httpsig::sign(
+        &caller,
+        "am",
+        &["@method", "@authority", "@path", "@query"],
+        &[
+            "POST".into(),
+            s.node.url.trim_start_matches("http://").into(),
+            format!("/v1/agents/{target}/invoke/x"),
+            "?".into(),
+        ],
+        &p,
+    )
+    .expect("sign");
+    let h = [
+        ("content-digest", agentmesh::httpsig::content_digest(b"{}")),
+        ("signature-input", signed.input_member()),
+        ("signature", signed.signature_member()),
+    ];
+    let (st, _, b) = s.send_headers(target, "/x", b"{}", &h).await;
+    assert_eq!((st, code(&b).as_str()), (401, "bad_signature"));
+    assert!(String::from_utf8_lossy(&b).contains("content-digest"));
+    // Both forms, disagreeing on the nonce.
+    let x = sign_request_with_nonce(
+        &caller,
+        target,
+        "POST",
+        "/x",
+        b"{}",
+        now,
+        "eC1hZ2VudC1ub25jZS0wMDE",
+    );
+    let mut h: Vec<(&'static str, String)> = x.headers().into_iter().collect();
+    h.extend(rfc9421(&caller, &gateway, None, "/x", b"{}", &params(now)));
+    let (st, _, b) = s.send_headers(target, "/x", b"{}", &h).await;
+    assert_eq!((st, code(&b).as_str()), (401, "bad_signature"));
+    assert!(String::from_utf8_lossy(&b).contains("disagree"));
+    // Both forms, agreeing: accepted.
+    let p = agentmesh::httpsig::Params::agentmesh(&caller, now, "eC1hZ2VudC1ub25jZS0wMDI");
+    let x = sign_request_with_nonce(
+        &caller,
+        target,
+        "POST",
+        "/x",
+        b"{}",
+        now,
+        "eC1hZ2VudC1ub25jZS0wMDI",
+    );
+    let mut h: Vec<(&'static str, String)> = x.headers().into_iter().collect();
+    h.extend(rfc9421(&caller, &gateway, Some(&up.url), "/x", b"{}", &p));
+    let (st, _, b) = s.send_headers(target, "/x", b"{}", &h).await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+    // Garbage in the fields: a 401, never a 500.
+    for (input, sig) in [
+        ("((((", "am=:AAAA:"),
+        ("am=()", "am=:AAAA:"),
+        ("am=(\"@method\");created=1;keyid=\"did:key:zzz\"", "am=?1"),
+    ] {
+        let h = [
+            ("content-digest", agentmesh::httpsig::content_digest(b"{}")),
+            ("signature-input", input.to_string()),
+            ("signature", sig.to_string()),
+        ];
+        let (st, _, _) = s.send_headers(target, "/x", b"{}", &h).await;
+        assert_eq!(st, 401, "{input}");
+    }
+    assert_eq!(s.outcomes.counts(caller.id())[0], 0);
 }

@@ -12,16 +12,22 @@ use crate::interop::SignedCaller;
 use crate::interop::a2a::{self, Version};
 use crate::interop::mcp::{McpSession, content_text};
 
-/// The base URL calls go to: the gateway, or the agent's own http(s) endpoint with `--direct`.
+/// The base URL calls go to: the gateway, or the agent's own http(s) endpoint with `--direct`;
+/// and, through the gateway, the agent's endpoint (for the signature the agent checks), when
+/// its card can be read.
 pub(super) async fn base_url(
     args: &Args,
     client: &crate::client::Client,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, Option<String>)> {
     if !args.direct {
-        return Ok(format!(
-            "{}/v1/agents/{}/invoke",
-            client.base(),
-            args.agent_id
+        let endpoint = match client.get_agent(&args.agent_id).await {
+            Ok(card) => card.fields().ok().and_then(|f| f.endpoint),
+            // The gateway will say what is wrong with the agent.
+            Err(_) => None,
+        };
+        return Ok((
+            format!("{}/v1/agents/{}/invoke", client.base(), args.agent_id),
+            endpoint,
         ));
     }
     let card = client
@@ -32,7 +38,7 @@ pub(super) async fn base_url(
     if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
         bail!("--direct needs an http(s) endpoint; this agent's is `{endpoint}`");
     }
-    Ok(endpoint.to_string())
+    Ok((endpoint.to_string(), None))
 }
 
 fn parse_json_arg(flag: &str, text: Option<&str>) -> anyhow::Result<Option<Value>> {
@@ -52,8 +58,10 @@ pub(super) fn run(
     let client = ctx.client(args.timeout)?;
     let http = client.http().clone();
     runtime()?.block_on(async {
-        let base = base_url(args, &client).await?;
-        let caller = SignedCaller::new(http, id, &args.agent_id, &base).with_headers(headers);
+        let (base, endpoint) = base_url(args, &client).await?;
+        let caller = SignedCaller::new(http, id, &args.agent_id, &base)
+            .with_headers(headers)
+            .with_agent_endpoint(endpoint);
         let outcome = match (&args.mcp, &args.a2a) {
             (Some(method), _) => mcp(ctx, args, caller.clone(), method).await?,
             (None, Some(text)) => a2a_call(ctx, args, &caller, text).await?,

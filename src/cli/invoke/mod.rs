@@ -104,9 +104,10 @@ pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
     }
     let (id, _) = ctx.load_key(&ctx.key)?;
     let (answer, base) = runtime()?.block_on(async {
-        let base = interop::base_url(&args, &client).await?;
-        let caller =
-            SignedCaller::new(client.http().clone(), id, &args.agent_id, &base).with_headers(extra);
+        let (base, endpoint) = interop::base_url(&args, &client).await?;
+        let caller = SignedCaller::new(client.http().clone(), id, &args.agent_id, &base)
+            .with_headers(extra)
+            .with_agent_endpoint(endpoint);
         anyhow::Ok((caller.send(&method, &args.path, &[], body).await?, base))
     })?;
     let (status, headers, bytes, verified) =
