@@ -202,3 +202,134 @@ fn invalid_ids_are_refused() {
         assert!(public_from_did(&id).is_err(), "{id}: {}", s(e, "why"));
     }
 }
+
+#[test]
+fn rfc9421_request_and_what_the_agent_receives() {
+    use agentmesh::httpsig::{self, Params, RequestTarget};
+    let v = vectors();
+    let r = &v["rfc9421_request"];
+    let signer = identity(&v, s(r, "signer"));
+    let body = s(r, "body").as_bytes();
+    assert_eq!(httpsig::content_digest(body), s(r, "content_digest"));
+    let created = r["created"].as_i64().expect("created");
+    let params = Params::agentmesh(&signer, created, s(r, "nonce"));
+    assert_eq!(params.expires, r["expires"].as_i64());
+    let sigs = &r["signatures"];
+    for (name, target) in [
+        ("am", RequestTarget::of_url("POST", s(r, "gateway_url"))),
+        (
+            "am_agent_http",
+            RequestTarget::of_url("POST", s(r, "agent_url")),
+        ),
+        (
+            "am_agent_relay",
+            Some(RequestTarget::new(
+                "POST",
+                s(r, "target"),
+                "/forecast?days=2",
+            )),
+        ),
+    ] {
+        let want = &sigs[name];
+        let signed = httpsig::sign_request(
+            &signer,
+            s(want, "label"),
+            &target.expect("url"),
+            body,
+            &params,
+        )
+        .expect("sign");
+        assert_eq!(signed.base, s(want, "signature_base"), "{name}");
+        assert_eq!(signed.input, s(want, "signature_input"), "{name}");
+        assert_eq!(signed.signature, s(want, "signature"), "{name}");
+    }
+    // The gateway verifies `am` and hands the agent `am-agent` as `am`.
+    let through = &r["headers_through_gateway"];
+    let header = |n: &str| through[n].as_str().map(str::to_string);
+    let (input, signature) = httpsig::for_agent(&header).expect("am-agent");
+    let at_agent = &r["headers_at_agent"];
+    assert_eq!(input, s(at_agent, "signature-input"));
+    assert_eq!(signature, s(at_agent, "signature"));
+    // The agent (a Verifier, Host = its endpoint's authority) accepts it, with the §4 form too.
+    let x = sign_request_with_nonce(
+        &signer,
+        s(r, "target"),
+        "POST",
+        "/forecast?days=2",
+        body,
+        created,
+        s(r, "nonce"),
+    );
+    let header = |n: &str| match n {
+        "host" => Some("127.0.0.1:8080".to_string()),
+        "signature-input" | "signature" | "content-digest" => {
+            at_agent[n].as_str().map(str::to_string)
+        }
+        other => x.get(other),
+    };
+    let verifier = Verifier::new(s(r, "target"), 60, 16);
+    let caller = verifier
+        .verify(header, "POST", "/forecast?days=2", body, created)
+        .expect("both forms verify and agree");
+    assert_eq!(caller, signer.id());
+}
+
+#[test]
+fn rfc9421_response() {
+    use agentmesh::httpsig;
+    let v = vectors();
+    let r = &v["rfc9421_response"];
+    let signer = identity(&v, s(r, "signer"));
+    let body = s(r, "body").as_bytes();
+    let status = u16::try_from(r["status"].as_u64().expect("status")).expect("u16");
+    let created = r["created"].as_i64().expect("created");
+    let signed = httpsig::sign_response(&signer, status, s(r, "request_nonce"), body, created)
+        .expect("sign");
+    assert_eq!(httpsig::content_digest(body), s(r, "content_digest"));
+    assert_eq!(signed.base, s(r, "signature_base"));
+    assert_eq!(signed.input_member(), s(r, "signature_input"));
+    assert_eq!(signed.signature_member(), s(r, "signature"));
+    let header = |n: &str| match n {
+        "signature-input" => Some(signed.input_member()),
+        "signature" => Some(signed.signature_member()),
+        "content-digest" => Some(httpsig::content_digest(body)),
+        _ => None,
+    };
+    verify_response(signer.id(), status, s(r, "request_nonce"), header, body).expect("verifies");
+    assert!(verify_response(signer.id(), 201, s(r, "request_nonce"), header, body).is_err());
+}
+
+#[test]
+fn rfc9421_appendix_b26() {
+    use agentmesh::httpsig::{self, Params};
+    let v = vectors();
+    let r = &v["rfc9421_b26"];
+    let secret: [u8; 32] = agentmesh::encoding::b64url_decode(s(r, "secret_b64url"))
+        .expect("b64")
+        .try_into()
+        .expect("32 bytes");
+    let key = Identity::from_secret(&secret);
+    assert_eq!(
+        agentmesh::encoding::b64url(key.verifying_key().as_bytes()),
+        s(r, "public_b64url")
+    );
+    let strings = |k: &str| -> Vec<String> {
+        r[k].as_array()
+            .expect("array")
+            .iter()
+            .map(|x| x.as_str().expect("str").to_string())
+            .collect()
+    };
+    let components = strings("components");
+    let components: Vec<&str> = components.iter().map(String::as_str).collect();
+    let params = Params {
+        created: r["created"].as_i64().expect("created"),
+        keyid: s(r, "keyid").into(),
+        ..Params::default()
+    };
+    let signed =
+        httpsig::sign(&key, "sig-b26", &components, &strings("values"), &params).expect("sign");
+    assert_eq!(signed.base, s(r, "signature_base"));
+    assert_eq!(signed.input_member(), s(r, "signature_input"));
+    assert_eq!(signed.signature_member(), s(r, "signature"));
+}
