@@ -101,6 +101,19 @@ pub struct Params {
     pub alg: bool,
     /// `tag`.
     pub tag: Option<String>,
+    /// The order to write them in.
+    pub order: ParamOrder,
+}
+
+/// The order a signer writes parameters in (it is part of what is signed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParamOrder {
+    /// `created`, `keyid`, `alg`, `expires`, `nonce`, `tag`: the Web Bot Auth drafts' and
+    /// Cloudflare's order, used by AgentMesh signatures.
+    #[default]
+    Standard,
+    /// `created`, `expires`, `keyid`, `alg`, `nonce`, `tag`: the directory draft's example.
+    ExpiresFirst,
 }
 
 impl Params {
@@ -114,6 +127,7 @@ impl Params {
             keyid: id.id().to_string(),
             alg: true,
             tag: Some(TAG.to_string()),
+            order: ParamOrder::Standard,
         }
     }
 }
@@ -218,19 +232,30 @@ fn serialize_params(components: &[&str], p: &Params) -> Result<String, HttpSigEr
     {
         let mut inner = list.inner_list();
         for c in components {
-            let (name, member) = split_component(c);
+            let (name, param) = split_component(c);
             let item =
                 inner.bare_item(StringRef::from_str(name).map_err(|_| bad("a component name"))?);
-            if let Some(m) = member {
-                item.parameter(
-                    key("key"),
-                    StringRef::from_str(m).map_err(|_| bad("a key"))?,
-                );
+            match param {
+                ComponentParam::Key(m) => {
+                    item.parameter(
+                        key("key"),
+                        StringRef::from_str(m).map_err(|_| bad("a key"))?,
+                    );
+                }
+                ComponentParam::Req => {
+                    item.parameter(key("req"), true);
+                }
+                ComponentParam::None => {}
             }
         }
         let mut params = inner.finish();
-        // The order of the Web Bot Auth drafts and Cloudflare's implementations.
+        // The order of the Web Bot Auth drafts and Cloudflare's implementations (or the
+        // directory draft's, with `expires` before `keyid`).
         params = params.parameter(key("created"), sfv::Integer::constant(p.created));
+        let expires_first = p.order == ParamOrder::ExpiresFirst;
+        if let Some(e) = p.expires.filter(|_| expires_first) {
+            params = params.parameter(key("expires"), sfv::Integer::constant(e));
+        }
         params = params.parameter(
             key("keyid"),
             StringRef::from_str(&p.keyid).map_err(|_| bad("the keyid"))?,
@@ -238,7 +263,7 @@ fn serialize_params(components: &[&str], p: &Params) -> Result<String, HttpSigEr
         if p.alg {
             params = params.parameter(key("alg"), StringRef::constant("ed25519"));
         }
-        if let Some(e) = p.expires {
+        if let Some(e) = p.expires.filter(|_| !expires_first) {
             params = params.parameter(key("expires"), sfv::Integer::constant(e));
         }
         if let Some(n) = &p.nonce {
@@ -258,12 +283,24 @@ fn serialize_params(components: &[&str], p: &Params) -> Result<String, HttpSigEr
         .ok_or_else(|| HttpSigError::Malformed("empty signature parameters".into()))
 }
 
-/// `name;key=member` (a Dictionary header's member, RFC 9421 §2.1.2) as `(name, Some(member))`.
-fn split_component(c: &str) -> (&str, Option<&str>) {
-    match c.split_once(";key=") {
-        Some((name, member)) => (name, Some(member)),
-        None => (c, None),
+/// `name;key=member` (a Dictionary header's member, RFC 9421 §2.1.2) and `name;req` (§2.4).
+fn split_component(c: &str) -> (&str, ComponentParam<'_>) {
+    if let Some((name, member)) = c.split_once(";key=") {
+        (name, ComponentParam::Key(member))
+    } else if let Some(name) = c.strip_suffix(";req") {
+        (name, ComponentParam::Req)
+    } else {
+        (c, ComponentParam::None)
     }
+}
+
+/// The one component parameter a signer here may set.
+enum ComponentParam<'a> {
+    None,
+    /// `;key="member"`: one member of a Dictionary header.
+    Key(&'a str),
+    /// `;req`: the request's component, in a response signature.
+    Req,
 }
 
 /// The signature base of RFC 9421 §2.5: one `"<component>": <value>` line per component, then
@@ -277,10 +314,11 @@ fn signature_base(lines: &[(&str, String)], params_value: &str) -> Result<String
             )));
         }
         match split_component(name) {
-            (name, Some(member)) => {
+            (name, ComponentParam::Key(member)) => {
                 base.push_str(&format!("\"{name}\";key=\"{member}\": {value}\n"))
             }
-            (name, None) => base.push_str(&format!("\"{name}\": {value}\n")),
+            (name, ComponentParam::Req) => base.push_str(&format!("\"{name}\";req: {value}\n")),
+            (name, ComponentParam::None) => base.push_str(&format!("\"{name}\": {value}\n")),
         }
     }
     base.push_str(&format!("\"@signature-params\": {params_value}"));
@@ -288,7 +326,8 @@ fn signature_base(lines: &[(&str, String)], params_value: &str) -> Result<String
 }
 
 /// Signs `components` with values `values` (same order) under `label`. A component
-/// `name;key=member` covers one member of a Dictionary header (`"signature-agent";key="am"`).
+/// `name;key=member` covers one member of a Dictionary header (`"signature-agent";key="am"`),
+/// `name;req` the request's component in a response.
 pub fn sign(
     id: &Identity,
     label: &str,
@@ -344,6 +383,150 @@ pub fn sign_response(
     let params = Params::agentmesh(id, now, request_nonce);
     let values = [status.to_string(), content_digest(body)];
     sign(id, LABEL, &RESPONSE_COMPONENTS, &values, &params)
+}
+
+/// The RFC 7638 JWK SHA-256 thumbprint (base64url) of an Ed25519 key: the `keyid` of the Web
+/// Bot Auth profile and of key directories.
+pub fn jwk_thumbprint(public: &[u8; 32]) -> String {
+    let x = crate::encoding::b64url(public);
+    let jwk = format!("{{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"{x}\"}}");
+    crate::encoding::b64url(&Sha256::digest(jwk.as_bytes()))
+}
+
+/// The tag of a key directory's signatures.
+pub const DIRECTORY_TAG: &str = "http-message-signatures-directory";
+/// The label of a key directory's signature.
+pub const DIRECTORY_LABEL: &str = "binding";
+/// The media type of a key directory.
+pub const DIRECTORY_MEDIA_TYPE: &str = "application/http-message-signatures-directory+json";
+
+/// The key directory of one Ed25519 key, byte for byte as docs/protocol.md §4c fixes it.
+pub fn directory_body(public: &[u8; 32]) -> String {
+    format!(
+        "{{\"keys\":[{{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"{}\",\"x\":\"{}\",\"use\":\"sig\"}}]}}",
+        jwk_thumbprint(public),
+        crate::encoding::b64url(public)
+    )
+}
+
+/// The signature a key makes over its own directory as served at `authority` (the directory
+/// draft's proof of possession), valid `created`…`expires`.
+pub fn sign_directory(
+    id: &Identity,
+    authority: &str,
+    created: i64,
+    expires: i64,
+) -> Result<Signed, HttpSigError> {
+    let public = id.verifying_key().to_bytes();
+    let body = directory_body(&public);
+    let params = Params {
+        created,
+        expires: Some(expires),
+        keyid: jwk_thumbprint(&public),
+        tag: Some(DIRECTORY_TAG.into()),
+        order: ParamOrder::ExpiresFirst,
+        ..Params::default()
+    };
+    let values = [
+        authority.to_ascii_lowercase(),
+        content_digest(body.as_bytes()),
+    ];
+    sign(
+        id,
+        DIRECTORY_LABEL,
+        &["@authority;req", "content-digest"],
+        &values,
+        &params,
+    )
+}
+
+/// Whether `signature` (a `Signature` member value `:…:`) over `input` (an inner list as
+/// [`sign_directory`] writes it) is `public`'s directory signature for `authority`. The input
+/// must be exactly what [`sign_directory`] would write for its own `created` and `expires`.
+pub fn check_directory(public: &[u8; 32], authority: &str, input: &str, signature: &str) -> bool {
+    use base64::Engine as _;
+    let Ok(dict) = Parser::new(&format!("{DIRECTORY_LABEL}={input}")).parse::<Dictionary>() else {
+        return false;
+    };
+    let Some(ListEntry::InnerList(inner)) = dict.get(DIRECTORY_LABEL) else {
+        return false;
+    };
+    let Ok(params) = read_params(&inner.params) else {
+        return false;
+    };
+    let body = directory_body(public);
+    let expected = Params {
+        created: params.created,
+        expires: params.expires,
+        keyid: jwk_thumbprint(public),
+        tag: Some(DIRECTORY_TAG.into()),
+        order: ParamOrder::ExpiresFirst,
+        ..Params::default()
+    };
+    let Ok(want) = serialize_params(&["@authority;req", "content-digest"], &expected) else {
+        return false;
+    };
+    if want != input || params.expires.is_none() {
+        return false;
+    }
+    let values = [
+        ("@authority;req", authority.to_ascii_lowercase()),
+        ("content-digest", content_digest(body.as_bytes())),
+    ];
+    let Ok(base) = signature_base(&values, input) else {
+        return false;
+    };
+    let Some(sig) = signature
+        .strip_prefix(':')
+        .and_then(|s| s.strip_suffix(':'))
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+        .and_then(|s| <[u8; 64]>::try_from(s).ok())
+    else {
+        return false;
+    };
+    let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(public) else {
+        return false;
+    };
+    key.verify_strict(base.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig))
+        .is_ok()
+}
+
+/// The Web Bot Auth profile's label.
+pub const WEB_BOT_AUTH_LABEL: &str = "wba";
+
+/// The Web Bot Auth signature of a request to a website (docs/protocol.md §4c): `directory` is
+/// the agent's key directory URL; returns `(Signature-Agent, Signed)`.
+pub fn sign_web_bot_auth(
+    id: &Identity,
+    target: &RequestTarget,
+    body: &[u8],
+    directory: &str,
+    now: i64,
+    nonce64: &[u8; 64],
+) -> Result<(String, Signed), HttpSigError> {
+    use base64::Engine as _;
+    let agent = format!("{WEB_BOT_AUTH_LABEL}=\"{directory}\";type=jwks_uri");
+    let member = format!("\"{directory}\";type=jwks_uri");
+    let params = Params {
+        created: now,
+        expires: Some(now + VALIDITY_S),
+        nonce: Some(base64::engine::general_purpose::STANDARD.encode(nonce64)),
+        keyid: jwk_thumbprint(&id.verifying_key().to_bytes()),
+        alg: true,
+        tag: Some(WEB_BOT_AUTH_TAG.into()),
+        order: ParamOrder::Standard,
+    };
+    let mut components: Vec<&str> = REQUEST_COMPONENTS.to_vec();
+    let covered = format!("{H_SIGNATURE_AGENT};key={WEB_BOT_AUTH_LABEL}");
+    components.push(&covered);
+    let digest = content_digest(body);
+    let values: Vec<String> = REQUEST_COMPONENTS
+        .iter()
+        .map(|c| target.value(c).unwrap_or_else(|| digest.clone()))
+        .chain(std::iter::once(member))
+        .collect();
+    let signed = sign(id, WEB_BOT_AUTH_LABEL, &components, &values, &params)?;
+    Ok((agent, signed))
 }
 
 /// One signature read off a message, with everything needed to check it.
@@ -663,6 +846,57 @@ mod tests {
         assert_eq!(parsed.signature.len(), 64);
     }
 
+    /// The directory draft's signed-directory example, byte for byte.
+    #[test]
+    fn directory_draft_vector_is_reproduced() {
+        let key = rfc_key();
+        let public = key.verifying_key().to_bytes();
+        assert_eq!(
+            jwk_thumbprint(&public),
+            "poqkLGiymh_W0uP6PZFw-dvez3QJT5SolqXBCW38r0U"
+        );
+        let body = directory_body(&public);
+        assert_eq!(
+            body,
+            r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"poqkLGiymh_W0uP6PZFw-dvez3QJT5SolqXBCW38r0U","x":"JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs","use":"sig"}]}"#
+        );
+        assert_eq!(
+            content_digest(body.as_bytes()),
+            "sha-256=:CADMT2aBdV/rqQr/NIru64ERQkCobVvllA4V0fLFDu0=:"
+        );
+        let signed = sign_directory(&key, "signature-agent.test", 1_735_689_600, 4_889_289_600)
+            .expect("sign");
+        assert_eq!(
+            signed.signature_member(),
+            "binding=:l6P8R67tm3kujAxbHWio7ll01qrEZ0dKD/WWlGhNYEmTnFZM8Wt0VQ9zqGfvo7T/UMkBxsigzChM1Gpz7gOVBg==:"
+        );
+        assert!(check_directory(
+            &public,
+            "signature-agent.test",
+            &signed.input,
+            &signed.signature
+        ));
+        assert!(!check_directory(
+            &public,
+            "other.test",
+            &signed.input,
+            &signed.signature
+        ));
+        let other = Identity::generate().verifying_key().to_bytes();
+        assert!(!check_directory(
+            &other,
+            "signature-agent.test",
+            &signed.input,
+            &signed.signature
+        ));
+        assert!(!check_directory(
+            &public,
+            "signature-agent.test",
+            "((",
+            &signed.signature
+        ));
+    }
+
     /// The Web Bot Auth draft's dictionary-form vector: `"signature-agent";key="agent2"`.
     #[test]
     fn web_bot_auth_draft_vector_is_reproduced() {
@@ -673,6 +907,7 @@ mod tests {
             keyid: "poqkLGiymh_W0uP6PZFw-dvez3QJT5SolqXBCW38r0U".into(),
             alg: true,
             tag: Some(WEB_BOT_AUTH_TAG.into()),
+            order: ParamOrder::Standard,
         };
         let signed = sign(
             &rfc_key(),

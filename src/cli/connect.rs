@@ -88,7 +88,8 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         let manifest = if args.register {
             let (base, after) = Published::load(ctx, id.id()).edit_base(stored);
             let issued_at = next_issued_at(after).await;
-            let m = relay_manifest(&id, &args, &relay, base.as_ref(), issued_at)?;
+            let mut m = relay_manifest(&id, &args, &relay, base.as_ref(), issued_at)?;
+            super::register::sign_key_directory(&mut m, &id, &relay);
             let envelope = sign_manifest(m.to_value(), &id)?;
             let res = client
                 .register(&envelope)

@@ -128,6 +128,36 @@ fn load_card_file(path: &Path) -> anyhow::Result<CardFile> {
     parsed.with_context(|| format!("invalid card file {}", path.display()))
 }
 
+/// Puts in `m.meta.httpsig_directory` the agent's signature over its own key directory as the
+/// node at `node_url` serves it (docs/protocol.md §4c): the webbotauth directory draft's proof of
+/// possession, which only the key's holder can make. Valid from `issued_at` to the card's expiry
+/// (a year when it has none).
+pub(super) fn sign_key_directory(m: &mut Manifest, id: &crate::identity::Identity, node_url: &str) {
+    use crate::httpsig;
+    const YEAR_S: i64 = 365 * 24 * 3600;
+    let Some(authority) = httpsig::RequestTarget::of_url("GET", node_url).map(|t| t.authority)
+    else {
+        return;
+    };
+    let created = parse_rfc3339(&m.issued_at).unwrap_or_else(crate::encoding::now_unix);
+    let expires = m
+        .expires_at
+        .as_deref()
+        .and_then(parse_rfc3339)
+        .unwrap_or(created + YEAR_S);
+    let Ok(signed) = httpsig::sign_directory(id, &authority, created, expires) else {
+        return;
+    };
+    let entry = serde_json::json!({
+        "authority": authority,
+        "signature_input": signed.input_member(),
+        "signature": signed.signature_member(),
+    });
+    m.meta
+        .get_or_insert_with(Map::new)
+        .insert("httpsig_directory".into(), entry);
+}
+
 /// Builds the manifest issued at `issued_at`: `base` (the current card; `None` for a new one)
 /// with the file's fields and then the flags over it.
 pub(super) fn build_manifest(
@@ -600,6 +630,10 @@ pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
             _ => None,
         };
         let name = manifest.name.clone();
+        let mut manifest = manifest;
+        if !manifest.revoked {
+            sign_key_directory(&mut manifest, &id, &ctx.node);
+        }
         let envelope = sign_manifest(manifest.to_value(), &id)?;
         // Checked here as the node will check it, so a card that breaks a limit (an imported
         // one, or flags on top of it) is named field by field before anything is sent.

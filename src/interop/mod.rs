@@ -97,6 +97,8 @@ pub struct SignedCaller {
     /// The agent's endpoint when `base` is a gateway: the URL the `am-agent` RFC 9421
     /// signature covers, so the agent can check its caller (docs/protocol.md §4b).
     agent_endpoint: Option<String>,
+    /// The caller's key directory URL, when requests also carry a Web Bot Auth signature.
+    web_bot_auth: Option<String>,
 }
 
 const SEEN_NONE: u8 = 0;
@@ -115,7 +117,15 @@ impl SignedCaller {
             all_verified: std::sync::Arc::default(),
             extra: Vec::new(),
             agent_endpoint: None,
+            web_bot_auth: None,
         }
+    }
+
+    /// Also signs each request with the Web Bot Auth profile (docs/protocol.md §4c), naming
+    /// `directory` (the caller's key directory URL) in `Signature-Agent`.
+    pub fn with_web_bot_auth(mut self, directory: Option<String>) -> Self {
+        self.web_bot_auth = directory;
+        self
     }
 
     /// Also signs each request for the agent's own `endpoint` (calls through a gateway).
@@ -150,12 +160,29 @@ impl SignedCaller {
         if let Some(agent) = agent {
             signed.extend(httpsig::sign_request(&self.key, AGENT_LABEL, &agent, body, params).ok());
         }
+        let mut signature_agent = None;
+        if let (Some(directory), Some(site)) =
+            (&self.web_bot_auth, RequestTarget::of_url(method, url))
+        {
+            let nonce = crate::encoding::random_bytes::<64>();
+            if let Ok((agent, s)) = httpsig::sign_web_bot_auth(
+                &self.key,
+                &site,
+                body,
+                directory,
+                params.created,
+                &nonce,
+            ) {
+                signature_agent = Some(agent);
+                signed.push(s);
+            }
+        }
         if signed.is_empty() {
             return Vec::new();
         }
         let join =
             |f: fn(&httpsig::Signed) -> String| signed.iter().map(f).collect::<Vec<_>>().join(", ");
-        vec![
+        let mut headers = vec![
             (httpsig::H_CONTENT_DIGEST, httpsig::content_digest(body)),
             (
                 httpsig::H_SIGNATURE_INPUT,
@@ -165,7 +192,9 @@ impl SignedCaller {
                 httpsig::H_SIGNATURE,
                 join(httpsig::Signed::signature_member),
             ),
-        ]
+        ];
+        headers.extend(signature_agent.map(|a| (httpsig::H_SIGNATURE_AGENT, a)));
+        headers
     }
 
     /// Adds `headers` to every request (after the protocol's own, before the signature's).

@@ -367,6 +367,85 @@ pub async fn index(
         .into_response()
 }
 
+/// `GET /v1/agents/{id}/http-message-signatures-directory`: the agent's key as a key directory
+/// of the webbotauth drafts (docs/protocol.md §4c), signed by the agent's own key when the card
+/// carries that signature for the authority asked.
+#[utoipa::path(get, path = "/v1/agents/{id}/http-message-signatures-directory", tag = "registry",
+    params(("id" = String, Path, pattern = r"^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$", description = "The agent's did:key")),
+    responses(
+        (status = 200, description = "A JWKS of the agent's key (`application/http-message-signatures-directory+json`)", content_type = "application/http-message-signatures-directory+json", body = Object),
+        (status = 404, description = "`not_found`: no such agent", body = crate::wire::ErrorBody),
+        (status = 410, description = "`revoked`, or an expired card: its key is no longer listed", body = crate::wire::ErrorBody),
+    ))]
+pub async fn key_directory(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use crate::httpsig;
+    let card = live_card(&state, &id).await?;
+    let public = public_from_did(&id)
+        .map_err(|e| ApiError::bad_field("id", e.to_string()))?
+        .to_bytes();
+    let body = httpsig::directory_body(&public);
+    let mut res = (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                httpsig::DIRECTORY_MEDIA_TYPE.to_string(),
+            ),
+            (axum::http::header::CACHE_CONTROL, "max-age=300".to_string()),
+            (
+                axum::http::header::HeaderName::from_static(httpsig::H_CONTENT_DIGEST),
+                httpsig::content_digest(body.as_bytes()),
+            ),
+        ],
+        body,
+    )
+        .into_response();
+    // The agent's own signature, made at registration for one authority; served when this
+    // request asked that authority and it holds.
+    let authority = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let signed = card
+        .fields()
+        .ok()
+        .and_then(|m| m.meta)
+        .and_then(|meta| meta.get("httpsig_directory").cloned())
+        .and_then(|d| {
+            let field = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_string);
+            Some((
+                field("authority")?,
+                field("signature_input")?,
+                field("signature")?,
+            ))
+        })
+        .and_then(|(auth, input, sig)| {
+            let input = input.strip_prefix("binding=")?.to_string();
+            let sig = sig.strip_prefix("binding=")?.to_string();
+            (auth.eq_ignore_ascii_case(authority)
+                && httpsig::check_directory(&public, &auth, &input, &sig))
+            .then_some((input, sig))
+        });
+    if let Some((input, sig)) = signed {
+        for (name, value) in [
+            (httpsig::H_SIGNATURE_INPUT, format!("binding={input}")),
+            (httpsig::H_SIGNATURE, format!("binding={sig}")),
+        ] {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+                res.headers_mut().insert(name, v);
+            }
+        }
+        res.headers_mut().insert(
+            axum::http::header::VARY,
+            axum::http::HeaderValue::from_static("Host"),
+        );
+    }
+    Ok(res)
+}
+
 /// Most agents `GET /v1/resolve` lists.
 const MAX_RESOLVED: usize = 10;
 /// Most agents `GET /v1/resolve?prefix=true` lists (shell completion).

@@ -372,6 +372,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/agents/{id}", get(handlers::get_agent))
         .route("/v1/agents/{id}/agent-card.json", get(handlers::a2a_card))
         .route(
+            "/v1/agents/{id}/http-message-signatures-directory",
+            get(handlers::key_directory),
+        )
+        .route(
             "/v1/agents/{id}/invoke",
             any(gateway::invoke_root).layer(DefaultBodyLimit::disable()),
         )

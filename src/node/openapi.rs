@@ -27,6 +27,7 @@ use super::{federation, gateway, handlers, info, trust};
         handlers::get_agent,
         handlers::resolve,
         handlers::a2a_card,
+        handlers::key_directory,
         gateway::invoke_root,
         trust::list,
         trust::show,

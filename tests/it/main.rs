@@ -18,6 +18,7 @@ mod example_agent;
 mod federation;
 mod first_contact;
 mod generated_docs;
+mod httpsig;
 mod install_sh;
 mod interop;
 mod invoke;

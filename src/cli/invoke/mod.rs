@@ -36,6 +36,10 @@ pub struct Args {
     /// Call the agent's endpoint directly instead of through the node's gateway.
     #[arg(long)]
     pub direct: bool,
+    /// Also sign as Web Bot Auth asks (for calling websites), naming this key's directory on
+    /// the node in Signature-Agent.
+    #[arg(long, requires = "direct")]
+    pub web_bot_auth: bool,
     /// Speak MCP (Streamable HTTP): tools/list, tools/call, or any other method.
     #[arg(long, value_name = "METHOD", conflicts_with_all = ["data", "method", "a2a"])]
     pub mcp: Option<String>,
@@ -105,9 +109,17 @@ pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
     let (id, _) = ctx.load_key(&ctx.key)?;
     let (answer, base) = runtime()?.block_on(async {
         let (base, endpoint) = interop::base_url(&args, &client).await?;
+        let directory = args.web_bot_auth.then(|| {
+            format!(
+                "{}/v1/agents/{}/http-message-signatures-directory",
+                client.base(),
+                id.id()
+            )
+        });
         let caller = SignedCaller::new(client.http().clone(), id, &args.agent_id, &base)
             .with_headers(extra)
-            .with_agent_endpoint(endpoint);
+            .with_agent_endpoint(endpoint)
+            .with_web_bot_auth(directory);
         anyhow::Ok((caller.send(&method, &args.path, &[], body).await?, base))
     })?;
     let (status, headers, bytes, verified) =
