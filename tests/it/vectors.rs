@@ -333,3 +333,55 @@ fn rfc9421_appendix_b26() {
     assert_eq!(signed.input_member(), s(r, "signature_input"));
     assert_eq!(signed.signature_member(), s(r, "signature"));
 }
+
+#[test]
+fn web_bot_auth_and_key_directory() {
+    use agentmesh::httpsig::{self, RequestTarget};
+    let v = vectors();
+    let w = &v["web_bot_auth"];
+    let signer = identity(&v, s(w, "signer"));
+    let public = signer.verifying_key().to_bytes();
+    assert_eq!(httpsig::jwk_thumbprint(&public), s(w, "jwk_thumbprint"));
+    let nonce: [u8; 64] = hex::decode(s(w, "nonce_bytes_hex"))
+        .expect("hex")
+        .try_into()
+        .expect("64 bytes");
+    let (agent, signed) = httpsig::sign_web_bot_auth(
+        &signer,
+        &RequestTarget::of_url(s(w, "method"), s(w, "url")).expect("url"),
+        s(w, "body").as_bytes(),
+        s(w, "directory"),
+        w["created"].as_i64().expect("created"),
+        &nonce,
+    )
+    .expect("sign");
+    assert_eq!(agent, s(w, "signature-agent"));
+    assert_eq!(signed.base, s(w, "signature_base"));
+    assert_eq!(signed.input_member(), s(w, "signature_input"));
+    assert_eq!(signed.signature_member(), s(w, "signature"));
+
+    let d = &v["rfc9421_directory"];
+    let secret: [u8; 32] =
+        agentmesh::encoding::b64url_decode(s(&v["rfc9421_b26"], "secret_b64url"))
+            .expect("b64")
+            .try_into()
+            .expect("32 bytes");
+    let key = Identity::from_secret(&secret);
+    let public = key.verifying_key().to_bytes();
+    assert_eq!(httpsig::jwk_thumbprint(&public), s(d, "jwk_thumbprint"));
+    assert_eq!(httpsig::directory_body(&public), s(d, "body"));
+    assert_eq!(
+        httpsig::content_digest(s(d, "body").as_bytes()),
+        s(d, "content_digest")
+    );
+    let signed = httpsig::sign_directory(
+        &key,
+        s(d, "authority"),
+        d["created"].as_i64().expect("created"),
+        d["expires"].as_i64().expect("expires"),
+    )
+    .expect("sign");
+    assert_eq!(signed.base, s(d, "signature_base"));
+    assert_eq!(signed.input_member(), s(d, "signature_input"));
+    assert_eq!(signed.signature_member(), s(d, "signature"));
+}
