@@ -26,6 +26,11 @@ pub struct Args {
     /// file): name, description, skills, interface; the rest kept under meta.a2a. Flags override.
     #[arg(long, value_name = "URL|FILE", conflicts_with_all = ["file", "revoke"])]
     pub from_a2a: Option<String>,
+    /// A key that may have signed the --from-a2a card: a did:key, or a JWK / JWKS file of
+    /// Ed25519 keys (repeatable). A did:key `kid` needs none; a `jku` in the card is never
+    /// followed.
+    #[arg(long, value_name = "KEY|FILE", requires = "from_a2a")]
+    pub a2a_key: Vec<String>,
     /// The A2A card read for --from-a2a (filled in by `run`).
     #[arg(skip)]
     pub imported: Option<Value>,
@@ -572,12 +577,93 @@ async fn load_a2a_card(src: &str, timeout: Duration) -> anyhow::Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("the A2A card at {src} is not JSON"))
 }
 
+/// The keys `--a2a-key` names, by `kid`: did:keys, and the Ed25519 keys of JWK / JWKS files
+/// (by their `kid`, else their JWK thumbprint).
+fn a2a_keys(specs: &[String]) -> anyhow::Result<Vec<(String, ed25519_dalek::VerifyingKey)>> {
+    let mut keys = Vec::new();
+    for spec in specs {
+        if let Ok(key) = crate::identity::public_from_did(spec) {
+            keys.push((spec.clone(), key));
+            continue;
+        }
+        let text = std::fs::read_to_string(spec).with_context(|| {
+            format!("--a2a-key `{spec}` is neither a did:key nor a readable JWK/JWKS file")
+        })?;
+        let v: Value =
+            serde_json::from_str(&text).with_context(|| format!("--a2a-key {spec} is not JSON"))?;
+        let list = v["keys"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| vec![v.clone()]);
+        for jwk in list {
+            if jwk["kty"] != "OKP" || jwk["crv"] != "Ed25519" {
+                continue;
+            }
+            let x = jwk["x"].as_str().unwrap_or_default();
+            let bytes: [u8; 32] = crate::encoding::b64url_decode(x)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .with_context(|| format!("--a2a-key {spec}: `x` is not 32 bytes of base64url"))?;
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                .with_context(|| format!("--a2a-key {spec}: not an Ed25519 public key"))?;
+            let kid = jwk["kid"]
+                .as_str()
+                .map_or_else(|| crate::httpsig::jwk_thumbprint(&bytes), str::to_string);
+            keys.push((kid, key));
+        }
+    }
+    Ok(keys)
+}
+
+/// Checks the `signatures` of an A2A card before importing it: a bad one refuses the card; one
+/// whose key is unknown is reported (a `jku` in the card never chooses its own trust root).
+fn check_a2a_signatures(
+    ctx: &Ctx,
+    card: &Value,
+    specs: &[String],
+    src: &str,
+) -> anyhow::Result<()> {
+    use crate::interop::a2a_sign::{Check, check};
+    let trusted = a2a_keys(specs)?;
+    for c in check(card, &trusted) {
+        match c {
+            Check::Valid { kid } => {
+                if !ctx.quiet {
+                    eprintln!("verified the A2A card's signature by {kid}");
+                }
+            }
+            Check::Invalid { kid, why } => bail!(
+                "the A2A card at {src} carries a signature{} that does not verify: {why}; refusing to import it",
+                if kid.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {kid}")
+                }
+            ),
+            Check::Unverifiable { kid } => {
+                if !ctx.quiet {
+                    eprintln!(
+                        "warning: the A2A card's signature by `{kid}` was not checked: no key for it (pass --a2a-key with a did:key or a JWKS file; a jku in the card is never followed)"
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn run(ctx: &Ctx, mut args: Args) -> anyhow::Result<Outcome> {
     let (id, _) = ctx.load_key(&ctx.key)?;
     let client = ctx.client(args.timeout)?;
     runtime()?.block_on(async {
         if let Some(src) = &args.from_a2a {
-            args.imported = Some(load_a2a_card(src, args.timeout).await?);
+            let mut card = load_a2a_card(src, args.timeout).await?;
+            check_a2a_signatures(ctx, &card, &args.a2a_key, src)?;
+            // Its signatures signed the card as it was; they go with it, not into meta.a2a.
+            if let Some(m) = card.as_object_mut() {
+                m.remove("signatures");
+            }
+            args.imported = Some(card);
         }
         let current = if args.dry_run && args.replace {
             Current::Missing

@@ -7,6 +7,7 @@
 //! checked when the agent signs it.
 
 pub mod a2a;
+pub mod a2a_sign;
 pub mod mcp;
 mod sse;
 

@@ -305,7 +305,9 @@ pub async fn a2a_card(
         }
     };
     let gateway = format!("{base}/v1/agents/{id}/invoke");
-    let a2a = crate::interop::a2a::card_from_manifest(&manifest.to_value(), &gateway);
+    let mut a2a = crate::interop::a2a::card_from_manifest(&manifest.to_value(), &gateway);
+    // Signed by this node, whose rendering it is (docs/protocol.md §7).
+    crate::interop::a2a_sign::sign(&mut a2a, state.node());
     // Without --public-url the gateway URL comes from the request's Host: never cache it
     // across hosts (a shared cache must not hand one client's URL to another).
     Ok((

@@ -274,3 +274,97 @@ fn the_first_json_rpc_interface_of_the_newest_version_is_called() {
         "https://h"
     );
 }
+
+#[test]
+fn served_cards_are_signed_by_the_node_and_imports_check_signatures() {
+    use agentmesh::interop::a2a_sign::{Check, check, sign};
+    use assert_cmd::assert::OutputAssertExt as _;
+    use predicates::prelude::*;
+
+    let home = tempfile::tempdir().expect("tmp");
+    crate::common::cmd(home.path())
+        .arg("keygen")
+        .assert()
+        .success();
+    let node = crate::common::ServeProcess::start(home.path(), &[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let write = |name: &str, card: &Value| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, card.to_string()).expect("write");
+        path.to_string_lossy().into_owned()
+    };
+    let register = |file: &str, extra: &[&str]| {
+        let mut c = crate::common::cmd(home.path());
+        c.args(["--node", &node.url, "register", "--from-a2a", file])
+            .args(extra);
+        c.assert()
+    };
+
+    // Signed by a did:key: verified and imported.
+    let signer = Identity::generate();
+    let mut card = load("spec_v1.0.0_georoute_agent.json");
+    sign(&mut card, &signer);
+    let good = write("good.json", &card);
+    register(&good, &[])
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "verified the A2A card's signature by {}",
+            signer.id()
+        )));
+    // The card served back is signed by the node, and its signature holds.
+    let id = crate::common::key_id(home.path());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let served: Value = rt.block_on(async {
+        let client = agentmesh::client::Client::new(&node.url, std::time::Duration::from_secs(10))
+            .expect("client");
+        client
+            .get(&format!("/v1/agents/{id}/agent-card.json"))
+            .await
+            .expect("served")
+    });
+    assert_eq!(
+        check(&served, &[]),
+        [Check::Valid {
+            kid: node.node_id.clone()
+        }]
+    );
+    assert_eq!(served["signatures"].as_array().map(Vec::len), Some(1));
+
+    // Changed after signing: refused, nothing published.
+    card["name"] = json!("GeoRoute (forged)");
+    let bad = write("bad.json", &card);
+    register(&bad, &[])
+        .code(2)
+        .stderr(predicate::str::contains("does not verify"));
+
+    // A kid that is not a did:key, with a jku: never followed; checked with --a2a-key.
+    let mut card = load("spec_v1.0.0_georoute_agent.json");
+    sign(&mut card, &signer);
+    let header =
+        json!({"alg": "EdDSA", "kid": "georoute-key-1", "jku": "http://127.0.0.1:9/jwks.json"});
+    let protected = agentmesh::encoding::b64url(header.to_string().as_bytes());
+    let mut unsigned = card.clone();
+    unsigned
+        .as_object_mut()
+        .expect("object")
+        .remove("signatures");
+    let payload =
+        agentmesh::encoding::b64url(&serde_json_canonicalizer::to_vec(&unsigned).expect("jcs"));
+    let sig = signer.sign_b64(format!("{protected}.{payload}").as_bytes());
+    card["signatures"] = json!([{"protected": protected, "signature": sig}]);
+    let kid_card = write("kid.json", &card);
+    register(&kid_card, &[])
+        .success()
+        .stderr(predicate::str::contains("was not checked"));
+    let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "georoute-key-1",
+        "x": agentmesh::encoding::b64url(signer.verifying_key().as_bytes())}]});
+    let jwks_file = write("jwks.json", &jwks);
+    register(&kid_card, &["--a2a-key", &jwks_file])
+        .success()
+        .stderr(predicate::str::contains(
+            "verified the A2A card's signature by georoute-key-1",
+        ));
+}
