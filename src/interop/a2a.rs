@@ -309,6 +309,10 @@ fn fit_meta(a2a: &mut Map<String, Value>) {
     }
 }
 
+/// The URI of the A2A extension under which a served card names the agent's did:key, its
+/// protocols and the gateway (`capabilities.extensions[].params`).
+pub const AGENTMESH_EXTENSION: &str = "urn:agentmesh:a2a:gateway:v1";
+
 /// The A2A card (1.0 shape) of a stored manifest. `gateway` is the URL that reaches the agent
 /// through this node (signed requests, docs/protocol.md §4): listed after the agent's own http(s)
 /// endpoint, or alone for a relayed agent.
@@ -384,12 +388,24 @@ pub fn card_from_manifest(manifest: &Value, gateway: &str) -> Value {
     {
         card["securitySchemes"] = Value::Object(schemes.clone());
     }
-    card["agentmesh"] = json!({
-        "agentId": manifest["agent_id"],
-        "protocols": manifest["protocols"],
-        "gateway": gateway,
-        "signedRequests": "every call through the gateway is signed as AgentMesh docs/protocol.md §4 describes",
+    // What AgentMesh adds, as an A2A extension (a top-level field of our own would be dropped
+    // by readers that parse cards into A2A's schema, and with it their signature check).
+    let ext = json!({
+        "uri": AGENTMESH_EXTENSION,
+        "description": "Reached through an AgentMesh node's gateway; every call through it is signed as AgentMesh docs/protocol.md §4 describes",
+        "params": {
+            "agentId": manifest["agent_id"],
+            "protocols": manifest["protocols"],
+            "gateway": gateway,
+        },
     });
+    if !card["capabilities"].is_object() {
+        card["capabilities"] = json!({});
+    }
+    match card["capabilities"].get_mut("extensions") {
+        Some(Value::Array(list)) => list.push(ext),
+        _ => card["capabilities"]["extensions"] = json!([ext]),
+    }
     card
 }
 

@@ -286,13 +286,34 @@ fn a2a_card_import_serve_and_send_message_through_the_gateway() {
     // The node serves an A2A card that the A2A SDK's own client parser reads.
     let served =
         http_get(&format!("{}/v1/agents/{id}/agent-card.json", node.url)).expect("agent-card.json");
+    // ... and whose signature (the node's, docs/protocol.md §7) a2a-sdk's own verifier accepts,
+    // and refuses once the card is changed.
+    let node_key = agentmesh::identity::public_from_did(&node.node_id).expect("node did:key");
     let parse = Command::new(python())
         .args([
             "-c",
             "import sys, json\n\
              from a2a.client.card_resolver import parse_agent_card\n\
-             c = parse_agent_card(json.load(sys.stdin))\n\
+             from a2a.utils.signing import create_signature_verifier, SignatureVerificationError\n\
+             from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey\n\
+             pub = Ed25519PublicKey.from_public_bytes(bytes.fromhex(sys.argv[1]))\n\
+             def key_provider(kid, jku):\n\
+             \x20   assert kid == sys.argv[2], kid\n\
+             \x20   assert not jku, jku\n\
+             \x20   return pub\n\
+             verify = create_signature_verifier(key_provider, ['EdDSA'])\n\
+             raw = json.load(sys.stdin)\n\
+             c = parse_agent_card(raw)\n\
+             verify(c)\n\
+             raw['name'] = 'Someone Else'\n\
+             try:\n\
+             \x20   verify(parse_agent_card(raw))\n\
+             \x20   sys.exit('a changed card verified')\n\
+             except SignatureVerificationError:\n\
+             \x20   pass\n\
              print(c.name, len(c.skills), [i.url for i in c.supported_interfaces])",
+            &hex::encode(node_key.as_bytes()),
+            &node.node_id,
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
