@@ -281,6 +281,8 @@ pub struct Verifier {
     /// Decoded keys of recent callers: decoding a did:key costs a point decompression (a
     /// field square root), about a fifth of a verification, and callers repeat.
     keys: Mutex<HashMap<String, VerifyingKey>>,
+    /// The `@authority` RFC 9421 signatures must cover (else the request's `Host`).
+    authority: Option<String>,
 }
 
 const KEY_CACHE: usize = 65_536;
@@ -299,7 +301,17 @@ impl Verifier {
                 floor: i64::MIN,
             }),
             keys: Mutex::new(HashMap::new()),
+            authority: None,
         }
+    }
+
+    /// Requires RFC 9421 signatures to cover `authority` (this agent's own host and port, as
+    /// its card's endpoint names it) instead of trusting the request's `Host`: without it, a
+    /// request signed for another agent at the same path could be replayed here with its
+    /// `Host` left as it was (docs/protocol.md §4b). The `X-Agent-*` form names its target.
+    pub fn with_authority(mut self, authority: &str) -> Self {
+        self.authority = Some(authority.to_ascii_lowercase());
+        self
     }
 
     /// Refuses every request signed at or before `ts` (as `stale_timestamp`): after a start
@@ -472,7 +484,10 @@ impl Verifier {
         now: i64,
     ) -> Result<(Vec<SigCheck>, PendingRequest), HandshakeError> {
         let has_x = header(H_SIGNATURE).is_some() || header(H_AGENT_ID).is_some();
-        let has_rfc = header(crate::httpsig::H_SIGNATURE_INPUT).is_some();
+        // Signatures not meant for AgentMesh (Web Bot Auth's, a site's own) are not its concern
+        // when the X-Agent-* form is there.
+        let has_rfc = header(crate::httpsig::H_SIGNATURE_INPUT).is_some()
+            && (!has_x || crate::httpsig::has_agentmesh_signature(header));
         let x = if has_x || !has_rfc {
             Some(self.check_x(target, header, req, now)?)
         } else {
@@ -506,14 +521,17 @@ impl Verifier {
     ) -> Result<(SigCheck, PendingRequest), HandshakeError> {
         use crate::httpsig::{self, HttpSigError, Pick, REQUEST_COMPONENTS, RequestTarget};
         let bad = |m: String| HandshakeError::BadSignature(m);
-        let (authority, path_and_query) = match req.wire {
-            Some(w) => (w.authority.to_string(), w.path_and_query),
-            None => (
+        let (authority, path_and_query) = match (req.wire, &self.authority) {
+            (Some(w), _) => (w.authority.to_string(), w.path_and_query),
+            (None, Some(pinned)) => (pinned.clone(), req.path_and_query),
+            (None, None) => (
                 header("host").ok_or(HandshakeError::MissingHeader("host"))?,
                 req.path_and_query,
             ),
         };
         let target = RequestTarget::new(req.method, &authority, path_and_query);
+        let digest = header(httpsig::H_CONTENT_DIGEST)
+            .ok_or(HandshakeError::MissingHeader(httpsig::H_CONTENT_DIGEST))?;
         let parsed =
             httpsig::parse(header, &|c| target.value(c), Pick::AgentMesh).map_err(|e| match e {
                 HttpSigError::Missing(h) => HandshakeError::MissingHeader(h),
@@ -525,8 +543,6 @@ impl Verifier {
                 REQUEST_COMPONENTS.map(|c| format!("\"{c}\"")).join(" ")
             )));
         }
-        let digest = header(httpsig::H_CONTENT_DIGEST)
-            .ok_or(HandshakeError::MissingHeader(httpsig::H_CONTENT_DIGEST))?;
         if !httpsig::content_digest_matches(&digest, req.body)
             .map_err(|e| bad(format!("RFC 9421: {e}")))?
         {

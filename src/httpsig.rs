@@ -744,6 +744,26 @@ fn read_params(raw: &sfv::Parameters) -> Result<Params, HttpSigError> {
     Ok(p)
 }
 
+/// Whether `Signature-Input` holds a signature [`Pick::AgentMesh`] could read (an `am` label, or
+/// one whose `keyid` is a did:key), rather than only others' (Web Bot Auth's, say).
+pub fn has_agentmesh_signature(header: &dyn Fn(&str) -> Option<String>) -> bool {
+    let Some(inputs) =
+        header(H_SIGNATURE_INPUT).and_then(|v| Parser::new(&v).parse::<Dictionary>().ok())
+    else {
+        // Unparseable: let the verifier say what is wrong with it.
+        return true;
+    };
+    inputs.iter().any(|(label, entry)| {
+        label.as_str() == LABEL
+            || (label.as_str() != AGENT_LABEL
+                && matches!(entry, ListEntry::InnerList(l) if l
+                    .params
+                    .get("keyid")
+                    .and_then(BareItem::as_string)
+                    .is_some_and(|k| k.as_str().starts_with("did:key:"))))
+    })
+}
+
 /// The `nonce` of the request signature [`Pick::AgentMesh`] would read, if any (to sign the
 /// answer to a request that was refused before it was verified).
 pub fn nonce_of(header: &dyn Fn(&str) -> Option<String>) -> Option<String> {

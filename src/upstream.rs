@@ -326,7 +326,13 @@ fn origin_form(
         authority.host(),
         authority.port_u16().unwrap_or(80)
     );
-    let host = HeaderValue::from_str(authority.as_str()).map_err(|_| bad())?;
+    // `Host` without the default port, as HTTP clients write it (RFC 9110 §4.2.3): the agent
+    // then sees the `@authority` an RFC 9421 signer covered (docs/protocol.md §4b).
+    let host = match authority.port_u16() {
+        Some(80) => HeaderValue::from_str(authority.host()),
+        _ => HeaderValue::from_str(authority.as_str()),
+    }
+    .map_err(|_| bad())?;
     req.headers_mut().insert(header::HOST, host);
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     *req.uri_mut() = path.parse::<Uri>().map_err(|_| bad())?;
@@ -353,6 +359,17 @@ mod tests {
             .expect("request");
         let (addr, req) = origin_form(req).expect("http URL");
         assert_eq!((addr.as_str(), req.uri().path()), ("example.test:80", "/"));
+        let req = Request::builder()
+            .uri("http://Example.test:80/x")
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let (addr, req) = origin_form(req).expect("http URL");
+        assert_eq!(addr, "Example.test:80");
+        assert_eq!(
+            req.headers()[header::HOST],
+            "Example.test",
+            "no default port"
+        );
         let tls = Request::builder()
             .uri("https://example.test/")
             .body(Full::new(Bytes::new()))

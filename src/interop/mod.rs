@@ -147,7 +147,11 @@ impl SignedCaller {
     ) -> Vec<(&'static str, String)> {
         use crate::httpsig::{self, AGENT_LABEL, LABEL, RequestTarget};
         let mut signed = Vec::new();
-        if let Some(hop) = RequestTarget::of_url(method, url) {
+        // A Web Bot Auth request carries that signature alone: verifiers of that profile
+        // (Cloudflare's among them) take one signature per request; X-Agent-* still goes along.
+        if self.web_bot_auth.is_none()
+            && let Some(hop) = RequestTarget::of_url(method, url)
+        {
             signed.extend(httpsig::sign_request(&self.key, LABEL, &hop, body, params).ok());
         }
         let agent = self.agent_endpoint.as_deref().and_then(|e| {

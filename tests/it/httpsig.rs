@@ -210,7 +210,45 @@ fn invoke_direct_signs_for_rfc9421_and_web_bot_auth_verifiers() {
     verifier
         .verify(&keyring, None)
         .expect("Cloudflare's verifier accepts it");
-    // The AgentMesh RFC 9421 signature, `am`, by the same generic verifier.
+    // The request carries that signature alone (one per request, as such verifiers take), and
+    // the X-Agent-* form beside it, which the agent checks as ever.
+    let input = got
+        .headers
+        .iter()
+        .find(|(k, _)| k == "signature-input")
+        .map(|(_, v)| v.clone())
+        .expect("signature-input");
+    assert!(
+        input.starts_with("wba=(") && !input.contains("am="),
+        "{input}"
+    );
+    let header = |n: &str| {
+        got.headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
+    let caller = agentmesh::handshake::Verifier::new(&id, 60, 16)
+        .verify(
+            header,
+            "POST",
+            "/page?x=1",
+            br#"{"q":1}"#,
+            agentmesh::encoding::now_unix(),
+        )
+        .expect("the X-Agent-* form verifies beside it");
+    assert_eq!(caller, id);
+    // A plain direct call carries `am`, which a generic RFC 9421 verifier (Cloudflare's) checks.
+    cmd(home.path())
+        .args(["--node", &node.url, "invoke", "@default", "--direct"])
+        .args(["--path", "/page?x=2", "-d", r#"{"q":2}"#])
+        .assert()
+        .success();
+    let got = seen
+        .lock()
+        .expect("lock")
+        .take()
+        .expect("the site was called");
     let am = web_bot_auth::message_signatures::MessageVerifier::parse(&got, |(label, _)| {
         label.as_str() == "am"
     })

@@ -728,6 +728,15 @@ async fn rfc9421_refusals_name_their_reason() {
     h.extend(rfc9421(&caller, &gateway, Some(&up.url), "/x", b"{}", &p));
     let (st, _, b) = s.send_headers(target, "/x", b"{}", &h).await;
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+    // No Content-Digest: named.
+    let h: Vec<(&'static str, String)> =
+        rfc9421(&caller, &gateway, None, "/x", b"{}", &params(now))
+            .into_iter()
+            .filter(|(k, _)| *k != "content-digest")
+            .collect();
+    let (st, _, b) = s.send_headers(target, "/x", b"{}", &h).await;
+    assert_eq!((st, code(&b).as_str()), (401, "missing_header"), "{}", String::from_utf8_lossy(&b));
+    assert!(String::from_utf8_lossy(&b).contains("content-digest"));
     // Garbage in the fields: a 401, never a 500.
     for (input, sig) in [
         ("((((", "am=:AAAA:"),

@@ -272,6 +272,26 @@ fn rfc9421_request_and_what_the_agent_receives() {
         .verify(header, "POST", "/forecast?days=2", body, created)
         .expect("both forms verify and agree");
     assert_eq!(caller, signer.id());
+    // An agent that pins its authority refuses the same RFC 9421 signature under another one
+    // (the X-Agent-* form left out, so only the RFC 9421 form decides).
+    let rfc_only = |n: &str| match n {
+        "host" => Some("127.0.0.1:8080".to_string()),
+        "signature-input" | "signature" | "content-digest" => {
+            at_agent[n].as_str().map(str::to_string)
+        }
+        _ => None,
+    };
+    let pinned = Verifier::new(s(r, "target"), 60, 16).with_authority("127.0.0.1:8080");
+    pinned
+        .verify(rfc_only, "POST", "/forecast?days=2", body, created)
+        .expect("its own authority");
+    let elsewhere = Verifier::new(s(r, "target"), 60, 16).with_authority("agent-b.example");
+    assert_eq!(
+        elsewhere
+            .verify(rfc_only, "POST", "/forecast?days=2", body, created)
+            .map_err(|e| e.code()),
+        Err("bad_signature")
+    );
 }
 
 #[test]
