@@ -521,15 +521,33 @@ impl Verifier {
     ) -> Result<(SigCheck, PendingRequest), HandshakeError> {
         use crate::httpsig::{self, HttpSigError, Pick, REQUEST_COMPONENTS, RequestTarget};
         let bad = |m: String| HandshakeError::BadSignature(m);
-        let (authority, path_and_query) = match (req.wire, &self.authority) {
-            (Some(w), _) => (w.authority.to_string(), w.path_and_query),
-            (None, Some(pinned)) => (pinned.clone(), req.path_and_query),
+        let (authority, path_and_query, also) = match (req.wire, &self.authority) {
+            (Some(w), _) => (w.authority.to_string(), w.path_and_query, w.also_authority),
+            (None, Some(pinned)) => (pinned.clone(), req.path_and_query, None),
             (None, None) => (
                 header("host").ok_or(HandshakeError::MissingHeader("host"))?,
                 req.path_and_query,
+                None,
             ),
         };
-        let target = RequestTarget::new(req.method, &authority, path_and_query);
+        let also = also.filter(|a| !a.eq_ignore_ascii_case(&authority));
+        let target = match also {
+            // Two candidates: the one the signature holds for (an extra check, only on a node
+            // whose public name differs from the one asked).
+            Some(alt) => {
+                let first = RequestTarget::new(req.method, &authority, path_and_query);
+                let holds = httpsig::parse(header, &|c| first.value(c), Pick::AgentMesh)
+                    .ok()
+                    .and_then(|p| p.check().ok())
+                    .is_some_and(|c| verify_one(&c));
+                if holds {
+                    first
+                } else {
+                    RequestTarget::new(req.method, alt, path_and_query)
+                }
+            }
+            None => RequestTarget::new(req.method, &authority, path_and_query),
+        };
         let digest = header(httpsig::H_CONTENT_DIGEST)
             .ok_or(HandshakeError::MissingHeader(httpsig::H_CONTENT_DIGEST))?;
         let parsed =
@@ -686,6 +704,9 @@ pub struct Wire<'a> {
     pub authority: &'a str,
     /// `@path` and `@query`.
     pub path_and_query: &'a str,
+    /// Another `@authority` callers may have signed (a node's public URL's, behind a proxy
+    /// that rewrites `Host`); tried when `authority` does not verify.
+    pub also_authority: Option<&'a str>,
 }
 
 /// A request whose headers passed, waiting for its signature's verdict.

@@ -70,20 +70,30 @@ pub fn content_digest(body: &[u8]) -> String {
     )
 }
 
-/// Whether a `Content-Digest` value carries a `sha-256` member equal to `body`'s digest.
+/// Whether a `Content-Digest` value carries a `sha-256` member equal to `body`'s digest, and
+/// every other member it can check (`sha-512`) equal too.
 pub fn content_digest_matches(value: &str, body: &[u8]) -> Result<bool, HttpSigError> {
     let dict: Dictionary = Parser::new(value)
         .parse()
         .map_err(|e| HttpSigError::Malformed(format!("Content-Digest: {e}")))?;
-    match dict.get("sha-256") {
+    let member = |name: &str| match dict.get(name) {
         Some(ListEntry::Item(Item {
             bare_item: BareItem::ByteSequence(d),
             ..
-        })) => Ok(d.as_slice() == Sha256::digest(body).as_slice()),
-        _ => Err(HttpSigError::Malformed(
+        })) => Ok(Some(d.clone())),
+        None => Ok(None),
+        Some(_) => Err(HttpSigError::Malformed(format!(
+            "Content-Digest: {name} is not a byte sequence"
+        ))),
+    };
+    let Some(sha256) = member("sha-256")? else {
+        return Err(HttpSigError::Malformed(
             "Content-Digest has no sha-256 member".into(),
-        )),
-    }
+        ));
+    };
+    let sha512_ok =
+        member("sha-512")?.is_none_or(|d| d.as_slice() == sha2::Sha512::digest(body).as_slice());
+    Ok(sha256.as_slice() == Sha256::digest(body).as_slice() && sha512_ok)
 }
 
 /// The parameters of one signature.
@@ -487,8 +497,12 @@ pub fn check_directory(public: &[u8; 32], authority: &str, input: &str, signatur
     let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(public) else {
         return false;
     };
-    key.verify_strict(base.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig))
-        .is_ok()
+    // The node's one verification rule (docs/protocol.md §2).
+    crate::identity::verify_one(&SigCheck {
+        key,
+        msg: base.into_bytes(),
+        sig,
+    })
 }
 
 /// The Web Bot Auth profile's label.
@@ -768,8 +782,18 @@ pub fn has_agentmesh_signature(header: &dyn Fn(&str) -> Option<String>) -> bool 
 /// answer to a request that was refused before it was verified).
 pub fn nonce_of(header: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     let inputs: Dictionary = Parser::new(&header(H_SIGNATURE_INPUT)?).parse().ok()?;
+    let did_keyid = |e: &ListEntry| {
+        matches!(e, ListEntry::InnerList(l) if l
+            .params
+            .get("keyid")
+            .and_then(BareItem::as_string)
+            .is_some_and(|k| k.as_str().starts_with("did:key:")))
+    };
+    // The same choice as `Pick::AgentMesh`.
     let entry = inputs.get(LABEL).or_else(|| {
-        let mut ours = inputs.iter().filter(|(l, _)| l.as_str() != AGENT_LABEL);
+        let mut ours = inputs
+            .iter()
+            .filter(|(l, e)| l.as_str() != AGENT_LABEL && did_keyid(e));
         match (ours.next(), ours.next()) {
             (Some((_, e)), None) => Some(e),
             _ => None,
@@ -1071,6 +1095,11 @@ mod tests {
         };
         assert!(parse(&headers, &|c| target.value(c), Pick::AgentMesh).is_err());
         assert!(content_digest_matches("sha-512=:AAAA:", b"").is_err());
+        let both = format!("{}, sha-512=:AAAA:", content_digest(b""));
+        assert!(
+            !content_digest_matches(&both, b"").expect("parses"),
+            "a wrong sha-512 fails"
+        );
         assert!(content_digest_matches("((", b"").is_err());
     }
 }

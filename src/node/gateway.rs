@@ -368,7 +368,19 @@ async fn forward(
     let path = forwarded_path(uri)?;
     let header = super::signed_header_lookup(&headers)?;
     let body = read_body(body, cfg.max_body).await?;
-    let authority = header("host").unwrap_or_default();
+    // The `@authority` callers signed: the request's own (HTTP/2's :authority, or Host), or —
+    // behind a proxy that rewrites Host — the node's public URL's.
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| header("host"))
+        .unwrap_or_default();
+    let public_authority = state
+        .inner
+        .public_url
+        .as_deref()
+        .and_then(|u| crate::httpsig::RequestTarget::of_url("GET", u))
+        .map(|t| t.authority);
     let wire_path = uri.path_and_query().map_or("/", |p| p.as_str());
     let req = crate::handshake::Request {
         method: method.as_str(),
@@ -376,6 +388,7 @@ async fn forward(
         wire: Some(crate::handshake::Wire {
             authority: &authority,
             path_and_query: wire_path,
+            also_authority: public_authority.as_deref(),
         }),
         body: &body,
     };

@@ -416,6 +416,7 @@ async fn admit_and_forward(
         wire: Some(crate::handshake::Wire {
             authority: me,
             path_and_query: &head.path,
+            also_authority: None,
         }),
         body,
     };

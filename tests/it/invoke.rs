@@ -735,7 +735,12 @@ async fn rfc9421_refusals_name_their_reason() {
             .filter(|(k, _)| *k != "content-digest")
             .collect();
     let (st, _, b) = s.send_headers(target, "/x", b"{}", &h).await;
-    assert_eq!((st, code(&b).as_str()), (401, "missing_header"), "{}", String::from_utf8_lossy(&b));
+    assert_eq!(
+        (st, code(&b).as_str()),
+        (401, "missing_header"),
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
     assert!(String::from_utf8_lossy(&b).contains("content-digest"));
     // Garbage in the fields: a 401, never a 500.
     for (input, sig) in [
@@ -752,4 +757,52 @@ async fn rfc9421_refusals_name_their_reason() {
         assert_eq!(st, 401, "{input}");
     }
     assert_eq!(s.outcomes.counts(caller.id())[0], 0);
+}
+
+/// Behind a proxy that rewrites `Host`, callers sign the node's public name: the gateway takes
+/// a signature over either.
+#[tokio::test]
+async fn rfc9421_over_the_public_url_is_accepted_behind_a_rewriting_proxy() {
+    let outcomes = Arc::new(OutcomeLog::default());
+    let node = TestNode::start_with(
+        |c| c.public_url = Some("https://agents.example".into()),
+        Some(outcomes),
+    )
+    .await;
+    let s = Setup {
+        node,
+        outcomes: Arc::new(OutcomeLog::default()),
+        http: reqwest::Client::new(),
+    };
+    let up = upstream(Mode::Echo).await;
+    s.register(&up.agent, &up.url, |_| {}).await;
+    let caller = Identity::generate();
+    let now = now_unix();
+    for (n, base) in [
+        (
+            1,
+            format!("https://agents.example/v1/agents/{}/invoke", up.agent.id()),
+        ),
+        (
+            2,
+            format!("{}/v1/agents/{}/invoke", s.node.url, up.agent.id()),
+        ),
+    ] {
+        let p = agentmesh::httpsig::Params::agentmesh(
+            &caller,
+            now,
+            &format!("cHVibGljLXVybC1ub25jZS0w{n}"),
+        );
+        let h = rfc9421(&caller, &base, Some(&up.url), "/x", b"{}", &p);
+        let (st, _, b) = s.send_headers(up.agent.id(), "/x", b"{}", &h).await;
+        assert_eq!(st, 200, "{base}: {}", String::from_utf8_lossy(&b));
+    }
+    let p = agentmesh::httpsig::Params::agentmesh(&caller, now, "b3RoZXItbmFtZS1ub25jZS0x");
+    let other = format!(
+        "https://elsewhere.example/v1/agents/{}/invoke",
+        up.agent.id()
+    );
+    let h = rfc9421(&caller, &other, None, "/x", b"{}", &p);
+    let (st, _, b) = s.send_headers(up.agent.id(), "/x", b"{}", &h).await;
+    assert_eq!((st, code(&b).as_str()), (401, "bad_signature"));
 }
