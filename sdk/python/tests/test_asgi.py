@@ -262,6 +262,124 @@ async def test_a_shared_nonce_cache_sees_replays_across_apps() -> None:
     assert_refused(res, h, 401, "replayed_nonce")
 
 
+# -- the RFC 9421 form (docs/protocol.md §4b) ------------------------------------------------
+
+
+def rfc9421_only(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if not k.startswith("X-Agent-")}
+
+
+async def call_rfc(
+    app: Any,
+    path: str,
+    *,
+    url: str | None = None,
+    body: bytes = b"",
+    method: str = "POST",
+    signed_path: str | None = None,
+    both: bool = False,
+    host: str = "agent.test",
+) -> tuple[httpx.Response, dict[str, str]]:
+    h = sign_request(
+        CALLER,
+        method,
+        signed_path or path,
+        AGENT.agent_id,
+        body,
+        url=url or f"http://agent.test{path}",
+    )
+    if not both:
+        h = rfc9421_only(h)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as client:
+        res = await client.request(method, path, content=body, headers=h)
+    return res, h
+
+
+def nonce_of(h: dict[str, str]) -> str:
+    return h["Signature-Input"].split('nonce="')[1].split('"')[0]
+
+
+async def test_the_rfc9421_form_alone_or_with_the_other() -> None:
+    app = make_app()
+    for both in (False, True):
+        res, h = await call_rfc(app, "/echo?q=1", body=b"hi", both=both)
+        assert res.status_code == 200, res.text
+        assert res.json()["caller"] == CALLER.agent_id and res.json()["body"] == "hi"
+        # The answer carries both forms, for the request's nonce.
+        for name in ("x-agent-signature", "signature-input", "signature", "content-digest"):
+            assert name in res.headers
+        assert res.headers["signature-input"].startswith('am=("@status" "content-digest")')
+        verify_response(AGENT.agent_id, 200, nonce_of(h), res.headers, res.content)
+        verify_response(
+            AGENT.agent_id, 200, nonce_of(h), rfc9421_only(dict(res.headers)), res.content
+        )
+        # A replay is refused, in either form, with the answer signed for its nonce.
+        again, _ = await call(app, "/echo?q=1", body=b"hi", sign=False, headers=h)
+        assert again.status_code == 401 and again.json()["error"]["code"] == "replayed_nonce"
+        verify_response(AGENT.agent_id, 401, nonce_of(h), again.headers, again.content)
+
+
+async def test_rfc9421_refusals_are_signed_for_the_claimed_nonce() -> None:
+    app = make_app()
+    # Signed for another host (another agent's URL): refused, signed for the nonce it claims.
+    res, h = await call_rfc(app, "/echo", url="http://other.test/echo", body=b"x")
+    assert res.status_code == 401 and res.json()["error"]["code"] == "bad_signature"
+    verify_response(AGENT.agent_id, 401, nonce_of(h), res.headers, res.content)
+    # A tampered body.
+    h = rfc9421_only(
+        sign_request(CALLER, "POST", "/echo", AGENT.agent_id, b"a", url="http://agent.test/echo")
+    )
+    res, _ = await call(app, "/echo", body=b"b", sign=False, headers=h)
+    assert res.status_code == 401 and res.json()["error"]["code"] == "bad_signature"
+    # The two forms disagreeing.
+    x = sign_request(CALLER, "POST", "/echo", AGENT.agent_id, b"a")
+    res, _ = await call(app, "/echo", body=b"a", sign=False, headers=dict(h, **x))
+    assert res.status_code == 401 and res.json()["error"]["code"] == "bad_signature"
+    assert "disagree" in res.json()["error"]["message"]
+
+
+async def test_rfc9421_under_a_base_path_and_a_pinned_authority() -> None:
+    async def bare(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        body = scope["raw_path"] + b" " + scope["agentmesh"]["caller"].encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    outer = AgentMeshMiddleware(bare, AGENT, base_path="/agent")
+    # @path is the path as received; the X-Agent-* form signs the one below the base path.
+    for both in (False, True):
+        res, h = await call_rfc(outer, "/agent/echo?x=1", signed_path="/echo?x=1", both=both)
+        assert res.status_code == 200, res.text
+        assert res.text == f"/agent/echo {CALLER.agent_id}"
+    res, _ = await call_rfc(outer, "/agent/echo", url="http://agent.test/echo")
+    assert res.status_code == 401 and res.json()["error"]["code"] == "bad_signature"
+    # Behind a proxy that rewrites Host: pin the authority the callers sign.
+    pinned = make_app(authority="public.example")
+    res, _ = await call_rfc(pinned, "/echo", url="https://public.example/echo")
+    assert res.status_code == 200, res.text
+    res, _ = await call_rfc(pinned, "/echo")
+    assert res.status_code == 401 and res.json()["error"]["code"] == "bad_signature"
+    with pytest.raises(ValueError):
+        AgentMeshMiddleware(bare, AGENT, authority=[])
+
+
+async def test_websockets_take_the_rfc9421_form() -> None:
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["agentmesh"])
+        await send({"type": "websocket.accept"})
+
+    h = rfc9421_only(
+        sign_request(CALLER, "GET", "/ws", AGENT.agent_id, b"", url="http://agent.test/ws")
+    )
+    r = Recorder([{"type": "websocket.connect"}])
+    await AgentMeshMiddleware(app, AGENT)(ws_scope(dict(h, host="agent.test")), r.receive, r.send)
+    assert r.sent == [{"type": "websocket.accept"}]
+    assert seen[0]["caller"] == CALLER.agent_id and seen[0]["nonce"] == nonce_of(h)
+
+
 # -- raw ASGI: websockets, lifespan, the middleware's own contract -------------------------
 
 

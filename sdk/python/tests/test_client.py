@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import httpx
@@ -17,6 +18,10 @@ from agentmesh import (
     NodeClient,
     NodeError,
     ResponseTooLargeError,
+    build_manifest,
+    httpsig,
+    sign_manifest,
+    sign_response,
 )
 
 from .conftest import Node, run_cli
@@ -140,6 +145,9 @@ def test_signature_headers_cannot_be_overridden(node: Node) -> None:
     with NodeClient(node.url, Identity.generate()) as client:
         with pytest.raises(ValueError, match="X-Agent-Nonce"):
             client.invoke(Identity.generate().agent_id, headers={"X-Agent-Nonce": "mine"})
+        for name in ("Signature-Input", "signature", "Content-Digest", "Signature-Agent"):
+            with pytest.raises(ValueError, match=name):
+                client.invoke(Identity.generate().agent_id, headers={name: "mine"})
         with pytest.raises(TypeError):
             client.invoke(Identity.generate().agent_id, json={}, data=b"")
 
@@ -189,3 +197,130 @@ async def test_the_async_client_mirrors_the_sync_one(node: Node) -> None:
     sync_api = {n for n in dir(NodeClient) if not n.startswith("_")} - {"close"}
     async_api = {n for n in dir(AsyncNodeClient) if not n.startswith("_")} - {"aclose"}
     assert sync_api == async_api
+
+
+def test_the_card_carries_the_signed_key_directory(node: Node) -> None:
+    me = Identity.generate()
+    with NodeClient(node.url, me) as client:
+        client.register(**card(ttl=3600))
+        got = client.get(me.agent_id)
+        d = got.manifest["meta"]["httpsig_directory"]
+        assert d["authority"] == node.url.split("://", 1)[1]
+        assert got.issued_at is not None
+        signed = httpsig.sign_directory(me, d["authority"], got.issued_at, got.issued_at + 3600)
+        assert (d["signature_input"], d["signature"]) == (
+            signed.input_member(),
+            signed.signature_member(),
+        )
+        # Without an expiry: valid a year; other meta is kept.
+        client.register(**card(meta={"owner": "ops"}))
+        got = client.get(me.agent_id)
+        assert got.manifest["meta"]["owner"] == "ops" and got.issued_at is not None
+        year = got.issued_at + 365 * 24 * 3600
+        assert f";expires={year};" in got.manifest["meta"]["httpsig_directory"]["signature_input"]
+        res = httpx.get(client.key_directory_url(me.agent_id))
+        assert res.status_code == 200 and "binding=" in res.headers["signature"]
+        # Asked under another authority (localhost for 127.0.0.1): served unsigned.
+        other = client.key_directory_url(me.agent_id).replace("127.0.0.1", "localhost")
+        res = httpx.get(other)
+        assert res.status_code == 200 and "signature" not in res.headers
+        assert res.text == httpsig.directory_body(me.public_key)
+        # A revocation carries none.
+        client.revoke()
+
+
+def _answer(status: int, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+    # A streamed body, as the network gives it (the clients read answers raw).
+    return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body))
+
+
+def test_the_agent_endpoint_is_read_once_and_forgotten_on_refusal() -> None:
+    agent, caller = Identity.generate(), Identity.generate()
+    envelope = sign_manifest(
+        build_manifest(
+            agent.agent_id, name="a", endpoint="http://agent.example/base", issued_at=1_795_000_000
+        ),
+        agent,
+    )
+    seen: list[httpx.Request] = []
+    status = [200]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "GET" and request.url.path == f"/v1/agents/{agent.agent_id}":
+            return _answer(200, json.dumps(envelope).encode())
+        nonce = request.headers["x-agent-nonce"]
+        return _answer(status[0], b"ok", sign_response(agent, status[0], nonce, b"ok"))
+
+    with NodeClient(
+        "http://node.test", caller, http_client=httpx.Client(transport=httpx.MockTransport(handler))
+    ) as client:
+        for _ in range(2):
+            res = client.invoke(agent.agent_id, "/f?x=1", data=b"hi")
+            assert res.status == 200 and res.verified, res.verify_error
+        gets = [r for r in seen if r.method == "GET"]
+        assert len(gets) == 1  # the card, once
+        call = seen[-1]
+        assert call.url == f"http://node.test/v1/agents/{agent.agent_id}/invoke/f?x=1"
+        labels = [m.split("=", 1)[0] for m in call.headers["signature-input"].split(", ")]
+        assert labels == ["am", "am-agent"]
+        assert call.headers["content-digest"] == httpsig.content_digest(b"hi")
+        # The am-agent covers the URL the gateway will call.
+        target = httpsig.RequestTarget.of_url("POST", "http://agent.example/base/f?x=1")
+        assert target is not None
+        params = httpsig.Params.agentmesh(
+            caller, int(call.headers["x-agent-timestamp"]), call.headers["x-agent-nonce"]
+        )
+        expected = httpsig.sign_request(caller, "am-agent", target, b"hi", params)
+        assert expected.signature_member() in call.headers["signature"]
+        # A 401 answer forgets the endpoint: the next call reads the card again.
+        status[0] = 401
+        client.invoke(agent.agent_id, "/f", data=b"hi")
+        status[0] = 200
+        client.invoke(agent.agent_id, "/f", data=b"hi")
+        assert len([r for r in seen if r.method == "GET"]) == 2
+        # Direct calls sign am for the agent's own URL, and no am-agent.
+        client.invoke(agent.agent_id, "/g", direct=True, web_bot_auth=True)
+        call = seen[-1]
+        assert str(call.url) == "http://agent.example/base/g"
+        labels = [m.split("=", 1)[0] for m in call.headers["signature-input"].split(", ")]
+        assert labels == ["am", "wba"]
+        assert call.headers["signature-agent"] == (
+            f'wba="http://node.test/v1/agents/{caller.agent_id}'
+            '/http-message-signatures-directory";type=jwks_uri'
+        )
+
+
+def test_the_x_agent_form_alone_on_request() -> None:
+    agent, caller = Identity.generate(), Identity.generate()
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return _answer(
+            200, b"ok", sign_response(agent, 200, request.headers["x-agent-nonce"], b"ok")
+        )
+
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    with NodeClient("http://node.test", caller, http_client=http, rfc9421=False) as client:
+        res = client.invoke(agent.agent_id, "/", data=b"x")
+        assert res.verified
+        [call] = seen  # no card read either
+        assert "signature-input" not in call.headers and "x-agent-signature" in call.headers
+        with pytest.raises(ValueError, match="web_bot_auth"):
+            client.invoke(agent.agent_id, "/", web_bot_auth=True)
+
+
+def test_an_unreadable_card_still_lets_the_gateway_answer() -> None:
+    agent, caller = Identity.generate(), Identity.generate()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method != "GET":
+            assert "am-agent" not in request.headers["signature-input"]
+        return _answer(404, b'{"error":{"code":"not_found","message":"no"}}')
+
+    with NodeClient(
+        "http://node.test", caller, http_client=httpx.Client(transport=httpx.MockTransport(handler))
+    ) as client:
+        res = client.invoke(agent.agent_id, "/")
+        assert res.status == 404 and res.error_code == "not_found" and not res.verified

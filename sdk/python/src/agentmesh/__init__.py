@@ -4,7 +4,8 @@ agents through AgentMesh nodes (docs/protocol.md).
 * :class:`Identity` — an Ed25519 key and its did:key; reads and writes the CLI's key files.
 * :class:`NodeClient` / :class:`AsyncNodeClient` — register, revoke, get, discover, invoke.
 * :func:`sign_request` / :func:`verify_request` / :func:`sign_response` /
-  :func:`verify_response` / :class:`NonceCache` — the signed-request handshake.
+  :func:`verify_response` / :class:`NonceCache` — the signed-request handshake, in the
+  ``X-Agent-*`` form and the RFC 9421 form (:mod:`agentmesh.httpsig`).
 * :mod:`agentmesh.asgi` — :class:`~agentmesh.asgi.AgentMeshMiddleware` for FastAPI/Starlette.
 """
 
@@ -33,11 +34,14 @@ from .errors import (
 )
 from .handshake import (
     NonceCache,
+    Verified,
+    request_nonce,
     request_signing_string,
     response_signing_string,
     sign_request,
     sign_response,
     verify_request,
+    verify_request_nonce,
     verify_response,
 )
 from .identity import (
@@ -73,12 +77,14 @@ __all__ = [
     "NonceCache",
     "Registration",
     "ResponseTooLargeError",
+    "Verified",
     "__version__",
     "agent_id_from_public_key",
     "build_manifest",
     "is_agent_id",
     "keys_dir",
     "public_key_from_agent_id",
+    "request_nonce",
     "request_signing_string",
     "response_signing_string",
     "sign_manifest",
@@ -86,6 +92,7 @@ __all__ = [
     "sign_response",
     "validate_manifest",
     "verify_request",
+    "verify_request_nonce",
     "verify_response",
     "verify_signature",
 ]

@@ -1,5 +1,5 @@
 """ASGI middleware for agents (FastAPI, Starlette, or any ASGI app): verifies every caller and
-signs every answer (docs/protocol.md §4).
+signs every answer (docs/protocol.md §4 and §4b).
 
 .. code-block:: python
 
@@ -12,8 +12,11 @@ signs every answer (docs/protocol.md §4).
 
 For each HTTP request the middleware reads the body (at most ``max_body`` bytes: over it, 413
 ``too_large``), verifies the signed request against the raw path and query the agent received
-(minus ``base_path``), the body and the ``X-Agent-*`` headers, and refuses a failure with 401 and
-the node's JSON error shape ``{"error": {"code", "message"}}`` (``missing_header``,
+(minus ``base_path``), the body and the ``X-Agent-*`` headers — or the RFC 9421 form
+(``Signature-Input``, ``Signature``, ``Content-Digest``; its ``@authority`` is the request's
+``Host``, or the agent's own did:key for a call relayed by ``agentmesh connect``, or what
+``authority`` pins), or both, which must then agree — and refuses a failure with 401 and the
+node's JSON error shape ``{"error": {"code", "message"}}`` (``missing_header``,
 ``bad_signature``, ``wrong_target``, ``stale_timestamp``, ``replayed_nonce``). A verified call
 reaches the app with the caller's did:key in:
 
@@ -24,8 +27,10 @@ reaches the app with the caller's did:key in:
 Every answer — the app's and the middleware's own refusals — is buffered (at most
 ``max_response_body`` bytes: over it, 413 ``too_large`` instead, as a node answers an agent's
 oversize answer) and signed with ``X-Agent-ID``, ``X-Agent-Timestamp`` and ``X-Agent-Signature``
-over its status, the request's nonce and the body, so callers can tell that no gateway or
-relay forged or altered it. Streaming answers are therefore sent in one piece.
+over its status, the request's nonce and the body, and with the RFC 9421 form
+(``Content-Digest``, ``Signature-Input``, ``Signature``: ``am`` over ``@status`` and the digest),
+so callers can tell that no gateway or relay forged or altered it. Streaming answers are
+therefore sent in one piece.
 
 WebSocket connections are verified at the handshake (an empty body) and refused with close code
 1008 (or a 401 body where the server supports the denial-response extension); their messages
@@ -40,7 +45,13 @@ from typing import Any, Protocol
 
 from .encoding import now_unix
 from .errors import HandshakeError
-from .handshake import DEFAULT_CLOCK_SKEW, NonceCache, sign_response, verify_request
+from .handshake import (
+    DEFAULT_CLOCK_SKEW,
+    NonceCache,
+    request_nonce,
+    sign_response,
+    verify_request_nonce,
+)
 from .identity import Identity
 
 __all__ = ["AgentMeshMiddleware", "caller_of", "DEFAULT_MAX_BODY"]
@@ -54,7 +65,14 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: Largest request body the middleware reads (and largest answer it signs), bytes.
 DEFAULT_MAX_BODY = 1024 * 1024
 
-_SIGNED_OUT = (b"x-agent-id", b"x-agent-timestamp", b"x-agent-signature")
+_SIGNED_OUT = (
+    b"x-agent-id",
+    b"x-agent-timestamp",
+    b"x-agent-signature",
+    b"content-digest",
+    b"signature-input",
+    b"signature",
+)
 _DROPPED_OUT = _SIGNED_OUT + (b"content-length", b"transfer-encoding")
 # Response extensions that would bypass the buffered, signed body.
 _BYPASSING_EXTENSIONS = (
@@ -96,7 +114,10 @@ class AgentMeshMiddleware:
     ``nonce_cache`` defaults to one per middleware (bounded, 100,000 nonces); ``clock_skew`` is
     the accepted ±seconds; ``base_path`` is a prefix the agent is served under that callers do
     not sign (an endpoint like ``https://host/agent``: the caller signs ``/x``, the agent sees
-    ``/agent/x``).
+    ``/agent/x``). ``authority`` pins the ``@authority`` (one or several) an RFC 9421 signature
+    must cover — e.g. the public host of an agent behind a proxy that rewrites ``Host``;
+    by default the request's ``Host``, or the agent's own did:key (lowercased) for a call
+    relayed by ``agentmesh connect``.
     """
 
     def __init__(
@@ -109,6 +130,7 @@ class AgentMeshMiddleware:
         max_body: int = DEFAULT_MAX_BODY,
         max_response_body: int | None = DEFAULT_MAX_BODY,
         base_path: str = "",
+        authority: str | list[str] | tuple[str, ...] | None = None,
     ) -> None:
         if not isinstance(identity, Identity):
             raise TypeError("AgentMeshMiddleware needs the agent's Identity (identity=...)")
@@ -121,6 +143,11 @@ class AgentMeshMiddleware:
         self.max_body = max_body
         self.max_response_body = max_response_body
         self.base_path = base_path
+        if isinstance(authority, str):
+            authority = [authority]
+        if authority is not None and not authority:
+            raise ValueError("authority names at least one @authority (host[:port])")
+        self.authority = None if authority is None else list(authority)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
@@ -133,9 +160,9 @@ class AgentMeshMiddleware:
 
     # -- the request ------------------------------------------------------------------------
 
-    def _path_and_query(self, scope: Scope) -> str | None:
-        """The raw request target the caller signed, or ``None`` when it is outside
-        ``base_path``."""
+    def _paths(self, scope: Scope) -> tuple[str, str] | None:
+        """The raw request target the caller signed (``X-Agent-*``) and the one received (RFC
+        9421's ``@path`` and ``@query``), or ``None`` when it is outside ``base_path``."""
         raw = scope.get("raw_path")
         if isinstance(raw, (bytes, bytearray)):
             path = bytes(raw).decode("latin-1")
@@ -144,6 +171,7 @@ class AgentMeshMiddleware:
 
             path = quote(str(scope.get("path", "/")), safe="/:@!$&'()*+,;=-._~%")
         path = path.split("?", 1)[0]  # some servers leave the query on raw_path
+        wire = path
         if self.base_path:
             if path == self.base_path:
                 path = "/"
@@ -153,8 +181,10 @@ class AgentMeshMiddleware:
                 return None
         qs = scope.get("query_string") or b""
         if isinstance(qs, (bytes, bytearray)) and qs:
-            path += "?" + bytes(qs).decode("latin-1")
-        return path
+            query = "?" + bytes(qs).decode("latin-1")
+            path += query
+            wire += query
+        return path, wire
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         for name, value in scope.get("headers") or ():
@@ -179,18 +209,19 @@ class AgentMeshMiddleware:
                 return b"".join(chunks)
 
     def _nonce(self, scope: Scope) -> str:
+        """The nonce the request claims (to sign a refusal for)."""
         for name, value in scope.get("headers") or ():
             if bytes(name).lower() == b"x-agent-nonce":
                 try:
                     return bytes(value).decode("ascii")
                 except UnicodeDecodeError:
                     return ""
-        return ""
+        return request_nonce(scope.get("headers") or []) or ""
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         nonce = self._nonce(scope)
-        path = self._path_and_query(scope)
-        if path is None:
+        paths = self._paths(scope)
+        if paths is None:
             await self._refuse(
                 send, nonce, 404, "not_found", f"this agent is served under {self.base_path}"
             )
@@ -204,8 +235,9 @@ class AgentMeshMiddleware:
                 send, nonce, 413, "too_large", f"the request body is over {self.max_body} bytes"
             )
             return
+        path, wire = paths
         try:
-            caller = verify_request(
+            verified = verify_request_nonce(
                 str(scope.get("method", "GET")),
                 path,
                 scope.get("headers") or [],
@@ -213,10 +245,13 @@ class AgentMeshMiddleware:
                 self.identity.agent_id,
                 nonce_cache=self.nonce_cache,
                 clock_skew=self.clock_skew,
+                authority=self.authority,
+                wire_path=wire,
             )
         except HandshakeError as e:
             await self._refuse(send, nonce, 401, e.code, e.message)
             return
+        caller, nonce = verified.caller, verified.nonce
         inner = dict(scope)
         inner["agentmesh"] = {"caller": caller, "nonce": nonce, "agent_id": self.identity.agent_id}
         state = dict(scope.get("state") or {})
@@ -335,20 +370,22 @@ class AgentMeshMiddleware:
     # -- websockets -------------------------------------------------------------------------
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = self._path_and_query(scope)
+        paths = self._paths(scope)
         try:
-            if path is None:
+            if paths is None:
                 raise HandshakeError(
                     "bad_signature", f"this agent is served under {self.base_path}"
                 )
-            caller = verify_request(
+            verified = verify_request_nonce(
                 "GET",
-                path,
+                paths[0],
                 scope.get("headers") or [],
                 b"",
                 self.identity.agent_id,
                 nonce_cache=self.nonce_cache,
                 clock_skew=self.clock_skew,
+                authority=self.authority,
+                wire_path=paths[1],
             )
         except HandshakeError as e:
             ext = scope.get("extensions") or {}
@@ -372,12 +409,12 @@ class AgentMeshMiddleware:
             return
         inner = dict(scope)
         inner["agentmesh"] = {
-            "caller": caller,
-            "nonce": self._nonce(scope),
+            "caller": verified.caller,
+            "nonce": verified.nonce,
             "agent_id": self.identity.agent_id,
         }
         state = dict(scope.get("state") or {})
-        state["agentmesh_caller"] = caller
+        state["agentmesh_caller"] = verified.caller
         inner["state"] = state
         await self.app(inner, receive, send)
 

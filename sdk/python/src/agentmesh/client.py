@@ -5,12 +5,18 @@ Both register and revoke the identity's card, read and discover cards (every car
 verified here, so a node cannot forge one), and invoke agents with signed requests through the
 node's gateway (or straight at their endpoint), verifying the agent's signed answer.
 Everything read from the network is capped (``max_response_bytes``).
+
+Every invocation is signed in both forms of docs/protocol.md: the ``X-Agent-*`` headers (§4) and
+RFC 9421 (§4b): ``am`` over the URL requested and, through the gateway, ``am-agent`` over the
+URL the gateway will call (read from the agent's card, cached for a while), which the gateway
+hands on to the agent as ``am``. ``web_bot_auth=True`` adds the Web Bot Auth signature (§4c).
 """
 
 from __future__ import annotations
 
 import json as jsonlib
 import re
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -29,6 +35,14 @@ from .card import (
 from .encoding import join_endpoint, now_unix, parse_rfc3339
 from .errors import AgentMeshError, CardError, HandshakeError, NodeError, ResponseTooLargeError
 from .handshake import HEADER_NONCE, sign_request, verify_response
+from .httpsig import (
+    HEADER_CONTENT_DIGEST,
+    HEADER_SIGNATURE,
+    HEADER_SIGNATURE_AGENT,
+    HEADER_SIGNATURE_INPUT,
+    RequestTarget,
+    sign_directory,
+)
 from .identity import Identity, public_key_from_agent_id
 
 __all__ = [
@@ -49,6 +63,21 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_INVOKE_TIMEOUT = 35.0
 #: Largest answer read from a node or an agent.
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+#: Seconds an agent's card endpoint is remembered for the ``am-agent`` signature (an answer
+#: 401, 404 or 410 forgets it at once).
+ENDPOINT_CACHE_TTL = 300.0
+_ENDPOINT_CACHE_SIZE = 1024
+_YEAR_S = 365 * 24 * 3600
+# Headers the signatures set: a caller may not pass them.
+_SIGNATURE_HEADERS = frozenset(
+    h.lower()
+    for h in (
+        HEADER_CONTENT_DIGEST,
+        HEADER_SIGNATURE,
+        HEADER_SIGNATURE_INPUT,
+        HEADER_SIGNATURE_AGENT,
+    )
+)
 
 TimeoutTypes = float | httpx.Timeout | None
 
@@ -209,13 +238,37 @@ class _Core:
         url: str,
         identity: Identity | None,
         max_response_bytes: int,
+        rfc9421: bool = True,
     ) -> None:
         if not isinstance(url, str) or not re.match(r"https?://[^/?#]+", url):
             raise ValueError(f"node URL {url!r} must be an http:// or https:// base URL")
         self.url = url.rstrip("/")
         self.identity = identity
         self.max_response_bytes = max_response_bytes
+        self.rfc9421 = rfc9421
         self._last_issued: dict[str, int] = {}
+        # agent ID → (card endpoint, when read): what `am-agent` signs for.
+        self._endpoints: dict[str, tuple[str | None, float]] = {}
+
+    # -- the agent-side URL (am-agent) ------------------------------------------------------
+
+    def cached_endpoint(self, agent_id: str) -> tuple[bool, str | None]:
+        """``(True, endpoint)`` when the agent's card endpoint is remembered and fresh."""
+        hit = self._endpoints.get(agent_id)
+        if hit is None or time.monotonic() - hit[1] > ENDPOINT_CACHE_TTL:
+            return False, None
+        return True, hit[0]
+
+    def remember(self, card: Card) -> None:
+        if len(self._endpoints) >= _ENDPOINT_CACHE_SIZE:
+            self._endpoints.clear()
+        self._endpoints[card.agent_id] = (card.endpoint, time.monotonic())
+
+    def forget(self, agent_id: str) -> None:
+        self._endpoints.pop(agent_id, None)
+
+    def directory_url(self, agent_id: str) -> str:
+        return f"{self.agent_url(agent_id)}/http-message-signatures-directory"
 
     def me(self, what: str) -> Identity:
         if self.identity is None:
@@ -254,6 +307,31 @@ class _Core:
             if known is not None and now <= known < now + 300:
                 t = max(t, known + 1)
         return t
+
+    def sign_key_directory(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Puts in ``meta.httpsig_directory`` the agent's signature over its own key directory
+        as this node serves it (docs/protocol.md §4c): the directory draft's proof of
+        possession, which only the key's holder can make. Valid from ``issued_at`` to the
+        card's expiry (a year when it has none). A revocation carries none."""
+        if manifest.get("revoked") is True:
+            return manifest
+        target = RequestTarget.of_url("GET", self.url)
+        created = parse_rfc3339(str(manifest.get("issued_at")))
+        if target is None or created is None:
+            return manifest
+        expires_at = manifest.get("expires_at")
+        expires = parse_rfc3339(expires_at) if isinstance(expires_at, str) else None
+        signed = sign_directory(
+            self.me("register"), target.authority, created, expires or created + _YEAR_S
+        )
+        meta = manifest.get("meta")
+        manifest["meta"] = dict(meta) if isinstance(meta, Mapping) else {}
+        manifest["meta"]["httpsig_directory"] = {
+            "authority": target.authority,
+            "signature_input": signed.input_member(),
+            "signature": signed.signature_member(),
+        }
+        return manifest
 
     def post_card(self, manifest: dict[str, Any]) -> _Call:
         me = self.me("register")
@@ -364,6 +442,8 @@ class _Core:
         headers: Mapping[str, str] | None,
         timeout: TimeoutTypes,
         endpoint: str | None,
+        agent_endpoint: str | None = None,
+        web_bot_auth: bool = False,
     ) -> tuple[_Call, str]:
         me = self.me("invoke")
         base = self.agent_url(agent_id)
@@ -382,7 +462,7 @@ class _Core:
         else:
             body = bytes(data) if data is not None else b""
         for k, v in (headers or {}).items():
-            if k.lower().startswith("x-agent-"):
+            if k.lower().startswith("x-agent-") or k.lower() in _SIGNATURE_HEADERS:
                 raise ValueError(f"header {k} is set by the signature; do not pass it")
             hdrs[k.lower()] = v
         if endpoint is None:
@@ -398,13 +478,32 @@ class _Core:
             reaches = path == "/" or httpx.URL(url).raw_path.decode("ascii").endswith(path)
         if not reaches:
             raise ValueError(f"path {path!r} would not reach the agent byte for byte")
-        signed = sign_request(me, method, path, agent_id, body)
-        hdrs.update(signed)
+        if endpoint is not None or not (
+            agent_endpoint is not None
+            and agent_endpoint.startswith(("http://", "https://", "relay://"))
+        ):
+            agent_endpoint = None
+        if web_bot_auth and not self.rfc9421:
+            raise ValueError("web_bot_auth is an RFC 9421 signature: not with rfc9421=False")
+        signed = sign_request(
+            me,
+            method,
+            path,
+            agent_id,
+            body,
+            url=url if self.rfc9421 else None,
+            agent_endpoint=agent_endpoint if self.rfc9421 else None,
+            web_bot_auth=self.directory_url(me.agent_id) if web_bot_auth else None,
+        )
+        hdrs.update({k.lower(): v for k, v in signed.items()})
         return _Call(method, url, hdrs, body, raw=True, timeout=timeout), signed[HEADER_NONCE]
 
     def agent_response(
         self, agent_id: str, nonce: str, status: int, headers: httpx.Headers, body: bytes
     ) -> AgentResponse:
+        if status in (401, 404, 410):
+            # The card may have changed (moved, revoked): read it again next time.
+            self.forget(agent_id)
         try:
             verify_response(agent_id, status, nonce, headers, body)
             error = None
@@ -483,7 +582,9 @@ class NodeClient(_ClientBase):
     ``timeout`` bounds API calls, ``invoke_timeout`` invocations (seconds or an
     ``httpx.Timeout``); ``max_response_bytes`` caps every answer read. Pass ``http_client`` to
     use your own ``httpx.Client`` (TLS settings, proxies, transports); it is then not closed
-    by :meth:`close`.
+    by :meth:`close`. ``rfc9421=False`` signs invocations in the ``X-Agent-*`` form only (for
+    a node behind a proxy that rewrites ``Host`` or the path, where the RFC 9421 form, which
+    covers them, cannot verify).
     """
 
     def __init__(
@@ -495,8 +596,9 @@ class NodeClient(_ClientBase):
         invoke_timeout: TimeoutTypes = DEFAULT_INVOKE_TIMEOUT,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         http_client: httpx.Client | None = None,
+        rfc9421: bool = True,
     ) -> None:
-        self._core = _Core(url, identity, max_response_bytes)
+        self._core = _Core(url, identity, max_response_bytes, rfc9421)
         self._timeout = timeout
         self._invoke_timeout = invoke_timeout
         self._own = http_client is None
@@ -543,7 +645,9 @@ class NodeClient(_ClientBase):
         (docs/protocol.md §3): ``name`` and ``endpoint`` (required), ``description``,
         ``skills`` (strings or dicts), ``tags``, ``protocols``, ``relays``, ``vector_desc``,
         ``qps_budget``, ``concurrency_limit``, ``expires_at`` or ``ttl`` (seconds), ``meta``,
-        and any other field (kept and signed). ``issued_at`` is set here.
+        and any other field (kept and signed). ``issued_at`` is set here, and
+        ``meta.httpsig_directory``: this key's signature over its key directory as this node
+        serves it (docs/protocol.md §4c).
 
         Checks the card as the node will before sending it (raises
         :class:`~agentmesh.errors.CardError` naming the field); a node's refusal raises
@@ -555,6 +659,7 @@ class NodeClient(_ClientBase):
         )
         issued_at = self._core.issued_at(me.agent_id, stored)
         manifest = build_manifest(me.agent_id, issued_at=issued_at, **card_fields)
+        manifest = self._core.sign_key_directory(manifest)
         return self._core.registration(*self._status_body(self._core.post_card(manifest)))
 
     def revoke(self) -> Registration:
@@ -595,6 +700,7 @@ class NodeClient(_ClientBase):
         headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = None,
         direct: bool = False,
+        web_bot_auth: bool = False,
     ) -> AgentResponse:
         """Calls an agent with a signed request through the node's gateway
         (``POST <node>/v1/agents/<id>/invoke<path>``), or straight at its endpoint with
@@ -604,8 +710,20 @@ class NodeClient(_ClientBase):
         sent as compact JSON, ``data`` as is. ``timeout`` (``None``: the client's
         ``invoke_timeout``) bounds the whole call. Any status comes back as an
         :class:`AgentResponse` (see :meth:`AgentResponse.raise_for_status`).
+
+        The request carries both signature forms: ``X-Agent-*`` and RFC 9421 (``am`` for the
+        URL requested; through the gateway also ``am-agent`` for the agent's own URL, from its
+        card, read once and cached). ``web_bot_auth=True`` adds the Web Bot Auth signature
+        ``wba`` and ``Signature-Agent`` naming this identity's key directory on this node
+        (docs/protocol.md §4c): for websites that check Web Bot Auth (``direct=True``; a
+        gateway drops it).
         """
-        endpoint = self._core.direct_endpoint(self.get(agent_id)) if direct else None
+        if direct:
+            card = self.get(agent_id)
+            self._core.remember(card)
+            endpoint, agent_endpoint = self._core.direct_endpoint(card), None
+        else:
+            endpoint, agent_endpoint = None, self._agent_endpoint(agent_id)
         call, nonce = self._core.invoke_call(
             agent_id,
             path,
@@ -615,9 +733,27 @@ class NodeClient(_ClientBase):
             headers,
             self._invoke_timeout if timeout is None else timeout,
             endpoint,
+            agent_endpoint,
+            web_bot_auth,
         )
         status, hdrs, body = self._send(call)
         return self._core.agent_response(agent_id, nonce, status, hdrs, body)
+
+    def _agent_endpoint(self, agent_id: str) -> str | None:
+        hit, endpoint = self._core.cached_endpoint(agent_id)
+        if hit or not self._core.rfc9421:
+            return endpoint
+        try:
+            card = self.get(agent_id)
+        except AgentMeshError:
+            return None  # the gateway will say what is wrong with the agent
+        self._core.remember(card)
+        return card.endpoint
+
+    def key_directory_url(self, agent_id: str | None = None) -> str:
+        """The URL of an agent's key directory on this node (docs/protocol.md §4c; default:
+        this identity's): what ``Signature-Agent`` names with ``web_bot_auth=True``."""
+        return self._core.directory_url(agent_id or self._core.me("key_directory_url").agent_id)
 
     def node_info(self) -> dict[str, Any]:
         """``GET /v1/node``: the node's ID, version, uptime and counters."""
@@ -649,8 +785,9 @@ class AsyncNodeClient(_ClientBase):
         invoke_timeout: TimeoutTypes = DEFAULT_INVOKE_TIMEOUT,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         http_client: httpx.AsyncClient | None = None,
+        rfc9421: bool = True,
     ) -> None:
-        self._core = _Core(url, identity, max_response_bytes)
+        self._core = _Core(url, identity, max_response_bytes, rfc9421)
         self._timeout = timeout
         self._invoke_timeout = invoke_timeout
         self._own = http_client is None
@@ -704,6 +841,7 @@ class AsyncNodeClient(_ClientBase):
         )
         issued_at = self._core.issued_at(me.agent_id, stored)
         manifest = build_manifest(me.agent_id, issued_at=issued_at, **card_fields)
+        manifest = self._core.sign_key_directory(manifest)
         return self._core.registration(*await self._status_body(self._core.post_card(manifest)))
 
     async def revoke(self) -> Registration:
@@ -741,9 +879,15 @@ class AsyncNodeClient(_ClientBase):
         headers: Mapping[str, str] | None = None,
         timeout: TimeoutTypes = None,
         direct: bool = False,
+        web_bot_auth: bool = False,
     ) -> AgentResponse:
         """See :meth:`NodeClient.invoke`."""
-        endpoint = self._core.direct_endpoint(await self.get(agent_id)) if direct else None
+        if direct:
+            card = await self.get(agent_id)
+            self._core.remember(card)
+            endpoint, agent_endpoint = self._core.direct_endpoint(card), None
+        else:
+            endpoint, agent_endpoint = None, await self._agent_endpoint(agent_id)
         call, nonce = self._core.invoke_call(
             agent_id,
             path,
@@ -753,9 +897,26 @@ class AsyncNodeClient(_ClientBase):
             headers,
             self._invoke_timeout if timeout is None else timeout,
             endpoint,
+            agent_endpoint,
+            web_bot_auth,
         )
         status, hdrs, body = await self._send(call)
         return self._core.agent_response(agent_id, nonce, status, hdrs, body)
+
+    async def _agent_endpoint(self, agent_id: str) -> str | None:
+        hit, endpoint = self._core.cached_endpoint(agent_id)
+        if hit or not self._core.rfc9421:
+            return endpoint
+        try:
+            card = await self.get(agent_id)
+        except AgentMeshError:
+            return None  # the gateway will say what is wrong with the agent
+        self._core.remember(card)
+        return card.endpoint
+
+    def key_directory_url(self, agent_id: str | None = None) -> str:
+        """See :meth:`NodeClient.key_directory_url`."""
+        return self._core.directory_url(agent_id or self._core.me("key_directory_url").agent_id)
 
     async def node_info(self) -> dict[str, Any]:
         """See :meth:`NodeClient.node_info`."""
