@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# CI of the TypeScript SDK (sdk/typescript): install from the lock file, type-check, build, and
-# run every test — unit tests, docs/test-vectors.json, and the end-to-end tests against a real node
-# (the agentmesh binary at $AGENTMESH_BIN, default: the repo's target/debug/agentmesh).
+# CI of the TypeScript SDK (sdk/typescript): install from the lock file (pinned devDependencies
+# included: Cloudflare's web-bot-auth 0.1.3 and http-message-sig 0.2.0 / 0.3.0 for the interop
+# tests), type-check, build, and run every test — unit tests, docs/test-vectors.json (every
+# section, RFC 9421 ones included), interop with those independent RFC 9421 / Web Bot Auth
+# implementations, and the end-to-end tests against a real node (the agentmesh binary at
+# $AGENTMESH_BIN, default: the repo's target/debug/agentmesh).
 # Needs Node.js >= 20 and npm, and the npm registry reachable for `npm ci`.
 set -euo pipefail
 

@@ -14,13 +14,16 @@ import {
   type JsonValue,
   type Manifest,
 } from './card.js';
-import { nowUnix, parseRfc3339, toBytes, utf8 } from './encoding.js';
+import { b64url, nowUnix, parseRfc3339, randomBytes, toBytes, utf8 } from './encoding.js';
 import { AgentMeshError, CardError, HandshakeError, NodeError, ResponseSignatureError, TransportError } from './errors.js';
-import { H_SIGNATURE, signRequest, verifyResponse } from './handshake.js';
+import { responseIsSigned, signHttpRequest, verifyResponse, type SignForms } from './handshake.js';
+import { RequestTarget, directoryUrl, inputMember, signDirectory, signatureMember } from './httpsig.js';
 import { publicKeyFromDid, type Identity } from './identity.js';
 
 /** How far in the future a card's `issued_at` may be (the node refuses more). */
 const MAX_FUTURE_SKEW_S = 300;
+/** How long an agent's card endpoint is kept for the `am-agent` signature. */
+const ENDPOINT_CACHE_MS = 5 * 60 * 1000;
 
 /** Options of a {@link NodeClient}. */
 export interface NodeClientOptions {
@@ -32,6 +35,12 @@ export interface NodeClientOptions {
   maxResponseBytes?: number;
   /** The `fetch` to use (default the global one). */
   fetch?: typeof fetch;
+  /**
+   * Sign this identity's key directory for the node's authority when registering, and keep the
+   * signature in the card as `meta.httpsig_directory` (default true; docs/protocol.md §4c), so the
+   * node serves the directory signed by the key it lists.
+   */
+  signKeyDirectory?: boolean;
 }
 
 /** `POST /v1/agents` → 201 or 200. */
@@ -101,6 +110,17 @@ export interface InvokeOptions {
   timeoutMs?: number;
   /** Call the agent's http(s) endpoint directly instead of through the node's gateway. */
   direct?: boolean;
+  /**
+   * Which signature forms to send (docs/protocol.md §4, §4b): `both` (default), `x-agent` or
+   * `rfc9421`.
+   */
+  forms?: SignForms;
+  /**
+   * Add the Web Bot Auth signature (docs/protocol.md §4c): `Signature-Agent` pointing at this
+   * caller's key directory on this node, and the `wba` signature, which sites that speak Web Bot
+   * Auth (Cloudflare's verifiers) check. Direct calls only: a gateway drops it.
+   */
+  webBotAuth?: boolean;
   /** Reject with {@link ResponseSignatureError} unless the answer is signed by the agent and verifies. */
   requireSignature?: boolean;
   /** Cancels the call. */
@@ -121,7 +141,7 @@ export class InvokeResponse {
   readonly headers: Headers;
   /** The body bytes exactly as received. */
   readonly body: Uint8Array;
-  /** Whether the answer carried a signature (`X-Agent-Signature`). */
+  /** Whether the answer carried a signature (`X-Agent-Signature` or RFC 9421 `Signature-Input`). */
   readonly signed: boolean;
   /** Whether the answer is signed by the agent called, for this request and this body. */
   readonly verified: boolean;
@@ -222,6 +242,25 @@ function transportError(e: unknown, url: string, timeoutMs: number, signal: Abor
   return new TransportError('unreachable', `cannot reach ${url}${cause}`, url, e);
 }
 
+/** A year, in seconds: how long a key directory signature of a card without expiry lasts. */
+const YEAR_S = 365 * 24 * 3600;
+
+/**
+ * Puts in `m.meta.httpsig_directory` the agent's signature over its own key directory as the node
+ * at `nodeUrl` serves it (docs/protocol.md §4c), valid from `issued_at` to the card's expiry (a year
+ * when it has none), as `agentmesh register` does.
+ */
+function withKeyDirectory(m: Manifest, me: Identity, nodeUrl: string): void {
+  const authority = RequestTarget.ofUrl('GET', nodeUrl)?.authority;
+  if (authority === undefined) return;
+  const created = parseRfc3339(m.issued_at) ?? nowUnix();
+  const expires = (typeof m.expires_at === 'string' ? parseRfc3339(m.expires_at) : undefined) ?? created + YEAR_S;
+  const signed = signDirectory(me, authority, created, expires);
+  const meta = (typeof m.meta === 'object' && m.meta !== null && !Array.isArray(m.meta) ? { ...m.meta } : {}) as Record<string, JsonValue>;
+  meta['httpsig_directory'] = { authority, signature_input: inputMember(signed), signature: signatureMember(signed) };
+  (m as { meta?: unknown }).meta = meta;
+}
+
 /**
  * A client of one node, acting as `identity` (needed to register, revoke and invoke; reading
  * and discovery need none).
@@ -242,7 +281,11 @@ export class NodeClient {
   readonly #invokeTimeoutMs: number;
   readonly #maxBytes: number;
   readonly #fetch: typeof fetch;
+  readonly #signKeyDirectory: boolean;
   #lastIssuedAt = 0;
+  /** Agents' card endpoints (for the `am-agent` signature), looked up once. */
+  readonly #endpoints = new Map<string, { endpoint: string | undefined; at: number }>();
+  readonly #endpointLookups = new Map<string, Promise<string | undefined>>();
 
   constructor(url: string, identity?: Identity, options: NodeClientOptions = {}) {
     let parsed: URL;
@@ -262,6 +305,7 @@ export class NodeClient {
     const f = options.fetch ?? globalThis.fetch;
     if (typeof f !== 'function') throw new TypeError('no fetch: pass options.fetch');
     this.#fetch = f;
+    this.#signKeyDirectory = options.signKeyDirectory ?? true;
   }
 
   #me(what: string): Identity {
@@ -368,7 +412,11 @@ export class NodeClient {
   async register(fields: CardFields): Promise<Registration> {
     const me = this.#me('register');
     const stored = await this.#storedCard(me.agentId);
-    return this.#publish((at) => buildManifest(me, fields, at), stored);
+    return this.#publish((at) => {
+      const m = buildManifest(me, fields, at);
+      if (this.#signKeyDirectory && m.revoked !== true) withKeyDirectory(m, me, this.url);
+      return m;
+    }, stored);
   }
 
   /** Publishes a signed tombstone: this identity's card is revoked on every node. */
@@ -433,6 +481,27 @@ export class NodeClient {
   }
 
   /**
+   * The card endpoint of `agentId`, looked up once (`GET /v1/agents/{id}`) and kept for 5 minutes;
+   * `undefined` when the card cannot be had (the gateway will say why).
+   */
+  async #endpointOf(agentId: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+    const hit = this.#endpoints.get(agentId);
+    if (hit && Date.now() - hit.at < ENDPOINT_CACHE_MS) return hit.endpoint;
+    let lookup = this.#endpointLookups.get(agentId);
+    if (!lookup) {
+      lookup = this.get(agentId, signal ? { signal } : {})
+        .then((card) => {
+          this.#endpoints.set(agentId, { endpoint: card.manifest.endpoint, at: Date.now() });
+          return card.manifest.endpoint;
+        })
+        .catch(() => undefined)
+        .finally(() => this.#endpointLookups.delete(agentId));
+      this.#endpointLookups.set(agentId, lookup);
+    }
+    return lookup;
+  }
+
+  /**
    * Calls agent `agentId` with a signed request: through the node's gateway
    * (`<node>/v1/agents/<id>/invoke/<path>`), or straight to its endpoint with `direct`. Resolves
    * to the answer whatever its status (refusals by the node or the agent are answers too); its
@@ -457,30 +526,54 @@ export class NodeClient {
     if (body !== undefined && (method === 'GET' || method === 'HEAD')) {
       throw new TypeError(`a ${method} request cannot carry a body`);
     }
+    if (options.webBotAuth && !options.direct) {
+      throw new TypeError('webBotAuth needs direct: true (a gateway passes on only the signature made for the agent)');
+    }
     let base: string;
+    let agentEndpoint: string | undefined;
     if (options.direct) {
       const endpoint = (await this.get(agentId, options.signal ? { signal: options.signal } : {})).manifest.endpoint ?? '';
+      this.#endpoints.set(agentId, { endpoint, at: Date.now() });
       if (!/^https?:\/\//.test(endpoint)) {
         throw new AgentMeshError('invalid_field', `direct calls need an http(s) endpoint; this agent's is \`${endpoint}\``);
       }
       base = endpoint;
     } else {
       base = `${this.url}/v1/agents/${agentId}/invoke`;
+      // The agent checks a signature over its own URL (`am-agent`, docs/protocol.md §4b).
+      if (options.forms !== 'x-agent') agentEndpoint = await this.#endpointOf(agentId, options.signal);
     }
     const url = joinEndpoint(base, path);
-    const signed = signRequest(me, { target: agentId, method, pathAndQuery: path, body: body ?? new Uint8Array(0) });
+    let wireUrl: string;
+    try {
+      wireUrl = new URL(url).href; // what fetch sends: the URL as WHATWG serializes it
+    } catch {
+      throw new TypeError(`\`${url.slice(0, 100)}\` is not a URL`);
+    }
+    const nonce = b64url(randomBytes(16));
+    const signed = signHttpRequest(me, {
+      target: agentId,
+      method,
+      url: wireUrl,
+      pathAndQuery: path,
+      body: body ?? new Uint8Array(0),
+      agentEndpoint,
+      nonce,
+      ...(options.forms ? { forms: options.forms } : {}),
+      ...(options.webBotAuth ? { webBotAuthDirectory: directoryUrl(this.url, me.agentId) } : {}),
+    });
     Object.assign(headers, signed);
     const init: RequestInit = { method, headers };
     if (body !== undefined) init.body = body as BodyInit;
     const res = await this.#exchange(url, init, options.timeoutMs ?? this.#invokeTimeoutMs, options.signal);
-    const isSigned = res.headers.has(H_SIGNATURE);
+    const isSigned = responseIsSigned(res.headers);
     let signatureError: HandshakeError | undefined;
     if (isSigned) {
       try {
         await verifyResponse({
           agentId,
           status: res.status,
-          requestNonce: signed['x-agent-nonce'],
+          requestNonce: nonce,
           headers: res.headers,
           body: res.body,
         });

@@ -1,6 +1,7 @@
 /**
  * An Express (or Connect, or plain `node:http`) middleware that makes a server an AgentMesh
- * agent: it verifies every caller's signed request (docs/protocol.md §4) and signs every answer.
+ * agent: it verifies every caller's signed request (docs/protocol.md §4, either form of §4b) and
+ * signs every answer in both forms.
  *
  * Mount it **before** body parsers: it reads the raw body (a signature covers its exact bytes),
  * parses JSON bodies into `req.body` itself, and exposes the verified caller as
@@ -11,7 +12,8 @@
 import { DEFAULT_MAX_BODY_BYTES, declaredOver } from './body.js';
 import { concatBytes, toBytes, utf8 } from './encoding.js';
 import { HandshakeError } from './errors.js';
-import { H_NONCE, NonceCache, headerLookup, signResponse, verifyRequest } from './handshake.js';
+import { H_NONCE, NonceCache, headerLookup, signResponseBoth, verifySignedRequest, type SignatureForm } from './handshake.js';
+import { nonceOf, normalizeAuthority } from './httpsig.js';
 import type { Identity } from './identity.js';
 import { stripBasePath } from './fetch.js';
 
@@ -23,6 +25,8 @@ export interface AgentMeshRequestContext {
   readonly nonce: string;
   /** The raw body bytes, as verified. */
   readonly body: Uint8Array;
+  /** The signature forms the request carried, each verified (`x-agent`, `rfc9421`). */
+  readonly forms?: readonly SignatureForm[];
 }
 
 declare global {
@@ -45,6 +49,8 @@ export interface AgentRequestLike {
   rawHeaders?: string[];
   readableEnded?: boolean;
   body?: unknown;
+  /** The connection (a TLS socket has `encrypted`): the scheme whose default port `Host` may carry. */
+  socket?: unknown;
   agentmesh?: AgentMeshRequestContext | undefined;
   on(event: string, listener: (...args: never[]) => void): unknown;
   removeListener(event: string, listener: (...args: never[]) => void): unknown;
@@ -69,8 +75,14 @@ export interface ExpressMiddlewareOptions {
   clockSkew?: number;
   /** The largest request body read, in bytes (default 1 MiB); larger answers 413 `too_large`. */
   maxBodyBytes?: number;
-  /** The agent's base path (its card's endpoint path), stripped before verifying. */
+  /** The agent's base path (its card's endpoint path), stripped before verifying the `X-Agent-*` form. */
   basePath?: string;
+  /**
+   * The `@authority` the RFC 9421 form must cover (e.g. the public host behind a reverse proxy
+   * that rewrites `Host`), or several accepted ones. Default: the request's `Host`, or this
+   * agent's did:key lowercased (what callers sign for a relayed agent).
+   */
+  authority?: string | readonly string[];
   /** Parse JSON bodies into `req.body` (default true); a malformed one answers 400 `invalid_json`. */
   parseJson?: boolean;
   /** Sign every answer (default true). */
@@ -159,7 +171,7 @@ function installSigner(res: AgentResponseLike, identity: Identity, nonce: string
     restore();
     const body = chunks.length === 1 ? chunks[0]! : concatBytes(...chunks);
     if (!r.headersSent) {
-      const signed = signResponse(identity, { status: r.statusCode, requestNonce: nonce, body });
+      const signed = signResponseBoth(identity, { status: r.statusCode, requestNonce: nonce, body });
       for (const [k, v] of Object.entries(signed)) r.setHeader(k, v);
       if (!isHead && r.getHeader('content-length') !== undefined) r.setHeader('content-length', String(body.length));
     }
@@ -237,6 +249,14 @@ function headerPairs(req: AgentRequestLike): [string, string][] {
   return out;
 }
 
+/** RFC 9421's `@authority` by default: `Host` without the default port, or this agent's did:key. */
+function defaultAuthority(lookup: ReturnType<typeof headerLookup>, req: AgentRequestLike, identity: Identity): string[] | undefined {
+  const host = lookup.all('host') ?? lookup.all(':authority');
+  if (host === undefined) return undefined;
+  const tls = typeof req.socket === 'object' && req.socket !== null && (req.socket as { encrypted?: unknown }).encrypted === true;
+  return [normalizeAuthority(host, tls ? 'https' : 'http'), identity.agentId];
+}
+
 function isJson(contentType: string | undefined): boolean {
   if (!contentType) return false;
   const t = contentType.split(';')[0]!.trim().toLowerCase();
@@ -272,7 +292,8 @@ export function expressMiddleware(
   ): Promise<void> => {
     const pairs = headerPairs(req);
     const lookup = headerLookup(pairs);
-    const nonce = lookup.get(H_NONCE) ?? '';
+    // The nonce refusals are signed for: the one the request claims (either form).
+    const nonce = lookup.get(H_NONCE) ?? nonceOf((n) => lookup.all(n)) ?? '';
     const method = req.method ?? 'GET';
     if (sign) installSigner(res, identity, nonce, method.toUpperCase() === 'HEAD');
     const contentLength = lookup.get('content-length');
@@ -302,15 +323,17 @@ export function expressMiddleware(
       body = read.body;
     }
     const target = req.originalUrl ?? req.url ?? '/';
-    let caller: string;
+    let verified;
     try {
-      caller = await verifyRequest({
+      verified = await verifySignedRequest({
         method,
         pathAndQuery: stripBasePath(target, options.basePath),
         headers: pairs,
         body,
         me: identity,
         nonceCache: cache,
+        // RFC 9421 covers the request as received: base path included.
+        wire: { pathAndQuery: target, authority: options.authority ?? defaultAuthority(lookup, req, identity) },
         ...(options.clockSkew !== undefined ? { clockSkew: options.clockSkew } : {}),
       });
     } catch (e) {
@@ -320,7 +343,7 @@ export function expressMiddleware(
       }
       throw e;
     }
-    req.agentmesh = { caller, nonce, body };
+    req.agentmesh = { caller: verified.caller, nonce: verified.nonce, body, forms: verified.forms };
     const r = req as unknown as Record<string, unknown>;
     if (parseJson && body.length > 0 && isJson(lookup.get('content-type'))) {
       try {

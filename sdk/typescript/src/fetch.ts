@@ -7,7 +7,8 @@
 import { DEFAULT_MAX_BODY_BYTES, TOO_LARGE, declaredOver, readStreamCapped } from './body.js';
 import { utf8 } from './encoding.js';
 import { AgentMeshError, BodyTooLargeError, HandshakeError } from './errors.js';
-import { H_NONCE, NonceCache, headerLookup, signResponse, verifyRequest } from './handshake.js';
+import { H_NONCE, NonceCache, headerLookup, signResponseBoth, verifySignedRequest, type SignatureForm } from './handshake.js';
+import { nonceOf, normalizeAuthority } from './httpsig.js';
 import type { Identity } from './identity.js';
 
 /** Options of {@link verifyFetchRequest} and {@link withAgentMesh}. */
@@ -28,6 +29,12 @@ export interface VerifyFetchOptions {
    * `request.url` (which the URL parser normalizes: percent-encoding, dot-segments).
    */
   pathAndQuery?: string;
+  /**
+   * The `@authority` the RFC 9421 form must cover, or several accepted ones. Default: the
+   * request's `Host` header (else the host of `request.url`), or this agent's did:key lowercased
+   * (what callers sign for a relayed agent).
+   */
+  authority?: string | readonly string[];
 }
 
 /** A verified request: who called, and the body (which verification had to read). */
@@ -36,6 +43,8 @@ export interface VerifiedFetchRequest {
   readonly caller: string;
   /** The request's nonce (responses are signed over it). */
   readonly nonce: string;
+  /** The signature forms the request carried, each verified (`x-agent`, `rfc9421`). */
+  readonly forms: readonly SignatureForm[];
   /** The body bytes exactly as received. */
   readonly body: Uint8Array;
   /** The body as UTF-8 text. */
@@ -93,20 +102,35 @@ export async function verifyFetchRequest(
   const read = await readStreamCapped(request.body, cap);
   if (read === TOO_LARGE) throw new BodyTooLargeError(cap);
   const body = read;
-  const pathAndQuery = stripBasePath(options.pathAndQuery ?? rawPathAndQuery(request.url), options.basePath);
-  const caller = await verifyRequest({
+  const received = options.pathAndQuery ?? rawPathAndQuery(request.url);
+  const pathAndQuery = stripBasePath(received, options.basePath);
+  let authority = options.authority;
+  if (authority === undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(request.url);
+    } catch {
+      url = undefined;
+    }
+    const header = request.headers.get('host') ?? undefined;
+    const host = header !== undefined ? normalizeAuthority(header, url?.protocol) : url?.host;
+    if (host !== undefined) authority = [host, typeof me === 'string' ? me : me.agentId];
+  }
+  const verified = await verifySignedRequest({
     method: request.method,
     pathAndQuery,
     headers: request.headers,
     body,
     me,
+    // RFC 9421 covers the request as received: base path included.
+    wire: { pathAndQuery: received, authority },
     ...(options.nonceCache ? { nonceCache: options.nonceCache } : {}),
     ...(options.clockSkew !== undefined ? { clockSkew: options.clockSkew } : {}),
   });
-  const nonce = request.headers.get(H_NONCE) ?? '';
   return {
-    caller,
-    nonce,
+    caller: verified.caller,
+    nonce: verified.nonce,
+    forms: verified.forms,
     body,
     text: () => utf8(body),
     json: <T>() => JSON.parse(utf8(body)) as T,
@@ -116,16 +140,17 @@ export async function verifyFetchRequest(
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 
 /**
- * Signs `response` as `identity` for the request that carried `requestNonce` (docs/protocol.md §4):
- * a new `Response` with the same status, headers and body plus `X-Agent-ID`,
- * `X-Agent-Timestamp` and `X-Agent-Signature`. The body is read whole (a signature covers it),
+ * Signs `response` as `identity` for the request that carried `requestNonce` (docs/protocol.md §4
+ * and §4b): a new `Response` with the same status, headers and body plus `X-Agent-ID`,
+ * `X-Agent-Timestamp`, `X-Agent-Signature`, and `Content-Digest`, `Signature-Input` and
+ * `Signature` (`am` over `@status` and `content-digest`). The body is read whole (a signature covers it),
  * so streamed answers are buffered.
  */
 export async function signFetchResponse(response: Response, identity: Identity, requestNonce: string): Promise<Response> {
   const nullBody = NULL_BODY_STATUS.has(response.status);
   const body = nullBody ? new Uint8Array(0) : new Uint8Array(await response.arrayBuffer());
   const headers = new Headers(response.headers);
-  const signed = signResponse(identity, { status: response.status, requestNonce, body });
+  const signed = signResponseBoth(identity, { status: response.status, requestNonce, body });
   for (const [k, v] of Object.entries(signed)) headers.set(k, v);
   if (!nullBody) headers.set('content-length', String(body.length));
   return new Response(nullBody ? null : body, { status: response.status, statusText: response.statusText, headers });
@@ -158,7 +183,8 @@ export function withAgentMesh(
 ): (request: Request) => Promise<Response> {
   const opts: VerifyFetchOptions = { ...options, nonceCache: options.nonceCache ?? new NonceCache() };
   return async (request: Request): Promise<Response> => {
-    const nonce = headerLookup(request.headers).get(H_NONCE) ?? '';
+    const lookup = headerLookup(request.headers);
+    const nonce = lookup.get(H_NONCE) ?? nonceOf((n) => lookup.all(n)) ?? '';
     let verified: VerifiedFetchRequest;
     try {
       verified = await verifyFetchRequest(request, identity, opts);

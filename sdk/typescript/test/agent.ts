@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 
 import express from 'express';
 
-import { Identity, expressMiddleware, signRequest, type ExpressMiddlewareOptions } from '../src/index.js';
+import { Identity, expressMiddleware, signHttpRequest, nonceOf, type ExpressMiddlewareOptions, type SignForms } from '../src/index.js';
 
 export interface TestAgent {
   identity: Identity;
@@ -14,6 +14,8 @@ export interface TestAgent {
   port: number;
   /** Requests the handlers saw (after verification). */
   seen: { caller: string; path: string; body: unknown }[];
+  /** The signature forms and headers of those requests, in the same order. */
+  signedWith: { forms: readonly string[]; headers: Record<string, string> }[];
   close(): Promise<void>;
 }
 
@@ -22,11 +24,15 @@ export async function startAgent(identity: Identity, options: ExpressMiddlewareO
   const app = express();
   app.set('env', 'test'); // no stack traces of the /fail route on stderr
   const seen: TestAgent['seen'] = [];
+  const signedWith: TestAgent['signedWith'] = [];
   const router = express.Router();
   router.use(expressMiddleware(identity, options));
   router.use(express.json()); // after the middleware: it sees the body read and skips
   router.use((req, _res, next) => {
     seen.push({ caller: req.agentmesh!.caller, path: req.originalUrl, body: req.body as unknown });
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+    signedWith.push({ forms: req.agentmesh!.forms ?? [], headers });
     next();
   });
   router.get('/hello', (req, res) => {
@@ -61,6 +67,7 @@ export async function startAgent(identity: Identity, options: ExpressMiddlewareO
     port,
     url: `http://127.0.0.1:${port}${mount}`,
     seen,
+    signedWith,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -92,24 +99,31 @@ export async function signedCall(
     nonce?: string;
     headers?: Record<string, string>;
     drop?: string;
+    /** Which forms to sign in (default `x-agent`, what these tests were written for). */
+    forms?: SignForms;
   } = {},
 ): Promise<RawAnswer> {
   const method = opts.method ?? (opts.body !== undefined ? 'POST' : 'GET');
   const path = opts.path ?? '/';
-  const signed = signRequest(caller, {
+  const url = path === '/' ? base : base.replace(/\/$/, '') + path;
+  const signedPath = opts.signedPath ?? path;
+  const signedUrl = signedPath === '/' ? base : base.replace(/\/$/, '') + signedPath;
+  const signed = signHttpRequest(caller, {
     target,
     method,
-    pathAndQuery: opts.signedPath ?? path,
+    url: signedUrl,
+    pathAndQuery: signedPath,
     body: opts.signedBody ?? opts.body ?? '',
+    forms: opts.forms ?? 'x-agent',
     ...(opts.timestamp !== undefined ? { timestamp: opts.timestamp } : {}),
     ...(opts.nonce !== undefined ? { nonce: opts.nonce } : {}),
   });
-  const headers: Record<string, string> = { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...signed, ...opts.headers };
+  const headers: Record<string, string> = { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(signed as Record<string, string>), ...opts.headers };
   if (opts.drop) delete headers[opts.drop];
-  const url = path === '/' ? base : base.replace(/\/$/, '') + path;
   const res = await fetch(url, { method, headers, ...(opts.body !== undefined ? { body: opts.body } : {}), signal: AbortSignal.timeout(15_000) });
   const body = new Uint8Array(await res.arrayBuffer());
-  return { status: res.status, headers: res.headers, body, text: new TextDecoder().decode(body), nonce: opts.drop === 'x-agent-nonce' ? '' : signed['x-agent-nonce'] };
+  const nonce = headers['x-agent-nonce'] ?? nonceOf((n) => headers[n]) ?? '';
+  return { status: res.status, headers: res.headers, body, text: new TextDecoder().decode(body), nonce };
 }
 
 /** Sends raw bytes over TCP to 127.0.0.1:port and returns the raw answer (for duplicate headers). */

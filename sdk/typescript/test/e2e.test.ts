@@ -12,7 +12,21 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
-import { Identity, NodeClient, NodeError, nowUnix, signRequest, verifyResponse, type InvokeResponse } from '../src/index.js';
+import * as hms03 from 'http-message-sig-0.3';
+import { verify as wbaVerify } from 'web-bot-auth';
+import { verifierFromJWK } from 'web-bot-auth/crypto';
+
+import {
+  Identity,
+  NodeClient,
+  NodeError,
+  jwkThumbprint,
+  nowUnix,
+  signHttpRequest,
+  signRequest,
+  verifyResponse,
+  type InvokeResponse,
+} from '../src/index.js';
 import { signedCall, startAgent, type RawAnswer, type TestAgent } from './agent.js';
 import { Child, agentmeshBin, run, tempHome, until } from './helpers.js';
 
@@ -108,6 +122,9 @@ describe('end to end with a real node', () => {
     assert.equal(res.verified, true);
     assert.deepEqual(res.json(), { caller: caller.agentId, got: { city: 'Paris' }, query: { via: 'gateway' } });
     assert.deepEqual(agent.seen.at(-1), { caller: caller.agentId, path: '/echo?via=gateway', body: { city: 'Paris' } });
+    // Both forms reached the agent: X-Agent-*, and am-agent relabelled am by the gateway.
+    assert.deepEqual(agent.signedWith.at(-1)?.forms, ['x-agent', 'rfc9421']);
+    assert.match(agent.signedWith.at(-1)!.headers['signature-input'] ?? '', /^am=\(/);
     const hello = await client.invoke(agent.identity.agentId, { path: '/hello', requireSignature: true });
     assert.deepEqual(hello.json(), { hello: caller.agentId });
     // The root path is the endpoint itself.
@@ -121,6 +138,107 @@ describe('end to end with a real node', () => {
     assert.equal(res.status, 200);
     assert.equal(res.verified, true);
     assert.deepEqual((res.json() as { got: unknown }).got, [1, 2, 3]);
+    assert.deepEqual(agent.signedWith.at(-1)?.forms, ['x-agent', 'rfc9421']);
+  });
+
+  test('RFC 9421 only: the node’s gateway admits it, the agent checks am-agent', async () => {
+    const id = agent.identity.agentId;
+    const res = await client.invoke(id, { path: '/echo?form=rfc9421', json: { only: 'rfc9421' }, forms: 'rfc9421', requireSignature: true });
+    assert.equal(res.status, 200, res.text());
+    assert.deepEqual(res.json(), { caller: caller.agentId, got: { only: 'rfc9421' }, query: { form: 'rfc9421' } });
+    assert.deepEqual(agent.signedWith.at(-1)?.forms, ['rfc9421']);
+    assert.equal(agent.signedWith.at(-1)!.headers['x-agent-id'], undefined);
+    // The answer came back signed in both forms, each verified on its own.
+    assert.ok(res.headers.get('x-agent-signature') && res.headers.get('signature-input'));
+    // Without am-agent the gateway still admits the call; the agent then has nothing to verify
+    // and refuses it itself (its refusal is signed by its key, which the caller checks).
+    const url = `${nodeUrl}/v1/agents/${id}/invoke/hello`;
+    const bare = signHttpRequest(caller, { target: id, method: 'GET', url, pathAndQuery: '/hello', forms: 'rfc9421' });
+    const r = await fetch(url, { headers: bare as Record<string, string> });
+    const body = new Uint8Array(await r.arrayBuffer());
+    assert.equal(r.status, 401);
+    assert.equal((JSON.parse(new TextDecoder().decode(body)) as { error: { code: string } }).error.code, 'missing_header');
+    assert.equal(r.headers.get('x-agent-id'), id, 'refused by the agent, not the node');
+  });
+
+  test('RFC 9421 refusals: the node’s gateway and the SDK middleware give the same code', async () => {
+    const id = agent.identity.agentId;
+    const gateway = `${nodeUrl}/v1/agents/${id}/invoke`;
+    const cases: { name: string; opts: Parameters<typeof signedCall>[3]; code: string }[] = [
+      { name: 'tampered body', opts: { path: '/echo', body: '{"amount":1000}', signedBody: '{"amount":1}' }, code: 'bad_signature' },
+      { name: 'another path', opts: { path: '/echo?to=mallory', body: '{}', signedPath: '/echo?to=alice' }, code: 'bad_signature' },
+      { name: 'stale (past)', opts: { path: '/hello', timestamp: nowUnix() - 600 }, code: 'stale_timestamp' },
+      { name: 'stale (future)', opts: { path: '/hello', timestamp: nowUnix() + 600 }, code: 'stale_timestamp' },
+      { name: 'no Signature', opts: { path: '/hello', drop: 'signature' }, code: 'missing_header' },
+      { name: 'short nonce', opts: { path: '/hello', nonce: 'c2hvcnQ' }, code: 'bad_signature' },
+    ];
+    for (const c of cases) {
+      const direct = await signedCall(agent.url, caller, id, { ...c.opts, forms: 'rfc9421' });
+      assert.equal(direct.status, 401, `${c.name}: ${direct.text}`);
+      assert.equal((JSON.parse(direct.text) as { error: { code: string } }).error.code, c.code, `${c.name} at the agent`);
+      const gw = await signedCall(gateway, caller, id, { ...c.opts, forms: 'rfc9421' });
+      assert.equal(gw.status, 401, `${c.name}: ${gw.text}`);
+      assert.equal((JSON.parse(gw.text) as { error: { code: string } }).error.code, c.code, `${c.name} at the node`);
+    }
+    // A replay across forms: the same nonce, RFC 9421 then X-Agent-*, at the node and at the agent.
+    for (const base of [gateway, agent.url]) {
+      const nonce = Buffer.from(`replay-across-forms-${base.length}`).toString('base64url');
+      const first = await signedCall(base, caller, id, { path: '/hello', forms: 'rfc9421', nonce });
+      // Admitted (at the gateway, which got no am-agent, the agent answers; its refusal is its own).
+      assert.equal(first.headers.get('x-agent-id'), id, first.text);
+      const again = await signedCall(base, caller, id, { path: '/hello', forms: 'x-agent', nonce });
+      assert.equal((JSON.parse(again.text) as { error: { code: string } }).error.code, 'replayed_nonce', base);
+    }
+  });
+
+  test('Web Bot Auth: a direct call carries wba, which Cloudflare’s web-bot-auth verifies with the key from the node’s directory', async () => {
+    // The caller registers, so the node serves its key directory (signed by it, for this node).
+    const reg = await client.register({ name: 'ts-caller', description: 'calls agents', endpoint: 'http://127.0.0.1:9' });
+    const dir = reg.card.manifest.meta?.['httpsig_directory'] as { authority: string; signature_input: string; signature: string };
+    assert.equal(dir.authority, new URL(nodeUrl).host);
+    const res = await client.invoke(agent.identity.agentId, { path: '/echo?wba=1', json: { bot: true }, direct: true, webBotAuth: true });
+    assert.equal(res.status, 200, res.text());
+    assert.equal(res.verified, true);
+    const seen = agent.signedWith.at(-1)!;
+    assert.deepEqual(seen.forms, ['x-agent', 'rfc9421'], 'the agent checked am; wba is for websites');
+    const h = seen.headers;
+    const signatureAgent = h['signature-agent']!;
+    const directory = /^wba="([^"]+)";type=jwks_uri$/.exec(signatureAgent)![1]!;
+    assert.equal(directory, `${nodeUrl}/v1/agents/${caller.agentId}/http-message-signatures-directory`);
+    // The site fetches the directory the signature names …
+    const d = await fetch(directory);
+    assert.equal(d.status, 200);
+    assert.equal(d.headers.get('content-type'), 'application/http-message-signatures-directory+json');
+    assert.equal(d.headers.get('signature'), dir.signature, 'served with the signature the agent made at registration');
+    assert.equal(d.headers.get('signature-input'), dir.signature_input);
+    const jwks = (await d.json()) as { keys: (JsonWebKey & { kid: string })[] };
+    const key = jwks.keys[0]!;
+    assert.equal(key.kid, jwkThumbprint(caller.publicKey));
+    // … and verifies the wba signature with Cloudflare's package (one signature per request: the
+    // wba members; the Signature-Agent component value, as web-bot-auth 0.1.3 reads the field whole).
+    const member = (field: string): string => h[field]!.split(/,\s*(?=[a-z][a-z0-9_.*-]*=)/).find((m) => m.startsWith('wba='))!;
+    const url = `${agent.url}/echo?wba=1`;
+    const body = JSON.stringify({ bot: true });
+    const wbaRequest = new Request(url, {
+      method: 'POST',
+      headers: {
+        'signature-input': member('signature-input'),
+        signature: member('signature'),
+        'signature-agent': signatureAgent.replace(/^wba=/, ''),
+        'content-digest': h['content-digest']!,
+      },
+      body,
+    });
+    await wbaVerify(wbaRequest, await verifierFromJWK(key));
+    // A complete RFC 9421 verifier checks it as received, beside am.
+    const full = new Request(url, { method: 'POST', headers: h, body });
+    const verified = await hms03.verifySignature(full, {
+      label: 'wba',
+      policy: { algorithms: ['ed25519'], requiredComponents: ['@authority', hms03.component('signature-agent', { key: 'wba' })], requiredParameters: ['keyid', 'tag', 'nonce'], clockSkew: 60 },
+      resolveVerifier: async () => hms03.webcrypto.verifier(await crypto.subtle.importKey('jwk', { kty: 'OKP', crv: 'Ed25519', x: key.x! }, { name: 'Ed25519' }, false, ['verify'])),
+    });
+    assert.equal(verified.parameters.keyid, key.kid);
+    await assert.rejects(client.invoke(agent.identity.agentId, { webBotAuth: true }), TypeError, 'gateway calls cannot carry wba');
   });
 
   test('the CLI calls the SDK agent, and verifies its signed answer', async () => {
@@ -208,6 +326,11 @@ describe('end to end with a real node', () => {
     assert.equal(res.verified, true, 'connect signs with the agent key; the caller verifies');
     assert.deepEqual(res.json(), { caller: caller.agentId, got: { hop: 'relay' }, query: { via: 'relay' } });
     assert.deepEqual(relayed.seen.at(-1), { caller: caller.agentId, path: '/echo?via=relay', body: { hop: 'relay' } });
+    // am-agent (@authority = the agent's did:key, lowercased) reached the agent through connect.
+    assert.deepEqual(relayed.signedWith.at(-1)?.forms, ['x-agent', 'rfc9421']);
+    const rfcOnly = await client.invoke(id.agentId, { path: '/hello', forms: 'rfc9421', requireSignature: true });
+    assert.equal(rfcOnly.status, 200, rfcOnly.text());
+    assert.deepEqual(relayed.signedWith.at(-1)?.forms, ['rfc9421']);
     // A replay through the relay is refused (by the node first; the agent would refuse it too).
     const s = signRequest(caller, { target: id.agentId, method: 'GET', pathAndQuery: '/hello' });
     const first = await fetch(`${nodeUrl}/v1/agents/${id.agentId}/invoke/hello`, { headers: s });

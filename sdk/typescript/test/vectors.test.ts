@@ -28,7 +28,24 @@ import {
   type Manifest,
 } from '../src/index.js';
 import { setWebCryptoVerify } from '../src/ed25519.js';
-import { fromHex, hex } from '../src/encoding.js';
+import { b64url, b64urlDecode, fromHex, hex } from '../src/encoding.js';
+import {
+  RequestTarget,
+  agentmeshParams,
+  contentDigest,
+  directoryBody,
+  forAgent,
+  inputMember,
+  jwkThumbprint,
+  parseSignature,
+  signComponents,
+  signDirectory,
+  signRequestTarget,
+  signResponseTarget,
+  signWebBotAuth,
+  signatureMember,
+} from '../src/httpsig.js';
+import { signHttpRequest, signResponseRfc9421, verifySignedRequest } from '../src/handshake.js';
 import { loadVectors } from './helpers.js';
 
 interface Key {
@@ -55,6 +72,11 @@ const KNOWN: Record<string, string> = {
   peer_announcement: 'checked (signature; the SDK does not announce peers)',
   node_challenge: 'checked (signature)',
   invalid_ids: 'checked',
+  rfc9421_request: 'checked (am, am-agent over http and relay://, the gateway\'s relabelling, verification at the agent)',
+  rfc9421_response: 'checked',
+  rfc9421_b26: 'checked (RFC 9421 Appendix B.2.6, byte for byte)',
+  web_bot_auth: 'checked',
+  rfc9421_directory: 'checked',
 };
 
 test('the vectors file holds no entry this suite does not know', () => {
@@ -231,6 +253,213 @@ for (const path of ['webcrypto', 'pure-js'] as const) {
           code: 'bad_signature',
         });
       }
+    });
+
+    test('rfc9421_request: am, am-agent (http and relay://), the gateway hand-over, verification', async () => {
+      use();
+      const r = v['rfc9421_request'] as {
+        signer: string;
+        target: string;
+        method: string;
+        gateway_url: string;
+        agent_url: string;
+        created: number;
+        expires: number;
+        nonce: string;
+        body: string;
+        content_digest: string;
+        signatures: Record<string, { label: string; url?: string; authority?: string; signature_base: string; signature_input: string; signature: string }>;
+        headers_through_gateway: Record<string, string>;
+        headers_at_agent: Record<string, string>;
+      };
+      const signer = key(r.signer);
+      assert.equal(contentDigest(r.body), r.content_digest);
+      const params = agentmeshParams(signer, r.created, r.nonce);
+      assert.equal(params.expires, r.expires);
+      const targets: Record<string, RequestTarget | undefined> = {
+        am: RequestTarget.ofUrl(r.method, r.gateway_url),
+        am_agent_http: RequestTarget.ofUrl(r.method, r.agent_url),
+        am_agent_relay: new RequestTarget(r.method, r.target, '/forecast?days=2'),
+      };
+      assert.deepEqual(Object.keys(r.signatures).sort(), Object.keys(targets).sort());
+      for (const [name, want] of Object.entries(r.signatures)) {
+        const signed = signRequestTarget(signer, want.label, targets[name]!, r.body, params);
+        assert.equal(signed.base, want.signature_base, name);
+        assert.equal(signed.input, want.signature_input, name);
+        assert.equal(signed.signature, want.signature, name);
+        if (want.authority !== undefined) assert.equal(targets[name]!.authority, want.authority);
+      }
+      // What a caller sends through the gateway: both forms, one nonce and time.
+      const sent = signHttpRequest(signer, {
+        target: r.target,
+        method: r.method.toLowerCase(),
+        url: r.gateway_url,
+        pathAndQuery: '/forecast?days=2',
+        body: r.body,
+        agentEndpoint: 'http://127.0.0.1:8080',
+        timestamp: r.created,
+        nonce: r.nonce,
+      });
+      for (const [k, val] of Object.entries(r.headers_through_gateway)) assert.equal(sent[k as keyof typeof sent], val, k);
+      const x = v['request'] as { signature: string; nonce: string; timestamp: number };
+      assert.equal(sent['x-agent-signature'], x.signature, 'the X-Agent-* form is the §4 vector');
+      assert.equal(sent['x-agent-nonce'], x.nonce);
+      // The gateway verifies am (its own URL) …
+      const verify = (headers: Record<string, string>, wire: { authority?: string; pathAndQuery?: string }, nonceCache = new NonceCache()) =>
+        verifySignedRequest({ method: r.method, pathAndQuery: '/forecast?days=2', headers, body: r.body, me: r.target, nonceCache, now: r.created + 5, wire });
+      const atGateway = await verify({ ...(sent as Record<string, string>) }, { authority: '127.0.0.1:7070', pathAndQuery: new URL(r.gateway_url).pathname + '?days=2' });
+      assert.deepEqual(atGateway, { caller: did(r.signer), nonce: r.nonce, forms: ['x-agent', 'rfc9421'] });
+      // … and hands the agent am-agent relabelled am.
+      const through = r.headers_through_gateway;
+      const handed = forAgent((n) => through[n]);
+      assert.deepEqual(handed, [r.headers_at_agent['signature-input'], r.headers_at_agent['signature']]);
+      // The agent (Host = its endpoint's authority) accepts it alone and with the §4 form.
+      const atAgent = { ...r.headers_at_agent, host: '127.0.0.1:8080' };
+      const xHeaders = Object.fromEntries(Object.entries(sent).filter(([k]) => k.startsWith('x-agent-')));
+      assert.deepEqual((await verify(atAgent, {})).forms, ['rfc9421']);
+      assert.deepEqual((await verify({ ...atAgent, ...xHeaders }, {})).forms, ['x-agent', 'rfc9421']);
+      // Not at another authority, nor with another body.
+      await assert.rejects(verify({ ...atAgent, host: '127.0.0.1:8081' }, {}), { code: 'bad_signature' });
+      await assert.rejects(
+        verifySignedRequest({ method: r.method, pathAndQuery: '/forecast?days=2', headers: atAgent, body: '{"city":"Lyon"}', me: r.target, nonceCache: new NonceCache(), now: r.created }),
+        { code: 'bad_signature' },
+      );
+      // Through a relay: @authority is the agent's did:key, lowercased — accepted by default.
+      const relayed = signRequestTarget(signer, 'am', targets['am_agent_relay']!, r.body, params);
+      const relayHeaders = { 'content-digest': r.content_digest, 'signature-input': inputMember(relayed), signature: signatureMember(relayed), host: '127.0.0.1:9999' };
+      assert.deepEqual((await verify(relayHeaders, {})).forms, ['rfc9421']);
+      await assert.rejects(verify(relayHeaders, { authority: '127.0.0.1:9999' }), { code: 'bad_signature' }, 'a pinned authority is the only one');
+    });
+
+    test('rfc9421_response: base, Signature-Input, Signature; verification', async () => {
+      use();
+      const r = v['rfc9421_response'] as {
+        signer: string;
+        status: number;
+        request_nonce: string;
+        created: number;
+        body: string;
+        content_digest: string;
+        signature_base: string;
+        signature_input: string;
+        signature: string;
+      };
+      const responder = key(r.signer);
+      const signed = signResponseTarget(responder, r.status, r.request_nonce, r.body, r.created);
+      assert.equal(contentDigest(r.body), r.content_digest);
+      assert.equal(signed.base, r.signature_base);
+      assert.equal(inputMember(signed), r.signature_input);
+      assert.equal(signatureMember(signed), r.signature);
+      const headers = signResponseRfc9421(responder, { status: r.status, requestNonce: r.request_nonce, body: r.body, timestamp: r.created });
+      assert.deepEqual(headers, { 'content-digest': r.content_digest, 'signature-input': r.signature_input, signature: r.signature });
+      const check = (over: Partial<Parameters<typeof verifyResponse>[0]>): Promise<void> =>
+        verifyResponse({ agentId: did(r.signer), status: r.status, requestNonce: r.request_nonce, headers, body: r.body, ...over });
+      await check({});
+      await assert.rejects(check({ status: 201 }), { code: 'bad_signature' });
+      await assert.rejects(check({ body: '{"forecast":"rain"}' }), { code: 'bad_signature' });
+      await assert.rejects(check({ requestNonce: 'b3RoZXItbm9uY2Utb3RoZXI' }), { code: 'bad_signature' });
+      await assert.rejects(check({ agentId: did('a') }), { code: 'wrong_target' });
+      // Both forms on one answer: both must hold.
+      const x = signResponse(responder, { status: r.status, requestNonce: r.request_nonce, body: r.body, timestamp: r.created });
+      await check({ headers: { ...headers, ...x } });
+      await assert.rejects(check({ headers: { ...headers, ...x, 'x-agent-signature': b64url(new Uint8Array(64)) } }), { code: 'bad_signature' });
+      const otherSig = signResponseRfc9421(responder, { status: 500, requestNonce: r.request_nonce, body: r.body, timestamp: r.created });
+      await assert.rejects(check({ headers: { ...headers, ...x, signature: otherSig.signature } }), { code: 'bad_signature' });
+    });
+
+    test('rfc9421_b26: RFC 9421 Appendix B.2.6, byte for byte, and the verifier rebuilds its base', () => {
+      use();
+      const r = v['rfc9421_b26'] as {
+        secret_b64url: string;
+        public_b64url: string;
+        components: string[];
+        values: string[];
+        created: number;
+        keyid: string;
+        signature_base: string;
+        signature_input: string;
+        signature: string;
+      };
+      const k = Identity.fromSeed(b64urlDecode(r.secret_b64url)!);
+      assert.equal(b64url(k.publicKey), r.public_b64url);
+      const signed = signComponents(k, 'sig-b26', r.components, r.values, { created: r.created, keyid: r.keyid, alg: false });
+      assert.equal(signed.base, r.signature_base);
+      assert.equal(inputMember(signed), r.signature_input);
+      assert.equal(signatureMember(signed), r.signature);
+      const fields: Record<string, string> = {
+        'signature-input': r.signature_input,
+        signature: r.signature,
+        date: r.values[0]!,
+        'content-type': r.values[4]!,
+        'content-length': r.values[5]!,
+      };
+      const target = new RequestTarget('POST', 'example.com', '/foo?param=Value&Pet=dog');
+      const parsed = parseSignature((n) => fields[n], (c) => target.value(c), { label: 'sig-b26' });
+      assert.equal(parsed.base, r.signature_base);
+      assert.equal(parsed.signature.length, 64);
+    });
+
+    test('web_bot_auth: thumbprint keyid, Signature-Agent, the wba signature', () => {
+      use();
+      const w = v['web_bot_auth'] as {
+        signer: string;
+        jwk_thumbprint: string;
+        url: string;
+        method: string;
+        body: string;
+        directory: string;
+        created: number;
+        nonce_bytes_hex: string;
+        'signature-agent': string;
+        signature_base: string;
+        signature_input: string;
+        signature: string;
+      };
+      const signer = key(w.signer);
+      assert.equal(jwkThumbprint(signer.publicKey), w.jwk_thumbprint);
+      const { signatureAgent, signed } = signWebBotAuth(signer, RequestTarget.ofUrl(w.method, w.url)!, w.body, w.directory, w.created, fromHex(w.nonce_bytes_hex));
+      assert.equal(signatureAgent, w['signature-agent']);
+      assert.equal(signed.base, w.signature_base);
+      assert.equal(inputMember(signed), w.signature_input);
+      assert.equal(signatureMember(signed), w.signature);
+      // The same through signHttpRequest (direct call with the webBotAuth option): am + wba.
+      const sent = signHttpRequest(signer, {
+        target: did('b'),
+        method: w.method,
+        url: w.url,
+        body: w.body,
+        timestamp: w.created,
+        nonce: 'bm9uY2Utbm9uY2Utbm9uY2U',
+        webBotAuthDirectory: w.directory,
+        webBotAuthNonce: fromHex(w.nonce_bytes_hex),
+      });
+      assert.equal(sent['signature-agent'], w['signature-agent']);
+      assert.ok(sent['signature-input']!.startsWith('am=('));
+      assert.ok(sent['signature-input']!.endsWith(', ' + w.signature_input));
+      assert.ok(sent.signature!.endsWith(', ' + w.signature));
+    });
+
+    test('rfc9421_directory: the directory draft example, byte for byte', () => {
+      use();
+      const d = v['rfc9421_directory'] as {
+        authority: string;
+        created: number;
+        expires: number;
+        jwk_thumbprint: string;
+        body: string;
+        content_digest: string;
+        signature_base: string;
+        signature_input: string;
+        signature: string;
+      };
+      const k = Identity.fromSeed(b64urlDecode((v['rfc9421_b26'] as { secret_b64url: string }).secret_b64url)!);
+      assert.equal(jwkThumbprint(k.publicKey), d.jwk_thumbprint);
+      assert.equal(directoryBody(k.publicKey), d.body);
+      assert.equal(contentDigest(d.body), d.content_digest);
+      const signed = signDirectory(k, d.authority, d.created, d.expires);
+      assert.equal(signed.base, d.signature_base);
+      assert.equal(inputMember(signed), d.signature_input);
+      assert.equal(signatureMember(signed), d.signature);
     });
   });
 }
