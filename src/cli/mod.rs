@@ -520,10 +520,13 @@ fn hint(e: &anyhow::Error) -> Option<String> {
                 )
             });
         }
-        if let Some(InteropError::Status { status, .. }) = cause.downcast_ref::<InteropError>() {
+        if let Some(InteropError::Status { status, url, .. }) = cause.downcast_ref::<InteropError>()
+        {
+            let gateway = url.contains("/v1/agents/") && url.contains("/invoke");
             return match status {
                 404 => Some("is --path the agent's MCP/A2A endpoint? (`/` is the card's endpoint itself)".into()),
-                401 => Some("the gateway refused the signature: is this machine's clock right?".into()),
+                401 if gateway => Some("the gateway refused the signature: is this machine's clock right?".into()),
+                401 => Some("the agent refused the call: it may want credentials AgentMesh does not send (OAuth, an API key: pass one with -H), or refused the signature".into()),
                 406 | 415 | 405 => Some("the agent does not speak this protocol at this path".into()),
                 421 => Some("the agent refused the Host header; call it through the gateway, which sets the agent's own".into()),
                 _ => None,

@@ -528,7 +528,7 @@ async fn send_once(
     }
     let answer = caller.call("POST", path, &headers, body).await?;
     if !(200..300).contains(&answer.status) {
-        return Err(super::status_error(method, path, &answer));
+        return Err(super::status_error(method, &caller.url_of(path), &answer));
     }
     let result = find_rpc_answer(
         method,

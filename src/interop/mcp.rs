@@ -84,7 +84,11 @@ impl McpSession {
             .call("POST", &self.path, &self.headers(), body)
             .await?;
         if !(200..300).contains(&answer.status) {
-            return Err(super::status_error(method, &self.path, &answer));
+            return Err(super::status_error(
+                method,
+                &self.caller.url_of(&self.path),
+                &answer,
+            ));
         }
         let result = find_rpc_answer(method, answer.header("content-type"), &answer.body, &id)?;
         Ok((result, answer))

@@ -129,6 +129,11 @@ impl SignedCaller {
         self
     }
 
+    /// The URL a request on `path` goes to.
+    pub fn url_of(&self, path: &str) -> String {
+        crate::encoding::join_endpoint(&self.base, path)
+    }
+
     /// Also signs each request for the agent's own `endpoint` (calls through a gateway).
     pub fn with_agent_endpoint(mut self, endpoint: Option<String>) -> Self {
         self.agent_endpoint = endpoint;
@@ -273,7 +278,11 @@ impl SignedCaller {
         let headers = res.headers().clone();
         let body = res.bytes().await.map_err(|e| InteropError::Unreachable {
             url: url.clone(),
-            reason: format!("the answer broke off: {e}"),
+            reason: if e.is_timeout() {
+                "timed out while the answer was still coming".into()
+            } else {
+                format!("the answer broke off: {e}")
+            },
         })?;
         let get = |n: &str| {
             let mut values = headers.get_all(n).iter().filter_map(|v| v.to_str().ok());
@@ -330,7 +339,7 @@ impl SignedCaller {
 
 /// The error for a non-2xx answer to `method`: the JSON-RPC error in its body when there is
 /// one (MCP and A2A servers send them with 4xx statuses too), else the status.
-fn status_error(method: &str, path: &str, answer: &Answer) -> InteropError {
+fn status_error(method: &str, url: &str, answer: &Answer) -> InteropError {
     if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&answer.body)
         && let Some(e) = m.get("error")
         && e.get("code").is_some_and(Value::is_i64)
@@ -343,7 +352,7 @@ fn status_error(method: &str, path: &str, answer: &Answer) -> InteropError {
     }
     InteropError::Status {
         status: answer.status,
-        url: format!("{path} ({method})"),
+        url: format!("{url} ({method})"),
         body: snippet(&answer.body),
     }
 }

@@ -263,3 +263,37 @@ fn invoke_direct_signs_for_rfc9421_and_web_bot_auth_verifiers() {
     assert_eq!(status, 200);
     assert!(body.contains(&thumbprint));
 }
+
+/// An MCP server's own 401 to a direct call names its URL and is not blamed on a gateway.
+#[test]
+fn a_direct_refusal_names_the_agent_not_a_gateway() {
+    use predicates::prelude::*;
+    let app = axum::Router::new()
+        .fallback(|| async { (axum::http::StatusCode::UNAUTHORIZED, "token required") });
+    let site = common::serve_app_on_thread(app);
+    let home = tempfile::tempdir().expect("tmp");
+    cmd(home.path()).arg("keygen").assert().success();
+    let node = ServeProcess::start(home.path(), &[]);
+    cmd(home.path())
+        .args(["--node", &node.url, "register", "--name", "oauth-mcp"])
+        .args(["--endpoint", &format!("{site}/mcp")])
+        .assert()
+        .success();
+    cmd(home.path())
+        .args([
+            "--node",
+            &node.url,
+            "invoke",
+            "oauth-mcp",
+            "--direct",
+            "--mcp",
+            "tools/list",
+        ])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains(format!("HTTP 401 from {site}/mcp (initialize)"))
+                .and(predicate::str::contains("the agent refused the call"))
+                .and(predicate::str::contains("gateway").not()),
+        );
+}
