@@ -582,9 +582,11 @@ impl Verifier {
                 bad("RFC 9421: the signature needs a nonce of 16–256 characters".into())
             })?;
         let key = self.key_of(&p.keyid)?;
-        let check = parsed.check().map_err(|e| bad(format!("RFC 9421: {e}")))?;
+        let check = parsed
+            .check_with(key)
+            .map_err(|e| bad(format!("RFC 9421: {e}")))?;
         Ok((
-            SigCheck { key, ..check },
+            check,
             PendingRequest {
                 caller: p.keyid.clone(),
                 ts: p.created,

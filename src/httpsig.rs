@@ -573,6 +573,18 @@ impl Parsed {
         })
     }
 
+    /// The Ed25519 check of this signature by `key` (the `keyid`'s, already decoded).
+    pub fn check_with(&self, key: ed25519_dalek::VerifyingKey) -> Result<SigCheck, HttpSigError> {
+        let sig: [u8; 64] = self.signature.as_slice().try_into().map_err(|_| {
+            HttpSigError::Malformed("the signature is not 64 bytes (Ed25519)".into())
+        })?;
+        Ok(SigCheck {
+            key,
+            msg: self.base.clone().into_bytes(),
+            sig,
+        })
+    }
+
     /// Whether it covers every one of `required`.
     pub fn covers(&self, required: &[&str]) -> bool {
         required

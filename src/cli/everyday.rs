@@ -86,9 +86,20 @@ fn print_card(m: &Manifest) -> anyhow::Result<()> {
     ));
     rows.push(("issued", m.issued_at.clone()));
     rows.push(("expires", m.expires_at.clone().unwrap_or_default()));
+    if let Some(dir) = m.meta.as_ref().and_then(|meta| meta.get("httpsig_directory")) {
+        rows.push((
+            "key dir",
+            format!(
+                "signed for {} (docs/protocol.md §4c)",
+                dir["authority"].as_str().unwrap_or("?")
+            ),
+        ));
+    }
     if let Some(meta) = &m.meta {
         let pairs: Vec<String> = meta
             .iter()
+            // Shown above, readable; --json has it whole.
+            .filter(|(k, _)| k.as_str() != "httpsig_directory")
             .map(|(k, v)| match v.as_str() {
                 Some(s) => format!("{k}={s}"),
                 None => format!("{k}={v}"),
