@@ -86,7 +86,11 @@ fn print_card(m: &Manifest) -> anyhow::Result<()> {
     ));
     rows.push(("issued", m.issued_at.clone()));
     rows.push(("expires", m.expires_at.clone().unwrap_or_default()));
-    if let Some(dir) = m.meta.as_ref().and_then(|meta| meta.get("httpsig_directory")) {
+    if let Some(dir) = m
+        .meta
+        .as_ref()
+        .and_then(|meta| meta.get("httpsig_directory"))
+    {
         rows.push((
             "key dir",
             format!(
