@@ -212,7 +212,7 @@ fn end_to_end(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &Header
 
 /// `ANY /v1/agents/{id}/invoke`.
 #[utoipa::path(post, path = "/v1/agents/{id}/invoke", tag = "gateway",
-    description = "Calls the agent through this node. Any method is forwarded, and so is any path below `invoke/`. The request must be signed by the caller (docs/protocol.md §4, target = the agent); the agent's answer comes back as it gave it, its signature checked.",
+    description = "Calls the agent through this node. Any method is forwarded, and so is any path below `invoke/`. The request must be signed by the caller: X-Agent-* headers (docs/protocol.md §4, target = the agent), an RFC 9421 signature over this URL (§4b), or both, agreeing; an `am-agent` RFC 9421 signature is passed to the agent as `am`. The agent's answer comes back as it gave it, its signature checked.",
     params(("id" = String, Path, pattern = r"^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]{44}$", description = "The agent's did:key")),
     request_body(content = Object, description = "Whatever the agent takes"),
     responses(
