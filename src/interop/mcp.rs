@@ -10,6 +10,12 @@ use super::{InteropError, SignedCaller, find_rpc_answer, snippet};
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
 const ACCEPT: &str = "application/json, text/event-stream";
 const SESSION: &str = "mcp-session-id";
+/// Most times one answer's stream is resumed.
+const MAX_RESUMES: usize = 5;
+/// The wait before resuming when the stream named none (`retry`), milliseconds.
+const DEFAULT_RETRY_MS: u64 = 1_000;
+/// The longest `retry` honoured, milliseconds (a server cannot park the CLI).
+const MAX_RETRY_MS: u64 = 10_000;
 
 /// An initialized MCP session with one agent.
 pub struct McpSession {
@@ -79,9 +85,15 @@ impl McpSession {
             msg["params"] = p;
         }
         let body = serde_json::to_vec(&msg).expect("a JSON value serializes");
-        let answer = self
+        // An SSE answer is read until it holds the answer: a server may keep the stream open.
+        let wanted = id.clone();
+        let enough = move |ct: Option<&str>, buf: &[u8]| {
+            ct.is_some_and(|c| c.starts_with("text/event-stream"))
+                && super::has_rpc_answer(ct, buf, &wanted)
+        };
+        let mut answer = self
             .caller
-            .call("POST", &self.path, &self.headers(), body)
+            .call_until("POST", &self.path, &self.headers(), body, Some(&enough))
             .await?;
         if !(200..300).contains(&answer.status) {
             return Err(super::status_error(
@@ -89,6 +101,45 @@ impl McpSession {
                 &self.caller.url_of(&self.path),
                 &answer,
             ));
+        }
+        // A stream that closed before the answer, having named an event ID, is resumed: GET
+        // with Last-Event-ID after the `retry` it asked for (SEP-1699; the wait is a MUST).
+        for _ in 0..MAX_RESUMES {
+            let sse = answer
+                .header("content-type")
+                .is_some_and(|c| c.starts_with("text/event-stream"));
+            if !sse || super::has_rpc_answer(answer.header("content-type"), &answer.body, &id) {
+                break;
+            }
+            let (Some(last), retry) = super::sse::resume_point(&answer.body) else {
+                break;
+            };
+            let wait = retry.unwrap_or(DEFAULT_RETRY_MS).min(MAX_RETRY_MS);
+            tracing::debug!(
+                method,
+                last_event_id = last,
+                wait_ms = wait,
+                "resuming the answer stream"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            let mut headers: Vec<(&'static str, String)> = self
+                .headers()
+                .into_iter()
+                .filter(|(k, _)| *k != "content-type" && *k != "accept")
+                .collect();
+            headers.push(("accept", "text/event-stream".into()));
+            headers.push(("last-event-id", last));
+            answer = self
+                .caller
+                .call_until("GET", &self.path, &headers, Vec::new(), Some(&enough))
+                .await?;
+            if !(200..300).contains(&answer.status) {
+                return Err(super::status_error(
+                    method,
+                    &self.caller.url_of(&self.path),
+                    &answer,
+                ));
+            }
         }
         let result = find_rpc_answer(method, answer.header("content-type"), &answer.body, &id)?;
         Ok((result, answer))

@@ -83,6 +83,20 @@ impl Answer {
     }
 }
 
+/// Most bytes of an agent's answer `invoke` reads.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// Says, from the content type and the body read so far, that an answer holds what is wanted.
+pub type Enough<'a> = &'a (dyn Fn(Option<&str>, &[u8]) -> bool + Sync);
+
+/// Whether `body` holds the JSON-RPC answer (result or error) to `id`.
+pub fn has_rpc_answer(content_type: Option<&str>, body: &[u8], id: &Value) -> bool {
+    matches!(
+        find_rpc_answer("", content_type, body, id),
+        Ok(_) | Err(InteropError::Rpc { .. })
+    )
+}
+
 /// Sends signed requests to one agent at one base URL: the gateway's
 /// `<node>/v1/agents/<id>/invoke` or the agent's own endpoint.
 #[derive(Clone)]
@@ -232,6 +246,21 @@ impl SignedCaller {
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<Answer, InteropError> {
+        self.send_until(method, path, headers, body, None).await
+    }
+
+    /// As [`SignedCaller::send`], reading the answer only until `enough(content type, body so
+    /// far)` holds: an SSE stream that stays open after the event wanted. An answer cut short
+    /// this way is not checked against its signature (`verified` is `None`): the signature
+    /// covers the whole body.
+    pub async fn send_until(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+        enough: Option<Enough<'_>>,
+    ) -> Result<Answer, InteropError> {
         let url = crate::encoding::join_endpoint(&self.base, path);
         // Both forms (docs/protocol.md §4 and §4b), agreeing on nonce and time.
         let (now, nonce) = (
@@ -276,20 +305,42 @@ impl SignedCaller {
         })?;
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        let body = res.bytes().await.map_err(|e| InteropError::Unreachable {
-            url: url.clone(),
-            reason: if e.is_timeout() {
-                "timed out while the answer was still coming".into()
-            } else {
-                format!("the answer broke off: {e}")
-            },
-        })?;
+        let content_type = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut res = res;
+        let mut buf = Vec::new();
+        let mut whole = true;
+        loop {
+            let chunk = res.chunk().await.map_err(|e| InteropError::Unreachable {
+                url: url.clone(),
+                reason: if e.is_timeout() {
+                    "timed out while the answer was still coming".into()
+                } else {
+                    format!("the answer broke off: {e}")
+                },
+            })?;
+            let Some(chunk) = chunk else { break };
+            if buf.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(InteropError::Unreachable {
+                    url: url.clone(),
+                    reason: format!("the answer is over {} MiB", MAX_ANSWER_BYTES >> 20),
+                });
+            }
+            buf.extend_from_slice(&chunk);
+            if enough.is_some_and(|f| f(content_type.as_deref(), &buf)) {
+                whole = false;
+                break;
+            }
+        }
+        let body = Bytes::from(buf);
         let get = |n: &str| {
             let mut values = headers.get_all(n).iter().filter_map(|v| v.to_str().ok());
             let first = values.next()?.to_string();
             Some(values.fold(first, |all, v| all + ", " + v))
         };
-        let verified = response_is_signed(get)
+        let verified = (whole && response_is_signed(get))
             .then(|| verify_response(&self.target, status, &signed.nonce, get, &body).is_ok());
         tracing::debug!(
             url,
@@ -327,7 +378,20 @@ impl SignedCaller {
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<Answer, InteropError> {
-        let answer = self.send(method, path, headers, body).await?;
+        self.call_until(method, path, headers, body, None).await
+    }
+
+    /// As [`SignedCaller::call`], reading the answer only until `enough` holds (see
+    /// [`SignedCaller::send_until`]).
+    pub async fn call_until(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+        enough: Option<Enough<'_>>,
+    ) -> Result<Answer, InteropError> {
+        let answer = self.send_until(method, path, headers, body, enough).await?;
         if answer.verified == Some(false) {
             return Err(InteropError::BadResponseSignature(
                 crate::encoding::join_endpoint(&self.base, path),

@@ -40,9 +40,51 @@ pub(super) fn data_payloads(body: &[u8]) -> Vec<String> {
     out
 }
 
+/// The last event `id` and the last `retry` (milliseconds) a stream gave: where to resume it
+/// and how long to wait first (MCP's Streamable HTTP, SEP-1699).
+pub(super) fn resume_point(body: &[u8]) -> (Option<String>, Option<u64>) {
+    let text = String::from_utf8_lossy(body);
+    let (mut id, mut retry) = (None, None);
+    for line in text
+        .split("\r\n")
+        .flat_map(|l| l.split('\n'))
+        .flat_map(|l| l.split('\r'))
+    {
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            // WHATWG: an id with NULL is ignored; an empty one resets it.
+            "id" if !value.contains('\0') => {
+                id = (!value.is_empty()).then(|| value.to_string());
+            }
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                retry = value.parse().ok();
+            }
+            _ => {}
+        }
+    }
+    (id, retry)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::data_payloads;
+    use super::{data_payloads, resume_point};
+
+    #[test]
+    fn the_resume_point_is_the_last_id_and_retry() {
+        assert_eq!(
+            resume_point(b"id: event-1\nretry: 500\ndata:\n\n"),
+            (Some("event-1".into()), Some(500))
+        );
+        assert_eq!(
+            resume_point(b"id: a\nid: b\nretry: x\n\n"),
+            (Some("b".into()), None)
+        );
+        assert_eq!(resume_point(b"id: a\nid:\n\n"), (None, None));
+        assert_eq!(resume_point(b""), (None, None));
+    }
 
     #[test]
     fn events_split_on_blank_lines_in_any_line_ending() {

@@ -22,6 +22,7 @@ mod httpsig;
 mod install_sh;
 mod interop;
 mod invoke;
+mod mcp_client;
 mod observability;
 mod parsers_prop;
 mod relay;
