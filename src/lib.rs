@@ -32,6 +32,8 @@ pub mod client;
 #[cfg(feature = "node")]
 pub mod config;
 #[cfg(feature = "node")]
+pub mod dht;
+#[cfg(feature = "node")]
 pub mod discovery;
 #[cfg(feature = "node")]
 pub mod events;

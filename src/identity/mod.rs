@@ -159,6 +159,12 @@ impl Identity {
         Self { key, id }
     }
 
+    /// The RFC 8032 secret (seed), for a protocol stack that must hold the same key (the
+    /// node's libp2p identity in DHT mode). Wiped when dropped.
+    pub fn secret_seed(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.key.to_bytes())
+    }
+
     /// The did:key of this identity.
     pub fn id(&self) -> &str {
         &self.id
