@@ -94,6 +94,11 @@ pub struct ServeFileConfig {
     /// The `[serve.trust]` table.
     #[serde(default)]
     pub trust: TrustFileConfig,
+    /// Join the Kademlia DHT (`serve --dht`).
+    pub dht: Option<bool>,
+    /// Where the DHT listens (libp2p multiaddrs).
+    #[serde(default)]
+    pub dht_listen: Vec<String>,
     /// Seed nodes to bootstrap from.
     #[serde(default)]
     pub seeds: Vec<String>,

@@ -343,6 +343,9 @@ pub struct NodeInfo {
     pub events: Vec<NodeEvent>,
     /// Seq of the newest event (pass as `events_since` to get only newer ones).
     pub events_seq: u64,
+    /// The DHT mode, when this node runs it (`serve --dht`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dht: Option<DhtInfo>,
 }
 
 /// A peer on the wire (`GET /v1/peers`).
@@ -485,6 +488,18 @@ pub struct ResolvedAgent {
     pub agent_id: String,
     /// Its card's name.
     pub name: String,
+}
+
+/// A node's place in the DHT (docs/protocol.md §7b).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct DhtInfo {
+    /// Its libp2p PeerId (`12D3KooW…`): the same Ed25519 key as `node_id`.
+    pub peer_id: String,
+    /// Where it listens, each ending in `/p2p/<peer_id>`: what other nodes bootstrap from.
+    pub multiaddrs: Vec<String>,
+    /// Peers in its routing table.
+    pub routing_peers: u64,
 }
 
 /// `GET /healthz`.

@@ -59,6 +59,17 @@ pub struct Args {
     /// How often changed trust records are written to the database (e.g. 5s).
     #[arg(long, env = "AGENTMESH_TRUST_FLUSH_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub trust_flush_interval: Option<std::time::Duration>,
+    /// Also join the Kademlia DHT (docs/protocol.md §7b): store accepted cards in it and find
+    /// cards this node does not hold through it. Full replication goes on beside it.
+    #[arg(long, env = "AGENTMESH_DHT")]
+    pub dht: bool,
+    /// Where the DHT listens (a libp2p multiaddr, repeatable; default /ip4/0.0.0.0/tcp/0).
+    #[arg(long = "dht-listen", value_name = "MULTIADDR", requires = "dht")]
+    pub dht_listen: Vec<String>,
+    /// A DHT node to join through (a multiaddr ending in /p2p/<PeerId>, repeatable), besides
+    /// the --seed nodes' own DHT addresses.
+    #[arg(long = "dht-bootstrap", value_name = "MULTIADDR", requires = "dht")]
+    pub dht_bootstrap: Vec<String>,
     /// A seed node to bootstrap from (repeatable).
     #[arg(
         long = "seed",
@@ -157,7 +168,40 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         );
         federation.max_page_bytes = n;
     }
+    let dht = if args.dht || file.dht.unwrap_or(false) {
+        let listen: Vec<String> = if args.dht_listen.is_empty() {
+            file.dht_listen.clone()
+        } else {
+            args.dht_listen.clone()
+        };
+        let mut cfg = crate::dht::DhtConfig::default();
+        if !listen.is_empty() {
+            cfg.listen = listen
+                .iter()
+                .map(|a| {
+                    a.parse().with_context(|| {
+                        format!(
+                            "--dht-listen `{a}` is not a multiaddr (e.g. /ip4/0.0.0.0/tcp/4001)"
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+        }
+        cfg.bootstrap = args
+            .dht_bootstrap
+            .iter()
+            .map(|a| {
+                a.parse().with_context(|| {
+                    format!("--dht-bootstrap `{a}` is not a multiaddr (…/p2p/12D3KooW…)")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Some(cfg)
+    } else {
+        None
+    };
     let config = NodeConfig {
+        dht,
         server,
         tls,
         gateway,

@@ -147,7 +147,22 @@ pub async fn get_agent(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(live_card(&state, &id).await?.envelope))
+    match live_card(&state, &id).await {
+        Ok(card) => Ok(Json(card.envelope)),
+        // In DHT mode, a card this node does not hold is looked up in the DHT (every record
+        // there is checked, and the newest valid version wins).
+        Err(e) if e.status == StatusCode::NOT_FOUND => match state.dht() {
+            Some(dht) => match dht.get_card(&id).await {
+                Ok(Some(card)) => {
+                    check_live(&id, card.revoked, card.expires_at)?;
+                    Ok(Json(card.envelope().clone()))
+                }
+                _ => Err(e),
+            },
+            None => Err(e),
+        },
+        Err(e) => Err(e),
+    }
 }
 
 /// Parses the discovery query string: `q`, `tags` (comma-separated and/or repeated; `tag` is

@@ -93,7 +93,16 @@ pub async fn node_info(
     let (events, events_seq) = state.activity().events(q.events_since, q.events);
     let fed = &state.federation().stats;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let dht = match state.dht() {
+        Some(d) => Some(crate::wire::DhtInfo {
+            peer_id: d.peer_id().to_string(),
+            multiaddrs: d.multiaddrs().iter().map(ToString::to_string).collect(),
+            routing_peers: d.routing_peers().await.unwrap_or(0) as u64,
+        }),
+        None => None,
+    };
     Ok(Json(NodeInfo {
+        dht,
         node_id: state.node().id().to_string(),
         challenge_signature,
         version: crate::VERSION.to_string(),

@@ -20,6 +20,7 @@ pub async fn accept(state: &AppState, card: Card) -> Result<PutOutcome, StoreErr
     let mut route = Route::of(0, &card);
     let federation = state.federation();
     let envelope = federation.wants_push().then(|| card.envelope().clone());
+    let for_dht = state.dht().map(|d| (d.clone(), card.clone()));
     let outcome = state.store().put_card(card, vector).await?;
     if let PutOutcome::Created { seq } | PutOutcome::Updated { seq } | PutOutcome::Revoked { seq } =
         &outcome
@@ -33,6 +34,15 @@ pub async fn accept(state: &AppState, card: Card) -> Result<PutOutcome, StoreErr
             _ => discovery.remove(&agent_id, *seq),
         }
         federation.accepted(&agent_id, issued_at, &signature, envelope);
+        // In DHT mode the new version goes to the nodes closest to its key too (in the
+        // background: the DHT's answer is not the client's business).
+        if let Some((dht, card)) = for_dht {
+            tokio::spawn(async move {
+                if let Err(e) = dht.put_card(card).await {
+                    tracing::debug!(error = %e, "DHT put");
+                }
+            });
+        }
     }
     Ok(outcome)
 }

@@ -70,6 +70,8 @@ pub struct NodeConfig {
     pub server: ServerLimits,
     /// TLS settings; `None` serves plain HTTP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The DHT mode (docs/protocol.md §7b); `None` runs full replication only.
+    pub dht: Option<crate::dht::DhtConfig>,
 }
 
 impl NodeConfig {
@@ -87,6 +89,7 @@ impl NodeConfig {
             federation: FederationConfig::default(),
             server: ServerLimits::default(),
             tls: None,
+            dht: None,
         }
     }
 }
@@ -143,6 +146,7 @@ struct Inner {
     server: ServerLimits,
     big_bodies: Arc<tokio::sync::Semaphore>,
     connections: Arc<server::ConnStats>,
+    dht: std::sync::OnceLock<crate::dht::Dht>,
 }
 
 /// The parts of [`AppState`] beyond store, identity and discovery.
@@ -244,6 +248,7 @@ impl AppState {
                 server,
                 big_bodies: Arc::new(tokio::sync::Semaphore::new(MAX_BIG_BODIES)),
                 connections: Arc::default(),
+                dht: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -256,6 +261,11 @@ impl AppState {
     /// Recent activity (rates, per-agent calls, events) for `/v1/node`.
     pub fn activity(&self) -> &activity::Activity {
         &self.inner.activity
+    }
+
+    /// The DHT, when this node runs it.
+    pub fn dht(&self) -> Option<&crate::dht::Dht> {
+        self.inner.dht.get()
     }
 
     /// Peers and sync.
@@ -638,6 +648,44 @@ impl DataDirLock {
     }
 }
 
+/// Joins the DHT through the seeds' advertised multiaddrs (their `/v1/node`), then stores
+/// every live card this node holds in it (a node that joins knows its own records).
+async fn dht_join(state: AppState, seeds: Vec<String>) {
+    let Some(dht) = state.dht().cloned() else {
+        return;
+    };
+    for seed in seeds {
+        let Ok(client) = crate::client::Client::new(&seed, Duration::from_secs(5)) else {
+            continue;
+        };
+        match client.node_info().await {
+            Ok(info) => {
+                for addr in info.dht.map(|d| d.multiaddrs).unwrap_or_default() {
+                    if let Ok(addr) = addr.parse() {
+                        let _ = dht.add_peer(addr).await;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(seed, error = %e, "cannot read a seed's DHT addresses"),
+        }
+    }
+    let mut since = 0;
+    loop {
+        let Ok(page) = state.store().cards_since(since, 500).await else {
+            return;
+        };
+        for stored in &page.cards {
+            since = since.max(stored.seq);
+            if let Ok(card) = crate::card::Card::from_value(stored.envelope.clone()) {
+                let _ = dht.put_card(card).await;
+            }
+        }
+        if !page.more {
+            return;
+        }
+    }
+}
+
 /// A running node.
 pub struct Node {
     /// The address it listens on.
@@ -720,6 +768,14 @@ impl Node {
                 server: config.server.clone(),
             },
         );
+        if let Some(dht_config) = config.dht.clone() {
+            let dht = crate::dht::Dht::start(&node, dht_config)
+                .await
+                .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?;
+            tracing::info!(peer_id = %dht.peer_id(), addrs = ?dht.multiaddrs(), "DHT mode on");
+            let _ = state.inner.dht.set(dht);
+            tokio::spawn(dht_join(state.clone(), config.federation.seeds.clone()));
+        }
         let nonce_file = config.data_dir.join("nonces.bin");
         match state
             .verifier()

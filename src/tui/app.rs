@@ -503,6 +503,7 @@ mod tests {
                 })
                 .collect(),
             events_seq: events.last().copied().unwrap_or(0),
+            dht: None,
             ..NodeInfo::default()
         }
     }

@@ -148,3 +148,95 @@ async fn cards_are_found_across_nodes_and_hostile_records_are_refused() {
         assert_eq!(got.map(|c| c.name), Some("v3".to_string()), "node {i}");
     }
 }
+
+/// `serve --dht` end to end: three nodes joined by the DHT alone (no federation between them);
+/// a card registered at the first is served by the third, found through the DHT.
+#[test]
+fn a_card_registered_at_one_node_is_served_by_another_through_the_dht() {
+    use assert_cmd::assert::OutputAssertExt as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let info = |url: &str| -> serde_json::Value {
+        rt.block_on(async {
+            let client =
+                agentmesh::client::Client::new(url, Duration::from_secs(5)).expect("client");
+            client.get("/v1/node").await.expect("node info")
+        })
+    };
+    let homes: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("tmp")).collect();
+    let local = ["--dht", "--dht-listen", "/ip4/127.0.0.1/tcp/0"];
+    let first = common::ServeProcess::start(homes[0].path(), &local);
+    let first_info = info(&first.url);
+    let peer_id = first_info["dht"]["peer_id"]
+        .as_str()
+        .expect("a peer id")
+        .to_string();
+    assert!(peer_id.starts_with("12D3KooW"), "{first_info}");
+    let boot = first_info["dht"]["multiaddrs"][0]
+        .as_str()
+        .expect("a multiaddr")
+        .to_string();
+    assert!(boot.ends_with(&format!("/p2p/{peer_id}")), "{boot}");
+    let mut args: Vec<&str> = local.to_vec();
+    args.extend(["--dht-bootstrap", &boot]);
+    let others: Vec<common::ServeProcess> = homes[1..]
+        .iter()
+        .map(|h| common::ServeProcess::start(h.path(), &args))
+        .collect();
+    let third = &others[1];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info(&third.url)["dht"]["routing_peers"]
+        .as_u64()
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the third node never learned the others"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cmd_register(homes[0].path(), &first.url);
+    let id = common::key_id(homes[0].path());
+    // The third node holds no copy (no federation): it answers from the DHT.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = rt.block_on(async {
+            let client =
+                agentmesh::client::Client::new(&third.url, Duration::from_secs(5)).expect("client");
+            client.get_agent(&id).await
+        });
+        match got {
+            Ok(env) => {
+                assert_eq!(env.manifest["name"], "dht-agent");
+                break;
+            }
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "never found through the DHT: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        info(&third.url)["agents"],
+        0,
+        "served from the DHT, not stored"
+    );
+    common::cmd(homes[0].path())
+        .args(["--node", &third.url, "show", &id])
+        .assert()
+        .success();
+}
+
+fn cmd_register(home: &std::path::Path, node: &str) {
+    use assert_cmd::assert::OutputAssertExt as _;
+    common::cmd(home).arg("keygen").assert().success();
+    common::cmd(home)
+        .args(["--node", node, "register", "--name", "dht-agent"])
+        .args(["--endpoint", "http://127.0.0.1:8080"])
+        .assert()
+        .success();
+}

@@ -100,6 +100,7 @@ fn info(calls_a: u64) -> NodeInfo {
             ),
         ],
         events_seq: 5,
+        dht: None,
         ..NodeInfo::default()
     }
 }
