@@ -622,6 +622,37 @@ pub enum Pick<'a> {
     AgentMesh,
 }
 
+/// Whether a `Signature-Input` member could be an AgentMesh caller's signature when none is
+/// labelled `am`: its `keyid` is a did:key and it is not the copy for the agent (`am-agent`).
+fn is_candidate(label: &str, entry: &ListEntry) -> bool {
+    label != AGENT_LABEL
+        && matches!(entry, ListEntry::InnerList(l) if l
+            .params
+            .get("keyid")
+            .and_then(BareItem::as_string)
+            .is_some_and(|k| k.as_str().starts_with("did:key:")))
+}
+
+/// The label [`Pick::AgentMesh`] reads: `am`, else the only candidate ([`is_candidate`]).
+fn agentmesh_label(inputs: &Dictionary) -> Result<&str, HttpSigError> {
+    if inputs.contains_key(LABEL) {
+        return Ok(LABEL);
+    }
+    let mut ours = inputs
+        .iter()
+        .filter(|(l, e)| is_candidate(l.as_str(), e))
+        .map(|(l, _)| l.as_str());
+    match (ours.next(), ours.next()) {
+        (Some(one), None) => Ok(one),
+        (None, _) => Err(HttpSigError::Malformed(
+            "no signature in Signature-Input has a did:key keyid".into(),
+        )),
+        (Some(_), Some(_)) => Err(HttpSigError::Malformed(
+            "several signatures have a did:key keyid and none is labelled am".into(),
+        )),
+    }
+}
+
 /// Reads one signature off a message: `header` looks header fields up by lowercase name (all
 /// values joined with `, `), `derived` gives derived components (`@method`, `@status`, …).
 pub fn parse(
@@ -642,36 +673,9 @@ pub fn parse(
     };
     let inputs = field(H_SIGNATURE_INPUT)?;
     let signatures = field(H_SIGNATURE)?;
-    let keyid_is_did = |entry: &ListEntry| match entry {
-        ListEntry::InnerList(l) => l
-            .params
-            .get("keyid")
-            .and_then(BareItem::as_string)
-            .is_some_and(|k| k.as_str().starts_with("did:key:")),
-        ListEntry::Item(_) => false,
-    };
     let label = match pick {
         Pick::Label(l) => l.to_string(),
-        Pick::AgentMesh if inputs.contains_key(LABEL) => LABEL.to_string(),
-        Pick::AgentMesh => {
-            let mut ours = inputs
-                .iter()
-                .filter(|(l, e)| l.as_str() != AGENT_LABEL && keyid_is_did(e))
-                .map(|(l, _)| l.as_str().to_string());
-            match (ours.next(), ours.next()) {
-                (Some(one), None) => one,
-                (None, _) => {
-                    return Err(HttpSigError::Malformed(
-                        "no signature in Signature-Input has a did:key keyid".into(),
-                    ));
-                }
-                (Some(_), Some(_)) => {
-                    return Err(HttpSigError::Malformed(
-                        "several signatures have a did:key keyid and none is labelled am".into(),
-                    ));
-                }
-            }
-        }
+        Pick::AgentMesh => agentmesh_label(&inputs)?.to_string(),
     };
     let Some(ListEntry::InnerList(inner)) = inputs.get(label.as_str()) else {
         return Err(HttpSigError::Malformed(format!(
@@ -779,38 +783,16 @@ pub fn has_agentmesh_signature(header: &dyn Fn(&str) -> Option<String>) -> bool 
         // Unparseable: let the verifier say what is wrong with it.
         return true;
     };
-    inputs.iter().any(|(label, entry)| {
-        label.as_str() == LABEL
-            || (label.as_str() != AGENT_LABEL
-                && matches!(entry, ListEntry::InnerList(l) if l
-                    .params
-                    .get("keyid")
-                    .and_then(BareItem::as_string)
-                    .is_some_and(|k| k.as_str().starts_with("did:key:"))))
-    })
+    inputs
+        .iter()
+        .any(|(label, entry)| label.as_str() == LABEL || is_candidate(label.as_str(), entry))
 }
 
 /// The `nonce` of the request signature [`Pick::AgentMesh`] would read, if any (to sign the
 /// answer to a request that was refused before it was verified).
 pub fn nonce_of(header: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     let inputs: Dictionary = Parser::new(&header(H_SIGNATURE_INPUT)?).parse().ok()?;
-    let did_keyid = |e: &ListEntry| {
-        matches!(e, ListEntry::InnerList(l) if l
-            .params
-            .get("keyid")
-            .and_then(BareItem::as_string)
-            .is_some_and(|k| k.as_str().starts_with("did:key:")))
-    };
-    // The same choice as `Pick::AgentMesh`.
-    let entry = inputs.get(LABEL).or_else(|| {
-        let mut ours = inputs
-            .iter()
-            .filter(|(l, e)| l.as_str() != AGENT_LABEL && did_keyid(e));
-        match (ours.next(), ours.next()) {
-            (Some((_, e)), None) => Some(e),
-            _ => None,
-        }
-    })?;
+    let entry = inputs.get(agentmesh_label(&inputs).ok()?)?;
     match entry {
         ListEntry::InnerList(l) => l
             .params
