@@ -79,17 +79,25 @@ pub fn admit(record: &kad::Record, stored: Option<&kad::Record>) -> Result<Card,
     if record.key != card_key(&card.agent_id) {
         return Err("the record's key does not name the card's agent".into());
     }
-    if let Some(old) = stored.and_then(|r| Card::from_slice(&r.value).ok())
-        && old.agent_id == card.agent_id
-        && !card.supersedes(old.issued_at, &old.signature)
-        && card.signature != old.signature
+    not_older(&card, stored)?;
+    Ok(card)
+}
+
+/// Refuses `card` when `stored` (a record this node admitted earlier, so its signature was
+/// checked then) holds a newer version of the same agent.
+fn not_older(card: &Card, stored: Option<&kad::Record>) -> Result<(), String> {
+    let held = stored.and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.value).ok());
+    if let Some((agent, issued_at, signature)) = held.as_ref().and_then(crate::card::version_of)
+        && agent == card.agent_id
+        && signature != card.signature
+        && !card.supersedes(issued_at, signature)
     {
         return Err(format!(
-            "an older version (issued_at {} against {})",
-            card.issued_at, old.issued_at
+            "an older version (issued_at {} against {issued_at})",
+            card.issued_at
         ));
     }
-    Ok(card)
+    Ok(())
 }
 
 #[derive(NetworkBehaviour)]
@@ -359,9 +367,10 @@ async fn drive(
             cmd = rx.recv() => match cmd {
                 None => break,
                 Some(Cmd::Put { card, reply }) => {
+                    // A `Card` is verified already: only the order of versions is left to check.
                     let record = record_of(&card);
                     let kad = &mut swarm.behaviour_mut().kad;
-                    if let Err(why) = admit(&record, kad.store_mut().get(&record.key).as_deref()) {
+                    if let Err(why) = not_older(&card, kad.store_mut().get(&record.key).as_deref()) {
                         let _ = reply.send(Err(DhtError::Query(why)));
                         continue;
                     }
