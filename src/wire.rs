@@ -518,6 +518,10 @@ pub struct Discovered {
     pub results: Vec<DiscoverHit>,
     /// Time the node took, milliseconds.
     pub took_ms: f64,
+    /// The ID of the embedding model that ranked them (similarities of different models are
+    /// not comparable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// One discovery match.
@@ -536,6 +540,10 @@ pub struct DiscoverHit {
     pub trust: f64,
     /// The signed card, exactly as the agent signed it.
     pub card: Envelope,
+    /// In DHT mode, for a match found at another node: that node's API URL (absent for this
+    /// node's own matches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 pub mod embed;
 pub mod index;
 pub mod lexical;
+pub mod lsh;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -169,6 +170,20 @@ pub struct Hit {
     pub trust: f64,
 }
 
+/// What a card is provided under in the DHT (docs/protocol.md §7b): its lowercased tags and
+/// protocols, its skill IDs, and the semantic buckets of this node's embedding of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProviderTerms {
+    /// Lowercased tags.
+    pub tags: Vec<String>,
+    /// Lowercased protocols.
+    pub protocols: Vec<String>,
+    /// Skill IDs as written.
+    pub skills: Vec<String>,
+    /// LSH buckets of the embedding.
+    pub buckets: Vec<lsh::Bucket>,
+}
+
 /// How a start-up load went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoadStats {
@@ -249,6 +264,34 @@ impl Discovery {
         let doc = CardDoc::from_manifest(manifest);
         let vector = Quantized::new(&self.embedder.embed(&doc.embed_text));
         Prepared { doc, vector }
+    }
+
+    /// What `manifest`'s card is provided under in the DHT (embeds it again: DHT mode only).
+    pub fn provider_terms(&self, manifest: &Map<String, Value>) -> ProviderTerms {
+        let doc = CardDoc::from_manifest(manifest);
+        let skills = manifest
+            .get("skills")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("id").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect();
+        ProviderTerms {
+            buckets: lsh::buckets(&self.embedder.embed(&doc.embed_text)),
+            tags: doc.tags,
+            protocols: doc.protocols,
+            skills,
+        }
+    }
+
+    /// The semantic buckets a free-text query probes (none for an empty query).
+    pub fn query_probes(&self, text: &str) -> Vec<lsh::Bucket> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Vec::new();
+        }
+        lsh::probes(&self.embedder.embed(text))
     }
 
     /// Indexes version `seq` of `agent_id` unless a newer version is already indexed or revoked.

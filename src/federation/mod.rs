@@ -328,6 +328,11 @@ pub fn peer_client_builder() -> reqwest::ClientBuilder {
 }
 
 impl Federation {
+    /// The HTTP client this node talks to peers with (also used for DHT-mode discovery).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Federation for node `me`, reachable at `public_url`.
     pub fn new(me: Identity, public_url: Option<String>, config: FederationConfig) -> Self {
         let http = config.http.clone().unwrap_or_else(|| {

@@ -168,11 +168,12 @@ pub async fn get_agent(
 /// Parses the discovery query string: `q`, `tags` (comma-separated and/or repeated; `tag` is
 /// accepted too), `protocol`, `min_trust`, `limit`. Unknown parameters are refused so a typo
 /// does not silently widen a search.
-fn parse_search(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
+fn parse_search(raw: Option<&str>) -> Result<(SearchQuery, Scope), ApiError> {
     let mut q = SearchQuery {
         limit: 10,
         ..SearchQuery::default()
     };
+    let mut scope = Scope::Network;
     for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "q" => {
@@ -209,15 +210,37 @@ fn parse_search(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
                     }
                 }
             }
+            "scope" => {
+                scope = match v.as_ref() {
+                    "local" => Scope::Local,
+                    "network" => Scope::Network,
+                    _ => return Err(ApiError::bad_field("scope", "must be local or network")),
+                }
+            }
             other => {
                 return Err(ApiError::bad_field(
                     other,
-                    "unknown query parameter (use q, tags, protocol, min_trust, limit)",
+                    "unknown query parameter (use q, tags, protocol, min_trust, limit, scope)",
                 ));
             }
         }
     }
-    Ok(q)
+    Ok((q, scope))
+}
+
+/// Where a discovery query looks: this node's index only, or (in DHT mode) also the nodes
+/// that provide the query's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Local,
+    Network,
+}
+
+/// The query string without `scope` (what is passed on to other nodes, with `scope=local`).
+fn without_scope(raw: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form_urlencoded::parse(raw.as_bytes()).filter(|(k, _)| k != "scope"))
+        .finish()
 }
 
 /// `GET /v1/agents?q=&tags=&protocol=&min_trust=&limit=`: discovery, best first.
@@ -228,6 +251,7 @@ fn parse_search(raw: Option<&str>) -> Result<SearchQuery, ApiError> {
         ("protocol" = Option<String>, Query, description = "A protocol the agent must speak"),
         ("min_trust" = Option<f64>, Query, minimum = 0, maximum = 1, description = "Lowest trust score"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Most results (10)"),
+        ("scope" = Option<String>, Query, description = "`network` (default): in DHT mode, also ask the nodes that provide the query's terms; `local`: this node's index only"),
     ),
     responses((status = 200, description = "Matches, best first", body = crate::wire::Discovered)))]
 pub async fn discover(
@@ -246,9 +270,10 @@ async fn search(
     raw: Option<&str>,
     started: Instant,
 ) -> Result<Json<Discovered>, ApiError> {
-    let query = parse_search(raw)?;
+    let (query, scope) = parse_search(raw)?;
     let discovery = state.discovery().clone();
-    let hits = tokio::task::spawn_blocking(move || discovery.search(&query))
+    let q = query.clone();
+    let hits = tokio::task::spawn_blocking(move || discovery.search(&q))
         .await
         .map_err(ApiError::internal)?;
     let cards = state
@@ -257,7 +282,7 @@ async fn search(
         .await?;
     let by_id: std::collections::HashMap<&str, &StoredCard> =
         cards.iter().map(|c| (c.agent_id.as_str(), c)).collect();
-    let results = hits
+    let mut results: Vec<DiscoverHit> = hits
         .iter()
         .filter_map(|h| {
             // A card revoked between the search and this read is left out.
@@ -269,13 +294,47 @@ async fn search(
                 lexical: round4(h.lexical),
                 trust: round4(h.trust),
                 card: card.signed().ok()?,
+                via: None,
             })
         })
         .collect();
+    if let (Some(dht), Scope::Network) = (state.dht(), scope) {
+        let remote =
+            super::dht_search::remote_hits(state, dht, &query, &without_scope(raw.unwrap_or("")))
+                .await;
+        merge(&mut results, remote, query.limit);
+    }
     Ok(Json(Discovered {
         results,
         took_ms: round4(started.elapsed().as_secs_f64() * 1000.0),
+        model: Some(state.discovery().model_id().to_string()),
     }))
+}
+
+/// Merges other nodes' matches into this node's: scores of the same embedding model are
+/// compared directly; matches ranked by another model follow, in their own order. An agent
+/// this node holds keeps its own entry.
+fn merge(results: &mut Vec<DiscoverHit>, remote: Vec<super::dht_search::Remote>, limit: usize) {
+    let mut seen: std::collections::HashSet<String> =
+        results.iter().map(|h| h.agent_id.clone()).collect();
+    let mut other = Vec::new();
+    for r in remote {
+        if !seen.insert(r.hit.agent_id.clone()) {
+            continue;
+        }
+        let mut hit = r.hit;
+        hit.score = round4(hit.score);
+        hit.trust = round4(hit.trust);
+        if r.same_model {
+            results.push(hit);
+        } else {
+            other.push(hit);
+        }
+    }
+    results.sort_by(|a, b| b.score.total_cmp(&a.score));
+    other.sort_by(|a, b| b.score.total_cmp(&a.score));
+    results.extend(other);
+    results.truncate(limit);
 }
 
 fn round4(x: f64) -> f64 {

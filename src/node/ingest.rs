@@ -20,7 +20,17 @@ pub async fn accept(state: &AppState, card: Card) -> Result<PutOutcome, StoreErr
     let mut route = Route::of(0, &card);
     let federation = state.federation();
     let envelope = federation.wants_push().then(|| card.envelope().clone());
-    let for_dht = state.dht().map(|d| (d.clone(), card.clone()));
+    let for_dht = state.dht().map(|d| {
+        let keys = if card.revoked {
+            Vec::new()
+        } else {
+            crate::dht::provider_keys(
+                &discovery.provider_terms(card.manifest()),
+                discovery.model_id(),
+            )
+        };
+        (d.clone(), card.clone(), keys)
+    });
     let outcome = state.store().put_card(card, vector).await?;
     if let PutOutcome::Created { seq } | PutOutcome::Updated { seq } | PutOutcome::Revoked { seq } =
         &outcome
@@ -34,11 +44,12 @@ pub async fn accept(state: &AppState, card: Card) -> Result<PutOutcome, StoreErr
             _ => discovery.remove(&agent_id, *seq),
         }
         federation.accepted(&agent_id, issued_at, &signature, envelope);
-        // In DHT mode the new version goes to the nodes closest to its key too (in the
-        // background: the DHT's answer is not the client's business).
-        if let Some((dht, card)) = for_dht {
+        // In DHT mode the new version goes to the nodes closest to its key too, and this node
+        // provides its tags, skills, protocols and semantic buckets (in the background: the
+        // DHT's answer is not the client's business).
+        if let Some((dht, card, keys)) = for_dht {
             tokio::spawn(async move {
-                if let Err(e) = dht.put_card(card).await {
+                if let Err(e) = dht.put_card(card, keys).await {
                     tracing::debug!(error = %e, "DHT put");
                 }
             });

@@ -5,6 +5,7 @@
 //! in-flight requests, and the store's writer commits what is queued before the task ends.
 
 pub(crate) mod activity;
+mod dht_search;
 mod error;
 mod federation;
 pub(crate) mod gateway;
@@ -648,12 +649,26 @@ impl DataDirLock {
     }
 }
 
-/// Joins the DHT through the seeds' advertised multiaddrs (their `/v1/node`), then stores
-/// every live card this node holds in it (a node that joins knows its own records).
-async fn dht_join(state: AppState, seeds: Vec<String>) {
+/// Joins the DHT through the seeds' advertised multiaddrs (their `/v1/node`), publishes where
+/// this node's API answers (`api`: its public URL, or its bound address unless that is a
+/// wildcard), then stores every live card this node holds in it and provides their terms (a
+/// node that joins knows its own records).
+async fn dht_join(state: AppState, seeds: Vec<String>, api: Option<String>) {
     let Some(dht) = state.dht().cloned() else {
         return;
     };
+    match api {
+        Some(url) => {
+            let announcement = crate::wire::Announcement::sign(state.node(), &url);
+            if let Err(e) = dht.announce(&announcement).await {
+                tracing::warn!(error = %e, "cannot publish this node's API address in the DHT");
+            }
+        }
+        None => tracing::warn!(
+            "DHT mode: this node listens on a wildcard address and has no --public-url, so \
+             other nodes cannot query its discovery API for the agents it provides"
+        ),
+    }
     for seed in seeds {
         let Ok(client) = crate::client::Client::new(&seed, Duration::from_secs(5)) else {
             continue;
@@ -677,7 +692,16 @@ async fn dht_join(state: AppState, seeds: Vec<String>) {
         for stored in &page.cards {
             since = since.max(stored.seq);
             if let Ok(card) = crate::card::Card::from_value(stored.envelope.clone()) {
-                let _ = dht.put_card(card).await;
+                let discovery = state.discovery();
+                let keys = if card.revoked {
+                    Vec::new()
+                } else {
+                    crate::dht::provider_keys(
+                        &discovery.provider_terms(card.manifest()),
+                        discovery.model_id(),
+                    )
+                };
+                let _ = dht.put_card(card, keys).await;
             }
         }
         if !page.more {
@@ -774,7 +798,19 @@ impl Node {
                 .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?;
             tracing::info!(peer_id = %dht.peer_id(), addrs = ?dht.multiaddrs(), "DHT mode on");
             let _ = state.inner.dht.set(dht);
-            tokio::spawn(dht_join(state.clone(), config.federation.seeds.clone()));
+            let api = config.public_url.clone().or_else(|| {
+                let scheme = if config.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                (!addr.ip().is_unspecified()).then(|| format!("{scheme}://{addr}"))
+            });
+            tokio::spawn(dht_join(
+                state.clone(),
+                config.federation.seeds.clone(),
+                api,
+            ));
         }
         let nonce_file = config.data_dir.join("nonces.bin");
         match state
