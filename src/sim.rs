@@ -80,6 +80,8 @@ pub struct SimReport {
     pub rounds_p50: f64,
     /// Sync bytes sent per node per second, in kbit/s.
     pub kbps_per_node: f64,
+    /// Sync bytes sent during the run, per node per update.
+    pub bytes_per_node_per_update: f64,
     /// Updates some node still lacked at the end (must be 0).
     pub lost: usize,
     /// Registrations the chosen node refused (overload); not measured.
@@ -505,6 +507,7 @@ fn summarize(
         max_ms: conv.last().copied().unwrap_or(f64::NAN),
         rounds_p50: p50 / (cfg.push_interval.as_secs_f64() * 1e3),
         kbps_per_node: bytes * 8.0 / 1e3 / secs / cfg.nodes as f64,
+        bytes_per_node_per_update: bytes / cfg.nodes as f64 / cfg.updates.max(1) as f64,
         lost,
         refused: 0,
         heal_ms,

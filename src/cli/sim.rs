@@ -42,9 +42,31 @@ pub struct Args {
     /// Peers each node keeps.
     #[arg(long, default_value_t = 16)]
     pub max_peers: usize,
-    /// Write the convergence plot here (SVG).
+    /// Write the convergence plot here (SVG; replication mode).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// What to simulate: full replication (the federation), or the Kademlia DHT mode (which
+    /// also runs full replication at the same size, to compare, unless --no-compare).
+    #[arg(long, value_enum, default_value_t = Mode::Replication)]
+    pub mode: Mode,
+    /// DHT mode: lookups made from random nodes once the cards are stored.
+    #[arg(long, default_value_t = 2000)]
+    pub lookups: usize,
+    /// DHT mode: how many nodes hold each record (Kademlia's k).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub replication: u16,
+    /// DHT mode: skip the full-replication run beside it.
+    #[arg(long)]
+    pub no_compare: bool,
+}
+
+/// What `sim` simulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Every node stores every card (the federation's sync).
+    Replication,
+    /// The Kademlia DHT on libp2p, in memory, beside full replication.
+    Dht,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -73,6 +95,9 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         push_interval: args.push_interval,
         max_peers: args.max_peers.max(args.fanout),
     };
+    if args.mode == Mode::Dht {
+        return run_dht(ctx, &args, cfg);
+    }
     let root = tempfile_dir()?;
     let rt = super::server_runtime()?;
     let quiet = ctx.quiet;
@@ -130,6 +155,89 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         }
     }
     Ok(if report.lost == 0 {
+        Outcome::Success
+    } else {
+        Outcome::Negative
+    })
+}
+
+/// `sim --mode dht`: the DHT at `cfg.nodes` nodes, then (unless `--no-compare`) full
+/// replication at the same size and number of updates; one row each.
+fn run_dht(ctx: &Ctx, args: &Args, cfg: SimConfig) -> anyhow::Result<Outcome> {
+    let rt = super::server_runtime()?;
+    let quiet = ctx.quiet;
+    let say = |line: &str| {
+        if !quiet {
+            eprintln!("sim: {line}");
+        }
+    };
+    let dht_cfg = crate::dht::sim::DhtSimConfig {
+        nodes: cfg.nodes,
+        records: cfg.updates,
+        lookups: args.lookups,
+        replication: usize::from(args.replication),
+        concurrency: 64,
+    };
+    let dht = rt
+        .block_on(crate::dht::sim::run(dht_cfg, say))
+        .context("the DHT simulation failed")?;
+    let full = if args.no_compare {
+        None
+    } else {
+        say("now full replication at the same size");
+        let root = tempfile_dir()?;
+        let r = rt
+            .block_on(run(cfg, root.clone(), say))
+            .context("the replication simulation failed")?;
+        let _ = std::fs::remove_dir_all(&root);
+        Some(r)
+    };
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let ok = dht.success_rate >= 0.999;
+    if ctx.json {
+        out_json(&serde_json::json!({ "dht": dht, "replication": full }))?;
+    } else {
+        let mut rows = vec![[
+            format!("dht (k={})", dht.replication),
+            dht.nodes.to_string(),
+            format!(
+                "{:.1} (k·n/N {:.1})",
+                dht.records_per_node_mean, dht.records_per_node_expected
+            ),
+            format!("{:.0}", dht.bytes_per_node_per_update),
+            format!("{:.2}% of {}", dht.success_rate * 100.0, dht.lookups),
+            format!("{:.0}", dht.requests_p50),
+            format!("{:.1} / {:.1}", dht.p50_ms, dht.p99_ms),
+            "-".into(),
+        ]];
+        if let Some(f) = &full {
+            rows.push([
+                "replication".into(),
+                f.nodes.to_string(),
+                f.updates.len().to_string(),
+                format!("{:.0}", f.bytes_per_node_per_update),
+                "local read".into(),
+                "0".into(),
+                "-".into(),
+                format!("{:.0} / {:.0}", f.p50_ms, f.p99_ms),
+            ]);
+        }
+        print_rows(
+            [
+                "MODE",
+                "NODES",
+                "RECORDS/NODE",
+                "BYTES/NODE/UPDATE",
+                "LOOKUPS FOUND",
+                "REQUESTS P50",
+                "LOOKUP P50/P99 MS",
+                "CONVERGE P50/P99 MS",
+            ],
+            &rows,
+            true,
+        )?;
+    }
+    Ok(if ok {
         Outcome::Success
     } else {
         Outcome::Negative
