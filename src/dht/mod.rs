@@ -59,6 +59,10 @@ pub const MAX_PROVIDER_KEY: usize = 256;
 pub const MAX_RECORD_BYTES: usize = 65 * 1024;
 /// How long a record of a card without `expires_at` lives unless republished.
 pub const RECORD_TTL: Duration = Duration::from_secs(36 * 3600);
+/// A card lookup ends once this many holders have answered with a valid record (or once the
+/// closest peers have all answered): the newest of them wins, so a rollback needs every one of
+/// the first answers to be stale.
+pub const LOOKUP_QUORUM: usize = 5;
 /// The longest wait between two republishings of this node's own records and provider keys
 /// prompted by new peers (the first comes 2 s after a new peer, then the wait doubles).
 pub const REPUBLISH_MAX: Duration = Duration::from_secs(300);
@@ -220,6 +224,11 @@ pub struct DhtConfig {
     pub max_records: usize,
     /// The transport.
     pub transport: Transport,
+    /// How long a connection with nothing in flight stays open.
+    pub idle_timeout: Duration,
+    /// How often the routing table is refreshed by a bootstrap (`None`: only when asked and
+    /// while it holds fewer than 20 peers).
+    pub periodic_bootstrap: Option<Duration>,
 }
 
 impl Default for DhtConfig {
@@ -230,6 +239,8 @@ impl Default for DhtConfig {
             replication: 20,
             max_records: 1_000_000,
             transport: Transport::Tcp,
+            idle_timeout: Duration::from_secs(60),
+            periodic_bootstrap: Some(Duration::from_secs(5 * 60)),
         }
     }
 }
@@ -248,7 +259,7 @@ pub struct Lookup {
 pub struct Holdings {
     /// Records (cards and node records).
     pub records: usize,
-    /// Provider records (this node's and others').
+    /// Provider keys this node provides.
     pub providers: usize,
     /// Peers in the routing table.
     pub routing_peers: usize,
@@ -312,7 +323,8 @@ fn behaviour(key: &identity::Keypair, cfg: &DhtConfig) -> Behaviour {
         .set_record_ttl(Some(RECORD_TTL))
         .set_replication_factor(replication)
         .set_max_packet_size(2 * MAX_RECORD_BYTES)
-        .set_query_timeout(Duration::from_secs(10));
+        .set_query_timeout(Duration::from_secs(10))
+        .set_periodic_bootstrap_interval(cfg.periodic_bootstrap);
     let store = kad::store::MemoryStore::with_config(
         id,
         kad::store::MemoryStoreConfig {
@@ -337,8 +349,8 @@ impl Dht {
         let setup = |e: &dyn std::fmt::Display| DhtError::Setup(e.to_string());
         let keypair = keypair_of(node);
         let peer_id = keypair.public().to_peer_id();
-        let idle =
-            |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(60));
+        let idle_timeout = cfg.idle_timeout;
+        let idle = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(idle_timeout);
         let mut swarm = match &cfg.transport {
             Transport::Tcp => libp2p::SwarmBuilder::with_existing_identity(keypair)
                 .with_tokio()
@@ -528,9 +540,11 @@ fn record_of(card: &Card) -> kad::Record {
     record
 }
 
-/// A card lookup in flight: the newest valid record found so far, and who asked.
+/// A card lookup in flight: the newest valid record found so far, how many valid records
+/// came in, and who asked.
 struct CardLookup {
     best: Option<Card>,
+    valid: usize,
     reply: oneshot::Sender<Lookup>,
 }
 
@@ -625,7 +639,14 @@ impl Driver {
             }
             Cmd::Get { agent_id, reply } => {
                 let id = self.kad().get_record(card_key(&agent_id));
-                self.cards.insert(id, CardLookup { best: None, reply });
+                self.cards.insert(
+                    id,
+                    CardLookup {
+                        best: None,
+                        valid: 0,
+                        reply,
+                    },
+                );
             }
             Cmd::GetNode { peer, reply } => {
                 let id = self.kad().get_record(node_key(&peer));
@@ -836,12 +857,19 @@ impl Driver {
                 };
                 if let Some(lookup) = self.cards.get_mut(&id) {
                     if let Some(card) = found.as_ref().and_then(|r| admit(r, None).ok()) {
+                        lookup.valid += 1;
                         let newer = lookup
                             .best
                             .as_ref()
                             .is_none_or(|b| card.supersedes(b.issued_at, &b.signature));
                         if newer {
                             lookup.best = Some(card);
+                        }
+                        if lookup.valid == LOOKUP_QUORUM
+                            && let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id)
+                        {
+                            // Ends with one more event, marked last, that answers the asker.
+                            query.finish();
                         }
                     }
                     if last && let Some(lookup) = self.cards.remove(&id) {
