@@ -500,6 +500,12 @@ pub struct DhtInfo {
     pub multiaddrs: Vec<String>,
     /// Peers in its routing table.
     pub routing_peers: u64,
+    /// Records it holds in its part of the DHT (cards and node records, its own and others').
+    #[serde(default)]
+    pub records: u64,
+    /// Provider keys it provides (tags, skills, protocols, semantic buckets of its cards).
+    #[serde(default)]
+    pub provided: u64,
 }
 
 /// `GET /healthz`.

@@ -236,10 +236,14 @@ enum Scope {
     Network,
 }
 
-/// The query string without `scope` (what is passed on to other nodes, with `scope=local`).
-fn without_scope(raw: &str) -> String {
+/// The query passed on to other nodes (which add `scope=local`): without `scope`, and without
+/// `min_trust`, which this node applies with its own scores (theirs are never imported).
+fn forwarded_query(raw: &str) -> String {
     form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form_urlencoded::parse(raw.as_bytes()).filter(|(k, _)| k != "scope"))
+        .extend_pairs(
+            form_urlencoded::parse(raw.as_bytes())
+                .filter(|(k, _)| k != "scope" && k != "min_trust"),
+        )
         .finish()
 }
 
@@ -300,7 +304,7 @@ async fn search(
         .collect();
     if let (Some(dht), Scope::Network) = (state.dht(), scope) {
         let remote =
-            super::dht_search::remote_hits(state, dht, &query, &without_scope(raw.unwrap_or("")))
+            super::dht_search::remote_hits(state, dht, &query, &forwarded_query(raw.unwrap_or("")))
                 .await;
         merge(&mut results, remote, query.limit);
     }
@@ -667,7 +671,24 @@ pub async fn no_method() -> ApiError {
 
 #[cfg(test)]
 mod tests {
-    use super::{NameMatch, prefix_patterns, reference_patterns};
+    use super::{
+        NameMatch, Scope, forwarded_query, parse_search, prefix_patterns, reference_patterns,
+    };
+
+    #[test]
+    fn other_nodes_get_the_query_without_scope_or_min_trust() {
+        assert_eq!(
+            forwarded_query("q=write+a+note&scope=network&min_trust=0.9&tags=mail&limit=5"),
+            "q=write+a+note&tags=mail&limit=5"
+        );
+        assert_eq!(forwarded_query(""), "");
+        assert!(matches!(
+            parse_search(Some("scope=local")),
+            Ok((_, Scope::Local))
+        ));
+        assert!(matches!(parse_search(None), Ok((_, Scope::Network))));
+        assert!(parse_search(Some("scope=everywhere")).is_err());
+    }
 
     #[test]
     fn references_become_id_globs_only_when_they_are_base58() {

@@ -94,11 +94,16 @@ pub async fn node_info(
     let fed = &state.federation().stats;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let dht = match state.dht() {
-        Some(d) => Some(crate::wire::DhtInfo {
-            peer_id: d.peer_id().to_string(),
-            multiaddrs: d.multiaddrs().iter().map(ToString::to_string).collect(),
-            routing_peers: d.routing_peers().await.unwrap_or(0) as u64,
-        }),
+        Some(d) => {
+            let held = d.holdings().await.unwrap_or_default();
+            Some(crate::wire::DhtInfo {
+                peer_id: d.peer_id().to_string(),
+                multiaddrs: d.multiaddrs().iter().map(ToString::to_string).collect(),
+                routing_peers: held.routing_peers as u64,
+                records: held.records as u64,
+                provided: held.providers as u64,
+            })
+        }
         None => None,
     };
     Ok(Json(NodeInfo {

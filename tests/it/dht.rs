@@ -355,6 +355,13 @@ fn five_dht_nodes_discover_and_invoke_an_agent_held_by_one() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The first node provides the tag, the skill and the card's 8 semantic buckets.
+    let dht = &info(&first.url)["dht"];
+    assert!(dht["provided"].as_u64().unwrap_or(0) >= 10, "{dht}");
+    assert!(
+        dht["records"].as_u64().unwrap_or(0) >= 2,
+        "its card and node record: {dht}"
+    );
     // A tag no node provides finds nothing (and does not hang).
     let out = common::cmd(home)
         .args([
