@@ -32,6 +32,13 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The stream's first output word (published in docs/test-vectors.json, so another
+/// implementation can check its SplitMix64 before anything else).
+pub fn first_output() -> u64 {
+    let mut state = SEED;
+    splitmix64(&mut state)
+}
+
 /// The planes for vectors of `dim` dimensions, as sign bits (table-major, then plane, then
 /// dimension), cached per dimension.
 /// Sign bits of the planes, table-major.

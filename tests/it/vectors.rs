@@ -405,3 +405,55 @@ fn web_bot_auth_and_key_directory() {
     assert_eq!(signed.input_member(), s(d, "signature_input"));
     assert_eq!(signed.signature_member(), s(d, "signature"));
 }
+
+#[test]
+fn dht_lsh_stream_buckets_probes_and_keys() {
+    use agentmesh::discovery::lsh;
+    let v = vectors();
+    let d = &v["dht"];
+    assert_eq!(s(d, "lsh_seed"), format!("0x{:016X}", lsh::SEED));
+    let vector: Vec<f32> = d["lsh_vector"]
+        .as_array()
+        .expect("vector")
+        .iter()
+        .map(|x| x.as_f64().expect("number") as f32)
+        .collect();
+    let pairs = |key: &str| -> Vec<lsh::Bucket> {
+        d[key]
+            .as_array()
+            .expect("pairs")
+            .iter()
+            .map(|p| {
+                let n = |i: usize| u8::try_from(p[i].as_u64().expect("int")).expect("u8");
+                (n(0), n(1))
+            })
+            .collect()
+    };
+    assert_eq!(lsh::buckets(&vector), pairs("lsh_buckets"));
+    assert_eq!(lsh::probes(&vector), pairs("lsh_probes"));
+    assert_eq!(
+        s(d, "lsh_first_output"),
+        format!("0x{:016X}", lsh::first_output())
+    );
+    for k in d["keys"].as_array().expect("keys") {
+        let of = s(k, "of");
+        let key = match s(k, "kind") {
+            "card" => agentmesh::dht::card_key(of),
+            "tag" => agentmesh::dht::tag_key(of),
+            "protocol" => agentmesh::dht::protocol_key(of),
+            "skill" => agentmesh::dht::skill_key(of),
+            "bucket" => {
+                let parts: Vec<&str> = of.split(' ').collect();
+                agentmesh::dht::bucket_key(
+                    parts[0],
+                    (
+                        parts[1].parse().expect("table"),
+                        parts[2].parse().expect("bucket"),
+                    ),
+                )
+            }
+            other => panic!("unknown key kind {other}"),
+        };
+        assert_eq!(key.as_ref(), s(k, "key").as_bytes(), "{k}");
+    }
+}

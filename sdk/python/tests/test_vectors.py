@@ -53,6 +53,7 @@ SECTIONS = {
     "rfc9421_b26": "test_rfc9421_b26",
     "rfc9421_directory": "test_rfc9421_directory",
     "web_bot_auth": "test_web_bot_auth",
+    "dht": "not SDK: node-to-node DHT keys and buckets (tests/it/vectors.rs)",
 }
 
 

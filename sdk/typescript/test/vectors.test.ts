@@ -77,6 +77,7 @@ const KNOWN: Record<string, string> = {
   rfc9421_b26: 'checked (RFC 9421 Appendix B.2.6, byte for byte)',
   web_bot_auth: 'checked',
   rfc9421_directory: 'checked',
+  dht: 'not SDK: node-to-node DHT keys and buckets (tests/it/vectors.rs)',
 };
 
 test('the vectors file holds no entry this suite does not know', () => {
