@@ -69,6 +69,7 @@ fn busy_info(now: i64, calls: u64) -> NodeInfo {
                 state: if i % 9 == 0 { "backoff" } else { "active" }.into(),
                 last_sync: Some(format_rfc3339(now - (i as i64 % 60))),
                 lag: (i % 13) as i64,
+                knows: Vec::new(),
             })
             .collect(),
         top_agents: (0..200)

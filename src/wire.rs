@@ -366,6 +366,10 @@ pub struct PeerView {
     /// Records the last pull from it brought.
     #[serde(default)]
     pub lag: i64,
+    /// The node IDs of the peers it listed when this node last asked (at most 16; for the
+    /// dashboard's graph of peers' peers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub knows: Vec<String>,
 }
 
 /// A relay tunnel as `GET /v1/node` lists it.

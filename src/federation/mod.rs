@@ -236,7 +236,12 @@ pub struct Peer {
     pub backoff_until: Option<Instant>,
     /// Configured as a seed.
     pub seed: bool,
+    /// The node IDs of the peers it listed when last asked (at most [`MAX_KNOWS`]).
+    pub knows: Vec<String>,
 }
+
+/// Most of a peer's own peers kept and shown per peer (`PeerView::knows`).
+pub const MAX_KNOWS: usize = 16;
 
 impl Peer {
     fn row(&self) -> PeerRow {
@@ -447,10 +452,24 @@ impl Federation {
                 state: if p.usable(now) { "active" } else { "backoff" }.into(),
                 last_sync: p.last_sync.map(format_rfc3339),
                 lag: p.lag,
+                knows: p.knows.clone(),
             })
             .collect();
         v.sort_by(|a, b| a.url.cmp(&b.url));
         v
+    }
+
+    /// Notes the peers `node_id` listed when asked (peer exchange), for the dashboard's graph
+    /// of peers' peers; at most [`MAX_KNOWS`], never this node.
+    pub fn note_knows(&self, node_id: &str, listed: &[PeerView]) {
+        if let Some(p) = lock(&self.peers).get_mut(node_id) {
+            p.knows = listed
+                .iter()
+                .map(|v| v.node_id.clone())
+                .filter(|id| id != self.me.id() && id != node_id)
+                .take(MAX_KNOWS)
+                .collect();
+        }
     }
 
     /// Adds (or refreshes) a peer whose ID was checked; returns whether it is new. When the
@@ -504,6 +523,7 @@ impl Federation {
                 failures: 0,
                 backoff_until: None,
                 seed,
+                knows: Vec::new(),
             },
         );
         true
@@ -528,6 +548,7 @@ impl Federation {
                     failures: r.failures,
                     backoff_until: None,
                     seed: r.seed,
+                    knows: Vec::new(),
                 },
             );
         }

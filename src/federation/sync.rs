@@ -340,6 +340,7 @@ async fn pull_round(state: &impl Host) {
         && let Ok(list) =
             get_as::<Peers>(&fed, &format!("{}/v1/peers", p.url), MAX_PEER_ANSWER).await
     {
+        fed.note_knows(&p.node_id, &list.peers);
         try_peers(state, list.peers).await;
     }
 }

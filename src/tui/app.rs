@@ -481,6 +481,7 @@ mod tests {
                     state: "active".into(),
                     last_sync: None,
                     lag: 1,
+                    knows: Vec::new(),
                 },
                 PeerView {
                     node_id: "n2".into(),
@@ -489,6 +490,7 @@ mod tests {
                     state: "backoff".into(),
                     last_sync: None,
                     lag: 9,
+                    knows: Vec::new(),
                 },
             ],
             events: events

@@ -65,6 +65,7 @@ fn info(calls_a: u64) -> NodeInfo {
                 state: "active".into(),
                 last_sync: Some(format_rfc3339(NOW - 31)),
                 lag: 12,
+                knows: Vec::new(),
             },
             PeerView {
                 node_id: "did:key:z6MknGc3ocHs3zdPiJbnaaqDi58NGb4pk1Sp9WxWufuXSdxf".into(),
@@ -73,6 +74,7 @@ fn info(calls_a: u64) -> NodeInfo {
                 state: "backoff".into(),
                 last_sync: None,
                 lag: 0,
+                knows: Vec::new(),
             },
         ],
         tunnel_list: vec![TunnelInfo {
