@@ -96,6 +96,8 @@ pub struct ServeFileConfig {
     pub trust: TrustFileConfig,
     /// Join the Kademlia DHT (`serve --dht`).
     pub dht: Option<bool>,
+    /// Serve the web dashboard at `/ui/` (default true; `serve --no-ui`).
+    pub ui: Option<bool>,
     /// Where the DHT listens (libp2p multiaddrs).
     #[serde(default)]
     pub dht_listen: Vec<String>,

@@ -70,6 +70,9 @@ pub struct Args {
     /// the --seed nodes' own DHT addresses.
     #[arg(long = "dht-bootstrap", value_name = "MULTIADDR", requires = "dht")]
     pub dht_bootstrap: Vec<String>,
+    /// Do not serve the web dashboard at /ui/ (the API and /v1/events stay).
+    #[arg(long, env = "AGENTMESH_NO_UI")]
+    pub no_ui: bool,
     /// A seed node to bootstrap from (repeatable).
     #[arg(
         long = "seed",
@@ -202,6 +205,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     };
     let config = NodeConfig {
         dht,
+        ui: !(args.no_ui || file.ui == Some(false)),
         server,
         tls,
         gateway,

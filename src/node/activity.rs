@@ -107,6 +107,18 @@ struct Inner {
 #[derive(Default)]
 pub struct Activity {
     inner: Mutex<Inner>,
+    /// Event streams open (`/v1/events`).
+    streams: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// One open event stream; dropping it frees its place.
+#[derive(Debug)]
+pub struct StreamPermit(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Activity {
@@ -184,6 +196,17 @@ impl Activity {
     /// Nothing yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A place for one more event stream, unless `max` are open.
+    pub fn stream_permit(&self, max: usize) -> Option<StreamPermit> {
+        use std::sync::atomic::Ordering;
+        self.streams
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(StreamPermit(self.streams.clone()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

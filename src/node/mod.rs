@@ -16,6 +16,7 @@ pub(crate) mod metrics;
 pub mod openapi;
 pub(crate) mod server;
 mod trust;
+pub(crate) mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -73,6 +74,8 @@ pub struct NodeConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The DHT mode (docs/protocol.md §7b); `None` runs full replication only.
     pub dht: Option<crate::dht::DhtConfig>,
+    /// Serve the web dashboard at `/ui/` (`serve --no-ui` turns it off).
+    pub ui: bool,
 }
 
 impl NodeConfig {
@@ -91,6 +94,7 @@ impl NodeConfig {
             server: ServerLimits::default(),
             tls: None,
             dht: None,
+            ui: true,
         }
     }
 }
@@ -148,6 +152,7 @@ struct Inner {
     big_bodies: Arc<tokio::sync::Semaphore>,
     connections: Arc<server::ConnStats>,
     dht: std::sync::OnceLock<crate::dht::Dht>,
+    ui: bool,
 }
 
 /// The parts of [`AppState`] beyond store, identity and discovery.
@@ -166,6 +171,8 @@ pub struct Services {
     pub federation: FederationConfig,
     /// Listener bounds (the router applies the body timeout).
     pub server: ServerLimits,
+    /// Serve the web dashboard at `/ui/`.
+    pub ui: bool,
 }
 
 impl Services {
@@ -184,6 +191,7 @@ impl Services {
             relay: RelayConfig::default(),
             federation: FederationConfig::default(),
             server: ServerLimits::default(),
+            ui: true,
         }
     }
 }
@@ -223,6 +231,7 @@ impl AppState {
             relay,
             federation,
             server,
+            ui,
         } = services;
         let metrics = metrics::Metrics::new();
         store.observe_batches(metrics.write_batch_histogram());
@@ -250,6 +259,7 @@ impl AppState {
                 big_bodies: Arc::new(tokio::sync::Semaphore::new(MAX_BIG_BODIES)),
                 connections: Arc::default(),
                 dht: std::sync::OnceLock::new(),
+                ui,
             }),
         }
     }
@@ -373,7 +383,14 @@ pub fn header_lookup(headers: &axum::http::HeaderMap) -> impl Fn(&str) -> Option
 /// The API's routes over `state` (the seam tests drive with `oneshot`).
 pub fn router(state: AppState) -> Router {
     let body_timeout = state.server_limits().body_timeout;
+    let dashboard = if state.inner.ui {
+        ui::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(dashboard)
+        .route("/v1/events", get(ui::events))
         .route(
             "/v1/agents",
             post(handlers::register)
@@ -790,6 +807,7 @@ impl Node {
                 },
                 federation: config.federation.clone(),
                 server: config.server.clone(),
+                ui: config.ui,
             },
         );
         if let Some(dht_config) = config.dht.clone() {

@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use utoipa::OpenApi as _;
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 
-use super::{federation, gateway, handlers, info, trust};
+use super::{federation, gateway, handlers, info, trust, ui};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -37,6 +37,7 @@ use super::{federation, gateway, handlers, info, trust};
         federation::peers,
         federation::announce,
         info::node_info,
+        ui::events,
         info::metrics,
         super::relay_ws,
         handlers::healthz,

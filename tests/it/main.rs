@@ -11,6 +11,7 @@ mod abuse;
 mod api_discover;
 mod api_register;
 mod cli;
+mod dashboard;
 mod dht;
 mod discovery_eval;
 mod durability;
