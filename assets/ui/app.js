@@ -197,7 +197,7 @@ async function agentRows(q) {
       h('td', {}, agentLink(r.agent_id, m.name || short(r.agent_id))),
       h('td', { class: 'mono', title: r.agent_id }, short(r.agent_id)),
       h('td', {}, trustBar(r.trust)),
-      h('td', {}, a.calls !== undefined ? `${a.calls} calls, ${a.errors} errors` : '–'),
+      h('td', {}, a.calls ? `${a.calls} calls, ${pct(a.errors / a.calls)} errors` : a.calls === 0 ? 'no calls' : '–'),
       h('td', {}, (m.protocols || []).map((p) => h('span', { class: 'tag' }, p))),
       h('td', { class: relay ? (a.online ? 'ok' : 'warn') : 'muted' },
         relay ? (a.online ? 'relayed, online' : 'relayed, offline') : 'direct'),

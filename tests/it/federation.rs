@@ -122,6 +122,28 @@ async fn five_nodes_in_a_chain_converge_after_one_registration() {
         peers["peers"].as_array().map_or(0, Vec::len) >= 2,
         "{peers}"
     );
+    // The peers a peer listed when asked are kept (the dashboard draws them): never the
+    // asking node itself, nor the peer.
+    let first = nodes[0].url.clone();
+    let me = nodes[0].node_id.clone();
+    eventually("node 0 knows whom one of its peers knows", || {
+        let (first, me) = (first.clone(), me.clone());
+        async move {
+            let (_, v) = get(&format!("{first}/v1/peers")).await;
+            v["peers"].as_array().into_iter().flatten().any(|p| {
+                let knows: Vec<&str> = p["knows"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                !knows.is_empty()
+                    && !knows.contains(&me.as_str())
+                    && !knows.contains(&p["node_id"].as_str().unwrap_or(""))
+            })
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
