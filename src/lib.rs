@@ -56,5 +56,23 @@ pub mod tui;
 #[cfg(feature = "node")]
 pub mod upstream;
 
+/// What hands the memory the allocator holds free back to the OS (for the calling thread): set
+/// by the binary, whose allocator it is (mimalloc keeps what a burst of start-up allocations
+/// freed — 64 MB of the embedding model's unpacking and parsing — and this crate forbids the
+/// `unsafe` its call needs). The node calls it after those bursts.
+static RELEASE_FREE_MEMORY: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets what [`release_free_memory`] calls (once; later calls are ignored).
+pub fn set_release_free_memory(release: fn()) {
+    let _ = RELEASE_FREE_MEMORY.set(release);
+}
+
+/// Hands the allocator's free memory back to the OS, if the binary said how.
+pub fn release_free_memory() {
+    if let Some(release) = RELEASE_FREE_MEMORY.get() {
+        release();
+    }
+}
+
 /// The version of this build, as reported by `GET /v1/node` and `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

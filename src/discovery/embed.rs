@@ -7,10 +7,24 @@
 //! from its bytes, stored with every vector so a model change triggers re-embedding.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use model2vec_rs::model::StaticModel;
+use sha2::{Digest as _, Sha256};
 
-use crate::encoding::sha256_hex;
+/// Dimensions of the built-in model (checked against the loaded model by a test).
+pub const BUILTIN_DIM: usize = 256;
+
+/// A model's ID: its name and the first 16 hex digits of the SHA-256 of its weights, then its
+/// vocabulary, then its config (hashed in pieces: no joined copy of 8 MB).
+fn model_id(name: &str, model: &[u8], tokenizer: &[u8], config: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(model);
+    h.update(tokenizer);
+    h.update(config);
+    let hex = hex::encode(h.finalize());
+    format!("{name}@{}", &hex[..16])
+}
 
 /// Turns text into a vector of [`Embedder::dim`] floats (unit length, or zero for no tokens).
 pub trait Embedder: Send + Sync {
@@ -94,12 +108,78 @@ impl StaticEmbedder {
     ) -> Result<Self, EmbedderError> {
         let loaded = StaticModel::from_bytes(tokenizer, model, config, None)
             .map_err(|e| EmbedderError::Invalid(format!("{e:#}")))?;
-        let mut all = Vec::with_capacity(tokenizer.len() + model.len() + config.len());
-        all.extend_from_slice(model);
-        all.extend_from_slice(tokenizer);
-        all.extend_from_slice(config);
-        let id = format!("{name}@{}", &sha256_hex(&all)[..16]);
+        let id = model_id(name, model, tokenizer, config);
         Ok(Self { model: loaded, id })
+    }
+}
+
+/// The built-in model, loaded when something is first embedded: its ID is known at once (a
+/// hash of its files, made when the binary was built), its tokenizer and table — about
+/// 18 MB resident, and 64 MB more for a moment while they are parsed — only then. A node that
+/// finds every stored card's vector of this model never needs it until a query or a
+/// registration arrives.
+pub struct LazyBuiltin {
+    id: String,
+    model: OnceLock<StaticEmbedder>,
+}
+
+impl std::fmt::Debug for LazyBuiltin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyBuiltin")
+            .field("id", &self.id)
+            .field("loaded", &self.model.get().is_some())
+            .finish()
+    }
+}
+
+impl LazyBuiltin {
+    /// The built-in model, not loaded yet (its ID was hashed when the binary was built).
+    pub fn new() -> Self {
+        use agentmesh_model_minilm as m;
+        Self {
+            id: format!("{}@{}", m::NAME, &m::SHA256[..16]),
+            model: OnceLock::new(),
+        }
+    }
+
+    /// Whether the model has been loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.model.get().is_some()
+    }
+
+    fn model(&self) -> &StaticEmbedder {
+        self.model.get_or_init(|| {
+            let started = std::time::Instant::now();
+            let model = StaticEmbedder::builtin();
+            // Unpacking and parsing it freed about 64 MB the allocator would otherwise keep.
+            crate::release_free_memory();
+            tracing::info!(
+                model = self.id,
+                millis = started.elapsed().as_millis() as u64,
+                "embedding model loaded on first use"
+            );
+            model
+        })
+    }
+}
+
+impl Default for LazyBuiltin {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Embedder for LazyBuiltin {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn dim(&self) -> usize {
+        BUILTIN_DIM
+    }
+
+    fn embed(&self, text: &str) -> Vec<f32> {
+        self.model().embed(text)
     }
 }
 
@@ -120,6 +200,19 @@ impl Embedder for StaticEmbedder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lazy_builtin_is_the_builtin_loaded_on_first_use() {
+        let lazy = LazyBuiltin::new();
+        let eager = StaticEmbedder::builtin();
+        assert!(!lazy.is_loaded());
+        assert_eq!(lazy.id(), eager.id(), "stored vectors are keyed by this ID");
+        assert_eq!(lazy.dim(), eager.dim());
+        assert!(!lazy.is_loaded(), "the ID and the dimension need no model");
+        let text = "translate a document into French";
+        assert_eq!(lazy.embed(text), eager.embed(text));
+        assert!(lazy.is_loaded());
+    }
 
     #[test]
     fn builtin_model_embeds_by_meaning() {

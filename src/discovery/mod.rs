@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-pub use embed::{Embedder, EmbedderError, StaticEmbedder};
+pub use embed::{Embedder, EmbedderError, LazyBuiltin, StaticEmbedder};
 pub use index::{Filter, Index, Meta, Quantized};
 
 use crate::encoding::{now_unix, parse_rfc3339};
@@ -39,12 +39,10 @@ pub const MIN_RELEVANCE: f32 = 0.05;
 /// Longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
 
-/// The built-in embedder, loaded once per process.
+/// The built-in embedder, one per process; its model is loaded on first use ([`LazyBuiltin`]).
 pub fn builtin_embedder() -> Arc<dyn Embedder> {
-    static BUILTIN: OnceLock<Arc<StaticEmbedder>> = OnceLock::new();
-    BUILTIN
-        .get_or_init(|| Arc::new(StaticEmbedder::builtin()))
-        .clone()
+    static BUILTIN: OnceLock<Arc<LazyBuiltin>> = OnceLock::new();
+    BUILTIN.get_or_init(|| Arc::new(LazyBuiltin::new())).clone()
 }
 
 /// What a card contributes to discovery.

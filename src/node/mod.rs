@@ -771,6 +771,8 @@ impl Node {
         };
         let discovery = Arc::new(Discovery::new(embedder, config.lexical_weight));
         let loaded = discovery.load(&store).await?;
+        // A model read from a folder, and the pages of a large index load, are freed by now.
+        crate::release_free_memory();
         tracing::info!(
             model = discovery.model_id(),
             indexed = loaded.indexed,

@@ -13,6 +13,9 @@ use std::io::Read as _;
 
 /// The model's name.
 pub const NAME: &str = "minilm-m2v-256-int8";
+/// SHA-256 (lowercase hex) of the raw `model.safetensors`, `tokenizer.json` and `config.json`,
+/// in that order: what the model's ID is made of, known without unpacking.
+pub const SHA256: &str = env!("AGENTMESH_MODEL_SHA256");
 /// `config.json`: `normalize: true`, `max_length: 512`.
 pub const CONFIG_JSON: &[u8] = include_bytes!("../config.json");
 
