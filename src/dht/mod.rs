@@ -893,9 +893,13 @@ impl Driver {
             kad::QueryResult::GetProviders(r) => {
                 if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = r
                     && let Some(found) = self.providers.get(&id)
+                    && providers.into_iter().any(|p| found.send(p).is_err())
                 {
-                    for p in providers {
-                        let _ = found.send(p);
+                    // Nobody listens any more (the asker's time ran out): stop the query
+                    // rather than let it run to kad's timeout.
+                    self.providers.remove(&id);
+                    if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                        query.finish();
                     }
                 }
                 if last {

@@ -25,6 +25,15 @@ pub const PROVIDER_WAIT: Duration = Duration::from_millis(1500);
 pub const ANSWER_WAIT: Duration = Duration::from_millis(2000);
 /// Biggest answer read from a node (100 results of 64 KiB cards, with room).
 pub const MAX_ANSWER: usize = 8 << 20;
+/// Fan-outs in flight at once (per process); a query beyond them gets this node's matches
+/// only. Each costs up to 16 provider lookups, 8 node lookups and 8 requests, so a flood of
+/// queries must not multiply into the network.
+pub const FANOUTS_IN_FLIGHT: usize = 8;
+
+fn fanouts() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(FANOUTS_IN_FLIGHT))
+}
 
 /// A match from another node, checked, with this node's trust in it.
 pub struct Remote {
@@ -115,6 +124,10 @@ async fn ask(state: &AppState, dht: &Dht, peer: PeerId, raw: &str) -> Option<Dis
 /// The checked matches other nodes hold for `q` (`raw` is the query string as received,
 /// without `scope`).
 pub async fn remote_hits(state: &AppState, dht: &Dht, q: &SearchQuery, raw: &str) -> Vec<Remote> {
+    let Ok(_slot) = fanouts().try_acquire() else {
+        tracing::debug!("DHT discovery: {FANOUTS_IN_FLIGHT} fan-outs in flight; answering locally");
+        return Vec::new();
+    };
     let peers = candidates(state, dht, q).await;
     if peers.is_empty() {
         return Vec::new();
@@ -125,42 +138,61 @@ pub async fn remote_hits(state: &AppState, dht: &Dht, q: &SearchQuery, raw: &str
         .take_until(tokio::time::sleep(ANSWER_WAIT))
         .collect::<Vec<_>>()
         .await;
-    let model = state.discovery().model_id();
+    let model = state.discovery().model_id().to_string();
+    // Up to 8 × limit signatures to check: off the async threads.
+    let query = q.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        answers
+            .into_iter()
+            .flatten()
+            .flat_map(|answer| {
+                let same_model = answer.model.as_deref() == Some(model.as_str());
+                let limit = query.limit;
+                answer
+                    .results
+                    .into_iter()
+                    .take(limit)
+                    .filter(|hit| checked_card(hit, &query))
+                    .map(move |hit| (hit, same_model))
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
     let mut out = Vec::new();
-    for answer in answers.into_iter().flatten() {
-        let same_model = answer.model.as_deref() == Some(model);
-        for mut hit in answer.results.into_iter().take(q.limit) {
-            // Every card is checked here: a node may lie about anything it returns.
-            let Ok(value) = serde_json::to_value(&hit.card) else {
-                continue;
-            };
-            let Ok(card) = Card::from_value(value) else {
-                continue;
-            };
-            if card.agent_id != hit.agent_id
-                || card.revoked
-                || card
-                    .expires_at
-                    .is_some_and(|at| at <= crate::encoding::now_unix())
-                || !card_matches(&card, q)
-            {
-                continue;
-            }
-            let trust = state.trust().score(&card.agent_id);
-            if trust < q.min_trust {
-                continue;
-            }
-            // The remote score carries the remote's trust term: swap in this node's.
-            hit.score = if q.text.trim().is_empty() {
-                trust
-            } else {
-                hit.score + f64::from(TRUST_WEIGHT) * (trust - hit.trust)
-            };
-            hit.trust = trust;
-            out.push(Remote { hit, same_model });
+    for (mut hit, same_model) in checked {
+        let trust = state.trust().score(&hit.agent_id);
+        if trust < q.min_trust {
+            continue;
         }
+        // The remote score carries the remote's trust term: swap in this node's.
+        hit.score = if q.text.trim().is_empty() {
+            trust
+        } else {
+            hit.score + f64::from(TRUST_WEIGHT) * (trust - hit.trust)
+        };
+        hit.trust = trust;
+        out.push(Remote { hit, same_model });
     }
     out
+}
+
+/// Whether a remote hit's card is valid (a node may lie about anything it returns): signed,
+/// of the agent the hit names, live, and passing the query's filters.
+fn checked_card(hit: &DiscoverHit, q: &SearchQuery) -> bool {
+    let Ok(value) = serde_json::to_value(&hit.card) else {
+        return false;
+    };
+    let Ok(card) = Card::from_value(value) else {
+        return false;
+    };
+    card.agent_id == hit.agent_id
+        && !card.revoked
+        && card
+            .expires_at
+            .is_none_or(|at| at > crate::encoding::now_unix())
+        && card_matches(&card, q)
 }
 
 /// The filters a remote node claims its matches pass, checked against the signed card.
