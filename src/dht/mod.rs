@@ -124,6 +124,21 @@ pub fn provider_keys(terms: &ProviderTerms, model: &str) -> Vec<kad::RecordKey> 
     keys
 }
 
+/// The provider keys this node gives `card` (none for a tombstone, which provides nothing):
+/// embeds it with `discovery`'s model, so DHT mode only.
+pub fn card_provider_keys(
+    card: &Card,
+    discovery: &crate::discovery::Discovery,
+) -> Vec<kad::RecordKey> {
+    if card.revoked {
+        return Vec::new();
+    }
+    provider_keys(
+        &discovery.provider_terms(card.manifest()),
+        discovery.model_id(),
+    )
+}
+
 fn is_provider_key(key: &kad::RecordKey) -> bool {
     let k = key.as_ref();
     k.len() <= MAX_PROVIDER_KEY

@@ -300,17 +300,11 @@ async fn route_of(state: &AppState, id: &str) -> Result<Arc<Route>, ApiError> {
     let stored = match super::handlers::stored_card(state, id).await {
         Ok(stored) => stored,
         // In DHT mode an agent this node does not hold is routed by the card a DHT lookup
-        // finds (checked, newest valid version). Not cached: this node hears of no update.
-        Err(e) if e.status == StatusCode::NOT_FOUND => {
-            return match state.dht().map(|dht| dht.get_card(id)) {
-                Some(lookup) => match lookup.await {
-                    Ok(Some(card)) => Ok(Arc::new(Route::of(0, &card))),
-                    _ => Err(e),
-                },
-                None => Err(e),
-            };
+        // finds. Not cached: this node hears of no update.
+        Err(e) => {
+            let card = super::handlers::from_dht(state, id, e).await?;
+            return Ok(Arc::new(Route::of(0, &card)));
         }
-        Err(e) => return Err(e),
     };
     let route = Route::from_stored(&stored);
     routes.put(id, route.clone());

@@ -149,19 +149,28 @@ pub async fn get_agent(
 ) -> Result<Json<Value>, ApiError> {
     match live_card(&state, &id).await {
         Ok(card) => Ok(Json(card.envelope)),
-        // In DHT mode, a card this node does not hold is looked up in the DHT (every record
-        // there is checked, and the newest valid version wins).
-        Err(e) if e.status == StatusCode::NOT_FOUND => match state.dht() {
-            Some(dht) => match dht.get_card(&id).await {
-                Ok(Some(card)) => {
-                    check_live(&id, card.revoked, card.expires_at)?;
-                    Ok(Json(card.envelope().clone()))
-                }
-                _ => Err(e),
-            },
-            None => Err(e),
+        Err(e) => {
+            let card = from_dht(&state, &id, e).await?;
+            check_live(&id, card.revoked, card.expires_at)?;
+            Ok(Json(card.envelope().clone()))
+        }
+    }
+}
+
+/// After `refused` for `id` here: in DHT mode, when this node does not hold the card
+/// (`not_found`), the card a DHT lookup finds (every record there is checked, and the newest
+/// valid version wins); otherwise `refused` itself.
+pub async fn from_dht(
+    state: &AppState,
+    id: &str,
+    refused: ApiError,
+) -> Result<crate::card::Card, ApiError> {
+    match state.dht() {
+        Some(dht) if refused.status == StatusCode::NOT_FOUND => match dht.get_card(id).await {
+            Ok(Some(card)) => Ok(card),
+            _ => Err(refused),
         },
-        Err(e) => Err(e),
+        _ => Err(refused),
     }
 }
 

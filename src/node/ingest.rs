@@ -21,14 +21,7 @@ pub async fn accept(state: &AppState, card: Card) -> Result<PutOutcome, StoreErr
     let federation = state.federation();
     let envelope = federation.wants_push().then(|| card.envelope().clone());
     let for_dht = state.dht().map(|d| {
-        let keys = if card.revoked {
-            Vec::new()
-        } else {
-            crate::dht::provider_keys(
-                &discovery.provider_terms(card.manifest()),
-                discovery.model_id(),
-            )
-        };
+        let keys = crate::dht::card_provider_keys(&card, discovery);
         (d.clone(), card.clone(), keys)
     });
     let outcome = state.store().put_card(card, vector).await?;

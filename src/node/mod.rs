@@ -709,15 +709,7 @@ async fn dht_join(state: AppState, seeds: Vec<String>, api: Option<String>) {
         for stored in &page.cards {
             since = since.max(stored.seq);
             if let Ok(card) = crate::card::Card::from_value(stored.envelope.clone()) {
-                let discovery = state.discovery();
-                let keys = if card.revoked {
-                    Vec::new()
-                } else {
-                    crate::dht::provider_keys(
-                        &discovery.provider_terms(card.manifest()),
-                        discovery.model_id(),
-                    )
-                };
+                let keys = crate::dht::card_provider_keys(&card, state.discovery());
                 let _ = dht.put_card(card, keys).await;
             }
         }
