@@ -143,8 +143,15 @@ struct SimNode {
     node: Option<Arc<Federation>>,
 }
 
-fn random_index(n: usize) -> usize {
+/// A uniformly random index below `n` (the simulators' choice of node).
+pub(crate) fn random_index(n: usize) -> usize {
     (u64::from_le_bytes(random_bytes::<8>()) % n as u64) as usize
+}
+
+/// The nearest-rank `p` quantile of `sorted` (None when empty).
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    Some(sorted[(last as f64 * p).round() as usize])
 }
 
 async fn start_node(
@@ -491,13 +498,7 @@ fn summarize(
         .filter_map(|u| u.converged_ms)
         .collect();
     conv.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        if conv.is_empty() {
-            f64::NAN
-        } else {
-            conv[((conv.len() as f64 - 1.0) * p).round() as usize]
-        }
-    };
+    let pct = |p: f64| percentile(&conv, p).unwrap_or(f64::NAN);
     let p50 = pct(0.5);
     SimReport {
         nodes: cfg.nodes,

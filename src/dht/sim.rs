@@ -13,8 +13,9 @@ use serde::Serialize;
 
 use super::{Dht, DhtConfig, DhtError, Transport};
 use crate::card::{Card, Manifest, sign_manifest};
-use crate::encoding::{now_unix, random_bytes};
+use crate::encoding::now_unix;
 use crate::identity::Identity;
+use crate::sim::random_index;
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -74,16 +75,8 @@ pub struct DhtSimReport {
 /// Lookups in flight at once.
 pub const LOOKUPS_IN_FLIGHT: usize = 8;
 
-fn random_index(n: usize) -> usize {
-    (u64::from_le_bytes(random_bytes::<8>()) % n as u64) as usize
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
+    crate::sim::percentile(sorted, p).unwrap_or(0.0)
 }
 
 fn sample_card(agent: &Identity, i: usize) -> Result<Card, DhtError> {
