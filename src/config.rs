@@ -85,6 +85,10 @@ pub struct ServeFileConfig {
     pub log_format: Option<String>,
     /// A model2vec folder to embed with instead of the built-in model.
     pub embedder_dir: Option<PathBuf>,
+    /// `static` (default) or `minilm` (a transformer re-ranks discovery).
+    pub embedder: Option<EmbedderKind>,
+    /// The sentence-transformers folder of `embedder = "minilm"`.
+    pub minilm_dir: Option<PathBuf>,
     /// Gateway upstream timeout (`30s`).
     pub upstream_timeout: Option<String>,
     /// Gateway body cap (`1MiB`).
@@ -191,6 +195,18 @@ impl FileConfig {
             message: e.to_string(),
         })
     }
+}
+
+/// What ranks discovery (`serve --embedder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedderKind {
+    /// The static model alone (built in, or `--embedder-dir`): microseconds per card.
+    #[default]
+    Static,
+    /// The static model retrieves candidates; a MiniLM-family transformer (a local
+    /// sentence-transformers folder, `--minilm-dir`) re-ranks them.
+    Minilm,
 }
 
 #[cfg(test)]

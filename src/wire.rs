@@ -346,6 +346,25 @@ pub struct NodeInfo {
     /// The DHT mode, when this node runs it (`serve --dht`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dht: Option<DhtInfo>,
+    /// The transformer re-ranker, when this node runs one (`serve --embedder minilm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<RerankInfo>,
+}
+
+/// The re-ranker's background embedding (docs/protocol.md §6, Re-ranking).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct RerankInfo {
+    /// The transformer's model ID: the `model` of this node's discovery answers.
+    pub model: String,
+    /// Indexed cards with a transformer vector of their current version (of `indexed`).
+    pub ready: u64,
+    /// Cards waiting in the queue.
+    pub queued: u64,
+    /// Vectors computed since the node started.
+    pub embedded: u64,
+    /// True while the start-up walk of the store runs.
+    pub scanning: bool,
 }
 
 /// A peer on the wire (`GET /v1/peers`).

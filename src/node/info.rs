@@ -106,8 +106,19 @@ pub async fn node_info(
         }
         None => None,
     };
+    let rerank = state.discovery().rerank().map(|r| {
+        let p = r.progress();
+        crate::wire::RerankInfo {
+            model: r.model_id().to_string(),
+            ready: p.ready,
+            queued: p.queued,
+            embedded: p.embedded,
+            scanning: p.scanning,
+        }
+    });
     Ok(Json(NodeInfo {
         dht,
+        rerank,
         node_id: state.node().id().to_string(),
         challenge_signature,
         version: crate::VERSION.to_string(),

@@ -36,7 +36,8 @@ pub use server::{ServerLimits, TlsError, tls_config};
 
 use crate::card::MAX_ENVELOPE_BYTES;
 use crate::discovery::{
-    DEFAULT_LEXICAL_WEIGHT, Discovery, Embedder, EmbedderError, StaticEmbedder, builtin_embedder,
+    DEFAULT_LEXICAL_WEIGHT, Discovery, Embedder, EmbedderError, StaticEmbedder,
+    TransformerEmbedder, builtin_embedder,
 };
 use crate::events::OutcomeSink;
 use crate::federation::{Federation, FederationConfig};
@@ -58,6 +59,8 @@ pub struct NodeConfig {
     pub store: StoreOptions,
     /// A model2vec folder to embed with instead of the built-in model.
     pub embedder_dir: Option<PathBuf>,
+    /// A sentence-transformers folder whose encoder re-ranks discovery (`--embedder minilm`).
+    pub minilm_dir: Option<PathBuf>,
     /// Weight of the lexical share in discovery scores.
     pub lexical_weight: f32,
     /// Invocation gateway settings.
@@ -86,6 +89,7 @@ impl NodeConfig {
             public_url: None,
             store: StoreOptions::default(),
             embedder_dir: None,
+            minilm_dir: None,
             lexical_weight: DEFAULT_LEXICAL_WEIGHT,
             gateway: GatewayConfig::default(),
             trust: TrustConfig::default(),
@@ -761,7 +765,18 @@ impl Node {
             Some(dir) => Arc::new(StaticEmbedder::from_dir(dir)?),
             None => builtin_embedder(),
         };
-        let discovery = Arc::new(Discovery::new(embedder, config.lexical_weight));
+        let discovery = Arc::new(match &config.minilm_dir {
+            Some(dir) => {
+                let dir = dir.clone();
+                let encoder =
+                    tokio::task::spawn_blocking(move || TransformerEmbedder::from_dir(&dir))
+                        .await
+                        .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))??;
+                tracing::info!(model = encoder.id(), "re-ranking by a transformer");
+                Discovery::with_rerank(embedder, config.lexical_weight, Arc::new(encoder))
+            }
+            None => Discovery::new(embedder, config.lexical_weight),
+        });
         let loaded = discovery.load(&store).await?;
         // A model read from a folder, and the pages of a large index load, are freed by now.
         crate::release_free_memory();
@@ -855,6 +870,15 @@ impl Node {
             config.trust.flush_interval,
             stop_trust.clone(),
         ));
+        let rerank_loop = tokio::spawn({
+            let (discovery, store) = (state.discovery().clone(), state.store().clone());
+            let stop = stop_trust.child_token();
+            async move {
+                if let Err(e) = discovery.run_rerank(store, stop).await {
+                    tracing::error!(error = %e, "the re-ranker's background embedding stopped");
+                }
+            }
+        });
         let conn_stats = state.connections().clone();
         let app = router(state);
         let limits = ServerLimits {
@@ -868,6 +892,7 @@ impl Node {
             stop_trust.cancel();
             let _ = fed_loop.await;
             let _ = trust_loop.await;
+            let _ = rerank_loop.await;
             // Last flush after the server stopped, so events of the final requests are kept.
             match trust.flush(&store).await {
                 Ok(n) => tracing::info!(agents = n, "trust records flushed"),

@@ -147,6 +147,9 @@ pub fn put_in_tx(
         ctx.conn
             .prepare_cached("DELETE FROM embeddings WHERE seq = ?1")?
             .execute([old_seq])?;
+        ctx.conn
+            .prepare_cached("DELETE FROM rerank_vectors WHERE seq = ?1")?
+            .execute([old_seq])?;
     }
     if let Some(v) = vector
         && !card.revoked
@@ -200,10 +203,28 @@ fn page_sql() -> String {
     format!("SELECT {COLUMNS} FROM cards WHERE seq > ?1 ORDER BY seq LIMIT ?2")
 }
 
-fn live_with_vectors_sql() -> &'static str {
-    "SELECT c.seq, c.agent_id, c.envelope, e.vector FROM cards c
-     LEFT JOIN embeddings e ON e.seq = c.seq AND e.model = ?1
-     WHERE c.revoked = 0 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3"
+/// Where a vector of a card version is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorTable {
+    /// `embeddings`: the static model's vectors, which the index is built from.
+    Index,
+    /// `rerank_vectors`: the re-ranking transformer's vectors (`serve --embedder minilm`).
+    Rerank,
+}
+
+fn live_with_vectors_sql(table: VectorTable) -> &'static str {
+    match table {
+        VectorTable::Index => {
+            "SELECT c.seq, c.agent_id, c.envelope, e.vector FROM cards c
+             LEFT JOIN embeddings e ON e.seq = c.seq AND e.model = ?1
+             WHERE c.revoked = 0 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3"
+        }
+        VectorTable::Rerank => {
+            "SELECT c.seq, c.agent_id, c.envelope, e.vector FROM cards c
+             LEFT JOIN rerank_vectors e ON e.seq = c.seq AND e.model = ?1
+             WHERE c.revoked = 0 AND c.seq > ?2 ORDER BY c.seq LIMIT ?3"
+        }
+    }
 }
 
 /// Reads up to `limit` records with `seq > since`, ascending.
@@ -234,11 +255,12 @@ pub struct CardWithVector {
 /// Live (not revoked) cards after `since` with their vectors of `model`, ascending.
 pub fn live_cards_with_vectors(
     conn: &Connection,
+    table: VectorTable,
     model: &str,
     since: i64,
     limit: usize,
 ) -> Result<Vec<CardWithVector>, StoreError> {
-    let mut stmt = conn.prepare_cached(live_with_vectors_sql())?;
+    let mut stmt = conn.prepare_cached(live_with_vectors_sql(table))?;
     let rows = stmt.query_map(params![model, since, limit as i64], |r| {
         Ok((
             r.get::<_, i64>(0)?,
@@ -265,13 +287,20 @@ pub fn live_cards_with_vectors(
 /// still the stored, live one (a newer version may have come in since). Runs inside the writer.
 pub fn put_vectors(
     ctx: &mut WriteCtx<'_>,
+    table: VectorTable,
     model: &str,
     vectors: &[(i64, Vec<u8>)],
 ) -> Result<(), StoreError> {
-    let mut stmt = ctx.conn.prepare_cached(
-        "INSERT OR REPLACE INTO embeddings (seq, model, vector)
-         SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM cards WHERE seq = ?1 AND revoked = 0)",
-    )?;
+    let mut stmt = ctx.conn.prepare_cached(match table {
+        VectorTable::Index => {
+            "INSERT OR REPLACE INTO embeddings (seq, model, vector)
+             SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM cards WHERE seq = ?1 AND revoked = 0)"
+        }
+        VectorTable::Rerank => {
+            "INSERT OR REPLACE INTO rerank_vectors (seq, model, vector)
+             SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM cards WHERE seq = ?1 AND revoked = 0)"
+        }
+    })?;
     for (seq, bytes) in vectors {
         stmt.execute(params![seq, model, bytes])?;
     }
@@ -423,7 +452,7 @@ mod tests {
                 let mut seen = Vec::new();
                 for since in 0..4 {
                     seen.push(page(conn, since, 2)?.cards.len());
-                    live_cards_with_vectors(conn, "m", since, 2)?;
+                    live_cards_with_vectors(conn, VectorTable::Index, "m", since, 2)?;
                 }
                 let reprepared = |sql: &str| -> Result<i32, StoreError> {
                     let stmt = conn.prepare_cached(sql)?;
@@ -432,7 +461,7 @@ mod tests {
                 Ok((
                     seen,
                     reprepared(&page_sql())?,
-                    reprepared(live_with_vectors_sql())?,
+                    reprepared(live_with_vectors_sql(VectorTable::Index))?,
                 ))
             })
             .await
@@ -540,7 +569,7 @@ mod tests {
                             .prepare("SELECT seq, vector FROM embeddings ORDER BY seq")?
                             .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?
                             .collect::<Result<Vec<_>, _>>()?;
-                        let live = live_cards_with_vectors(c, "m", 0, 10)?
+                        let live = live_cards_with_vectors(c, VectorTable::Index, "m", 0, 10)?
                             .into_iter()
                             .map(|r| (r.seq, r.vector))
                             .collect::<Vec<_>>();
@@ -567,7 +596,7 @@ mod tests {
         );
         // A re-embedding of a version no longer stored writes nothing.
         store
-            .write(|ctx| put_vectors(ctx, "m2", &[(2, vec![9]), (3, vec![8])]))
+            .write(|ctx| put_vectors(ctx, VectorTable::Index, "m2", &[(2, vec![9]), (3, vec![8])]))
             .await
             .expect("put vectors");
         assert_eq!(

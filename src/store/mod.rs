@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 
 pub use cards::{
-    CardPage, CardWithVector, NameMatch, PutOutcome, StoredCard, VectorRecord,
+    CardPage, CardWithVector, NameMatch, PutOutcome, StoredCard, VectorRecord, VectorTable,
     live_cards_with_vectors, put_vectors,
 };
 pub use peers::PeerRow;

@@ -70,6 +70,13 @@ const MIGRATIONS: &[&str] = &[
         JOIN cards c ON c.agent_id = e.agent_id AND c.seq = e.seq AND c.revoked = 0;
     DROP TABLE embeddings;
     ALTER TABLE embeddings_by_seq RENAME TO embeddings;",
+    // 7: the re-ranking transformer's vectors (`serve --embedder minilm`), beside the static
+    // ones the index is built from; keyed and dropped like them.
+    "CREATE TABLE rerank_vectors (
+        seq    INTEGER PRIMARY KEY,
+        model  TEXT NOT NULL,
+        vector BLOB NOT NULL
+    );",
 ];
 
 /// Brings the database at `conn` up to the newest schema.

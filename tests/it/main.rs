@@ -28,6 +28,7 @@ mod mcp_client;
 mod observability;
 mod parsers_prop;
 mod relay;
+mod rerank;
 mod sim;
 mod top_tty;
 mod trust;
