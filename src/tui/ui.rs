@@ -173,7 +173,12 @@ fn bar(score: f64, width: usize) -> String {
 
 fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let t = Theme::of(app);
-    let spark_w = area.width.saturating_sub(44).min(62);
+    // The text's width: room for the re-rank progress too when the node shows one.
+    let text_w = match app.info.as_ref().and_then(|i| i.rerank.as_ref()) {
+        Some(_) => 64,
+        None => 44,
+    };
+    let spark_w = area.width.saturating_sub(text_w).min(62);
     let [text, spark] =
         Layout::horizontal([Constraint::Min(0), Constraint::Length(spark_w)]).areas(area);
     let mut lines = vec![Line::from(vec![
@@ -196,10 +201,19 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
                 Span::styled(format!("  v{}", i.version), t.dim()),
                 Span::raw(format!("  up {}", duration(i.uptime_s))),
             ]));
-            lines.push(Line::from(format!(
+            let mut counts = vec![Span::raw(format!(
                 "agents {}  peers {}  tunnels {}  req/s {rate}",
                 i.agents, i.peers, i.tunnels
-            )));
+            ))];
+            // The re-ranker's background embedding (`serve --embedder minilm`).
+            if let Some(r) = &i.rerank {
+                let done = r.ready >= i.indexed && r.queued == 0 && !r.scanning;
+                counts.push(Span::styled(
+                    format!("  re-rank {}/{}", r.ready, i.indexed),
+                    if done { t.dim() } else { t.good() },
+                ));
+            }
+            lines.push(Line::from(counts));
         }
         None if app.error.is_none() => lines.push(Line::styled("connecting…", t.dim())),
         None => {}

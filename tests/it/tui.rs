@@ -312,3 +312,23 @@ fn long_lists_scroll_to_keep_the_selection_in_view_and_highlighted() {
         "the selected row {row} is highlighted (reversed: {reversed:?})\n{text}"
     );
 }
+
+/// A node re-ranking by a transformer shows how far its background embedding has come; a node
+/// without one shows nothing of it.
+#[test]
+fn rerank_progress_in_the_header() {
+    assert!(!render_text(&app(), 100, 24).contains("re-rank"));
+    let mut a = App::new("http://127.0.0.1:7070", true);
+    let mut i = info(100);
+    i.indexed = 2000;
+    i.rerank = Some(agentmesh::wire::RerankInfo {
+        model: "all-MiniLM-L6-v2@0123456789abcdef".into(),
+        ready: 1234,
+        queued: 766,
+        embedded: 1234,
+        scanning: false,
+    });
+    a.apply(i, Duration::ZERO, NOW);
+    let text = render_text(&a, 100, 24);
+    assert!(text.contains("re-rank 1234/2000"), "{text}");
+}
