@@ -4,6 +4,10 @@
 //!
 //! Run: `cargo bench --bench discover -- --cards 10000,100000 [--queries 2000]`
 //! (add 1000000 to the list for the 1M figure; it needs ~40 s and ~1 GB while building).
+//!
+//! `-- --minilm DIR` also measures `serve --embedder minilm` at each size: how fast the
+//! background task embeds every card with the transformer in DIR (a sentence-transformers
+//! folder), and search latency with re-ranking. At 100k cards that embedding takes minutes.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -68,6 +72,7 @@ fn synthetic(n: usize, eval: &Value) -> Vec<(String, Value)> {
 fn main() {
     let mut sizes = vec![10_000usize, 100_000];
     let mut queries_n = 2000usize;
+    let mut minilm: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -80,6 +85,7 @@ fn main() {
                     .collect();
             }
             "--queries" => queries_n = args.next().expect("N").parse().expect("number"),
+            "--minilm" => minilm = Some(args.next().expect("--minilm DIR").into()),
             "--bench" => {}
             other => panic!("unknown flag {other}"),
         }
@@ -138,6 +144,9 @@ fn main() {
             store.close().await;
             (cold, warm, d)
         });
+        if let Some(dir_m) = &minilm {
+            rerank(&rt, dir.path(), dir_m, n, &texts, queries_n);
+        }
         assert_eq!(warm.indexed, n);
         assert_eq!(warm.embedded, 0, "the warm load reuses stored vectors");
         let parts: Vec<String> = discovery
@@ -253,4 +262,100 @@ fn main() {
             browse,
         );
     }
+}
+
+/// `serve --embedder minilm` at `n` cards: the background embedding's rate, the transformer
+/// vectors' memory, and search latency with re-ranking (one query at a time).
+fn rerank(
+    rt: &tokio::runtime::Runtime,
+    db: &std::path::Path,
+    model: &std::path::Path,
+    n: usize,
+    texts: &[String],
+    queries_n: usize,
+) {
+    let encoder =
+        Arc::new(agentmesh::discovery::TransformerEmbedder::from_dir(model).expect("model"));
+    let d = Arc::new(Discovery::with_rerank(
+        builtin_embedder(),
+        DEFAULT_LEXICAL_WEIGHT,
+        encoder,
+    ));
+    let rss_before = rss_mb();
+    let store = Store::open(db, StoreOptions::default()).expect("store");
+    rt.block_on(d.load(&store)).expect("load");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = rt.spawn(d.clone().run_rerank(store.clone(), stop.clone()));
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    loop {
+        let p = d.rerank().expect("re-ranker").progress();
+        if p.ready as usize >= n {
+            break;
+        }
+        if last_print.elapsed().as_secs() >= 30 {
+            eprintln!(
+                "  re-rank: {}/{n} after {:.0} s",
+                p.ready,
+                started.elapsed().as_secs_f64()
+            );
+            last_print = Instant::now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    stop.cancel();
+    rt.block_on(task).expect("join").expect("run");
+    let query = |i: usize| Query {
+        text: texts[i % texts.len()].clone(),
+        limit: 10,
+        ..Query::default()
+    };
+    let mut lat: Vec<f64> = (0..queries_n)
+        .map(|i| {
+            let q = query(i);
+            let t = Instant::now();
+            std::hint::black_box(d.search(&q));
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let enc = d.rerank().expect("re-ranker");
+    let mut embed_lat: Vec<f64> = (0..queries_n.min(500))
+        .map(|i| {
+            let t = Instant::now();
+            std::hint::black_box(enc.embed_query(&texts[i % texts.len()]));
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    embed_lat.sort_by(f64::total_cmp);
+    // Restart: the stored transformer vectors are read back instead of computed.
+    let d2 = Arc::new(Discovery::with_rerank(
+        builtin_embedder(),
+        DEFAULT_LEXICAL_WEIGHT,
+        enc.encoder().clone(),
+    ));
+    rt.block_on(d2.load(&store)).expect("load");
+    let t = Instant::now();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = rt.spawn(d2.clone().run_rerank(store.clone(), stop.clone()));
+    while (d2.rerank().expect("re-ranker").progress().ready as usize) < n {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let reload = t.elapsed().as_secs_f64();
+    stop.cancel();
+    rt.block_on(task).expect("join").expect("run");
+    assert_eq!(d2.rerank().expect("re-ranker").progress().embedded, 0);
+    rt.block_on(store.close());
+    println!(
+        "rerank: {n} cards: background embedding {:.0} cards/s ({secs:.1} s for all), reloaded from the store in {reload:.2} s; \
+         process RSS +{:.0} MB (model and vectors); search with re-ranking p50 {:.2} ms, p99 {:.2} ms \
+         (of which the query's transformer embedding p50 {:.2} ms, p99 {:.2} ms)",
+        n as f64 / secs,
+        rss_mb() - rss_before,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&embed_lat, 0.5),
+        percentile(&embed_lat, 0.99),
+    );
 }

@@ -422,7 +422,7 @@ impl Discovery {
         let query_vec = (!text.is_empty()).then(|| Quantized::new(&self.embedder.embed(text)));
         // The re-ranker's view of the query, computed before any lock is taken.
         let rerank = match (&self.rerank, text.is_empty()) {
-            (Some(r), false) => Some((r, Quantized::new(&r.encoder.embed(text)))),
+            (Some(r), false) => Some((r, r.embed_query(text))),
             _ => None,
         };
         let idx = self.index.read().expect("index lock");

@@ -87,6 +87,17 @@ impl Rerank {
         self.encoder.id()
     }
 
+    /// The transformer.
+    pub fn encoder(&self) -> &Arc<TransformerEmbedder> {
+        &self.encoder
+    }
+
+    /// The transformer's vector of a query (what a search computes before re-ranking).
+    pub fn embed_query(&self, text: &str) -> Quantized {
+        use super::Embedder as _;
+        Quantized::new(&self.encoder.embed(text))
+    }
+
     /// Progress of the background embedding.
     pub fn progress(&self) -> RerankProgress {
         RerankProgress {
