@@ -281,7 +281,6 @@ fn rerank(
         DEFAULT_LEXICAL_WEIGHT,
         encoder,
     ));
-    let rss_before = rss_mb();
     let store = Store::open(db, StoreOptions::default()).expect("store");
     rt.block_on(d.load(&store)).expect("load");
     let stop = tokio_util::sync::CancellationToken::new();
@@ -349,10 +348,10 @@ fn rerank(
     rt.block_on(store.close());
     println!(
         "rerank: {n} cards: background embedding {:.0} cards/s ({secs:.1} s for all), reloaded from the store in {reload:.2} s; \
-         process RSS +{:.0} MB (model and vectors); search with re-ranking p50 {:.2} ms, p99 {:.2} ms \
+         process RSS {:.0} MB (both indexes, the model, its vectors); search with re-ranking p50 {:.2} ms, p99 {:.2} ms \
          (of which the query's transformer embedding p50 {:.2} ms, p99 {:.2} ms)",
         n as f64 / secs,
-        rss_mb() - rss_before,
+        rss_mb(),
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
         percentile(&embed_lat, 0.5),

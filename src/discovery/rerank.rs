@@ -56,6 +56,7 @@ pub struct Rerank {
     pub(super) scanning: AtomicBool,
     embedded: AtomicU64,
     pub(super) wake: tokio::sync::Notify,
+    queries: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Rerank {
@@ -78,6 +79,9 @@ impl Rerank {
             scanning: AtomicBool::new(false),
             embedded: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
+            queries: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         }
     }
 
@@ -96,6 +100,16 @@ impl Rerank {
     pub fn embed_query(&self, text: &str) -> Quantized {
         use super::Embedder as _;
         Quantized::new(&self.encoder.embed(text))
+    }
+
+    /// A turn to run a query through the transformer (about 8 ms of one core each): as many at
+    /// once as there are cores, so a flood of queries waits in line (bounded by the server's
+    /// request timeout) instead of piling threads and activations onto the blocking pool.
+    pub async fn query_slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.queries
+            .acquire()
+            .await
+            .expect("the query semaphore is never closed")
     }
 
     /// Progress of the background embedding.

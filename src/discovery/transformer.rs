@@ -43,6 +43,28 @@ fn invalid(what: impl std::fmt::Display) -> EmbedderError {
     EmbedderError::Invalid(what.to_string())
 }
 
+/// The folder's tensors as f32, each linear layer's weight (`[out, in]`) stored transposed —
+/// column-major — behind a view of the same shape. candle computes a linear layer as
+/// `x · weightᵀ`; with the weight row-major the matrix library first repacks the whole weight,
+/// element by element, on every call, which for a query of a dozen tokens costs twice the
+/// arithmetic (a query took 10.7 ms, see benches/results/2026-12-06.md). Stored this way,
+/// `weightᵀ` is contiguous and used in place.
+fn weights_for_queries(bytes: &[u8]) -> candle_core::Result<VarBuilder<'static>> {
+    let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)?
+        .into_iter()
+        .map(|(name, t)| {
+            let t = t.to_dtype(DType::F32)?;
+            let t = if t.rank() == 2 && !name.contains("embeddings") {
+                t.t()?.contiguous()?.t()?
+            } else {
+                t
+            };
+            Ok((name, t))
+        })
+        .collect::<candle_core::Result<std::collections::HashMap<_, _>>>()?;
+    Ok(VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu))
+}
+
 impl TransformerEmbedder {
     /// Loads the model in `dir` (about 90 MB of float weights for all-MiniLM-L6-v2).
     pub fn from_dir(dir: &Path) -> Result<Self, EmbedderError> {
@@ -122,8 +144,9 @@ impl TransformerEmbedder {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "transformer".into());
         let id = model_id(&name, &weights, &tok, &config_bytes);
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+        let vb = weights_for_queries(&weights)
             .map_err(|e| invalid(format!("model.safetensors: {e}")))?;
+        drop(weights);
         let model =
             BertModel::load(vb, &config).map_err(|e| invalid(format!("model.safetensors: {e}")))?;
         Ok(Self {

@@ -285,7 +285,12 @@ async fn search(
 ) -> Result<Json<Discovered>, ApiError> {
     let (query, scope) = parse_search(raw)?;
     let discovery = state.discovery().clone();
+    let _slot = match (discovery.rerank(), query.text.trim().is_empty()) {
+        (Some(r), false) => Some(r.query_slot().await),
+        _ => None,
+    };
     let q = query.clone();
+    let discovery = discovery.clone();
     let hits = tokio::task::spawn_blocking(move || discovery.search(&q))
         .await
         .map_err(ApiError::internal)?;
