@@ -22,7 +22,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 
 pub use embed::{Embedder, EmbedderError, LazyBuiltin, StaticEmbedder};
-pub use index::{Filter, Index, Meta, Quantized};
+pub use index::{Filter, Index, Meta, Quantized, Scored};
 pub use rerank::{Rerank, RerankProgress};
 pub use transformer::TransformerEmbedder;
 
@@ -218,6 +218,18 @@ impl std::fmt::Debug for Discovery {
         f.debug_struct("Discovery")
             .field("model", &self.embedder.id())
             .finish_non_exhaustive()
+    }
+}
+
+/// One result from a scored slot.
+fn hit(s: &Scored, key: &[u8; 32], seq: i64, trust: f32) -> Hit {
+    Hit {
+        agent_id: did_from_key_bytes(key),
+        seq,
+        score: f64::from(s.score),
+        similarity: f64::from(s.similarity),
+        lexical: f64::from(s.lexical),
+        trust: f64::from(trust),
     }
 }
 
@@ -419,12 +431,43 @@ impl Discovery {
     /// Ranks the index for `q`. CPU-bound (an exact scan): call it off the async executor.
     pub fn search(&self, q: &Query) -> Vec<Hit> {
         let text = q.text.trim();
-        let query_vec = (!text.is_empty()).then(|| Quantized::new(&self.embedder.embed(text)));
-        // The re-ranker's view of the query, computed before any lock is taken.
-        let rerank = match (&self.rerank, text.is_empty()) {
-            (Some(r), false) => Some((r, r.embed_query(text))),
-            _ => None,
+        let limit = q.limit.clamp(1, MAX_LIMIT);
+        let Some(r) = self.rerank.as_ref().filter(|_| !text.is_empty()) else {
+            return self
+                .ranked(q, text, limit)
+                .into_iter()
+                .map(|(s, key, seq, trust)| hit(&s, &key, seq, trust))
+                .collect();
         };
+        // The transformer's view of the query (milliseconds) is computed on one core while the
+        // static index finds the candidates on the other.
+        let wanted = (limit * 4).max(rerank::CANDIDATES);
+        let (qv, mut candidates) =
+            rayon::join(|| r.embed_query(text), || self.ranked(q, text, wanted));
+        // The transformer's similarity replaces the static one; the lexical share, the exact-ID
+        // bonus and the trust term stay. Cards still waiting for their vector keep their static
+        // score.
+        let items: Vec<([u8; 32], i64)> = candidates.iter().map(|c| (c.1, c.2)).collect();
+        for (c, sim) in candidates.iter_mut().zip(r.similarities(&qv, &items)) {
+            if let Some(sim) = sim {
+                c.0.score += sim - c.0.similarity;
+                c.0.similarity = sim;
+            }
+        }
+        candidates.sort_unstable_by_key(|c| c.0);
+        candidates
+            .into_iter()
+            .filter(|c| c.0.score >= MIN_RELEVANCE)
+            .take(limit)
+            .map(|(s, key, seq, trust)| hit(&s, &key, seq, trust))
+            .collect()
+    }
+
+    /// The static index's best `wanted` for `q`, each with its card's key, version and trust
+    /// (read under the same lock, so a slot reused afterwards cannot mislabel a result). With
+    /// text, only matches (an unrelated card's score is near zero or negative).
+    fn ranked(&self, q: &Query, text: &str, wanted: usize) -> Vec<(Scored, [u8; 32], i64, f32)> {
+        let query_vec = (!text.is_empty()).then(|| Quantized::new(&self.embedder.embed(text)));
         let idx = self.index.read().expect("index lock");
         let mut filter = Filter {
             tags: Vec::with_capacity(q.tags.len()),
@@ -444,12 +487,7 @@ impl Discovery {
                 None => return Vec::new(),
             }
         }
-        let limit = q.limit.clamp(1, MAX_LIMIT);
-        let wanted = match rerank {
-            Some(_) => (limit * 4).max(rerank::CANDIDATES),
-            None => limit,
-        };
-        let mut scored = match &query_vec {
+        let scored = match &query_vec {
             Some(v) => {
                 let mut lex = idx.lexical.scores(text, idx.slots());
                 let pinned = key_of(text).and_then(|k| idx.slot_of(&k)).map(|slot| {
@@ -461,41 +499,15 @@ impl Discovery {
                 });
                 idx.search(v, &lex, self.lexical_weight, pinned, &filter, wanted)
             }
-            None => idx.browse(&filter, limit),
+            None => idx.browse(&filter, wanted),
         };
-        if let Some((r, qv)) = &rerank {
-            // The transformer's similarity replaces the static one; the lexical share, the
-            // exact-ID bonus and the trust term stay. Cards still waiting for their vector
-            // keep their static score.
-            let items: Vec<([u8; 32], i64)> = scored
-                .iter()
-                .filter_map(|s| idx.slot(s.slot).map(|(k, seq, _)| (*k, seq)))
-                .collect();
-            if items.len() == scored.len() {
-                for (s, sim) in scored.iter_mut().zip(r.similarities(qv, &items)) {
-                    if let Some(sim) = sim {
-                        s.score += sim - s.similarity;
-                        s.similarity = sim;
-                    }
-                }
-            }
-            scored.sort_unstable();
-            scored.truncate(limit);
-        }
         scored
             .into_iter()
-            // With a query, only matches: an unrelated card's score is near zero or negative.
-            .filter(|s| query_vec.is_none() || s.score >= MIN_RELEVANCE)
+            // The re-ranker may lift a candidate: only the final score is held to the bar.
+            .filter(|s| query_vec.is_none() || self.rerank.is_some() || s.score >= MIN_RELEVANCE)
             .filter_map(|s| {
                 let (key, seq, trust) = idx.slot(s.slot)?;
-                Some(Hit {
-                    agent_id: did_from_key_bytes(key),
-                    seq,
-                    score: f64::from(s.score),
-                    similarity: f64::from(s.similarity),
-                    lexical: f64::from(s.lexical),
-                    trust: f64::from(trust),
-                })
+                Some((s, *key, seq, trust))
             })
             .collect()
     }
