@@ -38,7 +38,7 @@ pub struct Args {
     pub embedder_dir: Option<PathBuf>,
     /// What ranks discovery: `static` (the static model alone) or `minilm` (it retrieves
     /// candidates, a local MiniLM-family transformer re-ranks them; cards are embedded in the
-    /// background, progress in `agentmesh node`/`top`).
+    /// background, progress in `GET /v1/node` and `agentmesh top`).
     #[arg(long, env = "AGENTMESH_EMBEDDER", value_name = "KIND")]
     pub embedder: Option<crate::config::EmbedderKind>,
     /// The sentence-transformers folder of `--embedder minilm` (config.json,
