@@ -162,15 +162,7 @@ fn main() {
             ..Query::default()
         };
         // Latency: one query at a time.
-        let mut lat: Vec<f64> = (0..queries_n)
-            .map(|i| {
-                let q = query(i);
-                let t = Instant::now();
-                std::hint::black_box(discovery.search(&q));
-                t.elapsed().as_secs_f64() * 1000.0
-            })
-            .collect();
-        lat.sort_by(f64::total_cmp);
+        let lat = latencies_ms(&discovery, queries_n, query);
         // Throughput: two callers at once (the machine has two cores).
         let t = Instant::now();
         std::thread::scope(|s| {
@@ -264,6 +256,20 @@ fn main() {
     }
 }
 
+/// Milliseconds of `n` searches run one at a time, sorted.
+fn latencies_ms(d: &Discovery, n: usize, query: impl Fn(usize) -> Query) -> Vec<f64> {
+    let mut lat: Vec<f64> = (0..n)
+        .map(|i| {
+            let q = query(i);
+            let t = Instant::now();
+            std::hint::black_box(d.search(&q));
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    lat
+}
+
 /// `serve --embedder minilm` at `n` cards: the background embedding's rate, the transformer
 /// vectors' memory, and search latency with re-ranking (one query at a time).
 fn rerank(
@@ -310,15 +316,7 @@ fn rerank(
         limit: 10,
         ..Query::default()
     };
-    let mut lat: Vec<f64> = (0..queries_n)
-        .map(|i| {
-            let q = query(i);
-            let t = Instant::now();
-            std::hint::black_box(d.search(&q));
-            t.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    lat.sort_by(f64::total_cmp);
+    let lat = latencies_ms(&d, queries_n, query);
     let enc = d.rerank().expect("re-ranker");
     let mut embed_lat: Vec<f64> = (0..queries_n.min(500))
         .map(|i| {

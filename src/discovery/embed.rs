@@ -47,9 +47,18 @@ pub enum EmbedderError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The files do not form a model2vec model.
-    #[error("not a usable model2vec model: {0}")]
+    /// The files do not form a usable model (the message names the file and the problem).
+    #[error("not a usable model: {0}")]
     Invalid(String),
+}
+
+/// Reads `name` in the model folder `dir`, naming the path when it cannot.
+pub(crate) fn read_model_file(dir: &Path, name: &str) -> Result<Vec<u8>, EmbedderError> {
+    let path = dir.join(name);
+    std::fs::read(&path).map_err(|source| EmbedderError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// A model2vec static embedding model.
@@ -81,13 +90,7 @@ impl StaticEmbedder {
 
     /// A model2vec folder.
     pub fn from_dir(dir: &Path) -> Result<Self, EmbedderError> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read(&path).map_err(|source| EmbedderError::Read {
-                path: path.display().to_string(),
-                source,
-            })
-        };
+        let read = |name: &str| read_model_file(dir, name);
         let (tok, model, config) = (
             read("tokenizer.json")?,
             read("model.safetensors")?,
@@ -107,7 +110,7 @@ impl StaticEmbedder {
         config: &[u8],
     ) -> Result<Self, EmbedderError> {
         let loaded = StaticModel::from_bytes(tokenizer, model, config, None)
-            .map_err(|e| EmbedderError::Invalid(format!("{e:#}")))?;
+            .map_err(|e| EmbedderError::Invalid(format!("model2vec: {e:#}")))?;
         let id = model_id(name, model, tokenizer, config);
         Ok(Self { model: loaded, id })
     }

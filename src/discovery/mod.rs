@@ -221,6 +221,21 @@ impl std::fmt::Debug for Discovery {
     }
 }
 
+/// Stores freshly computed transformer vectors `(seq, bytes)` (nothing to do for none).
+async fn put_rerank_vectors(
+    store: &Store,
+    model: &str,
+    fresh: Vec<(i64, Vec<u8>)>,
+) -> Result<(), StoreError> {
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let model = model.to_string();
+    store
+        .write(move |ctx| crate::store::put_vectors(ctx, VectorTable::Rerank, &model, &fresh))
+        .await
+}
+
 /// One result from a scored slot.
 fn hit(s: &Scored, key: &[u8; 32], seq: i64, trust: f32) -> Hit {
     Hit {
@@ -607,14 +622,7 @@ impl Discovery {
                     .await
                     .map_err(|_| StoreError::Closed)?;
                 let Some(fresh) = fresh else { break };
-                if !fresh.is_empty() {
-                    let model = r.model_id().to_string();
-                    store
-                        .write(move |ctx| {
-                            crate::store::put_vectors(ctx, VectorTable::Rerank, &model, &fresh)
-                        })
-                        .await?;
-                }
+                put_rerank_vectors(&store, r.model_id(), fresh).await?;
             }
             tokio::select! {
                 () = r.wake.notified() => {}
@@ -637,19 +645,7 @@ impl Discovery {
                 .filter(|j| idx.seq_of(&j.key) == Some(j.seq) && !r.has(&j.key, j.seq))
                 .collect()
         };
-        let texts: Vec<&str> = jobs.iter().map(|j| j.text.as_str()).collect();
-        let vectors = r.embed_all(&texts);
-        r.count_embedded(vectors.len());
-        Some(
-            jobs.iter()
-                .zip(vectors)
-                .map(|(j, v)| {
-                    let bytes = v.to_bytes();
-                    r.insert(j.key, j.seq, v);
-                    (j.seq, bytes)
-                })
-                .collect(),
-        )
+        Some(r.embed_jobs(&jobs))
     }
 
     /// The re-ranker's walk of the store: loads its stored vectors of indexed versions and
@@ -704,33 +700,20 @@ impl Discovery {
                                 else {
                                     continue;
                                 };
-                                todo.push((key, row.seq, CardDoc::from_manifest(m).rerank_text));
+                                todo.push(rerank::Job {
+                                    key,
+                                    seq: row.seq,
+                                    text: CardDoc::from_manifest(m).rerank_text,
+                                });
                             }
                         }
                     }
                 }
-                let texts: Vec<&str> = todo.iter().map(|t| t.2.as_str()).collect();
-                let vectors = r.embed_all(&texts);
-                r.count_embedded(vectors.len());
-                todo.iter()
-                    .zip(vectors)
-                    .map(|((key, seq, _), v)| {
-                        let bytes = v.to_bytes();
-                        r.insert(*key, *seq, v);
-                        (*seq, bytes)
-                    })
-                    .collect::<Vec<_>>()
+                r.embed_jobs(&todo)
             })
             .await
             .map_err(|_| StoreError::Closed)?;
-            if !fresh.is_empty() {
-                let model = model.clone();
-                store
-                    .write(move |ctx| {
-                        crate::store::put_vectors(ctx, VectorTable::Rerank, &model, &fresh)
-                    })
-                    .await?;
-            }
+            put_rerank_vectors(store, &model, fresh).await?;
         }
         Ok(())
     }

@@ -122,9 +122,8 @@ impl Rerank {
         }
     }
 
-    /// Queues version `seq` of `key` (its older vector, if any, no longer counts).
+    /// Queues version `seq` of `key` (indexing it already dropped its older vector).
     pub(super) fn enqueue(&self, key: [u8; 32], seq: i64, text: &str) {
-        self.forget(&key);
         let mut q = self.queue.lock().expect("rerank queue");
         if q.len() >= QUEUE_CAP {
             self.rescan.store(true, Ordering::Relaxed);
@@ -171,13 +170,25 @@ impl Rerank {
         }
     }
 
-    /// Counts freshly computed vectors.
-    pub(super) fn count_embedded(&self, n: usize) {
-        self.embedded.fetch_add(n as u64, Ordering::Relaxed);
+    /// Embeds `jobs`, keeps each vector (unless a newer one is held) and returns their stored
+    /// form `(seq, bytes)`: the queue's batches and the store walk's pages alike.
+    pub(super) fn embed_jobs(&self, jobs: &[Job]) -> Vec<(i64, Vec<u8>)> {
+        let texts: Vec<&str> = jobs.iter().map(|j| j.text.as_str()).collect();
+        let vectors = self.embed_all(&texts);
+        self.embedded
+            .fetch_add(vectors.len() as u64, Ordering::Relaxed);
+        jobs.iter()
+            .zip(vectors)
+            .map(|(j, v)| {
+                let bytes = v.to_bytes();
+                self.insert(j.key, j.seq, v);
+                (j.seq, bytes)
+            })
+            .collect()
     }
 
     /// Embeds `texts` in batches of [`BATCH`], shortest first (less padding).
-    pub(super) fn embed_all(&self, texts: &[&str]) -> Vec<Quantized> {
+    fn embed_all(&self, texts: &[&str]) -> Vec<Quantized> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         let mut out: Vec<Option<Quantized>> = (0..texts.len()).map(|_| None).collect();

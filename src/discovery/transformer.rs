@@ -17,7 +17,7 @@ use candle_transformers::models::bert::{BertModel, Config};
 use serde_json::Value;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use super::embed::{Embedder, EmbedderError, model_id};
+use super::embed::{Embedder, EmbedderError, model_id, read_model_file};
 
 /// Longest input in tokens when the folder does not say (BERT's position table is 512).
 const DEFAULT_MAX_TOKENS: usize = 256;
@@ -68,13 +68,7 @@ fn weights_for_queries(bytes: &[u8]) -> candle_core::Result<VarBuilder<'static>>
 impl TransformerEmbedder {
     /// Loads the model in `dir` (about 90 MB of float weights for all-MiniLM-L6-v2).
     pub fn from_dir(dir: &Path) -> Result<Self, EmbedderError> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read(&path).map_err(|source| EmbedderError::Read {
-                path: path.display().to_string(),
-                source,
-            })
-        };
+        let read = |name: &str| read_model_file(dir, name);
         let optional_json = |name: &str| -> Result<Option<Value>, EmbedderError> {
             match std::fs::read(dir.join(name)) {
                 Ok(b) => serde_json::from_slice(&b)

@@ -103,7 +103,8 @@ fn score(
     (natural, para)
 }
 
-fn load(name: &str) -> Value {
+/// A file of tests/data, parsed.
+pub fn load(name: &str) -> Value {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
 }

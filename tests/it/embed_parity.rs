@@ -5,8 +5,7 @@ use agentmesh::discovery::{Embedder as _, StaticEmbedder};
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/embed_parity.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
+    super::discovery_eval::load("embed_parity.json")
 }
 
 #[test]
@@ -73,9 +72,7 @@ fn minilm_matches_the_numpy_reference() {
         return;
     };
     let enc = agentmesh::discovery::TransformerEmbedder::from_dir(&dir).expect("folder loads");
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/minilm_parity.json");
-    let f: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
+    let f = super::discovery_eval::load("minilm_parity.json");
     assert_eq!(enc.dim() as u64, f["dim"].as_u64().expect("dim"));
     let cases = f["cases"].as_array().expect("cases");
     let texts: Vec<&str> = cases
