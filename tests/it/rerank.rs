@@ -115,6 +115,21 @@ async fn minilm_reranks_in_the_background_and_keeps_its_vectors() {
     );
     assert_eq!(found["results"][0]["agent_id"], ids[0].id(), "{found}");
 
+    // Hostile query text through the transformer: the longest allowed, of control characters,
+    // emoji, combining marks and a word repeated past the 256-token cut, is answered; one
+    // character more is refused, as without a re-ranker.
+    let garbage: String = "\u{0}\u{7f}\u{202e}😀e\u{301} ünïcødé wörd "
+        .chars()
+        .cycle()
+        .take(1000)
+        .collect();
+    for (q, want) in [(garbage.clone(), 200), (format!("{garbage}x"), 400)] {
+        let mut url = reqwest::Url::parse(&format!("{}/v1/agents", node.url)).expect("url");
+        url.query_pairs_mut().append_pair("q", &q);
+        let res = reqwest::get(url).await.expect("GET");
+        assert_eq!(res.status().as_u16(), want);
+    }
+
     // Restart: the vectors were stored, nothing is embedded again.
     assert!(node.terminate().success());
     let mut node = ServeProcess::start(home.path(), &args);
