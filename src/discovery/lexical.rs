@@ -124,9 +124,16 @@ impl Lexical {
     /// each divided by the best score any document could get for this query, so a value is in
     /// [0, 1]: the share of the query's information matched.
     pub fn scores(&self, query: &str, slots: usize) -> Vec<f32> {
+        self.scores_and_matches(query, slots).0
+    }
+
+    /// [`Lexical::scores`], and the slots with a score above zero (so a caller need not scan
+    /// every slot to find them).
+    pub fn scores_and_matches(&self, query: &str, slots: usize) -> (Vec<f32>, Vec<u32>) {
         let mut out: Vec<f32> = Vec::new();
+        let mut matched: Vec<u32> = Vec::new();
         if self.docs == 0 {
-            return out;
+            return (out, matched);
         }
         let n = self.docs as f32;
         let avg = self.total_len as f32 / n;
@@ -152,15 +159,21 @@ impl Lexical {
             }
             for slot in list {
                 let len = f32::from(self.doc_len[*slot as usize]);
-                out[*slot as usize] += idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B + B * len / avg));
+                let o = &mut out[*slot as usize];
+                // Every term adds a positive share, so a zero means a first match.
+                if *o == 0.0 {
+                    matched.push(*slot);
+                }
+                *o += idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B + B * len / avg));
             }
         }
         if best > 0.0 {
-            for v in &mut out {
+            for slot in &matched {
+                let v = &mut out[*slot as usize];
                 *v = (*v / best).min(1.0);
             }
         }
-        out
+        (out, matched)
     }
 }
 

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
+use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 pub use embed::{Embedder, EmbedderError, LazyBuiltin, StaticEmbedder};
@@ -202,6 +203,8 @@ pub struct LoadStats {
     pub embedded: usize,
     /// Milliseconds the load took.
     pub millis: u64,
+    /// The vector graph, when the index is large enough for one.
+    pub ann: Option<AnnReport>,
 }
 
 /// The discovery engine of a node.
@@ -211,6 +214,25 @@ pub struct Discovery {
     tombstones: RwLock<HashMap<[u8; 32], i64>>,
     lexical_weight: f32,
     rerank: Option<Rerank>,
+    /// Where the vector graph is saved (none: rebuilt at every start).
+    ann_dir: Option<std::path::PathBuf>,
+    /// Woken when a registration makes the index large enough for a graph.
+    ann_wanted: tokio::sync::Notify,
+}
+
+/// What [`Discovery::maintain_ann`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AnnReport {
+    /// A graph was loaded from disk (true) or built from the vectors (false).
+    pub loaded: bool,
+    /// Cards inserted into a loaded graph that lacked them (changed since it was saved).
+    pub inserted: usize,
+    /// Versions removed from a loaded graph (revoked or replaced since it was saved).
+    pub removed: usize,
+    /// Cards in the graph.
+    pub cards: usize,
+    /// Milliseconds it took.
+    pub millis: u64,
 }
 
 impl std::fmt::Debug for Discovery {
@@ -264,6 +286,8 @@ impl Discovery {
             tombstones: RwLock::new(HashMap::new()),
             lexical_weight,
             rerank: None,
+            ann_dir: None,
+            ann_wanted: tokio::sync::Notify::new(),
         }
     }
 
@@ -278,6 +302,109 @@ impl Discovery {
             rerank: Some(Rerank::new(encoder)),
             ..Self::new(embedder, lexical_weight)
         }
+    }
+
+    /// Saves the vector graph in `dir` (a folder of its own) and reloads it from there.
+    pub fn with_ann_dir(self, dir: std::path::PathBuf) -> Self {
+        Self {
+            ann_dir: Some(dir),
+            ..self
+        }
+    }
+
+    /// Sets the size from which the index keeps its vectors in a graph (`usize::MAX`: never).
+    pub fn set_ann_min(&self, n: usize) {
+        self.index.write().expect("index lock").set_ann_min(n);
+    }
+
+    /// Resolves when the index has grown large enough for a graph (see
+    /// [`Discovery::maintain_ann`]).
+    pub async fn ann_wanted(&self) {
+        self.ann_wanted.notified().await;
+    }
+
+    /// See [`Index::tune_ann`].
+    pub fn tune_ann(&self, candidates: usize, ef: usize) {
+        self.index
+            .write()
+            .expect("index lock")
+            .tune_ann(candidates, ef);
+    }
+
+    /// How searches run: `scan`, `prefilter` or `graph` (see [`Index::search_kind`]).
+    pub fn search_kind(&self) -> &'static str {
+        self.index.read().expect("index lock").search_kind()
+    }
+
+    /// True once the index keeps its vectors in a graph.
+    pub fn ann_active(&self) -> bool {
+        self.index.read().expect("index lock").ann_active()
+    }
+
+    /// Gives the index its vector graph when it has grown past [`index::ANN_MIN`] cards: the
+    /// one saved in the graph folder, brought up to date, or else a new one built on all cores
+    /// from a copy of the vectors (searches and registrations go on meanwhile; what changed is
+    /// applied before the graph is used). `None` when no graph was wanted. Blocking: minutes for
+    /// a million cards built anew, about a second loaded.
+    pub fn maintain_ann(&self) -> Result<Option<AnnReport>, index::ann::AnnError> {
+        use index::ann::Ann;
+        let started = Instant::now();
+        if !self.index.read().expect("index lock").wants_ann() {
+            return Ok(None);
+        }
+        let dim = self.embedder.dim();
+        let saved = match &self.ann_dir {
+            Some(dir) => match Ann::open(dir, dim, self.model_id()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "rebuilding the vector graph");
+                    None
+                }
+            },
+            None => None,
+        };
+        let loaded = saved.is_some();
+        let (ann, keys) = match saved {
+            Some(s) => s,
+            None => {
+                let (keys, rows) = self.index.read().expect("index lock").snapshot();
+                let ann = Ann::build(
+                    dim,
+                    keys.par_iter()
+                        .copied()
+                        .zip(rows.par_chunks_exact(dim.max(1))),
+                    keys.len(),
+                )?;
+                (ann, keys)
+            }
+        };
+        let mut idx = self.index.write().expect("index lock");
+        if !idx.wants_ann() {
+            return Ok(None); // another caller got there first
+        }
+        let (inserted, removed) = idx.attach_ann(ann, &keys)?;
+        Ok(Some(AnnReport {
+            loaded,
+            inserted,
+            removed,
+            cards: idx.len(),
+            millis: started.elapsed().as_millis() as u64,
+        }))
+    }
+
+    /// Saves the vector graph to the graph folder if it changed since it was built, loaded or
+    /// last saved. True when it was written. Blocking (about a second per million cards);
+    /// registrations wait meanwhile, searches do not.
+    pub fn save_ann(&self) -> Result<bool, index::ann::AnnError> {
+        let Some(dir) = &self.ann_dir else {
+            return Ok(false);
+        };
+        let idx = self.index.read().expect("index lock");
+        let Some(ann) = idx.ann().filter(|a| a.changes() > 0) else {
+            return Ok(false);
+        };
+        ann.save(dir, self.model_id(), &idx.ann_keys())?;
+        Ok(true)
     }
 
     /// The re-ranker, when there is one.
@@ -402,6 +529,9 @@ impl Discovery {
             protocols: protocols.into(),
         };
         idx.upsert(meta, &p.vector, &p.doc.lexical_text);
+        if idx.wants_ann() {
+            self.ann_wanted.notify_one();
+        }
         if let Some(r) = &self.rerank {
             r.forget(&key);
         }
@@ -504,7 +634,7 @@ impl Discovery {
         }
         let scored = match &query_vec {
             Some(v) => {
-                let mut lex = idx.lexical.scores(text, idx.slots());
+                let (mut lex, matched) = idx.lexical.scores_and_matches(text, idx.slots());
                 let pinned = key_of(text).and_then(|k| idx.slot_of(&k)).map(|slot| {
                     if lex.is_empty() {
                         lex = vec![0.0; idx.slots()];
@@ -512,7 +642,15 @@ impl Discovery {
                     lex[slot as usize] = 1.0;
                     (slot, EXACT_ID_BONUS)
                 });
-                idx.search(v, &lex, self.lexical_weight, pinned, &filter, wanted)
+                idx.lookup_k(&index::Lookup {
+                    query: v,
+                    lexical: &lex,
+                    matched: Some(&matched),
+                    lex_weight: self.lexical_weight,
+                    pinned,
+                    filter: &filter,
+                    k: wanted,
+                })
             }
             None => idx.browse(&filter, wanted),
         };
@@ -590,6 +728,33 @@ impl Discovery {
             }
         }
         self.index.write().expect("index lock").shrink_to_fit();
+        let this = self.clone();
+        match tokio::task::spawn_blocking(move || {
+            let r = this.maintain_ann()?;
+            // Saved at once when built anew, so a crash does not cost the next start a rebuild.
+            if let Err(e) = this.save_ann() {
+                tracing::error!(error = %e, "cannot save the vector graph");
+            }
+            Ok::<_, index::ann::AnnError>(r)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+        {
+            Ok(Some(r)) => {
+                tracing::info!(
+                    cards = r.cards,
+                    loaded = r.loaded,
+                    inserted = r.inserted,
+                    removed = r.removed,
+                    millis = r.millis,
+                    "vector graph ready"
+                );
+                stats.ann = Some(r);
+            }
+            Ok(None) => {}
+            // The sketch prefilter still answers; the next maintenance round tries again.
+            Err(e) => tracing::error!(error = %e, "cannot build the vector graph"),
+        }
         stats.millis = started.elapsed().as_millis() as u64;
         Ok(stats)
     }

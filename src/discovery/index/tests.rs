@@ -131,13 +131,7 @@ fn sketch_prefilter_finds_what_the_exact_scan_finds() {
     let dim = 64;
     let n = 3000;
     let mut idx = Index::new(dim);
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut rnd = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
+    let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15);
     let vecs: Vec<Vec<f32>> = (0..n).map(|_| (0..dim).map(|_| rnd()).collect()).collect();
     for (i, v) in vecs.iter().enumerate() {
         let mut key = [0u8; 32];
@@ -214,4 +208,243 @@ fn parallel_scan_matches_serial() {
     serial.sort_unstable();
     serial.truncate(10);
     assert_eq!(par, serial);
+}
+
+/// Numbers in [-0.5, 0.5) from a xorshift stream seeded with `state`.
+fn xorshift(mut state: u64) -> impl FnMut() -> f32 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+}
+
+/// `n` random vectors of `dim` (a fixed xorshift stream), indexed with keys and versions
+/// `1..=n` and the text `w{i}`, all on rows.
+fn random_index(n: usize, dim: usize) -> (Index, Vec<Vec<f32>>) {
+    let mut idx = Index::new(dim);
+    idx.set_prefilter_min(usize::MAX);
+    let mut rnd = xorshift(0x2545_f491_4f6c_dd1d);
+    // Unit length, as embeddings are.
+    let vecs: Vec<Vec<f32>> = (0..n)
+        .map(|_| {
+            let v: Vec<f32> = (0..dim).map(|_| rnd()).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    for (i, v) in vecs.iter().enumerate() {
+        idx.upsert(
+            numbered(i, i as i64 + 1, &[]),
+            &Quantized::new(v),
+            &format!("w{i}"),
+        );
+    }
+    (idx, vecs)
+}
+
+fn numbered(i: usize, seq: i64, tags: &[u32]) -> Meta {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    Meta {
+        key,
+        seq,
+        expires_at: i64::MAX,
+        tags: tags.into(),
+        ..Meta::default()
+    }
+}
+
+fn top(idx: &Index, q: &[f32], f: &Filter, k: usize) -> Vec<u32> {
+    idx.search(&Quantized::new(q), &[], 0.0, None, f, k)
+        .iter()
+        .map(|s| s.slot)
+        .collect()
+}
+
+/// Builds the graph of `idx` from a copy of its rows, as a node does.
+fn graph_of(idx: &Index) -> (Ann, Vec<u64>) {
+    let (keys, rows) = idx.snapshot();
+    let dim = idx.dim;
+    let ann = Ann::build(
+        dim,
+        keys.par_iter().copied().zip(rows.par_chunks_exact(dim)),
+        keys.len(),
+    )
+    .expect("graph");
+    (ann, keys)
+}
+
+#[test]
+fn the_graph_finds_what_the_exact_scan_finds_and_follows_changes() {
+    let (dim, n) = (64, 3000);
+    let (mut idx, vecs) = random_index(n, dim);
+    let f = Filter::default();
+    let exact: Vec<Vec<u32>> = vecs.iter().take(20).map(|v| top(&idx, v, &f, 10)).collect();
+    let (ann, keys) = graph_of(&idx);
+    assert_eq!(ann.len(), n);
+    assert_eq!(idx.attach_ann(ann, &keys).expect("attach"), (0, 0));
+    assert!(idx.ann_active() && !idx.wants_ann());
+    assert!(
+        idx.vectors.is_empty() && idx.sketches.is_empty(),
+        "rows dropped"
+    );
+    let mut overlap = 0;
+    for (v, e) in vecs.iter().zip(&exact) {
+        let fast = top(&idx, v, &f, 10);
+        assert_eq!(fast[0], e[0], "a stored vector finds itself first");
+        overlap += fast.iter().filter(|s| e.contains(s)).count();
+    }
+    assert!(overlap >= 190, "recall@10 vs exact: {overlap}/200");
+    // Similarities are the exact ones.
+    let s = idx.search(&Quantized::new(&vecs[5]), &[], 0.0, None, &f, 1);
+    assert!((s[0].similarity - 1.0).abs() < 0.01, "{s:?}");
+
+    // Filters are applied inside the graph walk: a low-trust card or one without the tag is
+    // skipped, and the nearest one that passes comes first.
+    idx.set_trust(&idx.keys[7].clone(), 0.1);
+    let trusted = Filter {
+        min_trust: 0.3,
+        ..Filter::default()
+    };
+    assert!(!top(&idx, &vecs[7], &trusted, 10).contains(&7));
+    idx.upsert(numbered(11, 5000, &[42]), &Quantized::new(&vecs[11]), "w11");
+    let tagged = Filter {
+        tags: vec![42],
+        ..Filter::default()
+    };
+    assert_eq!(top(&idx, &vecs[0], &tagged, 10), vec![11]);
+
+    // Lexical and pinned candidates are rescored even when far from the query.
+    let mut lex = vec![0.0; idx.slots()];
+    lex[2999] = 1.0;
+    let hits = idx.search(
+        &Quantized::new(&vecs[0]),
+        &lex,
+        5.0,
+        Some((1234, 9.0)),
+        &f,
+        2,
+    );
+    assert_eq!(
+        hits.iter().map(|h| h.slot).collect::<Vec<_>>(),
+        vec![1234, 2999]
+    );
+
+    // A new version replaces the old vector; a revoked card leaves the graph.
+    idx.upsert(numbered(3, 6000, &[]), &Quantized::new(&vecs[100]), "w3");
+    assert_eq!(idx.seq_of(&idx.keys[3].clone()), Some(6000));
+    let near_100 = top(&idx, &vecs[100], &f, 2);
+    assert!(
+        near_100.contains(&3) && near_100.contains(&100),
+        "{near_100:?}"
+    );
+    assert_ne!(
+        top(&idx, &vecs[3], &f, 1),
+        vec![3],
+        "the old vector is gone"
+    );
+    let key9 = idx.keys[9];
+    idx.remove(&key9);
+    assert!(!top(&idx, &vecs[9], &f, 10).contains(&9));
+    let ann = idx.ann().expect("graph");
+    assert_eq!(ann.len(), n - 1);
+    assert!(!ann.contains(10) && ann.contains(6000));
+    // A new card reuses the freed slot and is found.
+    idx.upsert(numbered(5000, 7000, &[]), &Quantized::new(&vecs[9]), "new");
+    assert_eq!(top(&idx, &vecs[9], &f, 1), vec![9]);
+    assert_eq!(idx.ann().expect("graph").len(), n);
+}
+
+#[test]
+fn a_saved_graph_is_brought_up_to_date() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (dim, n) = (32, 500);
+    let (idx, vecs) = random_index(n, dim);
+    let (ann, keys) = graph_of(&idx);
+    assert!(ann.changes() > 0, "a new graph is unsaved");
+    ann.save(dir.path(), "m", &keys).expect("save");
+    assert_eq!(ann.changes(), 0);
+
+    // The database moved on while the graph was on disk: card 0 revoked, card 1 has a new
+    // version, card 2 kept its version number with another vector (a restored backup), and a
+    // new card arrived.
+    let mut now = Index::new(dim);
+    now.set_prefilter_min(usize::MAX);
+    for (i, v) in vecs.iter().enumerate().skip(1) {
+        let (seq, v) = match i {
+            1 => (9001, &vecs[50]),
+            2 => (3, &vecs[60]),
+            _ => (i as i64 + 1, v),
+        };
+        now.upsert(numbered(i, seq, &[]), &Quantized::new(v), "");
+    }
+    now.upsert(numbered(n, 9002, &[]), &Quantized::new(&vecs[0]), "");
+    let (saved, saved_keys) = Ann::open(dir.path(), dim, "m")
+        .expect("open")
+        .expect("saved");
+    assert_eq!(saved.changes(), 0);
+    // Inserted: card 1's new version, card 2's new vector, the new card. Removed: card 0's
+    // and card 1's old versions.
+    assert_eq!(now.attach_ann(saved, &saved_keys).expect("attach"), (3, 2));
+    let f = Filter::default();
+    assert_eq!(
+        top(&now, &vecs[0], &f, 1),
+        vec![now.slot_of(&numbered(n, 0, &[]).key).expect("indexed")]
+    );
+    let mut got = vec![0i8; dim];
+    let ann = now.ann().expect("graph");
+    assert!(ann.get(3, &mut got));
+    assert_eq!(
+        got,
+        Quantized::new(&vecs[60]).q,
+        "the stale vector was replaced"
+    );
+    assert!(!ann.contains(1) && !ann.contains(2) && ann.contains(9001));
+    assert_eq!(ann.len(), n);
+}
+
+#[test]
+fn damaged_or_foreign_graph_files_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    assert!(
+        Ann::open(dir.path(), 32, "m")
+            .expect("nothing saved")
+            .is_none()
+    );
+    let (idx, _) = random_index(200, 32);
+    let (ann, keys) = graph_of(&idx);
+    ann.save(dir.path(), "m", &keys).expect("save");
+    let stale = |r: Result<Option<(Ann, Vec<u64>)>, AnnError>| match r {
+        Err(AnnError::Stale(m)) => m,
+        other => panic!(
+            "expected Stale, got {:?}",
+            other.map(|o| o.map(|a| a.1.len()))
+        ),
+    };
+    assert!(stale(Ann::open(dir.path(), 32, "other")).contains("other"));
+    assert!(stale(Ann::open(dir.path(), 64, "m")).contains("64"));
+    // A flipped byte in the graph: its digest no longer matches.
+    let graph = dir.path().join("graph.usearch");
+    let mut bytes = std::fs::read(&graph).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&graph, &bytes).expect("write");
+    assert!(stale(Ann::open(dir.path(), 32, "m")).contains("not the graph"));
+    // Sidecars of garbage, truncated or with a lying count are refused, never trusted.
+    let side = dir.path().join("graph.keys");
+    let good = std::fs::read(&side).expect("read");
+    for bad in [
+        b"".to_vec(),
+        b"\xff\xfe garbage".to_vec(),
+        good[..good.len() - 3].to_vec(),
+        good[..20].to_vec(),
+        [b"agentmesh-ann-v1\ndim 32\nmodel m\nsha256 00\nkeys 99999999999999999999\n".as_slice()]
+            .concat(),
+        vec![b'a'; 4096],
+    ] {
+        std::fs::write(&side, &bad).expect("write");
+        stale(Ann::open(dir.path(), 32, "m"));
+    }
 }
