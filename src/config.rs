@@ -89,6 +89,8 @@ pub struct ServeFileConfig {
     pub embedder: Option<EmbedderKind>,
     /// The sentence-transformers folder of `embedder = "minilm"`.
     pub minilm_dir: Option<PathBuf>,
+    /// From how many cards discovery keeps its vectors in an HNSW graph.
+    pub ann_min_cards: Option<usize>,
     /// Gateway upstream timeout (`30s`).
     pub upstream_timeout: Option<String>,
     /// Gateway body cap (`1MiB`).

@@ -315,6 +315,9 @@ pub struct NodeInfo {
     pub indexed: u64,
     /// Embedding model.
     pub model: String,
+    /// How discovery searches its index: `scan` (every card, exactly), `prefilter` (sign
+    /// sketches, then exactly) or `graph` (an HNSW graph, then exactly).
+    pub search: String,
     /// Peers known.
     pub peers: u64,
     /// Relay tunnels open.

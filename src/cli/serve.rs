@@ -46,6 +46,10 @@ pub struct Args {
     /// downloaded.
     #[arg(long, env = "AGENTMESH_MINILM_DIR", value_name = "DIR")]
     pub minilm_dir: Option<PathBuf>,
+    /// From how many cards discovery keeps its vectors in an HNSW graph (saved in
+    /// DATA_DIR/ann, loaded at start) instead of scanning them (default 32768; 0: always).
+    #[arg(long, env = "AGENTMESH_ANN_MIN_CARDS", value_name = "N")]
+    pub ann_min_cards: Option<usize>,
     /// Longest wait for an agent's answer through the gateway (e.g. 30s, 500ms).
     #[arg(long, env = "AGENTMESH_UPSTREAM_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub upstream_timeout: Option<std::time::Duration>,
@@ -267,6 +271,10 @@ pub(super) fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         public_url: args.public_url.or(file.public_url),
         embedder_dir: args.embedder_dir.or(file.embedder_dir),
         lexical_weight: crate::discovery::DEFAULT_LEXICAL_WEIGHT,
+        ann_min_cards: args
+            .ann_min_cards
+            .or(file.ann_min_cards)
+            .unwrap_or(crate::discovery::index::ANN_MIN),
         store: StoreOptions {
             durability: match args.durability {
                 Some(DurabilityArg::Full) => Durability::Full,

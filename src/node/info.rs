@@ -127,6 +127,7 @@ pub async fn node_info(
         agents: snap.agents,
         indexed: snap.indexed,
         model: state.discovery().model_id().to_string(),
+        search: state.discovery().search_kind().to_string(),
         peers: snap.peers,
         tunnels: snap.tunnels,
         sync: SyncInfo {

@@ -63,6 +63,8 @@ pub struct NodeConfig {
     pub minilm_dir: Option<PathBuf>,
     /// Weight of the lexical share in discovery scores.
     pub lexical_weight: f32,
+    /// From how many cards discovery keeps its vectors in an HNSW graph.
+    pub ann_min_cards: usize,
     /// Invocation gateway settings.
     pub gateway: GatewayConfig,
     /// Trust weights, half-life, flush interval and admins.
@@ -91,6 +93,7 @@ impl NodeConfig {
             embedder_dir: None,
             minilm_dir: None,
             lexical_weight: DEFAULT_LEXICAL_WEIGHT,
+            ann_min_cards: crate::discovery::index::ANN_MIN,
             gateway: GatewayConfig::default(),
             trust: TrustConfig::default(),
             relay: RelayConfig::default(),
@@ -674,6 +677,59 @@ impl DataDirLock {
 /// this node's API answers (`api`: its public URL, or its bound address unless that is a
 /// wildcard), then stores every live card this node holds in it and provides their terms (a
 /// node that joins knows its own records).
+/// How often the node checks whether its discovery index wants a vector graph (it grew past
+/// the size) and saves a graph that changed.
+const ANN_MAINTENANCE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Builds the vector graph once the index grows large enough (woken by the registration that
+/// makes it so; after a failed build only the next tick retries, not every registration),
+/// saves it every [`ANN_MAINTENANCE`] when it changed and once more at shutdown, so the next
+/// start loads it instead of building it.
+async fn maintain_ann(discovery: Arc<Discovery>, stop: tokio_util::sync::CancellationToken) {
+    // One round: build if wanted, save if changed. False when the build failed.
+    let round = |d: Arc<Discovery>, build: bool| async move {
+        let done = tokio::task::spawn_blocking(move || {
+            let built = if build { d.maintain_ann() } else { Ok(None) };
+            (built, d.save_ann())
+        })
+        .await;
+        let Ok((built, saved)) = done else {
+            tracing::error!("vector graph maintenance panicked");
+            return false;
+        };
+        match saved {
+            Ok(true) => tracing::info!("vector graph saved"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "cannot save the vector graph"),
+        }
+        match built {
+            Ok(Some(r)) => {
+                tracing::info!(cards = r.cards, millis = r.millis, "vector graph built");
+                true
+            }
+            Ok(None) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the vector graph");
+                false
+            }
+        }
+    };
+    let mut tick = tokio::time::interval(ANN_MAINTENANCE);
+    tick.tick().await; // the first tick is now; the load just did this
+    let mut healthy = true;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => healthy = round(discovery.clone(), true).await,
+            // Registrations made the index large enough: build now, not at the next tick.
+            () = discovery.ann_wanted(), if healthy => {
+                healthy = round(discovery.clone(), true).await;
+            }
+        }
+    }
+    round(discovery, false).await;
+}
+
 async fn dht_join(state: AppState, seeds: Vec<String>, api: Option<String>) {
     let Some(dht) = state.dht().cloned() else {
         return;
@@ -765,7 +821,7 @@ impl Node {
             Some(dir) => Arc::new(StaticEmbedder::from_dir(dir)?),
             None => builtin_embedder(),
         };
-        let discovery = Arc::new(match &config.minilm_dir {
+        let discovery = match &config.minilm_dir {
             Some(dir) => {
                 let dir = dir.clone();
                 let encoder =
@@ -776,7 +832,9 @@ impl Node {
                 Discovery::with_rerank(embedder, config.lexical_weight, Arc::new(encoder))
             }
             None => Discovery::new(embedder, config.lexical_weight),
-        });
+        };
+        let discovery = Arc::new(discovery.with_ann_dir(config.data_dir.join("ann")));
+        discovery.set_ann_min(config.ann_min_cards);
         let loaded = discovery.load(&store).await?;
         // A model read from a folder, and the pages of a large index load, are freed by now.
         crate::release_free_memory();
@@ -879,6 +937,10 @@ impl Node {
                 }
             }
         });
+        let ann_loop = tokio::spawn(maintain_ann(
+            state.discovery().clone(),
+            stop_trust.child_token(),
+        ));
         let conn_stats = state.connections().clone();
         let app = router(state);
         let limits = ServerLimits {
@@ -893,6 +955,7 @@ impl Node {
             let _ = fed_loop.await;
             let _ = trust_loop.await;
             let _ = rerank_loop.await;
+            let _ = ann_loop.await;
             // Last flush after the server stopped, so events of the final requests are kept.
             match trust.flush(&store).await {
                 Ok(n) => tracing::info!(agents = n, "trust records flushed"),

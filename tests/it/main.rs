@@ -8,6 +8,7 @@ mod common;
 
 mod a2a_cards;
 mod abuse;
+mod ann;
 mod api_discover;
 mod api_register;
 mod cli;

@@ -26,7 +26,8 @@ const CARDS: [(&str, &str); 3] = [
     ),
 ];
 
-async fn node_info(url: &str) -> Value {
+/// `GET /v1/node` as JSON.
+pub(crate) async fn node_info(url: &str) -> Value {
     reqwest::get(format!("{url}/v1/node"))
         .await
         .expect("GET /v1/node")
@@ -48,7 +49,8 @@ async fn wait_rerank(url: &str, done: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
-async fn post(url: &str, env: &Value) {
+/// Registers `env`, asserting success.
+pub(crate) async fn post(url: &str, env: &Value) {
     let r = reqwest::Client::new()
         .post(format!("{url}/v1/agents"))
         .json(env)
@@ -58,7 +60,8 @@ async fn post(url: &str, env: &Value) {
     assert!(r.status().is_success(), "{}", r.status());
 }
 
-fn discover(home: &std::path::Path, url: &str, q: &str) -> Value {
+/// `agentmesh discover Q --json` against `url`.
+pub(crate) fn discover(home: &std::path::Path, url: &str, q: &str) -> Value {
     let out = cmd(home)
         .args(["discover", q, "--json", "--node", url])
         .output()
