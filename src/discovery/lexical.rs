@@ -131,9 +131,17 @@ impl Lexical {
     /// every slot to find them).
     pub fn scores_and_matches(&self, query: &str, slots: usize) -> (Vec<f32>, Vec<u32>) {
         let mut out: Vec<f32> = Vec::new();
+        let matched = self.scores_into(query, slots, &mut out);
+        (out, matched)
+    }
+
+    /// [`Lexical::scores_and_matches`] into `out`, which must hold only zeros (it is grown to
+    /// `slots` when it has a match): a caller that zeroes the matched slots afterwards can
+    /// reuse it, and a large index does not allocate and fault in megabytes per query.
+    pub fn scores_into(&self, query: &str, slots: usize, out: &mut Vec<f32>) -> Vec<u32> {
         let mut matched: Vec<u32> = Vec::new();
         if self.docs == 0 {
-            return (out, matched);
+            return matched;
         }
         let n = self.docs as f32;
         let avg = self.total_len as f32 / n;
@@ -154,8 +162,9 @@ impl Lexical {
             let df = list.len() as f32;
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
             best += idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B));
-            if !list.is_empty() && out.is_empty() {
-                out = vec![0.0; slots.max(self.doc_len.len())];
+            let want = slots.max(self.doc_len.len());
+            if !list.is_empty() && out.len() < want {
+                out.resize(want, 0.0);
             }
             for slot in list {
                 let len = f32::from(self.doc_len[*slot as usize]);
@@ -173,7 +182,7 @@ impl Lexical {
                 *v = (*v / best).min(1.0);
             }
         }
-        (out, matched)
+        matched
     }
 }
 

@@ -218,7 +218,12 @@ pub struct Discovery {
     ann_dir: Option<std::path::PathBuf>,
     /// Woken when a registration makes the index large enough for a graph.
     ann_wanted: tokio::sync::Notify,
+    /// Zeroed lexical score arrays, reused by searches (at most [`LEX_BUFFERS`] kept).
+    lex_buffers: std::sync::Mutex<Vec<Vec<f32>>>,
 }
+
+/// Lexical score arrays kept for reuse: one per search running at once on a small machine.
+const LEX_BUFFERS: usize = 8;
 
 /// What [`Discovery::maintain_ann`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -288,6 +293,7 @@ impl Discovery {
             rerank: None,
             ann_dir: None,
             ann_wanted: tokio::sync::Notify::new(),
+            lex_buffers: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -634,15 +640,23 @@ impl Discovery {
         }
         let scored = match &query_vec {
             Some(v) => {
-                let (mut lex, matched) = idx.lexical.scores_and_matches(text, idx.slots());
+                // A zeroed score array from the pool (a million slots are 4 MB to allocate and
+                // fault in per query), zeroed again where it was written before it goes back.
+                let mut lex = self
+                    .lex_buffers
+                    .lock()
+                    .expect("buffer pool lock")
+                    .pop()
+                    .unwrap_or_default();
+                let matched = idx.lexical.scores_into(text, idx.slots(), &mut lex);
                 let pinned = key_of(text).and_then(|k| idx.slot_of(&k)).map(|slot| {
-                    if lex.is_empty() {
-                        lex = vec![0.0; idx.slots()];
+                    if lex.len() <= slot as usize {
+                        lex.resize(idx.slots(), 0.0);
                     }
                     lex[slot as usize] = 1.0;
                     (slot, EXACT_ID_BONUS)
                 });
-                idx.lookup_k(&index::Lookup {
+                let found = idx.lookup_k(&index::Lookup {
                     query: v,
                     lexical: &lex,
                     matched: Some(&matched),
@@ -650,7 +664,15 @@ impl Discovery {
                     pinned,
                     filter: &filter,
                     k: wanted,
-                })
+                });
+                for slot in matched.iter().chain(pinned.as_ref().map(|p| &p.0)) {
+                    lex[*slot as usize] = 0.0;
+                }
+                let mut pool = self.lex_buffers.lock().expect("buffer pool lock");
+                if pool.len() < LEX_BUFFERS {
+                    pool.push(lex);
+                }
+                found
             }
             None => idx.browse(&filter, wanted),
         };
@@ -905,5 +927,71 @@ mod tests {
         assert_eq!(d.embed_text, "rain and sun");
         assert!(d.lexical_text.contains("fc") && d.lexical_text.contains("forecasts"));
         assert!(!d.lexical_text.contains("did:key"));
+    }
+
+    /// Searches reuse zeroed lexical score arrays: whatever one query wrote must not lift a
+    /// card in the next, so every answer equals a fresh engine's.
+    #[test]
+    fn reused_lexical_scores_leave_nothing_behind() {
+        let cards = [
+            ("weather", "Forecasts rain and wind for any city."),
+            (
+                "translator",
+                "Translates documents into Spanish and French.",
+            ),
+            ("mailer", "Drafts emails and notes to colleagues."),
+            ("stocks", "Quotes stock prices and market news."),
+        ];
+        let fill = |d: &Discovery| {
+            let mut ids = Vec::new();
+            for (i, (name, desc)) in cards.iter().enumerate() {
+                let id = crate::identity::Identity::from_secret(&[i as u8 + 1; 32]);
+                let m =
+                    json!({"name": name, "description": desc, "issued_at": "2026-11-24T00:00:00Z"});
+                d.apply(
+                    id.id(),
+                    i as i64 + 1,
+                    &d.prepare(m.as_object().expect("obj")),
+                );
+                ids.push(id.id().to_string());
+            }
+            ids
+        };
+        let used = Discovery::new(builtin_embedder(), DEFAULT_LEXICAL_WEIGHT);
+        let ids = fill(&used);
+        let q = |text: &str| Query {
+            text: text.into(),
+            limit: 4,
+            ..Query::default()
+        };
+        // Queries with many matched words, and one that is an agent ID (its slot is pinned).
+        for text in [
+            "rain wind city forecasts",
+            "translate documents spanish french emails notes",
+            ids[3].as_str(),
+        ] {
+            used.search(&q(text));
+        }
+        for text in ["stock market prices", "emails to colleagues", "weather"] {
+            let fresh = Discovery::new(builtin_embedder(), DEFAULT_LEXICAL_WEIGHT);
+            fill(&fresh);
+            let got: Vec<(String, f64)> = used
+                .search(&q(text))
+                .into_iter()
+                .map(|h| (h.agent_id, h.score))
+                .collect();
+            let want: Vec<(String, f64)> = fresh
+                .search(&q(text))
+                .into_iter()
+                .map(|h| (h.agent_id, h.score))
+                .collect();
+            assert_eq!(got, want, "{text}");
+        }
+        let pool = used.lex_buffers.lock().expect("lock");
+        assert!(!pool.is_empty(), "a buffer was kept for reuse");
+        assert!(
+            pool.iter().all(|b| b.iter().all(|v| *v == 0.0)),
+            "buffers go back zeroed"
+        );
     }
 }

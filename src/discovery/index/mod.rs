@@ -548,22 +548,38 @@ impl Index {
     ) {
         let n = self.meta.len();
         if !lexical.is_empty() {
-            let has = |i: &u32| {
-                (*i as usize) < n
-                    && lexical.get(*i as usize).is_some_and(|l| *l > 0.0)
-                    && ok(*i as usize)
+            let score = |i: u32| lexical.get(i as usize).copied().unwrap_or(0.0);
+            // Score and slot side by side, so choosing the best reads no other array.
+            let scored = |i: u32| ((i as usize) < n && score(i) > 0.0).then(|| (score(i), i));
+            let mut pool: Vec<(f32, u32)> = match matched {
+                Some(m) => m.iter().filter_map(|i| scored(*i)).collect(),
+                None => (0..n as u32).filter_map(scored).collect(),
             };
-            let mut lex: Vec<u32> = match matched {
-                Some(m) => m.iter().copied().filter(has).collect(),
-                None => (0..n as u32).filter(has).collect(),
-            };
-            let m = LEXICAL_CANDIDATES.min(lex.len());
-            if m > 0 && m < lex.len() {
-                lex.select_nth_unstable_by(m - 1, |a, b| {
-                    lexical[*b as usize].total_cmp(&lexical[*a as usize])
-                });
+            // The best LEXICAL_CANDIDATES that pass `ok`, checked best first in rounds of a
+            // few times that many: `ok` reads per-card arrays at random, too slow to ask of
+            // every one of 100k matches.
+            let best_first =
+                |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+            let mut taken = 0;
+            let mut rest = &mut pool[..];
+            while taken < LEXICAL_CANDIDATES && !rest.is_empty() {
+                let m = (4 * LEXICAL_CANDIDATES).min(rest.len());
+                if m < rest.len() {
+                    rest.select_nth_unstable_by(m - 1, best_first);
+                }
+                let (head, tail) = rest.split_at_mut(m);
+                head.sort_unstable_by(best_first);
+                for (_, i) in head.iter() {
+                    if taken == LEXICAL_CANDIDATES {
+                        break;
+                    }
+                    if ok(*i as usize) {
+                        out.push(*i);
+                        taken += 1;
+                    }
+                }
+                rest = tail;
             }
-            out.extend_from_slice(&lex[..m]);
         }
         if let Some((slot, _)) = pinned
             && (slot as usize) < n
