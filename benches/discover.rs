@@ -237,8 +237,8 @@ fn main() {
             (d, stats)
         };
 
-        // 1. Without the graph (below ANN_MIN, or --ann-min above n): the exact scan, or the
-        // sketch prefilter from PREFILTER_MIN; and the exact reference for recall.
+        // 1. Without the graph (the size from which it is used set out of reach): the exact
+        // scan, or the sketch prefilter from PREFILTER_MIN; and the exact reference for recall.
         let (discovery, cold) = load(usize::MAX);
         drop(discovery);
         let (discovery, warm) = load(usize::MAX);

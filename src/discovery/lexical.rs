@@ -124,20 +124,15 @@ impl Lexical {
     /// each divided by the best score any document could get for this query, so a value is in
     /// [0, 1]: the share of the query's information matched.
     pub fn scores(&self, query: &str, slots: usize) -> Vec<f32> {
-        self.scores_and_matches(query, slots).0
-    }
-
-    /// [`Lexical::scores`], and the slots with a score above zero (so a caller need not scan
-    /// every slot to find them).
-    pub fn scores_and_matches(&self, query: &str, slots: usize) -> (Vec<f32>, Vec<u32>) {
         let mut out: Vec<f32> = Vec::new();
-        let matched = self.scores_into(query, slots, &mut out);
-        (out, matched)
+        self.scores_into(query, slots, &mut out);
+        out
     }
 
-    /// [`Lexical::scores_and_matches`] into `out`, which must hold only zeros (it is grown to
-    /// `slots` when it has a match): a caller that zeroes the matched slots afterwards can
-    /// reuse it, and a large index does not allocate and fault in megabytes per query.
+    /// [`Lexical::scores`] into `out`, which must hold only zeros (it is grown to `slots` when
+    /// it has a match), returning the slots with a score above zero, so a caller need not scan
+    /// every slot for them. A caller that zeroes those slots afterwards can reuse `out`, and a
+    /// large index does not allocate and fault in megabytes per query.
     pub fn scores_into(&self, query: &str, slots: usize, out: &mut Vec<f32>) -> Vec<u32> {
         let mut matched: Vec<u32> = Vec::new();
         if self.docs == 0 {

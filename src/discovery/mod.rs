@@ -342,11 +342,6 @@ impl Discovery {
         self.index.read().expect("index lock").search_kind()
     }
 
-    /// True once the index keeps its vectors in a graph.
-    pub fn ann_active(&self) -> bool {
-        self.index.read().expect("index lock").ann_active()
-    }
-
     /// Gives the index its vector graph when it has grown past [`index::ANN_MIN`] cards: the
     /// one saved in the graph folder, brought up to date, or else a new one built on all cores
     /// from a copy of the vectors (searches and registrations go on meanwhile; what changed is
@@ -396,6 +391,32 @@ impl Discovery {
             cards: idx.len(),
             millis: started.elapsed().as_millis() as u64,
         }))
+    }
+
+    /// One round of graph upkeep, logged: [`Discovery::maintain_ann`] when `build`, then
+    /// [`Discovery::save_ann`] (so a graph built anew is on disk at once and a crash does not
+    /// cost the next start a rebuild). Returns what the build did. Blocking.
+    pub fn ann_round(&self, build: bool) -> Result<Option<AnnReport>, index::ann::AnnError> {
+        let built = if build { self.maintain_ann() } else { Ok(None) };
+        match self.save_ann() {
+            Ok(true) => tracing::info!("vector graph saved"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "cannot save the vector graph"),
+        }
+        match &built {
+            Ok(Some(r)) => tracing::info!(
+                cards = r.cards,
+                loaded = r.loaded,
+                inserted = r.inserted,
+                removed = r.removed,
+                millis = r.millis,
+                "vector graph ready"
+            ),
+            Ok(None) => {}
+            // The sketch prefilter still answers; the next round tries again.
+            Err(e) => tracing::error!(error = %e, "cannot build the vector graph"),
+        }
+        built
     }
 
     /// Saves the vector graph to the graph folder if it changed since it was built, loaded or
@@ -751,32 +772,11 @@ impl Discovery {
         }
         self.index.write().expect("index lock").shrink_to_fit();
         let this = self.clone();
-        match tokio::task::spawn_blocking(move || {
-            let r = this.maintain_ann()?;
-            // Saved at once when built anew, so a crash does not cost the next start a rebuild.
-            if let Err(e) = this.save_ann() {
-                tracing::error!(error = %e, "cannot save the vector graph");
-            }
-            Ok::<_, index::ann::AnnError>(r)
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?
-        {
-            Ok(Some(r)) => {
-                tracing::info!(
-                    cards = r.cards,
-                    loaded = r.loaded,
-                    inserted = r.inserted,
-                    removed = r.removed,
-                    millis = r.millis,
-                    "vector graph ready"
-                );
-                stats.ann = Some(r);
-            }
-            Ok(None) => {}
-            // The sketch prefilter still answers; the next maintenance round tries again.
-            Err(e) => tracing::error!(error = %e, "cannot build the vector graph"),
-        }
+        stats.ann = tokio::task::spawn_blocking(move || this.ann_round(true))
+            .await
+            .map_err(|_| StoreError::Closed)?
+            .ok()
+            .flatten();
         stats.millis = started.elapsed().as_millis() as u64;
         Ok(stats)
     }

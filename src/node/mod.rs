@@ -673,10 +673,6 @@ impl DataDirLock {
     }
 }
 
-/// Joins the DHT through the seeds' advertised multiaddrs (their `/v1/node`), publishes where
-/// this node's API answers (`api`: its public URL, or its bound address unless that is a
-/// wildcard), then stores every live card this node holds in it and provides their terms (a
-/// node that joins knows its own records).
 /// How often the node checks whether its discovery index wants a vector graph (it grew past
 /// the size) and saves a graph that changed.
 const ANN_MAINTENANCE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -686,30 +682,12 @@ const ANN_MAINTENANCE: std::time::Duration = std::time::Duration::from_secs(300)
 /// saves it every [`ANN_MAINTENANCE`] when it changed and once more at shutdown, so the next
 /// start loads it instead of building it.
 async fn maintain_ann(discovery: Arc<Discovery>, stop: tokio_util::sync::CancellationToken) {
-    // One round: build if wanted, save if changed. False when the build failed.
+    // One round of upkeep off the runtime; false when the build failed.
     let round = |d: Arc<Discovery>, build: bool| async move {
-        let done = tokio::task::spawn_blocking(move || {
-            let built = if build { d.maintain_ann() } else { Ok(None) };
-            (built, d.save_ann())
-        })
-        .await;
-        let Ok((built, saved)) = done else {
-            tracing::error!("vector graph maintenance panicked");
-            return false;
-        };
-        match saved {
-            Ok(true) => tracing::info!("vector graph saved"),
-            Ok(false) => {}
-            Err(e) => tracing::error!(error = %e, "cannot save the vector graph"),
-        }
-        match built {
-            Ok(Some(r)) => {
-                tracing::info!(cards = r.cards, millis = r.millis, "vector graph built");
-                true
-            }
-            Ok(None) => true,
+        match tokio::task::spawn_blocking(move || d.ann_round(build)).await {
+            Ok(built) => built.is_ok(),
             Err(e) => {
-                tracing::error!(error = %e, "cannot build the vector graph");
+                tracing::error!(error = %e, "vector graph maintenance panicked");
                 false
             }
         }
@@ -730,6 +708,10 @@ async fn maintain_ann(discovery: Arc<Discovery>, stop: tokio_util::sync::Cancell
     round(discovery, false).await;
 }
 
+/// Joins the DHT through the seeds' advertised multiaddrs (their `/v1/node`), publishes where
+/// this node's API answers (`api`: its public URL, or its bound address unless that is a
+/// wildcard), then stores every live card this node holds in it and provides their terms (a
+/// node that joins knows its own records).
 async fn dht_join(state: AppState, seeds: Vec<String>, api: Option<String>) {
     let Some(dht) = state.dht().cloned() else {
         return;

@@ -101,19 +101,15 @@ impl Ann {
             multi: false,
         })
         .map_err(graph_err)?;
-        let ann = Self::wrap(graph, dim);
-        ann.reserve(capacity)?;
-        Ok(ann)
-    }
-
-    fn wrap(graph: usearch::Index, dim: usize) -> Self {
-        Self {
+        let ann = Self {
             graph,
             dim,
             free: Mutex::new(Self::contexts()),
             freed: Condvar::new(),
             dirty: std::sync::atomic::AtomicU64::new(0),
-        }
+        };
+        ann.reserve(capacity)?;
+        Ok(ann)
     }
 
     /// Search contexts: enough for every rayon worker to insert at once during a build.
@@ -151,7 +147,7 @@ impl Ann {
         self.graph.memory_usage()
     }
 
-    /// Changes since the graph was built, loaded or saved.
+    /// Changes since the graph was loaded or last saved (a new graph counts its inserts).
     pub fn changes(&self) -> u64 {
         self.dirty.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -223,8 +219,6 @@ impl Ann {
         // Room for growth, so the first inserts after a build do not reallocate the graph.
         let ann = Self::new(dim, capacity + capacity / 8)?;
         items.try_for_each(|(key, v)| ann.insert(key, v))?;
-        ann.dirty
-            .store(u64::MAX / 2, std::sync::atomic::Ordering::Relaxed);
         Ok(ann)
     }
 
@@ -237,18 +231,15 @@ impl Ann {
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let tmp_graph = dir.join(format!("{GRAPH}.tmp"));
-        let path_str = tmp_graph
-            .to_str()
-            .ok_or_else(|| AnnError::Graph("the data folder's path is not UTF-8".into()))?;
         let before = self.changes();
-        self.graph.save(path_str).map_err(graph_err)?;
+        self.graph.save(utf8(&tmp_graph)?).map_err(graph_err)?;
         let digest = sha256_file(&tmp_graph)?;
-        let mut side = format!(
+        let mut bytes = format!(
             "{MAGIC}\ndim {}\nmodel {model}\nsha256 {digest}\nkeys {}\n",
             self.dim,
             keys.len()
-        );
-        let mut bytes = std::mem::take(&mut side).into_bytes();
+        )
+        .into_bytes();
         for k in keys {
             bytes.extend_from_slice(&k.to_le_bytes());
         }
@@ -297,11 +288,8 @@ impl Ann {
                 graph_path.display()
             )));
         }
-        let path_str = graph_path
-            .to_str()
-            .ok_or_else(|| AnnError::Graph("the data folder's path is not UTF-8".into()))?;
         let ann = Self::new(dim, 0)?;
-        ann.graph.load(path_str).map_err(graph_err)?;
+        ann.graph.load(utf8(&graph_path)?).map_err(graph_err)?;
         if ann.graph.dimensions() != dim || ann.len() != keys.len() {
             return Err(AnnError::Stale(format!(
                 "the graph holds {} vectors of {} dimensions, its sidecar {} of {dim}",
@@ -312,7 +300,6 @@ impl Ann {
         }
         // Room for the contexts and for growth (a loaded graph is exactly full).
         ann.reserve(ann.len() + ann.len() / 8)?;
-        ann.dirty.store(0, std::sync::atomic::Ordering::Relaxed);
         Ok(Some((ann, keys)))
     }
 }
@@ -361,6 +348,12 @@ fn parse_sidecar(b: &[u8]) -> Result<(Header, Vec<u64>), AnnError> {
         .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunks")))
         .collect();
     Ok((Header { dim, model, sha256 }, keys))
+}
+
+/// The library takes paths as UTF-8 strings.
+fn utf8(path: &Path) -> Result<&str, AnnError> {
+    path.to_str()
+        .ok_or_else(|| AnnError::Graph(format!("{} is not a UTF-8 path", path.display())))
 }
 
 fn sha256_file(path: &Path) -> Result<String, AnnError> {

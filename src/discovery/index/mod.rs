@@ -602,11 +602,6 @@ impl Index {
         }
     }
 
-    /// True once the vectors live in the graph.
-    pub fn ann_active(&self) -> bool {
-        self.ann.is_some()
-    }
-
     /// The graph, when the vectors live in one.
     pub fn ann(&self) -> Option<&Ann> {
         self.ann.as_ref()
@@ -648,36 +643,34 @@ impl Index {
                 "the index already keeps its vectors in a graph".into(),
             ));
         }
-        let live: std::collections::HashSet<u64> = self.live().map(|(seq, _)| seq).collect();
+        // The live versions, as the graph will be keyed from now on.
+        let by_seq: HashMap<u64, u32> = self.live().map(|(seq, i)| (seq, i as u32)).collect();
         let mut removed = 0;
-        for key in saved.iter().filter(|k| !live.contains(k)) {
+        for key in saved.iter().filter(|k| !by_seq.contains_key(k)) {
             ann.remove(*key)?;
             removed += 1;
         }
         // Checked by content, not only by key: a key the graph holds with another vector (a
         // database restored from a backup reuses sequence numbers) is replaced too.
         let dim = self.dim;
-        let missing: Vec<(u64, usize)> = self
-            .live()
+        let row = |i: u32| &self.vectors[i as usize * dim..(i as usize + 1) * dim];
+        let missing: Vec<(u64, u32)> = by_seq
+            .par_iter()
+            .map(|(seq, i)| (*seq, *i))
             .filter(|(seq, i)| {
                 let mut held = vec![0i8; dim];
-                !ann.get(*seq, &mut held) || held[..] != self.vectors[i * dim..(i + 1) * dim]
+                !ann.get(*seq, &mut held) || held[..] != *row(*i)
             })
             .collect();
         for (seq, i) in &missing {
             ann.remove(*seq)?;
-            ann.add(*seq, &self.vectors[i * dim..(i + 1) * dim])?;
+            ann.add(*seq, row(*i))?;
         }
-        self.install(ann);
-        Ok((missing.len(), removed))
-    }
-
-    /// Uses `ann` (holding every live card) for the vectors from now on.
-    pub fn install(&mut self, ann: Ann) {
-        self.by_seq = self.live().map(|(seq, i)| (seq, i as u32)).collect();
+        self.by_seq = by_seq;
         self.vectors = Vec::new();
         self.sketches = Vec::new();
         self.ann = Some(ann);
+        Ok((missing.len(), removed))
     }
 
     /// The live cards' keys and rows (contiguous, `dim` each), copied to build a graph from

@@ -285,7 +285,7 @@ fn the_graph_finds_what_the_exact_scan_finds_and_follows_changes() {
     let (ann, keys) = graph_of(&idx);
     assert_eq!(ann.len(), n);
     assert_eq!(idx.attach_ann(ann, &keys).expect("attach"), (0, 0));
-    assert!(idx.ann_active() && !idx.wants_ann());
+    assert!(idx.ann().is_some() && !idx.wants_ann());
     assert!(
         idx.vectors.is_empty() && idx.sketches.is_empty(),
         "rows dropped"
