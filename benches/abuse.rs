@@ -26,8 +26,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -56,88 +54,6 @@ const P99_GOAL_MS: f64 = 50.0;
 const PAGE_BYTES: usize = 600_000_000;
 const HUGE_LENGTH: &str = "content-length: 10737418240";
 const ATTACKS: [&str; 4] = ["slow", "headers", "bodies", "page"];
-
-/// The node subprocess; killed when dropped (also on panic).
-struct NodeProc {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-    _home: tempfile::TempDir,
-}
-
-impl NodeProc {
-    fn start(bin: &str) -> Self {
-        let home = tempfile::tempdir().expect("temporary AGENTMESH_HOME");
-        let log = home.path().join("node.log");
-        let mut child = Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--json"])
-            .env("AGENTMESH_HOME", home.path())
-            .env("AGENTMESH_SYNC_INTERVAL", "1s")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut r = std::io::BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = std::io::BufRead::read_line(&mut r, &mut line);
-            let _ = tx.send(line);
-            let _ = std::io::copy(&mut r, &mut std::io::sink());
-        });
-        // The guard exists before the wait, so a node that never answers is still killed.
-        let (addr, _home) = (SocketAddr::from(([127, 0, 0, 1], 0)), home);
-        let mut node = NodeProc {
-            child,
-            addr,
-            log,
-            _home,
-        };
-        let line = rx.recv_timeout(Duration::from_secs(120));
-        let v: Value = serde_json::from_str(line.as_deref().unwrap_or("")).unwrap_or_default();
-        let url = v["url"].as_str().and_then(|u| u.strip_prefix("http://"));
-        let Some(addr) = url.and_then(|u| u.parse().ok()) else {
-            panic!(
-                "the node said {line:?}, not its URL; its log:\n{}",
-                node.log_tail()
-            )
-        };
-        node.addr = addr;
-        node
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
-    fn exited(&mut self) -> Option<String> {
-        self.child.try_wait().ok().flatten().map(|s| s.to_string())
-    }
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// VmRSS of `pid` in MB (0 once it is gone).
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:"));
-    kb.and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
 
 fn status_of(buf: &[u8]) -> Option<u16> {
     let code = buf.strip_prefix(b"HTTP/1.")?.get(2..5)?;
@@ -681,6 +597,9 @@ fn raise_fd_limit() {
     }
 }
 
+#[path = "common/node_proc.rs"]
+mod node_proc;
+use node_proc::{NodeProc, rss_mb};
 #[path = "common/stats.rs"]
 mod stats;
 fn main() {
@@ -712,7 +631,10 @@ fn main() {
         false => println!("{s}"),
     };
     let bin = bin.unwrap_or_else(|| env!("CARGO_BIN_EXE_agentmesh").to_string());
-    let (started, mut node) = (Instant::now(), NodeProc::start(&bin));
+    let (started, mut node) = (
+        Instant::now(),
+        NodeProc::start(&bin, &[("AGENTMESH_SYNC_INTERVAL", "1s")]),
+    );
     // The node keeps the open-file limit it was started with; only this process is raised.
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", node.pid()));
     let limits = limits.unwrap_or_default();

@@ -6,9 +6,11 @@
 //!
 //!     cargo bench --bench idle_rss
 //!     cargo bench --bench idle_rss -- --keep-free-memory    # as before the node released it
+//!     cargo bench --bench idle_rss -- --before OLD_BINARY   # and an older build, alternating
 //!
 //! Single process, so the stages add up: a stage's delta is what it added on top of the ones
-//! before it.
+//! before it. Then the release binary itself: `agentmesh serve` idle for 6 s, three starts (with
+//! `--before`, three of each binary, alternating).
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -42,6 +44,9 @@ fn reading(stage: &'static str) -> Row {
         anon: status_kb("RssAnon:"),
     }
 }
+
+#[path = "common/node_proc.rs"]
+mod node_proc;
 
 /// As the binary does (src/main.rs).
 fn release_free_memory() {
@@ -106,4 +111,41 @@ fn main() {
     }
     let _ = tx.send(());
     let _ = rt.block_on(node.task);
+    release_binary();
+}
+
+/// `agentmesh serve` idle for 6 s, `VmRSS` and `RssAnon`: this build's release binary and,
+/// with `--before PATH`, an older one, three starts each, alternating.
+fn release_binary() {
+    let args: Vec<String> = std::env::args().collect();
+    let mut bins = vec![("this build", env!("CARGO_BIN_EXE_agentmesh").to_string())];
+    if let Some(i) = args.iter().position(|a| a == "--before") {
+        let old = args
+            .get(i + 1)
+            .expect("--before needs the path of a binary");
+        bins.push(("--before", old.clone()));
+    }
+    println!();
+    println!(
+        "| `agentmesh serve`, idle 6 s | RSS | of it anonymous | of it transparent huge pages |"
+    );
+    println!("|---|---|---|---|");
+    for _ in 0..3 {
+        for (label, bin) in &bins {
+            let node = node_proc::NodeProc::start(bin, &[]);
+            assert!(
+                std::net::TcpStream::connect(node.addr).is_ok(),
+                "the node does not accept connections"
+            );
+            std::thread::sleep(Duration::from_secs(6));
+            let pid = node.pid();
+            let rss = node_proc::rss_mb(pid);
+            assert!(rss > 0.0, "the node exited; its log:\n{}", node.log_tail());
+            println!(
+                "| {label} | {rss:.1} MB | {:.1} MB | {:.1} MB |",
+                node_proc::proc_mb(pid, "status", "RssAnon:"),
+                node_proc::proc_mb(pid, "smaps_rollup", "AnonHugePages:"),
+            );
+        }
+    }
 }
