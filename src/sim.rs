@@ -82,6 +82,10 @@ pub struct SimReport {
     pub kbps_per_node: f64,
     /// Sync bytes sent during the run, per node per update.
     pub bytes_per_node_per_update: f64,
+    /// Push offers sent during the run, per update (every node offering to its peers).
+    pub offers_per_update: f64,
+    /// Records sent by push during the run, per update (one per node would be no duplicate).
+    pub records_per_update: f64,
     /// Updates some node still lacked at the end (must be 0).
     pub lost: usize,
     /// Registrations the chosen node refused (overload); not measured.
@@ -139,7 +143,8 @@ struct SimNode {
     dir: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), crate::node::NodeError>>>,
-    bytes: Arc<AtomicU64>,
+    /// What stopped incarnations of this node sent (their counters went with them).
+    sent_before: Arc<[AtomicU64; 3]>,
     node: Option<Arc<Federation>>,
 }
 
@@ -263,7 +268,7 @@ pub async fn run(
             url,
             dir,
             stop: Some(tx),
-            bytes: Arc::new(AtomicU64::new(0)),
+            sent_before: Arc::default(),
             node: Some(node.federation.clone()),
             task: Some(node.task),
         });
@@ -278,7 +283,7 @@ pub async fn run(
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let bytes_before: u64 = nodes.iter().map(fed_bytes).sum();
+    let before = total_sent(&nodes);
     let measure_start = Instant::now();
     let kill_at = cfg.updates / 4;
     let restart_at = cfg.updates * 3 / 5;
@@ -384,13 +389,13 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = measure_start.elapsed().as_secs_f64();
-    let bytes_after: u64 = nodes.iter().map(fed_bytes).sum();
+    let after = total_sent(&nodes);
     let mut report = summarize(
         &cfg,
         &registered,
         arrivals,
         healed_at,
-        (bytes_after - bytes_before) as f64,
+        std::array::from_fn(|i| (after[i] - before[i]) as f64),
         elapsed,
         started,
     );
@@ -428,20 +433,32 @@ async fn restart(
     Ok(())
 }
 
-fn fed_bytes(n: &SimNode) -> u64 {
-    n.node
-        .as_ref()
-        .map_or(0, |f| f.stats.bytes_sent.load(Ordering::Relaxed))
-        + n.bytes.load(Ordering::Relaxed)
+/// What a node's federation sent: body bytes, offers (push requests) and records pushed.
+fn fed_sent(f: &Federation) -> [u64; 3] {
+    [
+        f.stats.bytes_sent.load(Ordering::Relaxed),
+        f.stats.push_requests.load(Ordering::Relaxed),
+        f.stats.pushed_out.load(Ordering::Relaxed),
+    ]
+}
+
+/// [`fed_sent`] summed over every node and its stopped incarnations.
+fn total_sent(nodes: &[SimNode]) -> [u64; 3] {
+    let mut t = [0u64; 3];
+    for n in nodes {
+        let live = n.node.as_deref().map(fed_sent).unwrap_or_default();
+        for (i, v) in t.iter_mut().enumerate() {
+            *v += live[i] + n.sent_before[i].load(Ordering::Relaxed);
+        }
+    }
+    t
 }
 
 async fn stop_node(n: &mut SimNode) {
     if let Some(f) = &n.node {
-        // Keep the bytes it sent: its counters go with it.
-        n.bytes.fetch_add(
-            f.stats.bytes_sent.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
+        for (kept, v) in n.sent_before.iter().zip(fed_sent(f)) {
+            kept.fetch_add(v, Ordering::Relaxed);
+        }
     }
     n.node = None;
     if let Some(s) = n.stop.take() {
@@ -457,7 +474,7 @@ fn summarize(
     registered: &[(String, Instant, Vec<usize>, bool)],
     arrivals: &Arrivals,
     healed_at: Option<Instant>,
-    bytes: f64,
+    [bytes, offers, records]: [f64; 3],
     secs: f64,
     started: Instant,
 ) -> SimReport {
@@ -509,6 +526,8 @@ fn summarize(
         rounds_p50: p50 / (cfg.push_interval.as_secs_f64() * 1e3),
         kbps_per_node: bytes * 8.0 / 1e3 / secs / cfg.nodes as f64,
         bytes_per_node_per_update: bytes / cfg.nodes as f64 / cfg.updates.max(1) as f64,
+        offers_per_update: offers / cfg.updates.max(1) as f64,
+        records_per_update: records / cfg.updates.max(1) as f64,
         lost,
         refused: 0,
         heal_ms,
