@@ -114,6 +114,8 @@ pub struct ServeFileConfig {
     pub sync_interval: Option<String>,
     /// Peers per push round.
     pub fanout: Option<usize>,
+    /// Offer records by UDP datagram to peers that read them (`true`).
+    pub udp_offers: Option<bool>,
     /// Open connections at most (`4096`).
     pub max_connections: Option<usize>,
     /// A request head must arrive within this; idle connections close after it (`10s`).

@@ -46,6 +46,8 @@ pub struct SimConfig {
     pub push_interval: Duration,
     /// Peers kept per node.
     pub max_peers: usize,
+    /// Offer by UDP datagram (else over HTTP only).
+    pub udp_offers: bool,
 }
 
 /// One update's fate.
@@ -86,6 +88,10 @@ pub struct SimReport {
     pub offers_per_update: f64,
     /// Records sent by push during the run, per update (one per node would be no duplicate).
     pub records_per_update: f64,
+    /// Share of the offers made by UDP datagram.
+    pub datagram_share: f64,
+    /// Datagram offers per update that got no answer in time and went again over HTTP.
+    pub unanswered_per_update: f64,
     /// Updates some node still lacked at the end (must be 0).
     pub lost: usize,
     /// Registrations the chosen node refused (overload); not measured.
@@ -144,7 +150,7 @@ struct SimNode {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), crate::node::NodeError>>>,
     /// What stopped incarnations of this node sent (their counters went with them).
-    sent_before: Arc<[AtomicU64; 3]>,
+    sent_before: Arc<[AtomicU64; 5]>,
     node: Option<Arc<Federation>>,
 }
 
@@ -196,6 +202,7 @@ async fn start_node(
         http: Some(shared.http.clone()),
         net: Some(filter),
         on_accept: Some(hook),
+        gossip: cfg.udp_offers,
         ..FederationConfig::default()
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -433,18 +440,23 @@ async fn restart(
     Ok(())
 }
 
-/// What a node's federation sent: body bytes, offers (push requests) and records pushed.
-fn fed_sent(f: &Federation) -> [u64; 3] {
+/// What a node's federation sent: body bytes, offers, records pushed, offers by datagram, and
+/// datagram offers made again over HTTP for want of an answer.
+fn fed_sent(f: &Federation) -> [u64; 5] {
     [
         f.stats.bytes_sent.load(Ordering::Relaxed),
         f.stats.push_requests.load(Ordering::Relaxed),
         f.stats.pushed_out.load(Ordering::Relaxed),
+        f.gossip()
+            .map_or(0, |g| g.stats.offers.load(Ordering::Relaxed)),
+        f.gossip()
+            .map_or(0, |g| g.stats.fallbacks.load(Ordering::Relaxed)),
     ]
 }
 
 /// [`fed_sent`] summed over every node and its stopped incarnations.
-fn total_sent(nodes: &[SimNode]) -> [u64; 3] {
-    let mut t = [0u64; 3];
+fn total_sent(nodes: &[SimNode]) -> [u64; 5] {
+    let mut t = [0u64; 5];
     for n in nodes {
         let live = n.node.as_deref().map(fed_sent).unwrap_or_default();
         for (i, v) in t.iter_mut().enumerate() {
@@ -474,7 +486,7 @@ fn summarize(
     registered: &[(String, Instant, Vec<usize>, bool)],
     arrivals: &Arrivals,
     healed_at: Option<Instant>,
-    [bytes, offers, records]: [f64; 3],
+    [bytes, offers, records, by_datagram, unanswered]: [f64; 5],
     secs: f64,
     started: Instant,
 ) -> SimReport {
@@ -528,6 +540,12 @@ fn summarize(
         bytes_per_node_per_update: bytes / cfg.nodes as f64 / cfg.updates.max(1) as f64,
         offers_per_update: offers / cfg.updates.max(1) as f64,
         records_per_update: records / cfg.updates.max(1) as f64,
+        datagram_share: if offers > 0.0 {
+            by_datagram / offers
+        } else {
+            0.0
+        },
+        unanswered_per_update: unanswered / cfg.updates.max(1) as f64,
         lost,
         refused: 0,
         heal_ms,

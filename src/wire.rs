@@ -176,6 +176,10 @@ pub struct SyncPage {
     /// The node's highest sequence number (a progress bar's total).
     #[serde(default)]
     pub last_seq: Option<i64>,
+    /// The UDP port the node reads offer datagrams on, at its URL's host (docs/protocol.md §6,
+    /// "Offers by datagram"); absent when it reads none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gossip_udp: Option<u16>,
 }
 
 /// One record of a [`SyncPage`].
@@ -211,6 +215,10 @@ pub struct SyncInfo {
     pub pull_rounds: u64,
     /// Body bytes sent for sync.
     pub bytes_sent: u64,
+    /// Offers sent by UDP datagram.
+    pub offer_datagrams: u64,
+    /// Datagram offers that got no answer in time and went again over HTTP.
+    pub offers_unanswered: u64,
 }
 
 /// Gateway counters.
@@ -320,6 +328,9 @@ pub struct NodeInfo {
     pub search: String,
     /// Peers known.
     pub peers: u64,
+    /// The UDP port the node reads offer datagrams on (docs/protocol.md §6); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gossip_udp: Option<u16>,
     /// Relay tunnels open.
     pub tunnels: u64,
     /// Sync counters.

@@ -87,6 +87,10 @@ pub struct Args {
     /// Do not serve the web dashboard at /ui/ (the API and /v1/events stay).
     #[arg(long, env = "AGENTMESH_NO_UI")]
     pub no_ui: bool,
+    /// Offer records to peers over HTTP only: do not read or send offer datagrams on UDP
+    /// at the listen port.
+    #[arg(long, env = "AGENTMESH_NO_UDP_OFFERS")]
+    pub no_udp_offers: bool,
     /// A seed node to bootstrap from (repeatable).
     #[arg(
         long = "seed",
@@ -481,6 +485,7 @@ fn federation_config(
         anyhow::ensure!((1..=64).contains(&n), "fanout must be 1–64");
         f.fanout = n;
     }
+    f.gossip = !(args.no_udp_offers || file.udp_offers == Some(false));
     // The first pull from a seed shows a progress bar on a terminal.
     if !f.seeds.is_empty() && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         let bar = indicatif::ProgressBar::new(0).with_style(

@@ -42,6 +42,9 @@ pub struct Args {
     /// Peers each node keeps.
     #[arg(long, default_value_t = 16)]
     pub max_peers: usize,
+    /// Offer over HTTP only, not by UDP datagram (to compare).
+    #[arg(long)]
+    pub no_udp_offers: bool,
     /// Write the convergence plot here (SVG; replication mode).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
@@ -94,6 +97,7 @@ pub(super) fn run_cmd(ctx: &Ctx, args: Args) -> anyhow::Result<Outcome> {
         sync_interval: args.sync_interval,
         push_interval: args.push_interval,
         max_peers: args.max_peers.max(args.fanout),
+        udp_offers: !args.no_udp_offers,
     };
     if args.mode == Mode::Dht {
         return run_dht(ctx, &args, cfg);

@@ -22,6 +22,7 @@
 //! no peer can forge or roll back a card; a peer that serves an invalid record gets a
 //! `bad_signature` trust event against its node ID and is backed off. Trust never travels.
 
+pub mod gossip;
 pub mod sync;
 
 use std::collections::HashMap;
@@ -87,6 +88,9 @@ pub struct FederationConfig {
     pub on_accept: Option<AcceptHook>,
     /// Bootstrap progress (a terminal progress bar in `serve`).
     pub on_progress: Option<ProgressHook>,
+    /// Offer by UDP datagram to peers that read them (on the HTTP listener's port; see
+    /// [`gossip`]), HTTP otherwise.
+    pub gossip: bool,
 }
 
 impl std::fmt::Debug for FederationConfig {
@@ -114,6 +118,7 @@ impl Default for FederationConfig {
             net: None,
             on_accept: None,
             on_progress: None,
+            gossip: true,
         }
     }
 }
@@ -238,6 +243,12 @@ pub struct Peer {
     pub seed: bool,
     /// The node IDs of the peers it listed when last asked (at most [`MAX_KNOWS`]).
     pub knows: Vec<String>,
+    /// Where it reads offer datagrams, as its last sync page said (`None`: offered by HTTP).
+    pub gossip: Option<std::net::SocketAddr>,
+    /// Datagram offers in a row it did not answer.
+    pub gossip_misses: u32,
+    /// Offered by HTTP only until then (its datagrams went unanswered).
+    pub gossip_off_until: Option<Instant>,
 }
 
 /// Most of a peer's own peers kept and shown per peer (`PeerView::knows`).
@@ -308,7 +319,16 @@ pub struct Federation {
     seen: Mutex<HashMap<String, (i64, String)>>,
     /// Sync counters.
     pub stats: FedStats,
+    /// The offer datagram socket, once bound.
+    gossip: std::sync::OnceLock<Arc<gossip::Gossip>>,
+    /// Digests this node asked a peer for, and when ([`Federation::wants`]).
+    asked: Mutex<HashMap<crate::wire::Digest, Instant>>,
 }
+
+/// How long a wanted record is waited for before another peer's offer of it is wanted too.
+const WANT_HOLD: Duration = Duration::from_millis(500);
+/// Wanted digests remembered at most.
+const MAX_ASKED: usize = 8192;
 
 impl std::fmt::Debug for Federation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -355,6 +375,58 @@ impl Federation {
             queue: Mutex::new(std::collections::VecDeque::new()),
             seen: Mutex::new(HashMap::new()),
             stats: FedStats::default(),
+            gossip: std::sync::OnceLock::new(),
+            asked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reads offer datagrams on `g` from now on (once; later calls are ignored).
+    pub fn set_gossip(&self, g: Arc<gossip::Gossip>) {
+        let _ = self.gossip.set(g);
+    }
+
+    /// The offer datagram socket, if bound.
+    pub fn gossip(&self) -> Option<&Arc<gossip::Gossip>> {
+        self.gossip.get()
+    }
+
+    /// The UDP port offer datagrams are read on, if any (told to peers in sync pages).
+    pub fn gossip_port(&self) -> Option<u16> {
+        self.gossip.get().map(|g| g.port())
+    }
+
+    /// Notes where `node_id` reads offer datagrams (from its sync page), unless its datagrams
+    /// went unanswered lately.
+    fn set_peer_gossip(&self, node_id: &str, addr: Option<std::net::SocketAddr>) {
+        if let Some(p) = lock(&self.peers).get_mut(node_id)
+            && p.gossip_off_until.is_none_or(|t| Instant::now() >= t)
+        {
+            p.gossip_off_until = None;
+            p.gossip = addr;
+        }
+    }
+
+    /// `node_id` answered a datagram offer.
+    fn gossip_answered(&self, node_id: &str) {
+        if let Some(p) = lock(&self.peers).get_mut(node_id) {
+            p.gossip_misses = 0;
+        }
+    }
+
+    /// `node_id` left a datagram offer unanswered: after [`gossip::MAX_MISSES`] in a row it is
+    /// offered to over HTTP for [`gossip::GOSSIP_OFF`].
+    fn gossip_missed(&self, node_id: &str) {
+        if let Some(p) = lock(&self.peers).get_mut(node_id) {
+            p.gossip_misses += 1;
+            if p.gossip_misses >= gossip::MAX_MISSES {
+                tracing::debug!(
+                    peer = p.url,
+                    "offer datagrams unanswered; offering over HTTP"
+                );
+                p.gossip = None;
+                p.gossip_misses = 0;
+                p.gossip_off_until = Some(Instant::now() + gossip::GOSSIP_OFF);
+            }
         }
     }
 
@@ -393,6 +465,37 @@ impl Federation {
             let mine = s.get(..sig_prefix.len()).unwrap_or(s);
             (issued_at, sig_prefix) <= (*t, mine)
         })
+    }
+
+    /// Which of `offer`'s digests this node wants: those it does not hold and has not asked
+    /// another peer for within [`WANT_HOLD`] (while that record is on its way, a second copy
+    /// would only cost a signed push and a verification; past the hold, the next offer of it
+    /// is wanted again in case the first push failed).
+    pub fn wants(&self, offer: &[crate::wire::Digest]) -> Vec<u32> {
+        let now = Instant::now();
+        let mut asked = lock(&self.asked);
+        if asked.len() >= MAX_ASKED {
+            asked.retain(|_, t| now.duration_since(*t) < WANT_HOLD);
+            if asked.len() >= MAX_ASKED {
+                asked.clear();
+            }
+        }
+        let mut want = Vec::new();
+        for (i, (id, at, sig)) in (0u32..).zip(offer) {
+            if self.knows_digest(id, *at, sig) {
+                continue;
+            }
+            let key = (id.clone(), *at, sig.clone());
+            if asked
+                .get(&key)
+                .is_some_and(|t| now.duration_since(*t) < WANT_HOLD)
+            {
+                continue;
+            }
+            asked.insert(key, now);
+            want.push(i);
+        }
+        want
     }
 
     /// A new version was accepted: remember it, tell the observer and queue it for push.
@@ -524,6 +627,9 @@ impl Federation {
                 backoff_until: None,
                 seed,
                 knows: Vec::new(),
+                gossip: None,
+                gossip_misses: 0,
+                gossip_off_until: None,
             },
         );
         true
@@ -549,6 +655,9 @@ impl Federation {
                     backoff_until: None,
                     seed: r.seed,
                     knows: Vec::new(),
+                    gossip: None,
+                    gossip_misses: 0,
+                    gossip_off_until: None,
                 },
             );
         }
@@ -643,9 +752,15 @@ impl Federation {
         batch
     }
 
-    /// The node ID the node at `url` answers with.
-    pub async fn check_node(&self, url: &str) -> Result<String, PeerError> {
-        sync::node_id_at(self, url).await
+    /// The node ID the node at `url` answers with, and the UDP port it reads offer datagrams
+    /// on (if it said).
+    pub async fn check_node(&self, url: &str) -> Result<(String, Option<u16>), PeerError> {
+        sync::node_at(self, url).await
+    }
+
+    /// Notes that peer `node_id` at `url` reads offer datagrams on UDP `port`.
+    pub async fn learn_gossip(&self, node_id: &str, url: &str, port: Option<u16>) {
+        sync::learn_gossip(self, node_id, url, port).await;
     }
 
     /// The persisted form of a known peer.

@@ -143,7 +143,12 @@ pub async fn run(state: impl Host, stop: CancellationToken) {
         let state = state.clone();
         async move { push_round(&state).await }
     });
-    tokio::join!(pulls, pushes);
+    let datagrams = async {
+        if let Some(g) = fed.gossip() {
+            g.clone().serve(state.clone(), stop.clone()).await;
+        }
+    };
+    tokio::join!(pulls, pushes, datagrams);
 }
 
 /// Runs `round` every `period` (the first at once; a late tick waits a whole period rather
@@ -212,7 +217,11 @@ async fn get_as<T: DeserializeOwned>(
 /// Asks `url` who it is, with a fresh challenge it must sign: the answer is an ID the
 /// responder proved it holds the key of (so no server can pose as another node and have its
 /// bad records charged to that node).
-pub(super) async fn node_id_at(fed: &Federation, url: &str) -> Result<String, PeerError> {
+/// Also returns the UDP port the node reads offer datagrams on, if it said.
+pub(super) async fn node_at(
+    fed: &Federation,
+    url: &str,
+) -> Result<(String, Option<u16>), PeerError> {
     let challenge = crate::encoding::b64url(&crate::encoding::random_bytes::<16>());
     let info: NodeInfo = get_as(
         fed,
@@ -241,7 +250,16 @@ pub(super) async fn node_id_at(fed: &Federation, url: &str) -> Result<String, Pe
         sig,
     )
     .map_err(|e| unproven(e.to_string()))?;
-    Ok(info.node_id)
+    Ok((info.node_id, info.gossip_udp))
+}
+
+/// Notes where `node_id` at `url` reads offer datagrams, if it said so and this node sends
+/// them.
+pub(super) async fn learn_gossip(fed: &Federation, node_id: &str, url: &str, port: Option<u16>) {
+    if let (Some(_), Some(port)) = (fed.gossip(), port) {
+        let addr = gossip_addr(url, port).await;
+        fed.set_peer_gossip(node_id, addr);
+    }
 }
 
 /// Adds candidate peers after checking each URL answers as the node ID it is listed with.
@@ -254,15 +272,16 @@ async fn try_peers(state: &impl Host, candidates: Vec<PeerView>) {
         if fed.peer_count() >= fed.config.max_peers {
             break;
         }
-        match node_id_at(fed, &c.url).await {
-            Ok(id) if id == c.node_id => {
+        match node_at(fed, &c.url).await {
+            Ok((id, port)) if id == c.node_id => {
                 if fed.add_peer(&id, &c.url, false) {
+                    learn_gossip(fed, &id, &c.url, port).await;
                     persist(state, fed.peer(&id).map(|p| p.row()), &id).await;
                     // Links go both ways: pushes reach a node only from peers that know it.
                     let _ = announce_to(fed, &c.url).await;
                 }
             }
-            Ok(other) => tracing::debug!(
+            Ok((other, _)) => tracing::debug!(
                 url = c.url,
                 claimed = c.node_id,
                 answered = other,
@@ -303,8 +322,8 @@ async fn bootstrap(state: &impl Host, first: bool) {
         if known && !first {
             continue;
         }
-        let id = match node_id_at(&fed, seed).await {
-            Ok(id) => id,
+        let (id, port) = match node_at(&fed, seed).await {
+            Ok(found) => found,
             Err(e) => {
                 tracing::warn!(seed, error = %e, "seed unreachable; will retry");
                 continue;
@@ -314,6 +333,7 @@ async fn bootstrap(state: &impl Host, first: bool) {
             continue;
         }
         fed.add_peer(&id, seed, true);
+        learn_gossip(&fed, &id, seed, port).await;
         persist(state, fed.peer(&id).map(|p| p.row()), &id).await;
         match announce_to(&fed, seed).await {
             Ok(peers) => try_peers(state, peers).await,
@@ -408,6 +428,13 @@ async fn pull_pages(
             persist(state, fed.failed(&peer.node_id), &peer.node_id).await;
             return ("wrong_node", got);
         }
+        if fed.gossip().is_some() && peer.gossip.map(|a| a.port()) != page.gossip_udp {
+            let addr = match page.gossip_udp {
+                Some(port) => gossip_addr(&peer.url, port).await,
+                None => None,
+            };
+            fed.set_peer_gossip(&peer.node_id, addr);
+        }
         let last = page.records.last().map_or(cursor, |r| r.seq);
         let n = page.records.len();
         let merged = merge(state, page.records.into_iter().map(|r| r.card).collect()).await;
@@ -466,7 +493,7 @@ pub const DIGEST_SIG_CHARS: usize = 16;
 
 /// The digest a push offers for a record: `[agent_id, issued_at, signature prefix]`. Queued
 /// records were verified when they were accepted, so they have the shape.
-fn digest(envelope: &Value) -> Digest {
+pub(super) fn digest(envelope: &Value) -> Digest {
     let (id, at, sig) = crate::card::version_of(envelope).unwrap_or_default();
     (
         id.to_string(),
@@ -503,8 +530,23 @@ async fn send_push(
     read_capped_as(res, MAX_PEER_ANSWER).await
 }
 
-/// Offers `batch` to `peer` by digest, then sends the records it wants; returns how many went.
-async fn offer_and_send(
+/// Sends `records` to `peer` in a push this node signs.
+pub(super) async fn send_records(
+    fed: &Federation,
+    peer: &Peer,
+    records: Vec<Value>,
+) -> Result<(), PeerError> {
+    let push = SyncPush {
+        from: fed.node_id().to_string(),
+        records,
+        offer: Vec::new(),
+    };
+    send_push(fed, peer, &push).await.map(|_| ())
+}
+
+/// Offers `batch` to `peer` by digest over HTTP, then sends the records it wants; returns how
+/// many went.
+pub(super) async fn offer_over_http(
     fed: &Federation,
     peer: &Peer,
     batch: Vec<Value>,
@@ -524,13 +566,41 @@ async fn offer_and_send(
         return Ok(0);
     }
     let n = records.len();
-    let push = SyncPush {
-        from: offer.from,
-        records,
-        offer: Vec::new(),
-    };
-    send_push(fed, peer, &push).await?;
+    send_records(fed, peer, records).await?;
     Ok(n)
+}
+
+/// Offers `batch` to `peer`: by datagram when it reads them (the records it wants go when its
+/// answer comes; returns 0), over HTTP otherwise.
+async fn offer_and_send(
+    fed: &Federation,
+    peer: &Peer,
+    batch: Vec<Value>,
+) -> Result<usize, PeerError> {
+    let batch = match (fed.gossip(), peer.gossip) {
+        (Some(g), Some(addr)) => match g.offer(fed, peer, addr, batch).await {
+            Ok(()) => return Ok(0),
+            Err(batch) => batch,
+        },
+        _ => batch,
+    };
+    offer_over_http(fed, peer, batch).await
+}
+
+/// Where the node at `url` reads offer datagrams: its host (resolved, within 2 s) and `port`.
+async fn gossip_addr(url: &str, port: u16) -> Option<std::net::SocketAddr> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Some((ip, port).into());
+    }
+    let found = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        tokio::net::lookup_host((host, port)),
+    )
+    .await;
+    found.ok()?.ok()?.next()
 }
 
 /// One push round: the queued records to `fanout` random usable peers, offered by digest.

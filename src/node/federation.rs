@@ -80,6 +80,7 @@ pub async fn sync(
         next,
         more: page.more,
         last_seq: Some(last_seq),
+        gossip_udp: state.federation().gossip_port(),
     })
     .map_err(ApiError::internal)?;
     let fed = state.federation();
@@ -140,12 +141,10 @@ pub async fn push(
         ));
     }
     let fed = state.federation();
-    let want: Vec<usize> = push
-        .offer
-        .iter()
-        .enumerate()
-        .filter(|(_, (id, at, sig))| !fed.knows_digest(id, *at, sig))
-        .map(|(i, _)| i)
+    let want: Vec<usize> = fed
+        .wants(&push.offer)
+        .into_iter()
+        .map(|i| i as usize)
         .collect();
     let merged = crate::federation::sync::merge(&state, push.records).await;
     fed.stats
@@ -214,7 +213,7 @@ pub async fn announce(
     if ann.node_id == fed.node_id() {
         return Err(ApiError::bad_field("node_id", "is this node's own ID"));
     }
-    let answered = fed
+    let (answered, gossip_udp) = fed
         .check_node(&ann.url)
         .await
         .map_err(|e| ApiError::bad_field("url", format!("{} does not answer: {e}", ann.url)))?;
@@ -227,6 +226,7 @@ pub async fn announce(
     let peers = fed.peer_views();
     if fed.add_announced_peer(&ann.node_id, &ann.url) {
         tracing::info!(peer = ann.node_id, url = ann.url, "peer announced itself");
+        fed.learn_gossip(&ann.node_id, &ann.url, gossip_udp).await;
         if let Some(row) = fed.peer_row(&ann.node_id) {
             state.store().put_peer(row).await?;
         }

@@ -116,6 +116,7 @@ pub async fn node_info(
             scanning: p.scanning,
         }
     });
+    let gossip = state.federation().gossip();
     Ok(Json(NodeInfo {
         dht,
         rerank,
@@ -129,6 +130,7 @@ pub async fn node_info(
         model: state.discovery().model_id().to_string(),
         search: state.discovery().search_kind().to_string(),
         peers: snap.peers,
+        gossip_udp: state.federation().gossip_port(),
         tunnels: snap.tunnels,
         sync: SyncInfo {
             pulled: load(&fed.pulled),
@@ -138,6 +140,8 @@ pub async fn node_info(
             rejected: load(&fed.rejected),
             pull_rounds: load(&fed.pull_rounds),
             bytes_sent: load(&fed.bytes_sent),
+            offer_datagrams: gossip.map_or(0, |g| load(&g.stats.offers)),
+            offers_unanswered: gossip.map_or(0, |g| load(&g.stats.fallbacks)),
         },
         gateway: GatewayInfo {
             responses_unchecked: state.gateway().responses_unchecked(),

@@ -897,6 +897,16 @@ impl Node {
                     .refuse_until(crate::encoding::now_unix() - 1);
             }
         }
+        if config.federation.gossip {
+            match crate::federation::gossip::Gossip::bind(addr).await {
+                Ok(g) => state.federation().set_gossip(Arc::new(g)),
+                Err(e) => tracing::warn!(
+                    %addr,
+                    error = %e,
+                    "cannot read offer datagrams on UDP; offering to peers over HTTP"
+                ),
+            }
+        }
         let verifier_state = state.clone();
         let federation = state.federation().clone();
         let stop_trust = tokio_util::sync::CancellationToken::new();

@@ -487,3 +487,98 @@ async fn a_server_cannot_pose_as_a_node_it_holds_no_key_for() {
     let (_, peers) = get(&format!("{}/v1/peers", node.url)).await;
     assert_eq!(peers["peers"].as_array().map(Vec::len), Some(0), "{peers}");
 }
+
+#[tokio::test]
+async fn offers_go_by_datagram_and_hostile_datagrams_change_nothing() {
+    use agentmesh::federation::gossip::{Datagram, Kind, MAGIC, check, link_key, parse, seal};
+    let a = fed_node(vec![], |_| {}).await;
+    let b = fed_node(vec![a.url.clone()], |_| {}).await;
+    let (_, info) = get(&format!("{}/v1/node", a.url)).await;
+    let addr: std::net::SocketAddr = a.url.trim_start_matches("http://").parse().expect("addr");
+    assert_eq!(
+        info["gossip_udp"].as_u64(),
+        Some(u64::from(addr.port())),
+        "datagrams are read on the API's port"
+    );
+    // Garbage first: none of it is answered, none of it stops the node.
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("udp");
+    let stranger = Identity::generate();
+    let key = link_key(&stranger, &a.node_id).expect("key");
+    let offer = |id: u64| Datagram {
+        k: Kind::Offer,
+        from: stranger.id().to_string(),
+        to: a.node_id.clone(),
+        id,
+        at: now_unix(),
+        offer: vec![(
+            "did:key:z6MkUnknown".into(),
+            now_unix(),
+            "0123456789abcdef".into(),
+        )],
+        want: Vec::new(),
+    };
+    let mut tampered = seal(&key, &offer(1)).expect("seal");
+    let last = tampered.len() - 2;
+    tampered[last] ^= 1;
+    let mut stale = offer(2);
+    stale.at -= 3600;
+    let mut elsewhere = offer(3);
+    elsewhere.to = b.node_id.clone();
+    let hostile: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        [MAGIC.as_slice(), &[0u8; 32], b"{\"k\":\"offer\"}"].concat(),
+        [MAGIC.as_slice(), &[0u8; 32], &[b'['; 1100]].concat(),
+        vec![0xff; 1400],
+        tampered,
+        seal(&key, &stale).expect("seal"),
+        seal(&key, &elsewhere).expect("seal"),
+        seal(&[9u8; 32], &offer(4)).expect("seal"),
+    ];
+    for d in &hostile {
+        sock.send_to(d, addr).await.expect("send");
+    }
+    // A valid offer from a node that is not even a peer is answered (offers need no peering;
+    // the MAC proves who sent it): the unknown version is wanted.
+    sock.send_to(&seal(&key, &offer(5)).expect("seal"), addr)
+        .await
+        .expect("send");
+    let mut buf = vec![0u8; 2048];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(10), sock.recv_from(&mut buf))
+        .await
+        .expect("an answer within 10 s")
+        .expect("recv");
+    let answer = parse(&buf[..n]).expect("a datagram");
+    check(&key, &buf[..n]).expect("sealed under the link key");
+    assert_eq!(
+        (
+            answer.k,
+            answer.id,
+            answer.want.as_slice(),
+            answer.from.as_str()
+        ),
+        (Kind::Want, 5, [0u32].as_slice(), a.node_id.as_str()),
+        "only the valid offer is answered"
+    );
+    // Between the two nodes, offers went by datagram and every one was answered.
+    let agent = Identity::generate();
+    let card = envelope(&agent, now_unix(), |_| {});
+    assert_eq!(post(&b, &card).await.0, 201);
+    let sig = card["manifest_signature"]
+        .as_str()
+        .expect("sig")
+        .to_string();
+    let only_a = [&a];
+    eventually("a holds the card registered at b", || {
+        all_have(&only_a, agent.id(), &sig)
+    })
+    .await;
+    let (_, info) = get(&format!("{}/v1/node", b.url)).await;
+    assert!(
+        info["sync"]["offer_datagrams"].as_u64() >= Some(1),
+        "{info}"
+    );
+    assert_eq!(info["sync"]["offers_unanswered"], 0, "{info}");
+}

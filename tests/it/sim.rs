@@ -23,6 +23,7 @@ async fn a_small_federation_with_faults_loses_nothing() {
         sync_interval: Duration::from_millis(500),
         push_interval: Duration::from_millis(20),
         max_peers: 16,
+        udp_offers: true,
     };
     let report = run(cfg, dir.path().to_path_buf(), |_| {})
         .await
@@ -34,6 +35,8 @@ async fn a_small_federation_with_faults_loses_nothing() {
         "updates were made during the split"
     );
     assert!(report.kbps_per_node > 0.0);
+    // Offers went by datagram (the dropped ones, and those to killed nodes, again by HTTP).
+    assert!(report.datagram_share > 0.5, "{report:?}");
     let plot = svg(&report);
     assert!(plot.starts_with("<svg") && plot.contains("polyline"));
 }

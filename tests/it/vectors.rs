@@ -457,3 +457,22 @@ fn dht_lsh_stream_buckets_probes_and_keys() {
         assert_eq!(key.as_ref(), s(k, "key").as_bytes(), "{k}");
     }
 }
+
+#[test]
+fn offer_datagram_link_key_and_seal() {
+    // The values were checked with libsodium (crypto_sign_ed25519_*_to_curve25519,
+    // crypto_scalarmult) and Python's hmac, independently of this implementation.
+    use agentmesh::federation::gossip::{Datagram, check, link_key, parse, seal};
+    let v = vectors();
+    let g = &v["offer_datagram"];
+    let (a, b) = (identity(&v, "a"), identity(&v, "b"));
+    let key = link_key(&a, b.id()).expect("link key");
+    let hex = |bytes: &[u8]| bytes.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert_eq!(key, link_key(&b, a.id()).expect("the other end"));
+    let d: Datagram = serde_json::from_value(g["datagram"].clone()).expect("datagram");
+    let sealed = seal(&key, &d).expect("seal");
+    assert_eq!(hex(&key), s(g, "link_key_hex"));
+    assert_eq!(hex(&sealed), s(g, "sealed_hex"));
+    assert_eq!(parse(&sealed).expect("parse"), d);
+    check(&key, &sealed).expect("MAC");
+}

@@ -54,6 +54,7 @@ SECTIONS = {
     "rfc9421_directory": "test_rfc9421_directory",
     "web_bot_auth": "test_web_bot_auth",
     "dht": "not SDK: node-to-node DHT keys and buckets (tests/it/vectors.rs)",
+    "offer_datagram": "not SDK: node-to-node offer datagrams (tests/it/vectors.rs)",
 }
 
 
