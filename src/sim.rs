@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -150,7 +150,7 @@ struct SimNode {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), crate::node::NodeError>>>,
     /// What stopped incarnations of this node sent (their counters went with them).
-    sent_before: Arc<[AtomicU64; 5]>,
+    sent_before: [u64; 5],
     node: Option<Arc<Federation>>,
 }
 
@@ -275,7 +275,7 @@ pub async fn run(
             url,
             dir,
             stop: Some(tx),
-            sent_before: Arc::default(),
+            sent_before: [0; 5],
             node: Some(node.federation.clone()),
             task: Some(node.task),
         });
@@ -460,7 +460,7 @@ fn total_sent(nodes: &[SimNode]) -> [u64; 5] {
     for n in nodes {
         let live = n.node.as_deref().map(fed_sent).unwrap_or_default();
         for (i, v) in t.iter_mut().enumerate() {
-            *v += live[i] + n.sent_before[i].load(Ordering::Relaxed);
+            *v += live[i] + n.sent_before[i];
         }
     }
     t
@@ -468,8 +468,8 @@ fn total_sent(nodes: &[SimNode]) -> [u64; 5] {
 
 async fn stop_node(n: &mut SimNode) {
     if let Some(f) = &n.node {
-        for (kept, v) in n.sent_before.iter().zip(fed_sent(f)) {
-            kept.fetch_add(v, Ordering::Relaxed);
+        for (kept, v) in n.sent_before.iter_mut().zip(fed_sent(f)) {
+            *kept += v;
         }
     }
     n.node = None;

@@ -203,14 +203,8 @@ struct Pending {
 pub struct GossipStats {
     /// Offers sent by datagram.
     pub offers: AtomicU64,
-    /// Offers answered by datagram.
-    pub answered: AtomicU64,
     /// Offers made again over HTTP after no answer.
     pub fallbacks: AtomicU64,
-    /// Datagrams refused (malformed, stale, bad MAC, not for this node).
-    pub refused: AtomicU64,
-    /// Answers that came after their offer went over HTTP.
-    pub late: AtomicU64,
 }
 
 /// This node's datagram socket and the offers awaiting answers.
@@ -354,7 +348,6 @@ impl Gossip {
                 r = self.socket.recv_from(&mut buf) => {
                     let Ok((n, from)) = r else { continue };
                     if let Err(e) = self.handle(&state, &buf[..n], from).await {
-                        self.stats.refused.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(%from, error = %e, "datagram refused");
                     }
                 }
@@ -377,8 +370,8 @@ impl Gossip {
         if (d.at - now).abs() > MAX_AGE {
             return Err(GossipError::Stale(d.at));
         }
-        let known = fed.peer(&d.from).is_some();
-        check(&self.key(&fed.me, &d.from, known)?, bytes)?;
+        let key = self.key(&fed.me, &d.from, fed.peer(&d.from).is_some())?;
+        check(&key, bytes)?;
         match d.k {
             Kind::Offer => {
                 let want = fed.wants(&d.offer);
@@ -393,7 +386,6 @@ impl Gossip {
                     offer: Vec::new(),
                     want,
                 };
-                let key = self.key(&fed.me, &answer.to, true)?;
                 let bytes = seal(&key, &answer)?;
                 fed.count(&fed.stats.bytes_sent, bytes.len());
                 if let Err(e) = self.socket.send_to(&bytes, src).await {
@@ -401,15 +393,18 @@ impl Gossip {
                 }
             }
             Kind::Want => {
-                let Some(p) = lock(&self.pending).remove(&d.id) else {
-                    // Answered late, after the offer went over HTTP.
-                    self.stats.late.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
+                let taken = {
+                    let mut pending = lock(&self.pending);
+                    // Checked before it is taken: a peer that answers another peer's offer
+                    // (IDs are sequential) must not cancel it.
+                    if pending.get(&d.id).is_some_and(|p| p.peer.node_id != d.from) {
+                        return Err(GossipError::NotMine(d.from));
+                    }
+                    pending.remove(&d.id)
                 };
-                if p.peer.node_id != d.from {
-                    return Err(GossipError::NotMine(d.from));
-                }
-                self.stats.answered.fetch_add(1, Ordering::Relaxed);
+                let Some(p) = taken else {
+                    return Ok(()); // answered late, after the offer went over HTTP
+                };
                 fed.gossip_answered(&d.from);
                 let records: Vec<Value> = d
                     .want
@@ -433,15 +428,10 @@ impl Gossip {
 
     /// Offers unanswered for [`ANSWER_WAIT`]: counted against their peers and made over HTTP.
     fn expire(&self, state: &impl Host) {
-        let late: Vec<Pending> = {
-            let mut pending = lock(&self.pending);
-            let ids: Vec<u64> = pending
-                .iter()
-                .filter(|(_, p)| p.sent.elapsed() >= ANSWER_WAIT)
-                .map(|(id, _)| *id)
-                .collect();
-            ids.iter().filter_map(|id| pending.remove(id)).collect()
-        };
+        let late: Vec<Pending> = lock(&self.pending)
+            .extract_if(|_, p| p.sent.elapsed() >= ANSWER_WAIT)
+            .map(|(_, p)| p)
+            .collect();
         for p in late {
             self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
             let fed = state.federation().clone();

@@ -243,7 +243,8 @@ pub struct Peer {
     pub seed: bool,
     /// The node IDs of the peers it listed when last asked (at most [`MAX_KNOWS`]).
     pub knows: Vec<String>,
-    /// Where it reads offer datagrams, as its last sync page said (`None`: offered by HTTP).
+    /// Where it reads offer datagrams, as it last said (`/v1/node` when it was added, then
+    /// each sync page; `None`: offered by HTTP).
     pub gossip: Option<std::net::SocketAddr>,
     /// Datagram offers in a row it did not answer.
     pub gossip_misses: u32,

@@ -253,13 +253,17 @@ pub(super) async fn node_at(
     Ok((info.node_id, info.gossip_udp))
 }
 
-/// Notes where `node_id` at `url` reads offer datagrams, if it said so and this node sends
-/// them.
+/// Notes where `node_id` at `url` reads offer datagrams (`port`; `None`: it reads none), if
+/// this node sends them.
 pub(super) async fn learn_gossip(fed: &Federation, node_id: &str, url: &str, port: Option<u16>) {
-    if let (Some(_), Some(port)) = (fed.gossip(), port) {
-        let addr = gossip_addr(url, port).await;
-        fed.set_peer_gossip(node_id, addr);
+    if fed.gossip().is_none() {
+        return;
     }
+    let addr = match port {
+        Some(port) => gossip_addr(url, port).await,
+        None => None,
+    };
+    fed.set_peer_gossip(node_id, addr);
 }
 
 /// Adds candidate peers after checking each URL answers as the node ID it is listed with.
@@ -428,12 +432,13 @@ async fn pull_pages(
             persist(state, fed.failed(&peer.node_id), &peer.node_id).await;
             return ("wrong_node", got);
         }
-        if fed.gossip().is_some() && peer.gossip.map(|a| a.port()) != page.gossip_udp {
-            let addr = match page.gossip_udp {
-                Some(port) => gossip_addr(&peer.url, port).await,
-                None => None,
-            };
-            fed.set_peer_gossip(&peer.node_id, addr);
+        // Only when it changed, and not for a peer offered to over HTTP for a while.
+        if peer.gossip.map(|a| a.port()) != page.gossip_udp
+            && peer
+                .gossip_off_until
+                .is_none_or(|t| std::time::Instant::now() >= t)
+        {
+            learn_gossip(&fed, &peer.node_id, &peer.url, page.gossip_udp).await;
         }
         let last = page.records.last().map_or(cursor, |r| r.seq);
         let n = page.records.len();

@@ -130,7 +130,7 @@ pub async fn node_info(
         model: state.discovery().model_id().to_string(),
         search: state.discovery().search_kind().to_string(),
         peers: snap.peers,
-        gossip_udp: state.federation().gossip_port(),
+        gossip_udp: gossip.map(|g| g.port()),
         tunnels: snap.tunnels,
         sync: SyncInfo {
             pulled: load(&fed.pulled),
