@@ -326,6 +326,9 @@ pub struct NodeInfo {
     /// How discovery searches its index: `scan` (every card, exactly), `prefilter` (sign
     /// sketches, then exactly) or `graph` (an HNSW graph, then exactly).
     pub search: String,
+    /// Cards indexed but not yet inserted into the graph (searched exactly meanwhile; the
+    /// graph catches up in the background).
+    pub graph_pending: u64,
     /// Peers known.
     pub peers: u64,
     /// The UDP port the node reads offer datagrams on (docs/protocol.md §6); absent when none.

@@ -218,6 +218,8 @@ pub struct Discovery {
     ann_dir: Option<std::path::PathBuf>,
     /// Woken when a registration makes the index large enough for a graph.
     ann_wanted: tokio::sync::Notify,
+    /// Woken when a card waits in the graph's tail (see [`Discovery::drain_graph`]).
+    graph_tail: tokio::sync::Notify,
     /// Zeroed lexical score arrays, reused by searches (at most [`LEX_BUFFERS`] kept).
     lex_buffers: std::sync::Mutex<Vec<Vec<f32>>>,
 }
@@ -225,12 +227,45 @@ pub struct Discovery {
 /// Lexical score arrays kept for reuse: one per search running at once on a small machine.
 const LEX_BUFFERS: usize = 8;
 
+/// Cards inserted into the vector graph per batch: ~0.1 s of one core at 100k cards, so the
+/// index is taken briefly and often, and a shutdown waits for at most one batch.
+pub const GRAPH_BATCH: usize = 256;
+
+/// The threads that build and insert into the vector graph: as many as the global pool's, at
+/// a lower scheduling priority (nice 10, on Linux), so a burst of registrations is answered
+/// first and the graph catches up with the CPU left over. The global pool stays for searches.
+fn graph_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(rayon::current_num_threads())
+            .thread_name(|i| format!("graph-{i}"))
+            .start_handler(|_| lower_priority())
+            .build()
+            // Only fails if the OS refuses threads; the global pool is the fallback.
+            .unwrap_or_else(|_| {
+                rayon::ThreadPoolBuilder::new()
+                    .build()
+                    .expect("a rayon pool")
+            })
+    })
+}
+
+/// Lowers the calling thread's scheduling priority (Linux keeps a nice value per thread, and
+/// `setpriority` given a thread ID sets that thread's alone).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+        tracing::debug!(error = %e, "cannot lower the graph threads' priority");
+    }
+}
+
 /// What [`Discovery::maintain_ann`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AnnReport {
     /// A graph was loaded from disk (true) or built from the vectors (false).
     pub loaded: bool,
-    /// Cards inserted into a loaded graph that lacked them (changed since it was saved).
+    /// Cards a loaded graph lacked (changed since it was saved), queued for insertion.
     pub inserted: usize,
     /// Versions removed from a loaded graph (revoked or replaced since it was saved).
     pub removed: usize,
@@ -293,6 +328,7 @@ impl Discovery {
             rerank: None,
             ann_dir: None,
             ann_wanted: tokio::sync::Notify::new(),
+            graph_tail: tokio::sync::Notify::new(),
             lex_buffers: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -369,13 +405,15 @@ impl Discovery {
             Some(s) => s,
             None => {
                 let (keys, rows) = self.index.read().expect("index lock").snapshot();
-                let ann = Ann::build(
-                    dim,
-                    keys.par_iter()
-                        .copied()
-                        .zip(rows.par_chunks_exact(dim.max(1))),
-                    keys.len(),
-                )?;
+                let ann = graph_pool().install(|| {
+                    Ann::build(
+                        dim,
+                        keys.par_iter()
+                            .copied()
+                            .zip(rows.par_chunks_exact(dim.max(1))),
+                        keys.len(),
+                    )
+                })?;
                 (ann, keys)
             }
         };
@@ -393,11 +431,57 @@ impl Discovery {
         }))
     }
 
-    /// One round of graph upkeep, logged: [`Discovery::maintain_ann`] when `build`, then
-    /// [`Discovery::save_ann`] (so a graph built anew is on disk at once and a crash does not
-    /// cost the next start a rebuild). Returns what the build did. Blocking.
+    /// Resolves when cards wait in the graph's tail (see [`Discovery::drain_graph`]).
+    pub async fn graph_tail(&self) {
+        self.graph_tail.notified().await;
+    }
+
+    /// Cards indexed but not yet in the vector graph (searched exactly meanwhile).
+    pub fn graph_pending(&self) -> usize {
+        self.index.read().expect("index lock").graph_pending()
+    }
+
+    /// Moves the cards waiting in the graph's tail into the graph, [`GRAPH_BATCH`] at a time
+    /// on low-priority threads, until none wait or `stop` says so; then takes out versions no
+    /// longer live. Registrations and searches go on meanwhile (the index is held only to
+    /// take and hand back each batch). Returns the cards inserted. Blocking; the graph's only
+    /// writer, so callers run it from one task, as [`Discovery::ann_round`] is.
+    pub fn drain_graph(&self, stop: &dyn Fn() -> bool) -> Result<usize, index::ann::AnnError> {
+        let mut inserted = 0;
+        while !stop() {
+            let Some(work) = self
+                .index
+                .write()
+                .expect("index lock")
+                .take_graph_work(GRAPH_BATCH)?
+            else {
+                break;
+            };
+            if let Err(e) = graph_pool().install(|| work.run()) {
+                self.index
+                    .write()
+                    .expect("index lock")
+                    .graph_work_failed(work);
+                return Err(e);
+            }
+            self.index
+                .write()
+                .expect("index lock")
+                .graph_work_done(&work);
+            inserted += work.inserts();
+        }
+        Ok(inserted)
+    }
+
+    /// One round of graph upkeep, logged: [`Discovery::maintain_ann`] when `build`, the tail
+    /// drained into the graph, then [`Discovery::save_ann`] (so a graph built anew is on disk
+    /// at once and a crash does not cost the next start a rebuild). Returns what the build
+    /// did. Blocking.
     pub fn ann_round(&self, build: bool) -> Result<Option<AnnReport>, index::ann::AnnError> {
         let built = if build { self.maintain_ann() } else { Ok(None) };
+        if build && let Err(e) = self.drain_graph(&|| false) {
+            tracing::error!(error = %e, "cannot insert into the vector graph");
+        }
         match self.save_ann() {
             Ok(true) => tracing::info!("vector graph saved"),
             Ok(false) => {}
@@ -421,16 +505,20 @@ impl Discovery {
 
     /// Saves the vector graph to the graph folder if it changed since it was built, loaded or
     /// last saved. True when it was written. Blocking (about a second per million cards);
-    /// registrations wait meanwhile, searches do not.
+    /// registrations and searches go on meanwhile. Run only where the graph's inserter runs
+    /// ([`Discovery::ann_round`]): the keys saved are those in the graph between two batches.
     pub fn save_ann(&self) -> Result<bool, index::ann::AnnError> {
         let Some(dir) = &self.ann_dir else {
             return Ok(false);
         };
-        let idx = self.index.read().expect("index lock");
-        let Some(ann) = idx.ann().filter(|a| a.changes() > 0) else {
-            return Ok(false);
+        let (ann, keys) = {
+            let idx = self.index.read().expect("index lock");
+            let Some(ann) = idx.ann().filter(|a| a.changes() > 0) else {
+                return Ok(false);
+            };
+            (ann.clone(), idx.ann_keys())
         };
-        ann.save(dir, self.model_id(), &idx.ann_keys())?;
+        ann.save(dir, self.model_id(), &keys)?;
         Ok(true)
     }
 
@@ -558,6 +646,8 @@ impl Discovery {
         idx.upsert(meta, &p.vector, &p.doc.lexical_text);
         if idx.wants_ann() {
             self.ann_wanted.notify_one();
+        } else if idx.graph_pending() > 0 {
+            self.graph_tail.notify_one();
         }
         if let Some(r) = &self.rerank {
             r.forget(&key);

@@ -129,6 +129,7 @@ pub async fn node_info(
         indexed: snap.indexed,
         model: state.discovery().model_id().to_string(),
         search: state.discovery().search_kind().to_string(),
+        graph_pending: state.discovery().graph_pending() as u64,
         peers: snap.peers,
         gossip_udp: gossip.map(|g| g.port()),
         tunnels: snap.tunnels,

@@ -679,8 +679,9 @@ const ANN_MAINTENANCE: std::time::Duration = std::time::Duration::from_secs(300)
 
 /// Builds the vector graph once the index grows large enough (woken by the registration that
 /// makes it so; after a failed build only the next tick retries, not every registration),
-/// saves it every [`ANN_MAINTENANCE`] when it changed and once more at shutdown, so the next
-/// start loads it instead of building it.
+/// inserts the cards registered since into it in the background, saves it every
+/// [`ANN_MAINTENANCE`] when it changed and once more at shutdown, so the next start loads it
+/// instead of building it. The only task that changes the graph.
 async fn maintain_ann(discovery: Arc<Discovery>, stop: tokio_util::sync::CancellationToken) {
     // One round of upkeep off the runtime; false when the build failed.
     let round = |d: Arc<Discovery>, build: bool| async move {
@@ -702,6 +703,19 @@ async fn maintain_ann(discovery: Arc<Discovery>, stop: tokio_util::sync::Cancell
             // Registrations made the index large enough: build now, not at the next tick.
             () = discovery.ann_wanted(), if healthy => {
                 healthy = round(discovery.clone(), true).await;
+            }
+            // Cards wait in the graph's tail: insert them (a batch at a time, so a shutdown
+            // waits for one batch at most).
+            () = discovery.graph_tail() => {
+                let (d, stop) = (discovery.clone(), stop.clone());
+                let drained =
+                    tokio::task::spawn_blocking(move || d.drain_graph(&|| stop.is_cancelled()))
+                        .await;
+                match drained {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "cannot insert into the vector graph"),
+                    Err(e) => tracing::error!(error = %e, "vector graph inserter panicked"),
+                }
             }
         }
     }

@@ -174,9 +174,9 @@ fn bar(score: f64, width: usize) -> String {
 fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let t = Theme::of(app);
     // The text's width: room for the re-rank progress too when the node shows one.
-    let text_w = match app.info.as_ref().and_then(|i| i.rerank.as_ref()) {
-        Some(_) => 64,
-        None => 44,
+    let text_w = match &app.info {
+        Some(i) if i.rerank.is_some() || i.graph_pending > 0 => 64,
+        _ => 44,
     };
     let spark_w = area.width.saturating_sub(text_w).min(62);
     let [text, spark] =
@@ -211,6 +211,13 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
                 counts.push(Span::styled(
                     format!("  re-rank {}/{}", r.ready, i.indexed),
                     if done { t.dim() } else { t.good() },
+                ));
+            }
+            // Cards the vector graph has yet to take in (a registration burst).
+            if i.graph_pending > 0 {
+                counts.push(Span::styled(
+                    format!("  graph +{}", i.graph_pending),
+                    t.good(),
                 ));
             }
             lines.push(Line::from(counts));

@@ -81,6 +81,19 @@ async fn the_index_moves_into_a_graph_that_is_kept_saved_and_loaded() {
         ids[0].id()
     );
     assert_eq!(node_info(&node.url).await["indexed"], 3);
+    // The new version reached the graph in the background (found meanwhile in its tail).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node_info(&node.url).await["graph_pending"] != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the graph did not take the new version"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        first(home.path(), &node.url, "cover letter for a job application"),
+        ids[0].id()
+    );
 
     // A clean stop saves the graph; the next start uses it at once.
     assert!(node.terminate().success());

@@ -332,3 +332,15 @@ fn rerank_progress_in_the_header() {
     let text = render_text(&a, 100, 24);
     assert!(text.contains("re-rank 1234/2000"), "{text}");
 }
+
+/// Cards waiting for the vector graph show in the header until the graph has caught up.
+#[test]
+fn graph_backlog_in_the_header() {
+    assert!(!render_text(&app(), 100, 24).contains("graph +"));
+    let mut a = App::new("http://127.0.0.1:7070", true);
+    let mut i = info(100);
+    i.graph_pending = 4321;
+    a.apply(i, Duration::ZERO, NOW);
+    let text = render_text(&a, 100, 24);
+    assert!(text.contains("graph +4321"), "{text}");
+}

@@ -162,12 +162,21 @@ impl Ann {
         self.graph.contains(key)
     }
 
-    /// Inserts `v` under `key`, growing the graph when full. Callers serialise inserts with
-    /// everything else that changes the graph (growing it must not race another insert), except
-    /// [`Ann::build`]'s parallel inserts into a graph reserved up front.
-    pub fn add(&self, key: u64, v: &[i8]) -> Result<(), AnnError> {
-        if self.graph.size() + 1 > self.graph.capacity() {
-            self.reserve(self.graph.capacity() * 2)?;
+    /// Makes room for `more` inserts, doubling the graph's room when it grows. Growing must
+    /// not race anything else using the graph, searches included: callers hold it exclusively.
+    pub fn reserve_for(&self, more: usize) -> Result<(), AnnError> {
+        let need = self.graph.size() + more;
+        if need > self.graph.capacity() {
+            self.reserve(need.max(self.graph.capacity() * 2))?;
+        }
+        Ok(())
+    }
+
+    /// Inserts `v` under `key` into room reserved beforehand ([`Ann::reserve_for`]). Inserts
+    /// may run in parallel with each other and with searches.
+    pub fn insert_reserved(&self, key: u64, v: &[i8]) -> Result<(), AnnError> {
+        if self.graph.size() >= self.graph.capacity() {
+            return Err(AnnError::Graph("no room reserved for an insert".into()));
         }
         self.insert(key, v)
     }

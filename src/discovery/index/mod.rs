@@ -13,11 +13,20 @@
 //! the graph for the nearest cards that pass the filters, adds the best lexical matches and an
 //! exact-ID match, and rescores them all exactly. The index's own rows and sketches are then
 //! dropped (the graph keeps the int8 vectors), so a million cards fit in a few hundred MB.
+//!
+//! Inserting into the graph costs a few hundred microseconds of CPU a card, several times
+//! what the rest of a registration costs, so registrations never wait for it: a card indexed
+//! while there is a graph goes to the *tail* (its vector in a plain row, searched exactly
+//! beside the graph), and a background inserter moves the tail into the graph in batches
+//! ([`Index::take_graph_work`], [`Index::graph_work_done`]). The inserter is the graph's only
+//! writer; an old version replaced or revoked is only marked (`stale`) for it to remove,
+//! and the search skips keys that are no longer live.
 
 pub mod ann;
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -227,14 +236,109 @@ pub struct Index {
     ann_min: usize,
     ann_candidates: usize,
     /// The graph, once the index is large enough (`vectors` and `sketches` are empty then).
-    ann: Option<Ann>,
-    /// Slot of each version in the graph (keys are sequence numbers).
+    ann: Option<Arc<Ann>>,
+    /// Live versions waiting to be inserted into the graph, searched exactly meanwhile.
+    tail: Tail,
+    /// Versions in the graph that are no longer live, for the inserter to remove.
+    stale: Vec<u64>,
+    /// Slot of each live version, in the graph or its tail (keys are sequence numbers).
     by_seq: HashMap<u64, u32>,
     free: Vec<u32>,
     by_key: HashMap<[u8; 32], u32>,
     interned: HashMap<String, u32>,
     /// The lexical index over the same slots.
     pub lexical: Lexical,
+}
+
+/// Cards indexed since the graph last caught up: their versions and int8 rows, in arrival
+/// order except where a removal swapped the last one in.
+#[derive(Debug, Default)]
+struct Tail {
+    slots: Vec<u32>,
+    seqs: Vec<u64>,
+    rows: Vec<i8>,
+    /// Position of each slot in the three lists.
+    pos: HashMap<u32, u32>,
+}
+
+impl Tail {
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn push(&mut self, slot: u32, seq: u64, row: &[i8]) {
+        self.pos.insert(slot, self.slots.len() as u32);
+        self.slots.push(slot);
+        self.seqs.push(seq);
+        self.rows.extend_from_slice(row);
+    }
+
+    /// Takes `slot` out, returning the version it held there.
+    fn remove(&mut self, slot: u32, dim: usize) -> Option<u64> {
+        let p = self.pos.remove(&slot)? as usize;
+        let last = self.slots.len() - 1;
+        let seq = self.seqs[p];
+        if p != last {
+            self.rows.copy_within(last * dim..(last + 1) * dim, p * dim);
+            self.pos.insert(self.slots[last], p as u32);
+        }
+        self.slots.swap_remove(p);
+        self.seqs.swap_remove(p);
+        self.rows.truncate(last * dim);
+        Some(seq)
+    }
+
+    /// The version `slot` holds here, if any.
+    fn seq_of(&self, slot: u32) -> Option<u64> {
+        self.pos.get(&slot).map(|p| self.seqs[*p as usize])
+    }
+
+    fn row(&self, slot: u32, dim: usize) -> Option<&[i8]> {
+        let p = *self.pos.get(&slot)? as usize;
+        Some(&self.rows[p * dim..(p + 1) * dim])
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * 4
+            + self.seqs.capacity() * 8
+            + self.rows.capacity()
+            + self.pos.capacity() * (std::mem::size_of::<(u32, u32)>() + 1)
+    }
+}
+
+/// One batch of graph upkeep taken from the index by [`Index::take_graph_work`]: run it with
+/// [`GraphWork::run`] without holding the index, then hand it back to
+/// [`Index::graph_work_done`].
+#[derive(Debug)]
+pub struct GraphWork {
+    ann: Arc<Ann>,
+    dim: usize,
+    /// Keys to take out of the graph.
+    remove: Vec<u64>,
+    /// (key, slot) to insert, with their rows in `rows`.
+    insert: Vec<(u64, u32)>,
+    rows: Vec<i8>,
+}
+
+impl GraphWork {
+    /// Cards this batch inserts.
+    pub fn inserts(&self) -> usize {
+        self.insert.len()
+    }
+
+    /// Removes and inserts into the graph, the inserts in parallel on the current rayon pool.
+    /// Searches may run meanwhile; nothing else may change the graph.
+    pub fn run(&self) -> Result<(), AnnError> {
+        for key in &self.remove {
+            self.ann.remove(*key)?;
+        }
+        self.insert
+            .par_iter()
+            .zip(self.rows.par_chunks_exact(self.dim.max(1)))
+            // A key already there was inserted by a batch that failed part way.
+            .filter(|((key, _), _)| !self.ann.contains(*key))
+            .try_for_each(|((key, _), row)| self.ann.insert_reserved(*key, row))
+    }
 }
 
 /// Weight of local trust in a query's score: `TRUST_WEIGHT · (trust − 0.5)`, so an agent of
@@ -282,6 +386,14 @@ fn hamming_rows(query: &[u64], rows: &[u64], out: &mut [u16]) {
     }
 }
 
+/// Keeps the `k` highest dot products of `v` (in no order).
+fn keep_best(v: &mut Vec<(i32, u32)>, k: usize) {
+    if v.len() > k && k > 0 {
+        v.select_nth_unstable_by(k - 1, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    }
+    v.truncate(k);
+}
+
 impl Index {
     /// An empty index for vectors of `dim`.
     pub fn new(dim: usize) -> Self {
@@ -299,6 +411,8 @@ impl Index {
             ann_min: ANN_MIN,
             ann_candidates: ANN_CANDIDATES,
             ann: None,
+            tail: Tail::default(),
+            stale: Vec::new(),
             by_seq: HashMap::new(),
             free: Vec::new(),
             by_key: HashMap::new(),
@@ -368,17 +482,12 @@ impl Index {
             }
         };
         let i = slot as usize;
-        if let Some(ann) = &self.ann {
+        if self.ann.is_some() {
+            // The graph is the inserter's to change: the new version waits in the tail.
             if let Some(old) = self.meta[i].as_ref().map(|m| m.seq as u64) {
-                self.by_seq.remove(&old);
-                if let Err(e) = ann.remove(old) {
-                    tracing::warn!(error = %e, "vector graph: could not remove a replaced card");
-                }
+                self.retire(slot, old);
             }
-            if let Err(e) = ann.add(meta.seq as u64, &v.q) {
-                // Out of memory growing the graph: the card stays findable by its words.
-                tracing::warn!(error = %e, "vector graph: could not insert a card");
-            }
+            self.tail.push(slot, meta.seq as u64, &v.q);
             self.by_seq.insert(meta.seq as u64, slot);
         } else {
             self.vectors[i * self.dim..(i + 1) * self.dim].copy_from_slice(&v.q);
@@ -411,17 +520,73 @@ impl Index {
     /// Removes `key`'s card (revoked); keeps its slot for reuse.
     pub fn remove(&mut self, key: &[u8; 32]) {
         if let Some(slot) = self.by_key.remove(key) {
-            if let (Some(ann), Some(m)) = (&self.ann, &self.meta[slot as usize]) {
-                self.by_seq.remove(&(m.seq as u64));
-                if let Err(e) = ann.remove(m.seq as u64) {
-                    tracing::warn!(error = %e, "vector graph: could not remove a card");
-                }
+            if let (true, Some(seq)) = (
+                self.ann.is_some(),
+                self.meta[slot as usize].as_ref().map(|m| m.seq as u64),
+            ) {
+                self.retire(slot, seq);
             }
             self.meta[slot as usize] = None;
             self.expires[slot as usize] = i64::MIN;
             self.trust[slot as usize] = 0.5;
             self.lexical.clear(slot);
             self.free.push(slot);
+        }
+    }
+
+    /// Version `seq` of `slot` is no longer live: out of the tail if it waits there, else
+    /// marked for the inserter to take out of the graph.
+    fn retire(&mut self, slot: u32, seq: u64) {
+        self.by_seq.remove(&seq);
+        if self.tail.remove(slot, self.dim).is_none() {
+            self.stale.push(seq);
+        }
+    }
+
+    /// Cards waiting for the graph (searched exactly meanwhile).
+    pub fn graph_pending(&self) -> usize {
+        self.tail.len()
+    }
+
+    /// The next batch of graph upkeep: every stale key and up to `max` of the tail's cards
+    /// (copied; they stay searchable in the tail until [`Index::graph_work_done`]). Grows the
+    /// graph first if the batch would not fit: callers hold the index exclusively, so no
+    /// search runs meanwhile. `None` when there is nothing to do.
+    pub fn take_graph_work(&mut self, max: usize) -> Result<Option<GraphWork>, AnnError> {
+        let Some(ann) = self.ann.clone() else {
+            return Ok(None);
+        };
+        let n = self.tail.len().min(max);
+        if n == 0 && self.stale.is_empty() {
+            return Ok(None);
+        }
+        ann.reserve_for(n)?;
+        Ok(Some(GraphWork {
+            ann,
+            dim: self.dim,
+            remove: std::mem::take(&mut self.stale),
+            insert: (0..n)
+                .map(|p| (self.tail.seqs[p], self.tail.slots[p]))
+                .collect(),
+            rows: self.tail.rows[..n * self.dim].to_vec(),
+        }))
+    }
+
+    /// `work` failed part way: its removals are kept for the next batch (removing twice does
+    /// nothing), and its inserts stay in the tail.
+    pub fn graph_work_failed(&mut self, work: GraphWork) {
+        self.stale.extend(work.remove);
+    }
+
+    /// Takes what `work` inserted out of the tail. A card replaced or revoked while the batch
+    /// ran left a version in the graph that is no longer live: it is marked stale.
+    pub fn graph_work_done(&mut self, work: &GraphWork) {
+        for (seq, slot) in &work.insert {
+            if self.tail.seq_of(*slot) == Some(*seq) {
+                self.tail.remove(*slot, self.dim);
+            } else {
+                self.stale.push(*seq);
+            }
         }
     }
 
@@ -603,7 +768,7 @@ impl Index {
     }
 
     /// The graph, when the vectors live in one.
-    pub fn ann(&self) -> Option<&Ann> {
+    pub fn ann(&self) -> Option<&Arc<Ann>> {
         self.ann.as_ref()
     }
 
@@ -636,7 +801,7 @@ impl Index {
 
     /// Moves the vectors into `ann`, a graph saved or built earlier holding `saved` keys:
     /// versions no longer live are removed from it, live ones it lacks (or holds with another
-    /// vector) are inserted. Returns how many were (inserted, removed).
+    /// vector) go to the tail for the inserter. Returns how many were (queued, removed).
     pub fn attach_ann(&mut self, ann: Ann, saved: &[u64]) -> Result<(usize, usize), AnnError> {
         if self.ann.is_some() {
             return Err(AnnError::Graph(
@@ -662,14 +827,17 @@ impl Index {
                 !ann.get(*seq, &mut held) || held[..] != *row(*i)
             })
             .collect();
+        let mut tail = Tail::default();
         for (seq, i) in &missing {
             ann.remove(*seq)?;
-            ann.add(*seq, row(*i))?;
+            tail.push(*i, *seq, row(*i));
         }
+        self.tail = tail;
+        self.stale.clear();
         self.by_seq = by_seq;
         self.vectors = Vec::new();
         self.sketches = Vec::new();
-        self.ann = Some(ann);
+        self.ann = Some(Arc::new(ann));
         Ok((missing.len(), removed))
     }
 
@@ -686,9 +854,15 @@ impl Index {
         (live.into_iter().map(|(k, _)| k).collect(), rows)
     }
 
-    /// Every key in the graph (for saving it).
+    /// Every key in the graph (for saving it): the live versions not waiting in the tail, and
+    /// the stale ones not yet removed. Exact only while no [`GraphWork`] is running.
     pub fn ann_keys(&self) -> Vec<u64> {
-        self.by_seq.keys().copied().collect()
+        self.by_seq
+            .iter()
+            .filter(|(seq, slot)| self.tail.seq_of(**slot) != Some(**seq))
+            .map(|(seq, _)| *seq)
+            .chain(self.stale.iter().copied())
+            .collect()
     }
 
     /// Slots allocated (live cards plus free slots).
@@ -801,6 +975,7 @@ impl Index {
             .iter()
             .filter_map(|key| self.by_seq.get(key).copied())
             .collect();
+        self.tail_candidates(l, &mut slots);
         self.more_candidates(
             l.lexical,
             l.matched,
@@ -808,13 +983,17 @@ impl Index {
             |i| self.passes(i, l.filter),
             &mut slots,
         );
-        let mut row = vec![0i8; self.dim];
+        let mut held = vec![0i8; self.dim];
         let mut scored: Vec<Scored> = slots
             .into_iter()
             .filter_map(|slot| {
                 let seq = self.meta.get(slot as usize)?.as_ref()?.seq as u64;
-                ann.get(seq, &mut row).then(|| {
-                    let dot = dot_i8(&l.query.q, &row);
+                let row = match self.tail.row(slot, self.dim) {
+                    Some(r) => Some(r),
+                    None => ann.get(seq, &mut held).then_some(&held[..]),
+                };
+                row.map(|row| {
+                    let dot = dot_i8(&l.query.q, row);
                     self.score(
                         slot as usize,
                         dot,
@@ -829,6 +1008,40 @@ impl Index {
         scored.sort_unstable();
         scored.truncate(l.k);
         scored
+    }
+
+    /// Adds the tail's cards nearest to the query that pass the filter, as many as the
+    /// graph gives (found by an exact scan of the tail's rows).
+    fn tail_candidates(&self, l: &Lookup<'_>, out: &mut Vec<u32>) {
+        let n = self.tail.len();
+        if n == 0 {
+            return;
+        }
+        let want = l.k.max(self.ann_candidates);
+        let scan = |start: usize, end: usize| {
+            let mut dots = vec![0i32; end - start];
+            dots_i8(
+                &l.query.q,
+                &self.tail.rows[start * self.dim..end * self.dim],
+                &mut dots,
+            );
+            let mut best: Vec<(i32, u32)> = (start..end)
+                .map(|p| (dots[p - start], self.tail.slots[p]))
+                .filter(|(_, slot)| self.passes(*slot as usize, l.filter))
+                .collect();
+            keep_best(&mut best, want);
+            best
+        };
+        let mut best: Vec<(i32, u32)> = if n >= 2 * CHUNK {
+            (0..n.div_ceil(CHUNK))
+                .into_par_iter()
+                .flat_map_iter(|c| scan(c * CHUNK, ((c + 1) * CHUNK).min(n)))
+                .collect()
+        } else {
+            scan(0, n)
+        };
+        keep_best(&mut best, want);
+        out.extend(best.into_iter().map(|(_, slot)| slot));
     }
 
     /// Filter-only listing: trust, then recency, best first.
@@ -870,7 +1083,9 @@ impl Index {
                 "vectors",
                 self.vectors.capacity()
                     + self.sketches.capacity() * 8
-                    + self.ann.as_ref().map_or(0, Ann::memory_bytes)
+                    + self.ann.as_ref().map_or(0, |a| a.memory_bytes())
+                    + self.tail.heap_bytes()
+                    + self.stale.capacity() * 8
                     + self.by_seq.capacity() * (size_of::<(u64, u32)>() + 1),
             ),
             (
@@ -905,7 +1120,9 @@ impl Index {
         let metas: usize = self.meta.iter().flatten().map(|m| m.labels.len() * 4).sum();
         self.vectors.capacity()
             + self.sketches.capacity() * 8
-            + self.ann.as_ref().map_or(0, Ann::memory_bytes)
+            + self.ann.as_ref().map_or(0, |a| a.memory_bytes())
+            + self.tail.heap_bytes()
+            + self.stale.capacity() * 8
             + self.by_seq.capacity() * (size_of::<(u64, u32)>() + 1)
             + self.scales.capacity() * 4
             + self.expires.capacity() * 8

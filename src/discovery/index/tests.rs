@@ -276,6 +276,17 @@ fn graph_of(idx: &Index) -> (Ann, Vec<u64>) {
     (ann, keys)
 }
 
+/// Moves the tail into the graph as the node's inserter does, in batches of `batch`.
+fn drain(idx: &mut Index, batch: usize) -> usize {
+    let mut inserted = 0;
+    while let Some(work) = idx.take_graph_work(batch).expect("work") {
+        work.run().expect("run");
+        idx.graph_work_done(&work);
+        inserted += work.inserts();
+    }
+    inserted
+}
+
 #[test]
 fn the_graph_finds_what_the_exact_scan_finds_and_follows_changes() {
     let (dim, n) = (64, 3000);
@@ -314,6 +325,11 @@ fn the_graph_finds_what_the_exact_scan_finds_and_follows_changes() {
         tags: vec![42],
         ..Filter::default()
     };
+    // Found while it waits in the tail, and after it moved into the graph.
+    assert_eq!(idx.graph_pending(), 1);
+    assert_eq!(top(&idx, &vecs[0], &tagged, 10), vec![11]);
+    assert_eq!(drain(&mut idx, 256), 1);
+    assert_eq!(idx.graph_pending(), 0);
     assert_eq!(top(&idx, &vecs[0], &tagged, 10), vec![11]);
 
     // Lexical and pinned candidates are rescored even when far from the query.
@@ -332,29 +348,94 @@ fn the_graph_finds_what_the_exact_scan_finds_and_follows_changes() {
         vec![1234, 2999]
     );
 
-    // A new version replaces the old vector; a revoked card leaves the graph.
+    // A new version replaces the old vector; a revoked card leaves the graph. Both hold
+    // while the change waits for the inserter and once it is done.
     idx.upsert(numbered(3, 6000, &[]), &Quantized::new(&vecs[100]), "w3");
     assert_eq!(idx.seq_of(&idx.keys[3].clone()), Some(6000));
-    let near_100 = top(&idx, &vecs[100], &f, 2);
-    assert!(
-        near_100.contains(&3) && near_100.contains(&100),
-        "{near_100:?}"
-    );
-    assert_ne!(
-        top(&idx, &vecs[3], &f, 1),
-        vec![3],
-        "the old vector is gone"
-    );
     let key9 = idx.keys[9];
     idx.remove(&key9);
-    assert!(!top(&idx, &vecs[9], &f, 10).contains(&9));
+    for drained in [false, true] {
+        if drained {
+            drain(&mut idx, 256);
+        }
+        let near_100 = top(&idx, &vecs[100], &f, 2);
+        assert!(
+            near_100.contains(&3) && near_100.contains(&100),
+            "{near_100:?} (drained: {drained})"
+        );
+        assert_ne!(
+            top(&idx, &vecs[3], &f, 1),
+            vec![3],
+            "the old vector is gone (drained: {drained})"
+        );
+        assert!(!top(&idx, &vecs[9], &f, 10).contains(&9));
+    }
     let ann = idx.ann().expect("graph");
     assert_eq!(ann.len(), n - 1);
     assert!(!ann.contains(10) && ann.contains(6000));
     // A new card reuses the freed slot and is found.
     idx.upsert(numbered(5000, 7000, &[]), &Quantized::new(&vecs[9]), "new");
     assert_eq!(top(&idx, &vecs[9], &f, 1), vec![9]);
+    drain(&mut idx, 256);
+    assert_eq!(top(&idx, &vecs[9], &f, 1), vec![9]);
     assert_eq!(idx.ann().expect("graph").len(), n);
+    assert_eq!(idx.ann_keys().len(), n, "the keys saved are the graph's");
+}
+
+/// Registrations while a batch is being inserted: a card replaced or revoked mid-batch leaves
+/// no live trace of its old version, a card replaced twice keeps only the newest, and the
+/// keys a save would write are exactly the graph's.
+#[test]
+fn changes_during_a_graph_batch_are_not_lost_or_resurrected() {
+    let (dim, n) = (32, 600);
+    let (mut idx, vecs) = random_index(n, dim);
+    let f = Filter::default();
+    let (ann, keys) = graph_of(&idx);
+    idx.attach_ann(ann, &keys).expect("attach");
+    // Cards 0..40 get new versions (into the tail).
+    for i in 0..40 {
+        idx.upsert(
+            numbered(i, 10_000 + i as i64, &[]),
+            &Quantized::new(&vecs[n - 1 - i]),
+            "",
+        );
+    }
+    assert_eq!(idx.graph_pending(), 40);
+    let work = idx.take_graph_work(64).expect("work").expect("some");
+    assert_eq!(work.inserts(), 40);
+    // While it runs: card 0 replaced again, card 1 revoked, card 2 replaced again then back.
+    work.run().expect("run");
+    idx.upsert(numbered(0, 20_000, &[]), &Quantized::new(&vecs[300]), "");
+    let key1 = idx.keys[1];
+    idx.remove(&key1);
+    idx.upsert(numbered(2, 20_001, &[]), &Quantized::new(&vecs[301]), "");
+    idx.graph_work_done(&work);
+    assert_eq!(
+        idx.graph_pending(),
+        2,
+        "cards 0 and 2's newest versions wait"
+    );
+    // The replaced versions the batch inserted are live nowhere.
+    assert_eq!(top(&idx, &vecs[300], &f, 1), vec![0]);
+    assert_ne!(top(&idx, &vecs[n - 1], &f, 1), vec![0]);
+    assert!(!top(&idx, &vecs[n - 2], &f, 5).contains(&1));
+    let live = |idx: &Index| {
+        let mut k = idx.ann_keys();
+        k.sort_unstable();
+        k
+    };
+    assert_eq!(
+        live(&idx).len(),
+        idx.ann().expect("graph").len(),
+        "the saved keys are the graph's, mid-way"
+    );
+    drain(&mut idx, 64);
+    let ann = idx.ann().expect("graph");
+    assert!(!ann.contains(10_000) && !ann.contains(10_001) && !ann.contains(10_002));
+    assert!(ann.contains(20_000) && ann.contains(20_001) && ann.contains(10_003));
+    assert_eq!(ann.len(), n - 1);
+    assert_eq!(live(&idx).len(), n - 1);
+    assert_eq!(top(&idx, &vecs[301], &f, 1), vec![2]);
 }
 
 #[test]
@@ -385,14 +466,14 @@ fn a_saved_graph_is_brought_up_to_date() {
         .expect("open")
         .expect("saved");
     assert_eq!(saved.changes(), 0);
-    // Inserted: card 1's new version, card 2's new vector, the new card. Removed: card 0's
+    // Queued: card 1's new version, card 2's new vector, the new card. Removed: card 0's
     // and card 1's old versions.
     assert_eq!(now.attach_ann(saved, &saved_keys).expect("attach"), (3, 2));
     let f = Filter::default();
-    assert_eq!(
-        top(&now, &vecs[0], &f, 1),
-        vec![now.slot_of(&numbered(n, 0, &[]).key).expect("indexed")]
-    );
+    let newest = vec![now.slot_of(&numbered(n, 0, &[]).key).expect("indexed")];
+    assert_eq!(top(&now, &vecs[0], &f, 1), newest, "found in the tail");
+    assert_eq!(drain(&mut now, 2), 3);
+    assert_eq!(top(&now, &vecs[0], &f, 1), newest, "found in the graph");
     let mut got = vec![0i8; dim];
     let ann = now.ann().expect("graph");
     assert!(ann.get(3, &mut got));
