@@ -166,8 +166,12 @@ pub struct Registered {
 pub struct SyncPage {
     /// The answering node.
     pub node_id: String,
-    /// Records with `seq > since`, ascending.
+    /// Records with `seq > since`, ascending (none when `digests` was asked for).
     pub records: Vec<SyncRecord>,
+    /// With `digests=true`: the digests of the records with `seq > since` instead, ascending,
+    /// for the caller to fetch the ones it lacks (`POST /v1/sync/fetch`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digests: Vec<SyncDigest>,
     /// The last `seq` returned (or `since`): the next page's cursor.
     #[serde(default)]
     pub next: i64,
@@ -180,6 +184,26 @@ pub struct SyncPage {
     /// "Offers by datagram"); absent when it reads none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gossip_udp: Option<u16>,
+}
+
+/// One digest of a [`SyncPage`]: a record's sequence number and its [`Digest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+pub struct SyncDigest {
+    /// Its sequence number on the answering node.
+    pub seq: i64,
+    /// `[agent_id, issued_at, signature prefix]`, as in offers.
+    #[cfg_attr(feature = "node", schema(value_type = Vec<Value>))]
+    pub digest: Digest,
+}
+
+/// `POST /v1/sync/fetch`: the records at these sequence numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "node", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SyncFetch {
+    /// Sequence numbers from a digest page, at most 1,000.
+    pub seqs: Vec<i64>,
 }
 
 /// One record of a [`SyncPage`].

@@ -250,6 +250,8 @@ pub struct Peer {
     pub gossip_misses: u32,
     /// Offered by HTTP only until then (its datagrams went unanswered).
     pub gossip_off_until: Option<Instant>,
+    /// Pulled whole pages of records: it refused a digest page (a node from before them).
+    pub records_only: bool,
 }
 
 /// Most of a peer's own peers kept and shown per peer (`PeerView::knows`).
@@ -631,6 +633,7 @@ impl Federation {
                 gossip: None,
                 gossip_misses: 0,
                 gossip_off_until: None,
+                records_only: false,
             },
         );
         true
@@ -659,6 +662,7 @@ impl Federation {
                     gossip: None,
                     gossip_misses: 0,
                     gossip_off_until: None,
+                    records_only: false,
                 },
             );
         }
@@ -693,6 +697,13 @@ impl Federation {
             p.cursor = p.cursor.max(c);
         }
         Some(p.row())
+    }
+
+    /// `node_id` refused a digest page: pull whole records from it from now on.
+    fn set_records_only(&self, node_id: &str) {
+        if let Some(p) = lock(&self.peers).get_mut(node_id) {
+            p.records_only = true;
+        }
     }
 
     /// Moves a peer's cursor forward without counting an answer as a success.

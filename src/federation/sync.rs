@@ -384,8 +384,91 @@ async fn pull_from(state: &impl Host, peer: &Peer, progress: Option<super::Progr
     }
 }
 
+/// One page of a pull: with `by_digest`, a page of digests whose records this node lacks are
+/// then fetched (`POST /v1/sync/fetch`), so what arrived by push meanwhile is not sent again.
+/// Returns the page (its `records` the ones to merge) and its last sequence number.
+async fn pull_page(
+    fed: &Federation,
+    peer: &Peer,
+    cursor: i64,
+    limit: usize,
+    by_digest: bool,
+) -> Result<(SyncPage, i64), PeerError> {
+    let url = format!(
+        "{}/v1/sync?since={cursor}&limit={limit}{}",
+        peer.url,
+        if by_digest { "&digests=true" } else { "" }
+    );
+    let mut page = get_as::<SyncPage>(fed, &url, fed.config.max_page_bytes).await?;
+    let n = page.records.len() + page.digests.len();
+    if n > limit {
+        return Err(PeerError::Protocol(format!(
+            "{n} records in a page of at most {limit}"
+        )));
+    }
+    let last = page
+        .records
+        .last()
+        .map(|r| r.seq)
+        .into_iter()
+        .chain(page.digests.last().map(|d| d.seq))
+        .max()
+        .unwrap_or(cursor);
+    if by_digest {
+        let wanted: Vec<i64> = page
+            .digests
+            .iter()
+            .filter(|d| !fed.knows_digest(&d.digest.0, d.digest.1, &d.digest.2))
+            .map(|d| d.seq)
+            .collect();
+        if !wanted.is_empty() {
+            page.records = fetch_records(fed, peer, &wanted).await?;
+        }
+    }
+    Ok((page, last))
+}
+
+/// The records at `seqs` on `peer` (only those: anything else is a protocol error).
+async fn fetch_records(
+    fed: &Federation,
+    peer: &Peer,
+    seqs: &[i64],
+) -> Result<Vec<crate::wire::SyncRecord>, PeerError> {
+    let url = format!("{}/v1/sync/fetch", peer.url);
+    if !fed.allowed(&url) {
+        return Err(PeerError::Partitioned);
+    }
+    let body = serde_json::to_vec(&crate::wire::SyncFetch {
+        seqs: seqs.to_vec(),
+    })
+    .expect("a fetch serializes");
+    let res = fed
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(PeerError::Connect)?;
+    let page: SyncPage = read_capped_as(res, fed.config.max_page_bytes).await?;
+    if page.node_id != peer.node_id {
+        return Err(PeerError::Protocol(format!(
+            "fetch answered by {}",
+            page.node_id
+        )));
+    }
+    if let Some(r) = page.records.iter().find(|r| !seqs.contains(&r.seq)) {
+        return Err(PeerError::Protocol(format!(
+            "fetch answered with seq {}, not asked for",
+            r.seq
+        )));
+    }
+    Ok(page.records)
+}
+
 /// The pages of one pull: how it ended (`ok`, `unreachable`, `wrong_node`, `store_error`,
-/// `rejected`) and how many records were new.
+/// `rejected`) and how many records were new. A bootstrap (with `progress`) pulls whole
+/// records, as it lacks them all; later pulls go by digest (docs/protocol.md §6).
 async fn pull_pages(
     state: &impl Host,
     peer: &Peer,
@@ -396,25 +479,20 @@ async fn pull_pages(
     let mut got = 0i64;
     let mut pulled = 0u64;
     let mut limit = fed.config.pull_page.max(1);
+    let mut by_digest = progress.is_none() && !peer.records_only;
     for _ in 0..MAX_PAGES_PER_PULL {
-        let url = format!("{}/v1/sync?since={cursor}&limit={limit}", peer.url);
-        let page = get_as::<SyncPage>(&fed, &url, fed.config.max_page_bytes)
-            .await
-            .and_then(|p| {
-                if p.records.len() > limit {
-                    Err(PeerError::Protocol(format!(
-                        "{} records in a page of at most {limit}",
-                        p.records.len()
-                    )))
-                } else {
-                    Ok(p)
-                }
-            });
-        let page: SyncPage = match page {
+        let page = pull_page(&fed, peer, cursor, limit, by_digest).await;
+        let (page, last): (SyncPage, i64) = match page {
             Ok(p) => p,
             Err(PeerError::TooLarge(_)) if limit > 1 => {
                 // Large cards: ask for fewer at a time.
                 limit = (limit / 8).max(1);
+                continue;
+            }
+            Err(PeerError::Status(400)) if by_digest => {
+                // A node from before digest pages: whole records from it, as before.
+                fed.set_records_only(&peer.node_id);
+                by_digest = false;
                 continue;
             }
             Err(e) => {
@@ -440,11 +518,11 @@ async fn pull_pages(
         {
             learn_gossip(&fed, &peer.node_id, &peer.url, page.gossip_udp).await;
         }
-        let last = page.records.last().map_or(cursor, |r| r.seq);
-        let n = page.records.len();
+        let received = page.records.len();
+        let n = received.max(page.digests.len());
         let merged = merge(state, page.records.into_iter().map(|r| r.card).collect()).await;
         fed.count(&fed.stats.pulled, merged.accepted);
-        fed.count(&fed.stats.pull_records, n);
+        fed.count(&fed.stats.pull_records, received);
         if merged.errors > 0 {
             // This node could not store something: keep the cursor so the page comes again.
             return ("store_error", got);

@@ -1,5 +1,5 @@
-//! Federation API (docs/protocol.md §6): `GET /v1/sync`, `POST /v1/sync/push`, `GET /v1/peers`,
-//! `POST /v1/peers`.
+//! Federation API (docs/protocol.md §6): `GET /v1/sync`, `POST /v1/sync/fetch`,
+//! `POST /v1/sync/push`, `GET /v1/peers`, `POST /v1/peers`.
 
 use std::sync::atomic::Ordering;
 
@@ -12,21 +12,25 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use super::{ApiError, AppState};
 use crate::encoding::now_unix;
 use crate::federation::Announcement;
-use crate::wire::{ErrorCode, Peers, SyncPush, SyncPushed};
+use crate::wire::{ErrorCode, Peers, SyncDigest, SyncFetch, SyncPush, SyncPushed};
 
-/// Records per sync page at most.
+/// Records per sync page at most (and sequence numbers per fetch).
 pub const MAX_SYNC_PAGE: usize = 1000;
+/// Largest `POST /v1/sync/fetch` body: 1,000 sequence numbers of up to 19 digits.
+pub const MAX_FETCH_BYTES: usize = 24 * 1024;
 /// Largest push body from a peer (a batch of records, each up to 64 KiB).
 pub const MAX_PUSH_BYTES: usize = 16 * 1024 * 1024;
 /// Largest push body from a node that is not a peer: an offer of digests (a batch of 256 is
 /// ~30 KB), or records it would be refused for anyway.
 pub const MAX_UNSIGNED_PUSH_BYTES: usize = 256 * 1024;
 
-/// `GET /v1/sync?since=<seq>&limit=<n>`: records in this node's sequence order.
+/// `GET /v1/sync?since=<seq>&limit=<n>[&digests=true]`: records in this node's sequence order,
+/// or only their digests.
 #[utoipa::path(get, path = "/v1/sync", tag = "federation",
     params(
         ("since" = Option<i64>, Query, minimum = 0, description = "Sequence number to read after (0)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Most records (500)"),
+        ("digests" = Option<bool>, Query, description = "Answer with the records' digests instead of the records (false)"),
     ),
     responses((status = 200, description = "Records in this node's sequence order", body = crate::wire::SyncPage)))]
 pub async fn sync(
@@ -35,8 +39,16 @@ pub async fn sync(
 ) -> Result<(HeaderMap, Bytes), ApiError> {
     let mut since = 0i64;
     let mut limit = 500usize;
+    let mut digests = false;
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
+            "digests" => {
+                digests = match v.as_ref() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(ApiError::bad_field("digests", "must be true or false")),
+                };
+            }
             "since" => {
                 since = v
                     .parse()
@@ -59,30 +71,59 @@ pub async fn sync(
             other => {
                 return Err(ApiError::bad_field(
                     other,
-                    "unknown query parameter (use since, limit)",
+                    "unknown query parameter (use since, limit, digests)",
                 ));
             }
         }
     }
-    let page = state.store().cards_since(since, limit).await?;
     let last_seq = state.store().max_seq().await?;
-    let next = page.cards.last().map_or(since, |c| c.seq);
+    let (records, digests, more) = if digests {
+        let (rows, more) = state
+            .store()
+            .digests_since(since, limit, crate::federation::sync::DIGEST_SIG_CHARS)
+            .await?;
+        let digests = rows
+            .into_iter()
+            .map(|(seq, id, at, sig)| SyncDigest {
+                seq,
+                digest: (id, at, sig),
+            })
+            .collect();
+        (Vec::new(), digests, more)
+    } else {
+        let page = state.store().cards_since(since, limit).await?;
+        (records_of(page.cards), Vec::new(), page.more)
+    };
+    let next = records
+        .last()
+        .map(|r: &crate::wire::SyncRecord| r.seq)
+        .or(digests.last().map(|d: &SyncDigest| d.seq))
+        .unwrap_or(since);
     let body = serde_json::to_vec(&crate::wire::SyncPage {
         node_id: state.node().id().to_string(),
-        records: page
-            .cards
-            .into_iter()
-            .map(|c| crate::wire::SyncRecord {
-                seq: c.seq,
-                card: c.envelope,
-            })
-            .collect(),
+        records,
+        digests,
         next,
-        more: page.more,
+        more,
         last_seq: Some(last_seq),
         gossip_udp: state.federation().gossip_port(),
     })
     .map_err(ApiError::internal)?;
+    json_answer(&state, body)
+}
+
+fn records_of(cards: Vec<crate::store::StoredCard>) -> Vec<crate::wire::SyncRecord> {
+    cards
+        .into_iter()
+        .map(|c| crate::wire::SyncRecord {
+            seq: c.seq,
+            card: c.envelope,
+        })
+        .collect()
+}
+
+/// A JSON body, counted as federation bytes sent.
+fn json_answer(state: &AppState, body: Vec<u8>) -> Result<(HeaderMap, Bytes), ApiError> {
     let fed = state.federation();
     fed.stats
         .bytes_sent
@@ -93,6 +134,48 @@ pub async fn sync(
         axum::http::HeaderValue::from_static("application/json"),
     );
     Ok((headers, Bytes::from(body)))
+}
+
+/// `POST /v1/sync/fetch`: the records at the sequence numbers of a digest page (those still
+/// stored there: a card updated since has moved to a higher one), ascending.
+#[utoipa::path(post, path = "/v1/sync/fetch", tag = "federation",
+    request_body(content = SyncFetch, description = "At most 1,000 sequence numbers"),
+    responses(
+        (status = 200, description = "The records, in a page whose `more` is false", body = crate::wire::SyncPage),
+        (status = 400, description = "`invalid_json` or `invalid_field`", body = crate::wire::ErrorBody),
+        (status = 413, description = "`too_large`", body = crate::wire::ErrorBody),
+    ))]
+pub async fn fetch(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(HeaderMap, Bytes), ApiError> {
+    let body = body?;
+    let ask: SyncFetch = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidJson,
+            format!("expected {{\"seqs\": [sequence number, …]}}: {e}"),
+        )
+    })?;
+    if ask.seqs.len() > MAX_SYNC_PAGE {
+        return Err(ApiError::bad_field(
+            "seqs",
+            format!("at most {MAX_SYNC_PAGE} per fetch"),
+        ));
+    }
+    let cards = state.store().cards_at(ask.seqs).await?;
+    let next = cards.last().map_or(0, |c| c.seq);
+    let body = serde_json::to_vec(&crate::wire::SyncPage {
+        node_id: state.node().id().to_string(),
+        records: records_of(cards),
+        digests: Vec::new(),
+        next,
+        more: false,
+        last_seq: None,
+        gossip_udp: state.federation().gossip_port(),
+    })
+    .map_err(ApiError::internal)?;
+    json_answer(&state, body)
 }
 
 /// `POST /v1/sync/push`: a peer's fresh records, in a request it signed (docs/protocol.md §4, target =

@@ -430,6 +430,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/sync", get(federation::sync))
         .route(
+            "/v1/sync/fetch",
+            post(federation::fetch).layer(DefaultBodyLimit::max(federation::MAX_FETCH_BYTES)),
+        )
+        .route(
             "/v1/sync/push",
             post(federation::push).layer(DefaultBodyLimit::max(federation::MAX_PUSH_BYTES)),
         )

@@ -33,6 +33,7 @@ use super::{federation, gateway, handlers, info, trust, ui};
         trust::show,
         trust::report,
         federation::sync,
+        federation::fetch,
         federation::push,
         federation::peers,
         federation::announce,

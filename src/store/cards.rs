@@ -235,6 +235,48 @@ fn live_with_vectors_sql(table: VectorTable) -> &'static str {
     }
 }
 
+/// A digest page's rows: `(seq, agent_id, issued_at, signature prefix)`, ascending.
+pub type DigestRows = Vec<(i64, String, i64, String)>;
+
+/// Up to `limit` digests `(seq, agent_id, issued_at, signature prefix of `sig_chars`)` of the
+/// records with `seq > since`, ascending, and whether more follow: a page without the
+/// envelopes, for a peer that fetches only what it lacks.
+pub fn digest_page(
+    conn: &Connection,
+    since: i64,
+    limit: usize,
+    sig_chars: usize,
+) -> Result<(DigestRows, bool), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, agent_id, issued_at, substr(signature, 1, ?3) FROM cards
+         WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let mut rows = stmt
+        .query_map(params![since, limit as i64 + 1, sig_chars as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    Ok((rows, more))
+}
+
+/// The records stored at `seqs` (those still there: a card updated since has a new `seq`),
+/// ascending.
+pub fn at_seqs(conn: &Connection, seqs: &[i64]) -> Result<Vec<StoredCard>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM cards WHERE seq = ?1"))?;
+    let mut sorted = seqs.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = Vec::with_capacity(sorted.len());
+    for seq in sorted {
+        if let Some(row) = stmt.query_row([seq], row_to_card).optional()? {
+            out.push(parse_envelope(row)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Reads up to `limit` records with `seq > since`, ascending.
 pub fn page(conn: &Connection, since: i64, limit: usize) -> Result<CardPage, StoreError> {
     let mut stmt = conn.prepare_cached(&page_sql())?;
@@ -348,6 +390,22 @@ impl Store {
     /// Records after `since` in sequence order (tombstones and expired cards included).
     pub async fn cards_since(&self, since: i64, limit: usize) -> Result<CardPage, StoreError> {
         self.read(move |c| page(c, since, limit)).await
+    }
+
+    /// See [`digest_page`].
+    pub async fn digests_since(
+        &self,
+        since: i64,
+        limit: usize,
+        sig_chars: usize,
+    ) -> Result<(DigestRows, bool), StoreError> {
+        self.read(move |c| digest_page(c, since, limit, sig_chars))
+            .await
+    }
+
+    /// See [`at_seqs`].
+    pub async fn cards_at(&self, seqs: Vec<i64>) -> Result<Vec<StoredCard>, StoreError> {
+        self.read(move |c| at_seqs(c, &seqs)).await
     }
 
     /// Live cards whose agent ID matches the GLOB `id_glob` (case-sensitive; it can use the

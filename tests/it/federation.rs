@@ -582,3 +582,133 @@ async fn offers_go_by_datagram_and_hostile_datagrams_change_nothing() {
     );
     assert_eq!(info["sync"]["offers_unanswered"], 0, "{info}");
 }
+
+/// Blocks every outbound federation request while set.
+struct Cut(AtomicBool);
+
+impl NetFilter for Cut {
+    fn allow(&self, _url: &str) -> bool {
+        !self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A pull asks for digests first and fetches only the records the node lacks: 20 cards it
+/// already holds are not sent again (whole-record pages sent all 20), a new one is.
+#[tokio::test]
+async fn a_pull_fetches_only_the_records_a_node_lacks() {
+    let a = fed_node(vec![], |_| {}).await;
+    let cut = Arc::new(Cut(AtomicBool::new(true)));
+    let filter: Arc<dyn NetFilter> = cut.clone();
+    let b = fed_node(vec![a.url.clone()], move |c| {
+        c.federation.net = Some(filter)
+    })
+    .await;
+    // The same 20 cards reach both nodes before they meet.
+    for _ in 0..20 {
+        let card = envelope(&Identity::generate(), now_unix(), |_| {});
+        assert_eq!(post(&a, &card).await.0, 201);
+        assert_eq!(post(&b, &card).await.0, 201);
+    }
+    cut.0.store(false, Ordering::SeqCst);
+    let info = |n: &TestNode| {
+        let url = format!("{}/v1/node", n.url);
+        async move { get(&url).await.1 }
+    };
+    eventually("b pulled from a", || async {
+        info(&b).await["peer_list"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|p| !p["last_sync"].is_null()))
+    })
+    .await;
+    let before = info(&b).await;
+    assert_eq!(before["agents"], 20);
+    assert_eq!(
+        before["sync"]["pull_records"], 0,
+        "records b holds are not pulled again: {}",
+        before["sync"]
+    );
+    // A card only a has: it arrives (by push or by pull), and no pull carries more than it.
+    let fresh = Identity::generate();
+    assert_eq!(post(&a, &envelope(&fresh, now_unix(), |_| {})).await.0, 201);
+    eventually("b has the new card", || async {
+        get(&format!("{}/v1/agents/{}", b.url, fresh.id())).await.0 == 200
+    })
+    .await;
+    let after = info(&b).await;
+    assert!(
+        after["sync"]["pull_records"].as_u64().expect("counter") <= 1,
+        "{}",
+        after["sync"]
+    );
+}
+
+/// Digest pages and fetches refuse what they cannot read, and a fetch returns only records
+/// stored at the sequence numbers asked for.
+#[tokio::test]
+async fn digest_pages_and_fetches_refuse_garbage() {
+    let node = fed_node(vec![], |_| {}).await;
+    let mut cards = Vec::new();
+    let issued = now_unix();
+    for _ in 0..3 {
+        let card = envelope(&Identity::generate(), issued, |_| {});
+        assert_eq!(post(&node, &card).await.0, 201);
+        cards.push(card);
+    }
+    let (s, page) = get(&format!(
+        "{}/v1/sync?since=0&limit=2&digests=true",
+        node.url
+    ))
+    .await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["records"], json!([]));
+    let digests = page["digests"].as_array().expect("digests");
+    assert_eq!(digests.len(), 2);
+    assert_eq!(page["more"], true);
+    assert_eq!(page["next"], digests[1]["seq"]);
+    let d = &digests[0]["digest"];
+    assert_eq!(d[0], cards[0]["manifest"]["agent_id"]);
+    assert_eq!(d[1], issued, "issued_at in unix seconds, as in offers");
+    let sig = cards[0]["manifest_signature"].as_str().expect("sig");
+    assert_eq!(d[2].as_str(), sig.get(..16));
+    let (s, v) = get(&format!("{}/v1/sync?digests=maybe", node.url)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_field"))
+    );
+
+    let http = reqwest::Client::new();
+    let fetch = |body: Vec<u8>| {
+        let req = http
+            .post(format!("{}/v1/sync/fetch", node.url))
+            .header("content-type", "application/json")
+            .body(body);
+        async move {
+            let res = req.send().await.expect("fetch");
+            let s = res.status().as_u16();
+            (s, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let seq0 = digests[0]["seq"].as_i64().expect("seq");
+    let (s, v) = fetch(
+        json!({"seqs": [seq0, -7, 999_999, seq0]})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let records = v["records"].as_array().expect("records");
+    assert_eq!(records.len(), 1, "only the stored one, once: {v}");
+    assert_eq!(records[0]["card"], cards[0]);
+    let too_many: Vec<i64> = (0..1001).collect();
+    for (body, status) in [
+        (b"not json".to_vec(), 400),
+        (b"{\"seqs\":\"1\"}".to_vec(), 400),
+        (b"{\"seqs\":[1],\"extra\":1}".to_vec(), 400),
+        (json!({ "seqs": too_many }).to_string().into_bytes(), 400),
+        (vec![b' '; 64 * 1024], 413),
+    ] {
+        let (s, v) = fetch(body).await;
+        assert_eq!(s, status, "{v}");
+        assert!(v["error"]["code"].is_string(), "{v}");
+    }
+}
