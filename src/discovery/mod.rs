@@ -442,13 +442,16 @@ impl Discovery {
     }
 
     /// Moves the cards waiting in the graph's tail into the graph, [`GRAPH_BATCH`] at a time
-    /// on low-priority threads, until none wait or `stop` says so; then takes out versions no
-    /// longer live. Registrations and searches go on meanwhile (the index is held only to
-    /// take and hand back each batch). Returns the cards inserted. Blocking; the graph's only
-    /// writer, so callers run it from one task, as [`Discovery::ann_round`] is.
+    /// on low-priority threads, and takes out versions no longer live; returns when as many
+    /// cards as waited on entry went in (registrations may outpace the inserter: the caller
+    /// gets back control, to save or stop, and comes again), or when `stop` says so.
+    /// Registrations and searches go on meanwhile (the index is held only to take and hand
+    /// back each batch). Returns the cards inserted. Blocking; the graph's only writer, so
+    /// callers run it from one task, as [`Discovery::ann_round`] is.
     pub fn drain_graph(&self, stop: &dyn Fn() -> bool) -> Result<usize, index::ann::AnnError> {
+        let budget = self.graph_pending().max(1);
         let mut inserted = 0;
-        while !stop() {
+        while inserted < budget && !stop() {
             let Some(work) = self
                 .index
                 .write()
@@ -474,12 +477,16 @@ impl Discovery {
     }
 
     /// One round of graph upkeep, logged: [`Discovery::maintain_ann`] when `build`, the tail
-    /// drained into the graph, then [`Discovery::save_ann`] (so a graph built anew is on disk
-    /// at once and a crash does not cost the next start a rebuild). Returns what the build
-    /// did. Blocking.
-    pub fn ann_round(&self, build: bool) -> Result<Option<AnnReport>, index::ann::AnnError> {
+    /// drained into the graph (until `stop`), then [`Discovery::save_ann`] (so a graph built
+    /// anew is on disk at once and a crash does not cost the next start a rebuild). Returns
+    /// what the build did. Blocking.
+    pub fn ann_round(
+        &self,
+        build: bool,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<AnnReport>, index::ann::AnnError> {
         let built = if build { self.maintain_ann() } else { Ok(None) };
-        if build && let Err(e) = self.drain_graph(&|| false) {
+        if build && let Err(e) = self.drain_graph(stop) {
             tracing::error!(error = %e, "cannot insert into the vector graph");
         }
         match self.save_ann() {
@@ -862,7 +869,7 @@ impl Discovery {
         }
         self.index.write().expect("index lock").shrink_to_fit();
         let this = self.clone();
-        stats.ann = tokio::task::spawn_blocking(move || this.ann_round(true))
+        stats.ann = tokio::task::spawn_blocking(move || this.ann_round(true, &|| false))
             .await
             .map_err(|_| StoreError::Closed)?
             .ok()

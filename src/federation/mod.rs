@@ -250,9 +250,13 @@ pub struct Peer {
     pub gossip_misses: u32,
     /// Offered by HTTP only until then (its datagrams went unanswered).
     pub gossip_off_until: Option<Instant>,
-    /// Pulled whole pages of records: it refused a digest page (a node from before them).
-    pub records_only: bool,
+    /// Pulled whole pages of records until then: it refused a digest page (a node from
+    /// before them; asked again after [`RECORDS_ONLY_FOR`], in case it was upgraded).
+    pub records_only: Option<Instant>,
 }
+
+/// How long a peer that refused a digest page is pulled whole pages from.
+pub const RECORDS_ONLY_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Most of a peer's own peers kept and shown per peer (`PeerView::knows`).
 pub const MAX_KNOWS: usize = 16;
@@ -633,7 +637,7 @@ impl Federation {
                 gossip: None,
                 gossip_misses: 0,
                 gossip_off_until: None,
-                records_only: false,
+                records_only: None,
             },
         );
         true
@@ -662,7 +666,7 @@ impl Federation {
                     gossip: None,
                     gossip_misses: 0,
                     gossip_off_until: None,
-                    records_only: false,
+                    records_only: None,
                 },
             );
         }
@@ -699,10 +703,10 @@ impl Federation {
         Some(p.row())
     }
 
-    /// `node_id` refused a digest page: pull whole records from it from now on.
+    /// `node_id` refused a digest page: pull whole records from it for [`RECORDS_ONLY_FOR`].
     fn set_records_only(&self, node_id: &str) {
         if let Some(p) = lock(&self.peers).get_mut(node_id) {
-            p.records_only = true;
+            p.records_only = Some(Instant::now() + RECORDS_ONLY_FOR);
         }
     }
 

@@ -450,25 +450,44 @@ async fn fetch_records(
         .send()
         .await
         .map_err(PeerError::Connect)?;
-    let page: SyncPage = read_capped_as(res, fed.config.max_page_bytes).await?;
+    // A refusal here is not a node from before digest pages (that one refused the page).
+    let page: SyncPage = read_capped_as(res, fed.config.max_page_bytes)
+        .await
+        .map_err(|e| match e {
+            PeerError::Status(s) => PeerError::Protocol(format!("fetch refused: HTTP {s}")),
+            e => e,
+        })?;
     if page.node_id != peer.node_id {
         return Err(PeerError::Protocol(format!(
             "fetch answered by {}",
             page.node_id
         )));
     }
-    if let Some(r) = page.records.iter().find(|r| !seqs.contains(&r.seq)) {
+    check_fetched(seqs, &page.records)?;
+    Ok(page.records)
+}
+
+/// A fetch's answer holds only records asked for, each at most once, ascending: a peer cannot
+/// make this node verify one record thousands of times.
+fn check_fetched(seqs: &[i64], records: &[crate::wire::SyncRecord]) -> Result<(), PeerError> {
+    let asked: std::collections::HashSet<i64> = seqs.iter().copied().collect();
+    if let Some(r) = records.iter().find(|r| !asked.contains(&r.seq)) {
         return Err(PeerError::Protocol(format!(
             "fetch answered with seq {}, not asked for",
             r.seq
         )));
     }
-    Ok(page.records)
+    if !records.windows(2).all(|w| w[0].seq < w[1].seq) {
+        return Err(PeerError::Protocol(
+            "fetch answered with records repeated or out of order".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The pages of one pull: how it ended (`ok`, `unreachable`, `wrong_node`, `store_error`,
-/// `rejected`) and how many records were new. A bootstrap (with `progress`) pulls whole
-/// records, as it lacks them all; later pulls go by digest (docs/protocol.md §6).
+/// `rejected`) and how many records were new. Pages go by digest (docs/protocol.md §6) unless
+/// the peer refused them lately.
 async fn pull_pages(
     state: &impl Host,
     peer: &Peer,
@@ -479,7 +498,9 @@ async fn pull_pages(
     let mut got = 0i64;
     let mut pulled = 0u64;
     let mut limit = fed.config.pull_page.max(1);
-    let mut by_digest = progress.is_none() && !peer.records_only;
+    let mut by_digest = peer
+        .records_only
+        .is_none_or(|until| std::time::Instant::now() >= until);
     for _ in 0..MAX_PAGES_PER_PULL {
         let page = pull_page(&fed, peer, cursor, limit, by_digest).await;
         let (page, last): (SyncPage, i64) = match page {
@@ -718,6 +739,39 @@ async fn push_round(state: &impl Host) {
                 tracing::debug!(peer = url, error = %e, "push failed");
                 persist(state, fed.failed(&node_id), &node_id).await;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::SyncRecord;
+
+    fn records(seqs: &[i64]) -> Vec<SyncRecord> {
+        seqs.iter()
+            .map(|s| SyncRecord {
+                seq: *s,
+                card: Value::Null,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fetch_answer_holds_each_asked_record_once() {
+        let asked = [3, 7, 9];
+        for ok in [&[][..], &[3], &[3, 9], &[3, 7, 9]] {
+            assert!(check_fetched(&asked, &records(ok)).is_ok(), "{ok:?}");
+        }
+        let repeated = vec![7; 500];
+        for bad in [&[4][..], &[3, 3], &[9, 3], &repeated, &[3, 7, 9, 10]] {
+            assert!(
+                matches!(
+                    check_fetched(&asked, &records(bad)),
+                    Err(PeerError::Protocol(_))
+                ),
+                "{bad:?}"
+            );
         }
     }
 }

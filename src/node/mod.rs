@@ -688,8 +688,9 @@ const ANN_MAINTENANCE: std::time::Duration = std::time::Duration::from_secs(300)
 /// instead of building it. The only task that changes the graph.
 async fn maintain_ann(discovery: Arc<Discovery>, stop: tokio_util::sync::CancellationToken) {
     // One round of upkeep off the runtime; false when the build failed.
-    let round = |d: Arc<Discovery>, build: bool| async move {
-        match tokio::task::spawn_blocking(move || d.ann_round(build)).await {
+    let round = |d: Arc<Discovery>, build: bool, stop: tokio_util::sync::CancellationToken| async move {
+        match tokio::task::spawn_blocking(move || d.ann_round(build, &|| stop.is_cancelled())).await
+        {
             Ok(built) => built.is_ok(),
             Err(e) => {
                 tracing::error!(error = %e, "vector graph maintenance panicked");
@@ -700,30 +701,41 @@ async fn maintain_ann(discovery: Arc<Discovery>, stop: tokio_util::sync::Cancell
     let mut tick = tokio::time::interval(ANN_MAINTENANCE);
     tick.tick().await; // the first tick is now; the load just did this
     let mut healthy = true;
+    // False after an insert failed: only the next tick tries again, not every registration.
+    let mut inserting = true;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
-            _ = tick.tick() => healthy = round(discovery.clone(), true).await,
+            _ = tick.tick() => {
+                healthy = round(discovery.clone(), true, stop.clone()).await;
+                inserting = true;
+            }
             // Registrations made the index large enough: build now, not at the next tick.
             () = discovery.ann_wanted(), if healthy => {
-                healthy = round(discovery.clone(), true).await;
+                healthy = round(discovery.clone(), true, stop.clone()).await;
             }
             // Cards wait in the graph's tail: insert them (a batch at a time, so a shutdown
-            // waits for one batch at most).
-            () = discovery.graph_tail() => {
+            // waits for one batch at most; as many as waited, then back here).
+            () = discovery.graph_tail(), if inserting => {
                 let (d, stop) = (discovery.clone(), stop.clone());
                 let drained =
                     tokio::task::spawn_blocking(move || d.drain_graph(&|| stop.is_cancelled()))
                         .await;
                 match drained {
                     Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "cannot insert into the vector graph"),
-                    Err(e) => tracing::error!(error = %e, "vector graph inserter panicked"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "cannot insert into the vector graph");
+                        inserting = false;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "vector graph inserter panicked");
+                        inserting = false;
+                    }
                 }
             }
         }
     }
-    round(discovery, false).await;
+    round(discovery, false, stop).await;
 }
 
 /// Joins the DHT through the seeds' advertised multiaddrs (their `/v1/node`), publishes where

@@ -142,7 +142,9 @@ impl Ann {
         self.len() == 0
     }
 
-    /// Bytes the graph holds (vectors and links), as the library counts them.
+    /// Bytes the graph holds (vectors and links), as the library counts them. Not while a
+    /// [`super::GraphWork`] runs: the library walks every node, and one being inserted is not
+    /// there yet (callers ask between batches: benches, after a load).
     pub fn memory_bytes(&self) -> usize {
         self.graph.memory_usage()
     }

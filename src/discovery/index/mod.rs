@@ -573,8 +573,14 @@ impl Index {
     }
 
     /// `work` failed part way: its removals are kept for the next batch (removing twice does
-    /// nothing), and its inserts stay in the tail.
+    /// nothing), the inserts that went in are handed back as by [`Index::graph_work_done`],
+    /// and the rest stay in the tail.
     pub fn graph_work_failed(&mut self, work: GraphWork) {
+        for (seq, slot) in &work.insert {
+            if work.ann.contains(*seq) {
+                self.inserted(*seq, *slot);
+            }
+        }
         self.stale.extend(work.remove);
     }
 
@@ -582,11 +588,16 @@ impl Index {
     /// ran left a version in the graph that is no longer live: it is marked stale.
     pub fn graph_work_done(&mut self, work: &GraphWork) {
         for (seq, slot) in &work.insert {
-            if self.tail.seq_of(*slot) == Some(*seq) {
-                self.tail.remove(*slot, self.dim);
-            } else {
-                self.stale.push(*seq);
-            }
+            self.inserted(*seq, *slot);
+        }
+    }
+
+    /// Version `seq` of `slot` is in the graph now.
+    fn inserted(&mut self, seq: u64, slot: u32) {
+        if self.tail.seq_of(slot) == Some(seq) {
+            self.tail.remove(slot, self.dim);
+        } else {
+            self.stale.push(seq);
         }
     }
 

@@ -529,3 +529,40 @@ fn damaged_or_foreign_graph_files_are_refused() {
         stale(Ann::open(dir.path(), 32, "m"));
     }
 }
+
+/// A batch that failed part way: what went into the graph leaves the tail, the rest stays,
+/// and the keys a save would write are still exactly the graph's.
+#[test]
+fn a_batch_that_failed_part_way_keeps_the_keys_exact() {
+    let (dim, n) = (32, 300);
+    let (mut idx, vecs) = random_index(n, dim);
+    let (ann, keys) = graph_of(&idx);
+    idx.attach_ann(ann, &keys).expect("attach");
+    for i in 0..10 {
+        idx.upsert(
+            numbered(i, 10_000 + i as i64, &[]),
+            &Quantized::new(&vecs[n - 1 - i]),
+            "",
+        );
+    }
+    let work = idx.take_graph_work(64).expect("work").expect("some");
+    // The first three inserts went in, then the library refused.
+    for ((key, _), row) in work.insert.iter().zip(work.rows.chunks_exact(dim)).take(3) {
+        work.ann.insert_reserved(*key, row).expect("insert");
+    }
+    idx.graph_work_failed(work);
+    assert_eq!(idx.graph_pending(), 7);
+    let ann = idx.ann().expect("graph").clone();
+    assert_eq!(
+        idx.ann_keys().len(),
+        ann.len(),
+        "the saved keys are the graph's"
+    );
+    // A card of the three replaced now: its inserted version is marked for removal.
+    idx.upsert(numbered(0, 20_000, &[]), &Quantized::new(&vecs[5]), "");
+    drain(&mut idx, 64);
+    assert_eq!(idx.graph_pending(), 0);
+    assert!(!ann.contains(10_000) && ann.contains(20_000) && ann.contains(10_009));
+    assert_eq!(ann.len(), n);
+    assert_eq!(idx.ann_keys().len(), n);
+}
