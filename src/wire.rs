@@ -243,6 +243,9 @@ pub struct SyncInfo {
     pub offer_datagrams: u64,
     /// Datagram offers that got no answer in time and went again over HTTP.
     pub offers_unanswered: u64,
+    /// Datagrams received on the offer port and refused (garbage, a bad MAC, stale,
+    /// addressed to another node): a flood of them shows here.
+    pub datagrams_refused: u64,
 }
 
 /// Gateway counters.

@@ -205,6 +205,8 @@ pub struct GossipStats {
     pub offers: AtomicU64,
     /// Offers made again over HTTP after no answer.
     pub fallbacks: AtomicU64,
+    /// Datagrams received and refused (garbage, a bad MAC, stale, addressed elsewhere…).
+    pub refused: AtomicU64,
 }
 
 /// This node's datagram socket and the offers awaiting answers.
@@ -348,6 +350,7 @@ impl Gossip {
                 r = self.socket.recv_from(&mut buf) => {
                     let Ok((n, from)) = r else { continue };
                     if let Err(e) = self.handle(&state, &buf[..n], from).await {
+                        self.stats.refused.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(%from, error = %e, "datagram refused");
                     }
                 }

@@ -143,6 +143,7 @@ pub async fn node_info(
             bytes_sent: load(&fed.bytes_sent),
             offer_datagrams: gossip.map_or(0, |g| load(&g.stats.offers)),
             offers_unanswered: gossip.map_or(0, |g| load(&g.stats.fallbacks)),
+            datagrams_refused: gossip.map_or(0, |g| load(&g.stats.refused)),
         },
         gateway: GatewayInfo {
             responses_unchecked: state.gateway().responses_unchecked(),

@@ -581,6 +581,13 @@ async fn offers_go_by_datagram_and_hostile_datagrams_change_nothing() {
         "{info}"
     );
     assert_eq!(info["sync"]["offers_unanswered"], 0, "{info}");
+    // The hostile datagrams were counted where an operator can see them.
+    let (_, info) = get(&format!("{}/v1/node", a.url)).await;
+    assert!(
+        info["sync"]["datagrams_refused"].as_u64() >= Some(hostile.len() as u64),
+        "{}",
+        info["sync"]
+    );
 }
 
 /// Blocks every outbound federation request while set.
