@@ -30,6 +30,23 @@ pub fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
         .filter(|w| !STOPWORDS.contains(&w.as_str()))
 }
 
+/// The words of a query whose posting lists a search left unwalked ([`Lexical::walk_into`]):
+/// their share is added per candidate instead ([`Lexical::rest_share`]).
+#[derive(Debug, Clone, Default)]
+pub struct Rest {
+    /// (term ID, its BM25 weight before length normalisation), by term ID.
+    terms: Vec<(u32, f32)>,
+    best: f32,
+    avg: f32,
+}
+
+impl Rest {
+    /// True when every word's list was walked.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+}
+
 /// An inverted index from terms to card slots.
 #[derive(Debug, Default)]
 pub struct Lexical {
@@ -134,9 +151,24 @@ impl Lexical {
     /// every slot for them. A caller that zeroes those slots afterwards can reuse `out`, and a
     /// large index does not allocate and fault in megabytes per query.
     pub fn scores_into(&self, query: &str, slots: usize, out: &mut Vec<f32>) -> Vec<u32> {
+        self.walk_into(query, slots, out, usize::MAX).0
+    }
+
+    /// [`Lexical::scores_into`], walking only the posting lists of words on at most `max_df`
+    /// cards: the others (common words, whose lists are the longest and whose weight is the
+    /// least) are returned as a [`Rest`] whose share [`Lexical::rest_share`] adds per card.
+    /// The scores written and the slots returned are then those of the rarer words alone.
+    pub fn walk_into(
+        &self,
+        query: &str,
+        slots: usize,
+        out: &mut Vec<f32>,
+        max_df: usize,
+    ) -> (Vec<u32>, Rest) {
         let mut matched: Vec<u32> = Vec::new();
+        let mut rest = Rest::default();
         if self.docs == 0 {
-            return matched;
+            return (matched, rest);
         }
         let n = self.docs as f32;
         let avg = self.total_len as f32 / n;
@@ -157,6 +189,12 @@ impl Lexical {
             let df = list.len() as f32;
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
             best += idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B));
+            if list.len() > max_df {
+                if let Some(id) = self.ids.get(&term_hash(t)) {
+                    rest.terms.push((*id, idf * (K1 + 1.0)));
+                }
+                continue;
+            }
             let want = slots.max(self.doc_len.len());
             if !list.is_empty() && out.len() < want {
                 out.resize(want, 0.0);
@@ -177,7 +215,34 @@ impl Lexical {
                 *v = (*v / best).min(1.0);
             }
         }
-        matched
+        rest.terms.sort_unstable_by_key(|t| t.0);
+        rest.best = best;
+        rest.avg = avg;
+        (matched, rest)
+    }
+
+    /// The share of `slot`'s score from the words of `rest` its card holds (read from the
+    /// card's own term list), on the scale of [`Lexical::scores_into`].
+    pub fn rest_share(&self, slot: u32, rest: &Rest) -> f32 {
+        let i = slot as usize;
+        if rest.terms.is_empty() || rest.best <= 0.0 || self.doc_len.get(i).is_none_or(|l| *l == 0)
+        {
+            return 0.0;
+        }
+        let norm = 1.0 + K1 * (1.0 - B + B * f32::from(self.doc_len[i]) / rest.avg);
+        let mut sum = 0.0;
+        let mut want = rest.terms.iter().peekable();
+        for id in decode_sorted(&self.doc_terms[i]) {
+            while want.peek().is_some_and(|t| t.0 < id) {
+                want.next();
+            }
+            match want.peek() {
+                Some(t) if t.0 == id => sum += t.1 / norm,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        sum / rest.best
     }
 }
 
@@ -247,6 +312,38 @@ mod tests {
             t,
             vec!["review", "pull-request", "did:key:z6mkabc", "gpt-4o"]
         );
+    }
+
+    /// Leaving common words' lists unwalked and adding their share per card gives the same
+    /// scores as walking them all.
+    #[test]
+    fn a_partial_walk_plus_the_rest_equals_the_full_scores() {
+        let mut l = Lexical::default();
+        let words = ["alpha", "beta", "gamma", "delta", "omega"];
+        for slot in 0..200u32 {
+            let text: Vec<&str> = words
+                .iter()
+                .enumerate()
+                .filter(|(w, _)| slot % (*w as u32 + 2) == 0 || *w == 0)
+                .map(|(_, t)| *t)
+                .chain(["filler"; 3].into_iter().take(slot as usize % 4))
+                .collect();
+            l.set(slot, &text.join(" "));
+        }
+        let q = "alpha gamma omega unknown";
+        let full = l.scores(q, 200);
+        let mut part = Vec::new();
+        let (matched, rest) = l.walk_into(q, 200, &mut part, 60);
+        assert!(!rest.is_empty(), "alpha (every card) is left unwalked");
+        assert!(matched.len() < 200);
+        for slot in 0..200u32 {
+            let got = part.get(slot as usize).copied().unwrap_or(0.0) + l.rest_share(slot, &rest);
+            assert!(
+                (got - full[slot as usize]).abs() < 1e-5,
+                "slot {slot}: {got} vs {}",
+                full[slot as usize]
+            );
+        }
     }
 
     #[test]

@@ -227,6 +227,12 @@ pub struct Discovery {
 /// Lexical score arrays kept for reuse: one per search running at once on a small machine.
 const LEX_BUFFERS: usize = 8;
 
+/// Through the graph, the posting lists of words on more than one card in this many are not
+/// walked (see [`index::Lookup::rest`]).
+const LEXICAL_WALK_SHARE: usize = 100;
+/// …nor any list shorter than this.
+const LEXICAL_WALK_MIN: usize = 1000;
+
 /// Cards inserted into the vector graph per batch: ~0.1 s of one core at 100k cards, so the
 /// index is taken briefly and often, and a shutdown waits for at most one batch.
 pub const GRAPH_BATCH: usize = 256;
@@ -766,7 +772,15 @@ impl Discovery {
                     .expect("buffer pool lock")
                     .pop()
                     .unwrap_or_default();
-                let matched = idx.lexical.scores_into(text, idx.slots(), &mut lex);
+                // Through the graph, common words' posting lists (tens of thousands of cards
+                // each at a million) are not walked: the graph finds cards by meaning, and
+                // those words' share is added per rescored card.
+                let max_df = if idx.ann().is_some() {
+                    (idx.len() / LEXICAL_WALK_SHARE).max(LEXICAL_WALK_MIN)
+                } else {
+                    usize::MAX
+                };
+                let (matched, rest) = idx.lexical.walk_into(text, idx.slots(), &mut lex, max_df);
                 let pinned = key_of(text).and_then(|k| idx.slot_of(&k)).map(|slot| {
                     if lex.len() <= slot as usize {
                         lex.resize(idx.slots(), 0.0);
@@ -778,6 +792,7 @@ impl Discovery {
                     query: v,
                     lexical: &lex,
                     matched: Some(&matched),
+                    rest: (!rest.is_empty()).then_some(&rest),
                     lex_weight: self.lexical_weight,
                     pinned,
                     filter: &filter,

@@ -206,6 +206,9 @@ pub struct Lookup<'a> {
     pub lexical: &'a [f32],
     /// The slots whose lexical share is above zero, when known.
     pub matched: Option<&'a [u32]>,
+    /// Query words whose posting lists were not walked (graph searches only): their share is
+    /// added to each rescored card's `lexical`.
+    pub rest: Option<&'a super::lexical::Rest>,
     /// Weight of the lexical share.
     pub lex_weight: f32,
     /// An exact ID match and its bonus.
@@ -384,6 +387,11 @@ fn hamming_rows(query: &[u64], rows: &[u64], out: &mut [u16]) {
             .sum();
         *o = d as u16;
     }
+}
+
+/// The lexical share of slot `i` (zero past the array: no word matched).
+fn lex_at(lexical: &[f32], i: usize) -> f32 {
+    lexical.get(i).copied().unwrap_or(0.0)
 }
 
 /// Keeps the `k` highest dot products of `v` (in no order).
@@ -652,12 +660,11 @@ impl Index {
         i: usize,
         dot: i32,
         query: &Quantized,
-        lexical: &[f32],
+        lex: f32,
         lex_weight: f32,
         pinned: Option<(u32, f32)>,
     ) -> Scored {
         let similarity = dot as f32 * query.scale * self.scales[i];
-        let lex = lexical.get(i).copied().unwrap_or(0.0);
         let bonus = match pinned {
             Some((slot, b)) if slot == i as u32 => b,
             _ => 0.0,
@@ -902,6 +909,7 @@ impl Index {
             query,
             lexical,
             matched: None,
+            rest: None,
             lex_weight,
             pinned,
             filter,
@@ -916,6 +924,7 @@ impl Index {
             query,
             lexical,
             matched,
+            rest: _,
             lex_weight,
             pinned,
             filter,
@@ -940,7 +949,7 @@ impl Index {
                 let dot = dot_i8(&query.q, &self.vectors[i * self.dim..(i + 1) * self.dim]);
                 push(
                     &mut heap,
-                    self.score(i, dot, query, lexical, lex_weight, pinned),
+                    self.score(i, dot, query, lex_at(lexical, i), lex_weight, pinned),
                 );
             }
             return heap.into_sorted_vec().into_iter().take(k).collect();
@@ -955,7 +964,14 @@ impl Index {
             );
             for i in start..end {
                 if self.passes(i, filter) {
-                    let s = self.score(i, dots[i - start], query, lexical, lex_weight, pinned);
+                    let s = self.score(
+                        i,
+                        dots[i - start],
+                        query,
+                        lex_at(lexical, i),
+                        lex_weight,
+                        pinned,
+                    );
                     push(&mut heap, s);
                 }
             }
@@ -1005,11 +1021,15 @@ impl Index {
                 };
                 row.map(|row| {
                     let dot = dot_i8(&l.query.q, row);
+                    // The share of the words whose lists were not walked, from the card's
+                    // own terms.
+                    let lex = lex_at(l.lexical, slot as usize)
+                        + l.rest.map_or(0.0, |r| self.lexical.rest_share(slot, r));
                     self.score(
                         slot as usize,
                         dot,
                         l.query,
-                        l.lexical,
+                        lex.min(1.0),
                         l.lex_weight,
                         l.pinned,
                     )
