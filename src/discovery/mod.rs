@@ -228,9 +228,9 @@ pub struct Discovery {
 const LEX_BUFFERS: usize = 8;
 
 /// Through the graph, the posting lists of words on more than one card in this many are not
-/// walked (see [`index::Lookup::rest`]).
+/// walked (see [`index::Lookup::rest`])…
 const LEXICAL_WALK_SHARE: usize = 100;
-/// …nor any list shorter than this.
+/// …but a list of at most this many cards always is.
 const LEXICAL_WALK_MIN: usize = 1000;
 
 /// Cards inserted into the vector graph per batch: ~0.1 s of one core at 100k cards, so the
