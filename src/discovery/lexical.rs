@@ -177,10 +177,10 @@ impl Lexical {
         qterms.dedup();
         let mut best = 0.0f32;
         for t in &qterms {
-            let Some(list) = self
+            let Some((id, list)) = self
                 .ids
                 .get(&term_hash(t))
-                .map(|id| &self.postings[*id as usize])
+                .map(|id| (*id, &self.postings[*id as usize]))
             else {
                 // An unknown word still counts toward what a full match would score.
                 best += (1.0 + (n + 0.5) / 0.5).ln() * (K1 + 1.0) / (1.0 + K1 * (1.0 - B));
@@ -190,9 +190,7 @@ impl Lexical {
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
             best += idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B));
             if list.len() > max_df {
-                if let Some(id) = self.ids.get(&term_hash(t)) {
-                    rest.terms.push((*id, idf * (K1 + 1.0)));
-                }
+                rest.terms.push((id, idf * (K1 + 1.0)));
                 continue;
             }
             let want = slots.max(self.doc_len.len());

@@ -389,6 +389,19 @@ fn hamming_rows(query: &[u64], rows: &[u64], out: &mut [u16]) {
     }
 }
 
+/// `scan(start, end)` over rows `0..n`: in [`CHUNK`]s across the rayon pool from two chunks
+/// on, else on the calling thread; the chunks' results concatenated.
+fn in_chunks<T: Send>(n: usize, scan: impl Fn(usize, usize) -> Vec<T> + Sync) -> Vec<T> {
+    if n >= 2 * CHUNK {
+        (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .flat_map_iter(|c| scan(c * CHUNK, ((c + 1) * CHUNK).min(n)))
+            .collect()
+    } else {
+        scan(0, n)
+    }
+}
+
 /// The lexical share of slot `i` (zero past the array: no word matched).
 fn lex_at(lexical: &[f32], i: usize) -> f32 {
     lexical.get(i).copied().unwrap_or(0.0)
@@ -528,10 +541,9 @@ impl Index {
     /// Removes `key`'s card (revoked); keeps its slot for reuse.
     pub fn remove(&mut self, key: &[u8; 32]) {
         if let Some(slot) = self.by_key.remove(key) {
-            if let (true, Some(seq)) = (
-                self.ann.is_some(),
-                self.meta[slot as usize].as_ref().map(|m| m.seq as u64),
-            ) {
+            if self.ann.is_some()
+                && let Some(seq) = self.meta[slot as usize].as_ref().map(|m| m.seq as u64)
+            {
                 self.retire(slot, seq);
             }
             self.meta[slot as usize] = None;
@@ -977,14 +989,7 @@ impl Index {
             }
             heap.into_vec()
         };
-        let mut all: Vec<Scored> = if n >= 2 * CHUNK {
-            (0..n.div_ceil(CHUNK))
-                .into_par_iter()
-                .flat_map_iter(|c| scan(c * CHUNK, ((c + 1) * CHUNK).min(n)))
-                .collect()
-        } else {
-            scan(0, n)
-        };
+        let mut all = in_chunks(n, scan);
         all.sort_unstable();
         all.truncate(k);
         all
@@ -1063,14 +1068,7 @@ impl Index {
             keep_best(&mut best, want);
             best
         };
-        let mut best: Vec<(i32, u32)> = if n >= 2 * CHUNK {
-            (0..n.div_ceil(CHUNK))
-                .into_par_iter()
-                .flat_map_iter(|c| scan(c * CHUNK, ((c + 1) * CHUNK).min(n)))
-                .collect()
-        } else {
-            scan(0, n)
-        };
+        let mut best = in_chunks(n, scan);
         keep_best(&mut best, want);
         out.extend(best.into_iter().map(|(_, slot)| slot));
     }
