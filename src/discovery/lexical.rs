@@ -5,8 +5,16 @@
 //! tf saturation makes repeats count little), each card keeps its own term list so an update
 //! removes exactly its old postings, and each card contributes at most [`MAX_TERMS`] distinct
 //! terms, which bounds memory.
+//!
+//! Most terms of a registry are on one card only (names, endpoints, model numbers): at a
+//! million cards they outnumber the cards. Such a term costs 20-odd bytes here (its hash, its
+//! slot inline and a place in the term table) instead of a list of its own, and a term no card
+//! holds any more is forgotten and its ID reused, so cards replaced with new names do not
+//! leave terms behind.
 
-use std::collections::HashMap;
+use roaring::RoaringBitmap;
+
+use super::slot_table::{SlotTable, reuse_or_push};
 
 /// Most distinct terms indexed per card.
 pub const MAX_TERMS: usize = 96;
@@ -47,18 +55,222 @@ impl Rest {
     }
 }
 
+/// Each term's posting list. A term on a single card keeps the slot itself in `heads`; a
+/// longer list lives in `lists` and its head holds [`MANY`] and its index. A list of up to
+/// [`BITMAP_FROM`] cards is a plain slot list; a longer one (a common word's, most of the
+/// postings at a million cards) is a compressed bitmap (`roaring`: sorted 16-bit offsets in
+/// blocks of 65,536 slots, or one bit a slot where a block is dense), about half the bytes. A
+/// short list is not one: each block it touches costs a record of its own.
+#[derive(Debug, Default)]
+struct Postings {
+    heads: Vec<u32>,
+    lists: Vec<List>,
+    /// Indexes of `lists` free for reuse.
+    free: Vec<u32>,
+}
+
+/// A posting list of more than one card.
+#[derive(Debug)]
+enum List {
+    /// In no order (a removal swaps the last one in).
+    Few(Vec<u32>),
+    Bitmap(RoaringBitmap),
+}
+
+/// Cards from which a list is kept as a bitmap.
+const BITMAP_FROM: usize = 4096;
+/// Cards below which a bitmap goes back to a plain list (apart from [`BITMAP_FROM`], so a list
+/// near the size does not flip on every change).
+const BITMAP_BELOW: usize = 2048;
+
+impl List {
+    fn len(&self) -> usize {
+        match self {
+            List::Few(v) => v.len(),
+            List::Bitmap(b) => b.len() as usize,
+        }
+    }
+
+    fn insert(&mut self, slot: u32) {
+        match self {
+            List::Few(v) => {
+                v.push(slot);
+                if v.len() >= BITMAP_FROM {
+                    *self = List::Bitmap(v.iter().copied().collect());
+                }
+            }
+            List::Bitmap(b) => {
+                b.insert(slot);
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: u32) {
+        match self {
+            List::Few(v) => {
+                if let Some(p) = v.iter().position(|s| *s == slot) {
+                    v.swap_remove(p);
+                }
+            }
+            List::Bitmap(b) => {
+                b.remove(slot);
+                if (b.len() as usize) < BITMAP_BELOW {
+                    *self = List::Few(b.iter().collect());
+                }
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            List::Few(v) => v.capacity() * 4,
+            List::Bitmap(b) => {
+                // Each block: its record (key and store header, 32 bytes) and its contents.
+                // The library's own byte counts are not used: roaring 0.11 counts an array
+                // block's 16-bit capacity at 4 bytes an entry and a bitmap block's 65,536 bits
+                // as bytes, so they read 2 and 8 times the memory held.
+                let s = b.statistics();
+                (u64::from(s.n_containers) * 32
+                    + s.n_bytes_array_containers / 2
+                    + s.n_bytes_run_containers
+                    + u64::from(s.n_bitset_containers) * 8192) as usize
+            }
+        }
+    }
+}
+
+/// A head naming a list in [`Postings::lists`] (slots stay below it: 2³¹ cards would need
+/// terabytes).
+const MANY: u32 = 1 << 31;
+/// The head of a term on no card.
+const EMPTY: u32 = u32::MAX;
+
+/// The slots of one posting list.
+enum Slots<'a> {
+    One(Option<u32>),
+    Few(std::slice::Iter<'a, u32>),
+    Bitmap(roaring::bitmap::Iter<'a>),
+}
+
+impl Iterator for Slots<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            Slots::One(s) => s.take(),
+            Slots::Few(it) => it.next().copied(),
+            Slots::Bitmap(it) => it.next(),
+        }
+    }
+}
+
+impl Postings {
+    /// How many cards hold term `id`, and which.
+    fn get(&self, id: u32) -> (usize, Slots<'_>) {
+        match self.heads[id as usize] {
+            EMPTY => (0, Slots::One(None)),
+            h if h & MANY != 0 => match &self.lists[(h & !MANY) as usize] {
+                List::Few(v) => (v.len(), Slots::Few(v.iter())),
+                List::Bitmap(b) => (b.len() as usize, Slots::Bitmap(b.iter())),
+            },
+            one => (1, Slots::One(Some(one))),
+        }
+    }
+
+    /// A new term's (empty) list.
+    fn add_term(&mut self, id: u32) {
+        let i = id as usize;
+        if i == self.heads.len() {
+            self.heads.push(EMPTY);
+        } else {
+            self.heads[i] = EMPTY;
+        }
+    }
+
+    fn push(&mut self, id: u32, slot: u32) {
+        debug_assert!(slot < MANY);
+        let head = &mut self.heads[id as usize];
+        match *head {
+            EMPTY => *head = slot,
+            h if h & MANY != 0 => self.lists[(h & !MANY) as usize].insert(slot),
+            one => {
+                let at = reuse_or_push(&mut self.lists, &mut self.free, List::Few(vec![one, slot]));
+                *head = MANY | at;
+            }
+        }
+    }
+
+    /// Takes `slot` off term `id`'s list; true when no card holds the term any more.
+    fn remove(&mut self, id: u32, slot: u32) -> bool {
+        let head = &mut self.heads[id as usize];
+        match *head {
+            EMPTY => true,
+            h if h & MANY != 0 => {
+                let at = (h & !MANY) as usize;
+                let list = &mut self.lists[at];
+                list.remove(slot);
+                if list.len() <= 1 {
+                    // Back inline: a list of one would cost its own allocation.
+                    *head = match list {
+                        List::Few(v) => v.first().copied(),
+                        List::Bitmap(b) => b.min(),
+                    }
+                    .unwrap_or(EMPTY);
+                    self.lists[at] = List::Few(Vec::new());
+                    self.free.push(at as u32);
+                }
+                *head == EMPTY
+            }
+            one => {
+                if one == slot {
+                    *head = EMPTY;
+                }
+                *head == EMPTY
+            }
+        }
+    }
+
+    /// Lists held (terms on more than one card).
+    #[cfg(test)]
+    fn lists_held(&self) -> usize {
+        self.lists.len() - self.free.len()
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.heads.shrink_to_fit();
+        self.lists.shrink_to_fit();
+        for l in &mut self.lists {
+            if let List::Few(v) = l {
+                v.shrink_to_fit();
+            }
+        }
+        self.free.shrink_to_fit();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.heads.capacity() * 4
+            + self.lists.capacity() * std::mem::size_of::<List>()
+            + self.lists.iter().map(List::heap_bytes).sum::<usize>()
+            + self.free.capacity() * 4
+    }
+}
+
 /// An inverted index from terms to card slots.
 #[derive(Debug, Default)]
 pub struct Lexical {
-    /// Term → ID, keyed by a 64-bit hash of the term rather than the term itself: a registry
-    /// has a unique word or two per card (names, model numbers), and storing 100k strings
-    /// would cost more than the postings. Two terms colliding (odds ~1e-9 at a million terms)
-    /// would only share a posting list.
-    ids: HashMap<u64, u32>,
-    postings: Vec<Vec<u32>>,
-    /// Each slot's term IDs, sorted, as LEB128 varint deltas (about 2 bytes a term instead of
-    /// 4): read only when the slot's document is replaced.
-    doc_terms: Vec<Box<[u8]>>,
+    /// Term IDs, found by a 64-bit hash of the term ([`Lexical::hashes`]) rather than the term
+    /// itself: a registry has a unique word or two per card (names, model numbers), and
+    /// storing their strings would cost more than the postings. Two terms colliding (odds
+    /// ~1e-9 at a million terms) would only share a posting list.
+    ids: SlotTable,
+    /// Each term ID's hash.
+    hashes: Vec<u64>,
+    /// Term IDs no card holds, for reuse.
+    free_ids: Vec<u32>,
+    postings: Postings,
+    /// Each slot's term IDs: read when the slot's document is replaced, and for a common
+    /// word's share ([`Lexical::rest_share`]).
+    doc_terms: DocTerms,
     doc_len: Vec<u16>,
     total_len: u64,
     docs: u32,
@@ -75,24 +287,19 @@ impl Lexical {
             if seen.len() >= MAX_TERMS {
                 continue;
             }
-            let next = self.postings.len() as u32;
-            let id = *self.ids.entry(term_hash(&t)).or_insert(next);
-            if id == next {
-                self.postings.push(Vec::new());
-            }
+            let id = self.term_id(term_hash(&t));
             if !seen.contains(&id) {
                 seen.push(id);
-                self.postings[id as usize].push(slot);
+                self.postings.push(id, slot);
             }
         }
         let i = slot as usize;
-        if self.doc_terms.len() <= i {
-            self.doc_terms.resize_with(i + 1, Default::default);
+        if self.doc_len.len() <= i {
             self.doc_len.resize(i + 1, 0);
         }
         let len = u16::try_from(len.max(1)).unwrap_or(u16::MAX);
         seen.sort_unstable();
-        self.doc_terms[i] = encode_sorted(&seen);
+        self.doc_terms.set(i, &encode_sorted(&seen));
         self.doc_len[i] = len;
         self.total_len += u64::from(len);
         self.docs += 1;
@@ -101,16 +308,18 @@ impl Lexical {
     /// Removes the document of `slot`, if any.
     pub fn clear(&mut self, slot: u32) {
         let i = slot as usize;
-        let Some(old) = self.doc_terms.get_mut(i).map(std::mem::take) else {
-            return;
-        };
-        if self.doc_len[i] == 0 {
+        if self.doc_len.get(i).is_none_or(|l| *l == 0) {
             return;
         }
-        for t in decode_sorted(&old) {
-            let list = &mut self.postings[t as usize];
-            if let Some(p) = list.iter().position(|s| *s == slot) {
-                list.swap_remove(p);
+        let old = decode_sorted(self.doc_terms.get(i));
+        self.doc_terms.clear(i);
+        for t in old {
+            if self.postings.remove(t, slot) {
+                // Nothing holds the term now: forget it.
+                let hashes = &self.hashes;
+                self.ids
+                    .remove(&hashes[t as usize], |id| hashes[id as usize]);
+                self.free_ids.push(t);
             }
         }
         self.total_len -= u64::from(self.doc_len[i]);
@@ -118,23 +327,56 @@ impl Lexical {
         self.docs -= 1;
     }
 
+    /// The ID of the term hashing to `h`, a new one if no card holds it.
+    fn term_id(&mut self, h: u64) -> u32 {
+        let hashes = &self.hashes;
+        if let Some(id) = self.ids.get(&h, |id| hashes[id as usize]) {
+            return id;
+        }
+        let id = reuse_or_push(&mut self.hashes, &mut self.free_ids, h);
+        self.postings.add_term(id);
+        let hashes = &self.hashes;
+        self.ids.insert(id, |id| hashes[id as usize]);
+        id
+    }
+
+    /// The ID of the term hashing to `h`, if a card holds it.
+    fn find(&self, h: u64) -> Option<u32> {
+        self.ids.get(&h, |id| self.hashes[id as usize])
+    }
+
+    /// Terms held by at least one card.
+    pub fn term_count(&self) -> usize {
+        self.ids.len()
+    }
+
     /// Gives back spare capacity (after a bulk load).
     pub fn shrink_to_fit(&mut self) {
-        self.ids.shrink_to_fit();
+        let hashes = &self.hashes;
+        self.ids.shrink_to_fit(|id| hashes[id as usize]);
+        self.hashes.shrink_to_fit();
+        self.free_ids.shrink_to_fit();
         self.postings.shrink_to_fit();
-        for p in &mut self.postings {
-            p.shrink_to_fit();
-        }
         self.doc_terms.shrink_to_fit();
         self.doc_len.shrink_to_fit();
     }
 
+    /// Heap bytes held by part: the term map, the posting lists and each card's terms
+    /// (capacities; allocator overhead not included).
+    pub fn heap_breakdown(&self) -> [(&'static str, usize); 3] {
+        let ids = self.ids.heap_bytes() + self.hashes.capacity() * 8 + self.free_ids.capacity() * 4;
+        let postings = self.postings.heap_bytes();
+        let terms = self.doc_terms.heap_bytes();
+        [
+            ("lexical terms", ids),
+            ("lexical postings", postings),
+            ("lexical cards", terms + self.doc_len.capacity() * 2),
+        ]
+    }
+
     /// Heap bytes held (capacities; allocator overhead not included).
     pub fn heap_bytes(&self) -> usize {
-        let ids = self.ids.capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
-        let postings: usize = self.postings.iter().map(|p| p.capacity() * 4 + 24).sum();
-        let terms: usize = self.doc_terms.iter().map(|t| t.len() + 16).sum();
-        ids + postings + terms + self.doc_len.capacity() * 2
+        self.heap_breakdown().iter().map(|(_, b)| b).sum()
     }
 
     /// BM25 scores of `query` indexed by slot (`slots` long, or empty when no word matched),
@@ -177,32 +419,30 @@ impl Lexical {
         qterms.dedup();
         let mut best = 0.0f32;
         for t in &qterms {
-            let Some((id, list)) = self
-                .ids
-                .get(&term_hash(t))
-                .map(|id| (*id, &self.postings[*id as usize]))
+            let Some((id, (df, list))) = self
+                .find(term_hash(t))
+                .map(|id| (id, self.postings.get(id)))
             else {
                 // An unknown word still counts toward what a full match would score.
                 best += (1.0 + (n + 0.5) / 0.5).ln() * (K1 + 1.0) / (1.0 + K1 * (1.0 - B));
                 continue;
             };
-            let df = list.len() as f32;
-            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            let idf = (1.0 + (n - df as f32 + 0.5) / (df as f32 + 0.5)).ln();
             best += idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B));
-            if list.len() > max_df {
+            if df > max_df {
                 rest.terms.push((id, idf * (K1 + 1.0)));
                 continue;
             }
             let want = slots.max(self.doc_len.len());
-            if !list.is_empty() && out.len() < want {
+            if df > 0 && out.len() < want {
                 out.resize(want, 0.0);
             }
             for slot in list {
-                let len = f32::from(self.doc_len[*slot as usize]);
-                let o = &mut out[*slot as usize];
+                let len = f32::from(self.doc_len[slot as usize]);
+                let o = &mut out[slot as usize];
                 // Every term adds a positive share, so a zero means a first match.
                 if *o == 0.0 {
-                    matched.push(*slot);
+                    matched.push(slot);
                 }
                 *o += idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B + B * len / avg));
             }
@@ -230,7 +470,7 @@ impl Lexical {
         let norm = 1.0 + K1 * (1.0 - B + B * f32::from(self.doc_len[i]) / rest.avg);
         let mut sum = 0.0;
         let mut want = rest.terms.iter().peekable();
-        for id in decode_sorted(&self.doc_terms[i]) {
+        for id in decode_sorted(self.doc_terms.get(i)) {
             while want.peek().is_some_and(|t| t.0 < id) {
                 want.next();
             }
@@ -241,6 +481,78 @@ impl Lexical {
             }
         }
         sum / rest.best
+    }
+}
+
+/// Every card's term IDs, sorted, as LEB128 varint deltas (about 2 bytes a term instead of 4),
+/// one list after another in one buffer. A slot finds its list by one word (start and length):
+/// 8 bytes a card, where a boxed list cost 16 and an allocation of its own. A replaced list's
+/// bytes are left where they are until the dead bytes are as many as the live ones; then the
+/// live lists are copied into a new buffer in one pass (tens of milliseconds at a million
+/// cards, after as many changes).
+#[derive(Debug, Default)]
+struct DocTerms {
+    bytes: Vec<u8>,
+    /// Per slot: `start << 16 | length` (a list is at most [`MAX_TERMS`] × 5 bytes); 0 for none.
+    at: Vec<u64>,
+    dead: usize,
+}
+
+impl DocTerms {
+    fn get(&self, i: usize) -> &[u8] {
+        let w = self.at.get(i).copied().unwrap_or(0);
+        let (start, len) = ((w >> 16) as usize, (w & 0xFFFF) as usize);
+        &self.bytes[start..start + len]
+    }
+
+    fn set(&mut self, i: usize, list: &[u8]) {
+        self.clear(i);
+        if self.at.len() <= i {
+            self.at.resize(i + 1, 0);
+        }
+        if list.is_empty() {
+            return;
+        }
+        if self.dead >= 1 << 16 && self.dead * 2 >= self.bytes.len() {
+            self.compact();
+        }
+        debug_assert!(list.len() <= 0xFFFF);
+        let start = self.bytes.len() as u64;
+        self.bytes.extend_from_slice(list);
+        self.at[i] = start << 16 | list.len() as u64;
+    }
+
+    fn clear(&mut self, i: usize) {
+        if let Some(w) = self.at.get_mut(i) {
+            self.dead += (*w & 0xFFFF) as usize;
+            *w = 0;
+        }
+    }
+
+    fn compact(&mut self) {
+        let mut bytes = Vec::with_capacity(self.bytes.len() - self.dead);
+        for w in &mut self.at {
+            let (start, len) = ((*w >> 16) as usize, (*w & 0xFFFF) as usize);
+            if len > 0 {
+                let to = bytes.len() as u64;
+                bytes.extend_from_slice(&self.bytes[start..start + len]);
+                *w = to << 16 | len as u64;
+            }
+        }
+        self.bytes = bytes;
+        self.dead = 0;
+    }
+
+    fn shrink_to_fit(&mut self) {
+        if self.dead > 0 {
+            self.compact();
+        }
+        self.bytes.shrink_to_fit();
+        self.at.shrink_to_fit();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.at.capacity() * 8
     }
 }
 
@@ -255,7 +567,7 @@ fn term_hash(t: &str) -> u64 {
 }
 
 /// Sorted IDs as varint deltas.
-fn encode_sorted(ids: &[u32]) -> Box<[u8]> {
+fn encode_sorted(ids: &[u32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(ids.len() * 2);
     let mut prev = 0u32;
     for id in ids {
@@ -271,7 +583,7 @@ fn encode_sorted(ids: &[u32]) -> Box<[u8]> {
             out.push(byte | 0x80);
         }
     }
-    out.into_boxed_slice()
+    out
 }
 
 /// Inverse of [`encode_sorted`].
@@ -301,6 +613,39 @@ mod tests {
         let ids = [0u32, 1, 127, 128, 300, 70_000, 2_000_000, u32::MAX];
         assert_eq!(decode_sorted(&encode_sorted(&ids)), ids);
         assert!(encode_sorted(&[5, 6, 7, 8]).len() == 4);
+    }
+
+    /// Lists replaced many times: every slot reads its last list, and the dead bytes are
+    /// reclaimed.
+    #[test]
+    fn doc_terms_survive_compaction() {
+        let mut d = DocTerms::default();
+        let mut model: Vec<Vec<u8>> = vec![Vec::new(); 100];
+        for round in 0..5000usize {
+            let i = round * 7 % 100;
+            let list: Vec<u8> = (0..(round % 60) as u8).map(|b| b ^ round as u8).collect();
+            d.set(i, &list);
+            model[i] = list;
+            if round % 11 == 0 {
+                d.clear(round % 100);
+                model[round % 100].clear();
+            }
+        }
+        for (i, want) in model.iter().enumerate() {
+            assert_eq!(d.get(i), &want[..], "slot {i}");
+        }
+        assert_eq!(d.get(1000), &[] as &[u8]);
+        let live: usize = model.iter().map(Vec::len).sum();
+        assert!(
+            d.bytes.len() <= 2 * live + (1 << 16) + 64,
+            "{}",
+            d.bytes.len()
+        );
+        d.shrink_to_fit();
+        assert_eq!(d.bytes.len(), live);
+        for (i, want) in model.iter().enumerate() {
+            assert_eq!(d.get(i), &want[..], "slot {i} after shrinking");
+        }
     }
 
     #[test]
@@ -341,6 +686,113 @@ mod tests {
                 "slot {slot}: {got} vs {}",
                 full[slot as usize]
             );
+        }
+    }
+
+    #[test]
+    fn terms_on_no_card_are_forgotten_and_lists_go_back_inline() {
+        let mut l = Lexical::default();
+        l.set(0, "shared unique0");
+        l.set(1, "shared unique1");
+        assert_eq!(l.term_count(), 3);
+        assert_eq!(l.postings.lists_held(), 1);
+        for round in 0..1000 {
+            l.set(1, &format!("shared name{round}"));
+        }
+        assert_eq!(l.term_count(), 3, "replaced names are forgotten");
+        assert!(
+            l.hashes.len() <= 4,
+            "and their IDs reused: {}",
+            l.hashes.len()
+        );
+        l.clear(0);
+        assert_eq!(
+            l.postings.lists_held(),
+            0,
+            "a term on one card is inline again"
+        );
+        let s = l.scores("shared", 2);
+        assert!(s[0] == 0.0 && s[1] > 0.0, "{s:?}");
+        l.clear(1);
+        assert_eq!(l.term_count(), 0);
+        assert!(l.scores("shared", 2).is_empty());
+    }
+
+    /// A common word's list becomes a bitmap past [`BITMAP_FROM`] cards and a plain list again
+    /// below [`BITMAP_BELOW`], matching the same cards and scoring them the same throughout.
+    #[test]
+    fn long_lists_become_bitmaps_and_back() {
+        let mut l = Lexical::default();
+        for slot in 0..5000u32 {
+            l.set(slot, &format!("common w{}", slot % 7));
+        }
+        let common = l.postings.lists.iter().find(|x| x.len() == 5000);
+        assert!(matches!(common, Some(List::Bitmap(_))));
+        // One dense block: 8 KiB of bits and its record, not 20 KB of slots.
+        assert_eq!(common.map(List::heap_bytes), Some(8192 + 32));
+        let hits = |l: &Lexical| {
+            let s = l.scores("common", 5000);
+            (0..5000)
+                .filter(|i| s.get(*i).is_some_and(|v| *v > 0.0))
+                .count()
+        };
+        assert_eq!(hits(&l), 5000);
+        for slot in (0..5000u32).step_by(2) {
+            l.clear(slot);
+        }
+        assert_eq!(hits(&l), 2500);
+        for slot in (1..5000u32).step_by(4) {
+            l.clear(slot);
+        }
+        assert_eq!(hits(&l), 1250);
+        assert!(l.postings.lists.iter().all(|x| matches!(x, List::Few(_))));
+        let mut fresh = Lexical::default();
+        for slot in (3..5000u32).step_by(4) {
+            fresh.set(slot, &format!("common w{}", slot % 7));
+        }
+        assert_eq!(l.scores("common w3", 5000), fresh.scores("common w3", 5000));
+    }
+
+    /// Random sets and clears over a small vocabulary: every word's matches are always the
+    /// cards whose current text holds it.
+    #[test]
+    fn postings_follow_every_change() {
+        let vocab = ["ant", "bee", "cat", "dog", "eel", "fox"];
+        let mut l = Lexical::default();
+        let mut docs: Vec<Option<Vec<&str>>> = vec![None; 12];
+        let mut r = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |m: u64| {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            r % m
+        };
+        for _ in 0..3000 {
+            let slot = next(12) as usize;
+            if next(4) == 0 {
+                l.clear(slot as u32);
+                docs[slot] = None;
+            } else {
+                let words: Vec<&str> = (0..1 + next(3)).map(|_| vocab[next(6) as usize]).collect();
+                l.set(slot as u32, &words.join(" "));
+                docs[slot] = Some(words);
+            }
+            for w in vocab {
+                let s = l.scores(w, 12);
+                for (slot, d) in docs.iter().enumerate() {
+                    let holds = d.as_ref().is_some_and(|d| d.contains(&w));
+                    assert_eq!(
+                        s.get(slot).is_some_and(|v| *v > 0.0),
+                        holds,
+                        "{w} on slot {slot}: {d:?}"
+                    );
+                }
+            }
+            let held = vocab
+                .iter()
+                .filter(|w| docs.iter().flatten().any(|d| d.contains(w)))
+                .count();
+            assert_eq!(l.term_count(), held);
         }
     }
 

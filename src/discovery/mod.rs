@@ -13,6 +13,7 @@ pub mod index;
 pub mod lexical;
 pub mod lsh;
 pub mod rerank;
+mod slot_table;
 pub mod transformer;
 
 use std::collections::HashMap;
@@ -559,7 +560,7 @@ impl Discovery {
     }
 
     /// Heap bytes held by the index, by part.
-    pub fn heap_breakdown(&self) -> [(&'static str, usize); 5] {
+    pub fn heap_breakdown(&self) -> Vec<(&'static str, usize)> {
         self.index.read().expect("index lock").heap_breakdown()
     }
 

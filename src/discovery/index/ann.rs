@@ -142,10 +142,24 @@ impl Ann {
         self.len() == 0
     }
 
-    /// Bytes the graph holds (vectors and links), as the library counts them. Not while a
-    /// [`super::GraphWork`] runs: the library walks every node, and one being inserted is not
-    /// there yet (callers ask between batches: benches, after a load).
+    /// Bytes the graph uses (vectors and links). Not while a [`super::GraphWork`] runs: the
+    /// library walks every node, and one being inserted is not there yet (callers ask between
+    /// batches: benches, after a load).
+    ///
+    /// The library's own count includes the unused end of its arenas, which double in size as
+    /// the graph grows (the last one can be half empty). Those pages are mapped but never
+    /// touched, so they take no memory until used; they are left out here, which makes this
+    /// the graph's share of the process's resident memory.
     pub fn memory_bytes(&self) -> usize {
+        let m = self.graph.memory_stats();
+        self.graph
+            .memory_usage()
+            .saturating_sub(m.graph_wasted + m.graph_reserved)
+            .saturating_sub(m.vectors_wasted + m.vectors_reserved)
+    }
+
+    /// The library's full count, unused arena ends included ([`Ann::memory_bytes`]).
+    pub fn memory_mapped_bytes(&self) -> usize {
         self.graph.memory_usage()
     }
 

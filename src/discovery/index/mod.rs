@@ -31,6 +31,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::lexical::Lexical;
+use super::slot_table::{SlotTable, reuse_or_push};
 use ann::{Ann, AnnError};
 
 /// A vector quantized to int8 with one scale: `v ≈ scale * q`.
@@ -140,14 +141,84 @@ pub struct Meta {
     pub protocols: Box<[u32]>,
 }
 
-/// What a slot keeps of [`Meta`] (the key and expiry live in their own arrays). Tags and
-/// protocols share one sorted list, protocols marked with [`PROTOCOL_BIT`], to keep a slot at
-/// 32 bytes.
+/// What a slot keeps of [`Meta`] (the key and expiry live in their own arrays): 24 bytes.
 #[derive(Debug, Clone)]
 struct Slot {
     seq: i64,
     issued_at: i64,
-    labels: Box<[u32]>,
+    /// The card's tags and protocols, a set in [`LabelSets`].
+    labels: LabelSet,
+}
+
+/// A set's number in [`LabelSets`], from 1 so an `Option<Slot>` needs no extra word.
+type LabelSet = std::num::NonZeroU32;
+
+/// The distinct sets of labels (tags and protocols in one sorted list, protocols marked with
+/// [`PROTOCOL_BIT`]) the live cards hold. A registry has far fewer distinct sets than cards, so
+/// a slot keeps a set's number, not a list of its own (16 bytes and an allocation a card); a
+/// set no card holds any more is dropped and its number reused.
+#[derive(Debug, Default)]
+struct LabelSets {
+    sets: Vec<Box<[u32]>>,
+    /// Cards holding each set.
+    refs: Vec<u32>,
+    free: Vec<u32>,
+    find: SlotTable,
+}
+
+impl LabelSets {
+    fn get(&self, id: LabelSet) -> &[u32] {
+        &self.sets[id.get() as usize - 1]
+    }
+
+    /// The set holding exactly `labels` (sorted, deduplicated), counted as held once more.
+    fn acquire(&mut self, labels: Vec<u32>) -> LabelSet {
+        let sets = &self.sets;
+        let i = match self.find.get(&&labels[..], |i| &*sets[i as usize]) {
+            Some(i) => i,
+            None => {
+                let i = reuse_or_push(&mut self.sets, &mut self.free, labels.into_boxed_slice());
+                self.refs.resize(self.sets.len(), 0);
+                let sets = &self.sets;
+                self.find.insert(i, |i| &*sets[i as usize]);
+                i
+            }
+        };
+        self.refs[i as usize] += 1;
+        LabelSet::MIN.saturating_add(i)
+    }
+
+    /// One card fewer holds `id`.
+    fn release(&mut self, id: LabelSet) {
+        let i = id.get() - 1;
+        let refs = &mut self.refs[i as usize];
+        *refs -= 1;
+        if *refs == 0 {
+            let sets = &self.sets;
+            self.find
+                .remove(&&*sets[i as usize], |i| &*sets[i as usize]);
+            self.sets[i as usize] = Box::default();
+            self.free.push(i);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.sets.capacity() * 16
+            + self.sets.iter().map(|s| s.len() * 4).sum::<usize>()
+            + self.refs.capacity() * 4
+            + self.free.capacity() * 4
+            + self.find.heap_bytes()
+    }
+}
+
+/// Reads a slot's key, for [`Index::by_key`].
+fn key_field(keys: &[[u8; 32]]) -> impl Fn(u32) -> [u8; 32] + '_ {
+    move |s| keys[s as usize]
+}
+
+/// Reads a slot's live version, for [`Index::by_seq`] (which holds only live slots).
+fn seq_field(meta: &[Option<Slot>]) -> impl Fn(u32) -> u64 + '_ {
+    move |s| meta[s as usize].as_ref().map_or(u64::MAX, |m| m.seq as u64)
 }
 
 /// Marks a protocol in [`Slot::labels`] (interned IDs stay far below it).
@@ -244,11 +315,14 @@ pub struct Index {
     tail: Tail,
     /// Versions in the graph that are no longer live, for the inserter to remove.
     stale: Vec<u64>,
-    /// Slot of each live version, in the graph or its tail (keys are sequence numbers).
-    by_seq: HashMap<u64, u32>,
+    /// Slot of each live version, in the graph or its tail (keys are sequence numbers), found
+    /// by [`Slot::seq`]. Kept only while there is a graph.
+    by_seq: SlotTable,
     free: Vec<u32>,
-    by_key: HashMap<[u8; 32], u32>,
+    /// Slot of each live card, found by `keys`.
+    by_key: SlotTable,
     interned: HashMap<String, u32>,
+    labels: LabelSets,
     /// The lexical index over the same slots.
     pub lexical: Lexical,
 }
@@ -434,10 +508,11 @@ impl Index {
             ann: None,
             tail: Tail::default(),
             stale: Vec::new(),
-            by_seq: HashMap::new(),
+            by_seq: SlotTable::default(),
             free: Vec::new(),
-            by_key: HashMap::new(),
+            by_key: SlotTable::default(),
             interned: HashMap::new(),
+            labels: LabelSets::default(),
             lexical: Lexical::default(),
         }
     }
@@ -458,7 +533,7 @@ impl Index {
 
     /// True when no card is indexed.
     pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
+        self.by_key.len() == 0
     }
 
     /// The interned ID of a lowercase word, creating it.
@@ -474,7 +549,7 @@ impl Index {
 
     /// The sequence number of what is indexed for `key`.
     pub fn seq_of(&self, key: &[u8; 32]) -> Option<i64> {
-        let slot = *self.by_key.get(key)?;
+        let slot = self.by_key.get(key, key_field(&self.keys))?;
         self.meta[slot as usize].as_ref().map(|m| m.seq)
     }
 
@@ -482,8 +557,8 @@ impl Index {
     pub fn upsert(&mut self, meta: Meta, v: &Quantized, text: &str) {
         debug_assert_eq!(v.q.len(), self.dim);
         let rows = self.ann.is_none();
-        let slot = match self.by_key.get(&meta.key) {
-            Some(s) => *s,
+        let slot = match self.by_key.get(&meta.key, key_field(&self.keys)) {
+            Some(s) => s,
             None => {
                 let s = self.free.pop().unwrap_or_else(|| {
                     self.meta.push(None);
@@ -498,7 +573,8 @@ impl Index {
                     }
                     (self.meta.len() - 1) as u32
                 });
-                self.by_key.insert(meta.key, s);
+                self.keys[s as usize] = meta.key;
+                self.by_key.insert(s, key_field(&self.keys));
                 s
             }
         };
@@ -509,7 +585,6 @@ impl Index {
                 self.retire(slot, old);
             }
             self.tail.push(slot, meta.seq as u64, &v.q);
-            self.by_seq.insert(meta.seq as u64, slot);
         } else {
             self.vectors[i * self.dim..(i + 1) * self.dim].copy_from_slice(&v.q);
             let w = self.words();
@@ -524,29 +599,37 @@ impl Index {
         self.trust[i] = self.trust_by_key.get(&meta.key).copied().unwrap_or(0.5);
         self.expires[i] = meta.expires_at;
         self.keys[i] = meta.key;
-        self.meta[i] = Some(Slot {
+        let labels = {
+            let mut l: Vec<u32> = meta.tags.to_vec();
+            l.extend(meta.protocols.iter().map(|p| p | PROTOCOL_BIT));
+            l.sort_unstable();
+            l.dedup();
+            self.labels.acquire(l)
+        };
+        if let Some(old) = self.meta[i].replace(Slot {
             seq: meta.seq,
             issued_at: meta.issued_at,
-            labels: {
-                let mut l: Vec<u32> = meta.tags.to_vec();
-                l.extend(meta.protocols.iter().map(|p| p | PROTOCOL_BIT));
-                l.sort_unstable();
-                l.dedup();
-                l.into_boxed_slice()
-            },
-        });
+            labels,
+        }) {
+            self.labels.release(old.labels);
+        }
+        if self.ann.is_some() {
+            self.by_seq.insert(slot, seq_field(&self.meta));
+        }
         self.lexical.set(slot, text);
     }
 
     /// Removes `key`'s card (revoked); keeps its slot for reuse.
     pub fn remove(&mut self, key: &[u8; 32]) {
-        if let Some(slot) = self.by_key.remove(key) {
+        if let Some(slot) = self.by_key.remove(key, key_field(&self.keys)) {
             if self.ann.is_some()
                 && let Some(seq) = self.meta[slot as usize].as_ref().map(|m| m.seq as u64)
             {
                 self.retire(slot, seq);
             }
-            self.meta[slot as usize] = None;
+            if let Some(old) = self.meta[slot as usize].take() {
+                self.labels.release(old.labels);
+            }
             self.expires[slot as usize] = i64::MIN;
             self.trust[slot as usize] = 0.5;
             self.lexical.clear(slot);
@@ -557,7 +640,7 @@ impl Index {
     /// Version `seq` of `slot` is no longer live: out of the tail if it waits there, else
     /// marked for the inserter to take out of the graph.
     fn retire(&mut self, slot: u32, seq: u64) {
-        self.by_seq.remove(&seq);
+        self.by_seq.remove(&seq, seq_field(&self.meta));
         if self.tail.remove(slot, self.dim).is_none() {
             self.stale.push(seq);
         }
@@ -629,8 +712,8 @@ impl Index {
         } else {
             self.trust_by_key.insert(*key, score);
         }
-        if let Some(slot) = self.by_key.get(key) {
-            self.trust[*slot as usize] = score;
+        if let Some(slot) = self.by_key.get(key, key_field(&self.keys)) {
+            self.trust[slot as usize] = score;
         }
     }
 
@@ -650,8 +733,8 @@ impl Index {
         self.keys.shrink_to_fit();
         self.expires.shrink_to_fit();
         self.trust.shrink_to_fit();
-        self.by_key.shrink_to_fit();
-        self.by_seq.shrink_to_fit();
+        self.by_key.shrink_to_fit(key_field(&self.keys));
+        self.by_seq.shrink_to_fit(seq_field(&self.meta));
         self.lexical.shrink_to_fit();
     }
 
@@ -660,9 +743,10 @@ impl Index {
             && self.trust[i] >= f.min_trust
             && ((f.tags.is_empty() && f.protocol.is_none())
                 || self.meta[i].as_ref().is_some_and(|m| {
-                    f.tags.iter().all(|t| m.labels.binary_search(t).is_ok())
+                    let labels = self.labels.get(m.labels);
+                    f.tags.iter().all(|t| labels.binary_search(t).is_ok())
                         && f.protocol
-                            .is_none_or(|p| m.labels.binary_search(&(p | PROTOCOL_BIT)).is_ok())
+                            .is_none_or(|p| labels.binary_search(&(p | PROTOCOL_BIT)).is_ok())
                 }))
     }
 
@@ -839,9 +923,16 @@ impl Index {
             ));
         }
         // The live versions, as the graph will be keyed from now on.
-        let by_seq: HashMap<u64, u32> = self.live().map(|(seq, i)| (seq, i as u32)).collect();
+        let live: Vec<(u64, u32)> = self.live().map(|(seq, i)| (seq, i as u32)).collect();
+        let mut by_seq = SlotTable::default();
+        for (_, i) in &live {
+            by_seq.insert(*i, seq_field(&self.meta));
+        }
         let mut removed = 0;
-        for key in saved.iter().filter(|k| !by_seq.contains_key(k)) {
+        for key in saved
+            .iter()
+            .filter(|k| by_seq.get(*k, seq_field(&self.meta)).is_none())
+        {
             ann.remove(*key)?;
             removed += 1;
         }
@@ -849,9 +940,8 @@ impl Index {
         // database restored from a backup reuses sequence numbers) is replaced too.
         let dim = self.dim;
         let row = |i: u32| &self.vectors[i as usize * dim..(i as usize + 1) * dim];
-        let missing: Vec<(u64, u32)> = by_seq
-            .par_iter()
-            .map(|(seq, i)| (*seq, *i))
+        let missing: Vec<(u64, u32)> = live
+            .into_par_iter()
             .filter(|(seq, i)| {
                 let mut held = vec![0i8; dim];
                 !ann.get(*seq, &mut held) || held[..] != *row(*i)
@@ -887,10 +977,12 @@ impl Index {
     /// Every key in the graph (for saving it): the live versions not waiting in the tail, and
     /// the stale ones not yet removed. Exact only while no [`GraphWork`] is running.
     pub fn ann_keys(&self) -> Vec<u64> {
+        let seq = seq_field(&self.meta);
         self.by_seq
             .iter()
-            .filter(|(seq, slot)| self.tail.seq_of(**slot) != Some(**seq))
-            .map(|(seq, _)| *seq)
+            .map(|slot| (seq(slot), slot))
+            .filter(|(seq, slot)| self.tail.seq_of(*slot) != Some(*seq))
+            .map(|(seq, _)| seq)
             .chain(self.stale.iter().copied())
             .collect()
     }
@@ -902,7 +994,7 @@ impl Index {
 
     /// The slot holding `key`'s card.
     pub fn slot_of(&self, key: &[u8; 32]) -> Option<u32> {
-        self.by_key.get(key).copied()
+        self.by_key.get(key, key_field(&self.keys))
     }
 
     /// The `k` best slots for a query vector, each scored `cosine + lex_weight * lexical`, plus
@@ -999,13 +1091,13 @@ impl Index {
     fn search_ann(&self, ann: &Ann, l: &Lookup<'_>) -> Vec<Scored> {
         let ok = |key: u64| {
             self.by_seq
-                .get(&key)
-                .is_some_and(|s| self.passes(*s as usize, l.filter))
+                .get(&key, seq_field(&self.meta))
+                .is_some_and(|s| self.passes(s as usize, l.filter))
         };
         let mut slots: Vec<u32> = ann
             .search(&l.query.q, l.k.max(self.ann_candidates), ok)
             .iter()
-            .filter_map(|key| self.by_seq.get(key).copied())
+            .filter_map(|key| self.by_seq.get(key, seq_field(&self.meta)))
             .collect();
         self.tail_candidates(l, &mut slots);
         self.more_candidates(
@@ -1102,21 +1194,20 @@ impl Index {
             .collect()
     }
 
-    /// Heap bytes by part: vectors, sketches, per-slot arrays, metadata, key map, tag
-    /// interner, lexical index.
-    pub fn heap_breakdown(&self) -> [(&'static str, usize); 5] {
+    /// Heap bytes by part: the graph, the other vector stores, the version map, per-slot
+    /// arrays, the key map, the tag interner and the lexical index's parts.
+    pub fn heap_breakdown(&self) -> Vec<(&'static str, usize)> {
         use std::mem::size_of;
-        let metas: usize = self.meta.iter().flatten().map(|m| m.labels.len() * 4).sum();
-        [
+        let mut parts = vec![
+            ("graph", self.ann.as_ref().map_or(0, |a| a.memory_bytes())),
             (
                 "vectors",
                 self.vectors.capacity()
                     + self.sketches.capacity() * 8
-                    + self.ann.as_ref().map_or(0, |a| a.memory_bytes())
                     + self.tail.heap_bytes()
-                    + self.stale.capacity() * 8
-                    + self.by_seq.capacity() * (size_of::<(u64, u32)>() + 1),
+                    + self.stale.capacity() * 8,
             ),
+            ("versions", self.by_seq.heap_bytes()),
             (
                 "slots",
                 self.scales.capacity() * 4
@@ -1125,12 +1216,9 @@ impl Index {
                     + self.free.capacity() * 4
                     + self.meta.capacity() * size_of::<Option<Slot>>()
                     + self.keys.capacity() * 32
-                    + metas,
+                    + self.labels.heap_bytes(),
             ),
-            (
-                "keys",
-                self.by_key.capacity() * (size_of::<([u8; 32], u32)>() + 1),
-            ),
+            ("keys", self.by_key.heap_bytes()),
             (
                 "tags",
                 self.interned
@@ -1138,35 +1226,15 @@ impl Index {
                     .map(|k| k.capacity() + size_of::<(String, u32)>() + 1)
                     .sum::<usize>(),
             ),
-            ("lexical", self.lexical.heap_bytes()),
-        ]
+        ];
+        parts.extend(self.lexical.heap_breakdown());
+        parts
     }
 
     /// Heap bytes this index holds, counted from its containers' capacities (hash maps at
     /// their bucket sizes; allocator overhead not included).
     pub fn heap_bytes(&self) -> usize {
-        use std::mem::size_of;
-        let metas: usize = self.meta.iter().flatten().map(|m| m.labels.len() * 4).sum();
-        self.vectors.capacity()
-            + self.sketches.capacity() * 8
-            + self.ann.as_ref().map_or(0, |a| a.memory_bytes())
-            + self.tail.heap_bytes()
-            + self.stale.capacity() * 8
-            + self.by_seq.capacity() * (size_of::<(u64, u32)>() + 1)
-            + self.scales.capacity() * 4
-            + self.expires.capacity() * 8
-            + self.trust.capacity() * 4
-            + self.meta.capacity() * size_of::<Option<Slot>>()
-            + self.keys.capacity() * 32
-            + metas
-            + self.free.capacity() * 4
-            + self.by_key.capacity() * (size_of::<([u8; 32], u32)>() + 1)
-            + self
-                .interned
-                .keys()
-                .map(|k| k.capacity() + size_of::<(String, u32)>() + 1)
-                .sum::<usize>()
-            + self.lexical.heap_bytes()
+        self.heap_breakdown().iter().map(|(_, b)| b).sum()
     }
 }
 

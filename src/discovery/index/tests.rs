@@ -92,7 +92,7 @@ fn search_ranks_filters_and_reuses_slots() {
     idx.remove(&[1; 32]);
     assert_eq!(idx.len(), 2);
     idx.upsert(meta(4, &[]), &Quantized::new(&[1.0, 0.0]), "x");
-    assert_eq!(idx.by_key[&[4; 32]], 0);
+    assert_eq!(idx.slot_of(&[4; 32]), Some(0));
     assert_eq!(idx.slot(0).map(|s| *s.0), Some([4; 32]));
     // Expired cards are skipped.
     let f = Filter {
@@ -565,4 +565,42 @@ fn a_batch_that_failed_part_way_keeps_the_keys_exact() {
     assert!(!ann.contains(10_000) && ann.contains(20_000) && ann.contains(10_009));
     assert_eq!(ann.len(), n);
     assert_eq!(idx.ann_keys().len(), n);
+}
+
+/// Cards with the same tags share one label set; a set no card holds is dropped and its number
+/// reused, so replacing cards' tags over and over does not grow the index.
+#[test]
+fn label_sets_are_shared_and_dropped_with_their_last_card() {
+    assert_eq!(std::mem::size_of::<Option<Slot>>(), 24);
+    let mut idx = Index::new(2);
+    let v = Quantized::new(&[1.0, 0.0]);
+    for k in 1..=50u8 {
+        idx.upsert(meta(k, &[u32::from(k % 3)]), &v, "");
+    }
+    let held = |idx: &Index| idx.labels.find.len();
+    assert_eq!(held(&idx), 3, "50 cards, 3 distinct tag sets");
+    for round in 0..200u32 {
+        let k = (round % 50) as u8 + 1;
+        let mut m = meta(k, &[100 + round, u32::from(k % 3)]);
+        m.seq = i64::from(round) + 1000;
+        idx.upsert(m, &v, "");
+    }
+    assert_eq!(held(&idx), 50, "each card's own set now");
+    assert!(
+        idx.labels.sets.len() <= 53,
+        "numbers reused: {}",
+        idx.labels.sets.len()
+    );
+    // Filters read the shared sets.
+    let f = Filter {
+        tags: vec![150 + 100],
+        ..Filter::default()
+    };
+    let hits = idx.search(&v, &[], 0.0, None, &f, 10);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(idx.slot(hits[0].slot).map(|s| *s.0), Some([1; 32]));
+    for k in 1..=50u8 {
+        idx.remove(&[k; 32]);
+    }
+    assert_eq!(held(&idx), 0);
 }
