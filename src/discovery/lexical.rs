@@ -316,9 +316,8 @@ impl Lexical {
         for t in old {
             if self.postings.remove(t, slot) {
                 // Nothing holds the term now: forget it.
-                let hashes = &self.hashes;
                 self.ids
-                    .remove(&hashes[t as usize], |id| hashes[id as usize]);
+                    .remove(&self.hashes[t as usize], hash_field(&self.hashes));
                 self.free_ids.push(t);
             }
         }
@@ -329,20 +328,18 @@ impl Lexical {
 
     /// The ID of the term hashing to `h`, a new one if no card holds it.
     fn term_id(&mut self, h: u64) -> u32 {
-        let hashes = &self.hashes;
-        if let Some(id) = self.ids.get(&h, |id| hashes[id as usize]) {
+        if let Some(id) = self.find(h) {
             return id;
         }
         let id = reuse_or_push(&mut self.hashes, &mut self.free_ids, h);
         self.postings.add_term(id);
-        let hashes = &self.hashes;
-        self.ids.insert(id, |id| hashes[id as usize]);
+        self.ids.insert(id, hash_field(&self.hashes));
         id
     }
 
     /// The ID of the term hashing to `h`, if a card holds it.
     fn find(&self, h: u64) -> Option<u32> {
-        self.ids.get(&h, |id| self.hashes[id as usize])
+        self.ids.get(&h, hash_field(&self.hashes))
     }
 
     /// Terms held by at least one card.
@@ -352,8 +349,7 @@ impl Lexical {
 
     /// Gives back spare capacity (after a bulk load).
     pub fn shrink_to_fit(&mut self) {
-        let hashes = &self.hashes;
-        self.ids.shrink_to_fit(|id| hashes[id as usize]);
+        self.ids.shrink_to_fit(hash_field(&self.hashes));
         self.hashes.shrink_to_fit();
         self.free_ids.shrink_to_fit();
         self.postings.shrink_to_fit();
@@ -500,8 +496,7 @@ struct DocTerms {
 
 impl DocTerms {
     fn get(&self, i: usize) -> &[u8] {
-        let w = self.at.get(i).copied().unwrap_or(0);
-        let (start, len) = ((w >> 16) as usize, (w & 0xFFFF) as usize);
+        let (start, len) = span(self.at.get(i).copied().unwrap_or(0));
         &self.bytes[start..start + len]
     }
 
@@ -524,7 +519,7 @@ impl DocTerms {
 
     fn clear(&mut self, i: usize) {
         if let Some(w) = self.at.get_mut(i) {
-            self.dead += (*w & 0xFFFF) as usize;
+            self.dead += span(*w).1;
             *w = 0;
         }
     }
@@ -532,7 +527,7 @@ impl DocTerms {
     fn compact(&mut self) {
         let mut bytes = Vec::with_capacity(self.bytes.len() - self.dead);
         for w in &mut self.at {
-            let (start, len) = ((*w >> 16) as usize, (*w & 0xFFFF) as usize);
+            let (start, len) = span(*w);
             if len > 0 {
                 let to = bytes.len() as u64;
                 bytes.extend_from_slice(&self.bytes[start..start + len]);
@@ -554,6 +549,16 @@ impl DocTerms {
     fn heap_bytes(&self) -> usize {
         self.bytes.capacity() + self.at.capacity() * 8
     }
+}
+
+/// A [`DocTerms::at`] word's start and length.
+fn span(w: u64) -> (usize, usize) {
+    ((w >> 16) as usize, (w & 0xFFFF) as usize)
+}
+
+/// Reads a term ID's hash, for [`Lexical::ids`].
+fn hash_field(hashes: &[u64]) -> impl Fn(u32) -> u64 + '_ {
+    move |id| hashes[id as usize]
 }
 
 /// A fixed (unkeyed) 64-bit hash of a term: the same on every run, so nothing depends on

@@ -158,11 +158,6 @@ impl Ann {
             .saturating_sub(m.vectors_wasted + m.vectors_reserved)
     }
 
-    /// The library's full count, unused arena ends included ([`Ann::memory_bytes`]).
-    pub fn memory_mapped_bytes(&self) -> usize {
-        self.graph.memory_usage()
-    }
-
     /// Changes since the graph was loaded or last saved (a new graph counts its inserts).
     pub fn changes(&self) -> u64 {
         self.dirty.load(std::sync::atomic::Ordering::Relaxed)

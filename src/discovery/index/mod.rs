@@ -598,7 +598,6 @@ impl Index {
         self.scales[i] = v.scale;
         self.trust[i] = self.trust_by_key.get(&meta.key).copied().unwrap_or(0.5);
         self.expires[i] = meta.expires_at;
-        self.keys[i] = meta.key;
         let labels = {
             let mut l: Vec<u32> = meta.tags.to_vec();
             l.extend(meta.protocols.iter().map(|p| p | PROTOCOL_BIT));
