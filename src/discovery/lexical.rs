@@ -75,6 +75,9 @@ enum List {
     /// In no order (a removal swaps the last one in).
     Few(Vec<u32>),
     Bitmap(RoaringBitmap),
+    /// A common word's count alone, once searches no longer walk its list
+    /// ([`Lexical::count_common_words`]): its cards are read from their own term lists.
+    Counted(u32),
 }
 
 /// Cards from which a list is kept as a bitmap.
@@ -88,6 +91,16 @@ impl List {
         match self {
             List::Few(v) => v.len(),
             List::Bitmap(b) => b.len() as usize,
+            List::Counted(n) => *n as usize,
+        }
+    }
+
+    /// The list of `slots` (ascending), in the form its length calls for.
+    fn of_sorted(slots: Vec<u32>) -> Self {
+        if slots.len() >= BITMAP_FROM {
+            List::Bitmap(RoaringBitmap::from_sorted_iter(slots).unwrap_or_default())
+        } else {
+            List::Few(slots)
         }
     }
 
@@ -102,6 +115,7 @@ impl List {
             List::Bitmap(b) => {
                 b.insert(slot);
             }
+            List::Counted(n) => *n += 1,
         }
     }
 
@@ -118,6 +132,8 @@ impl List {
                     *self = List::Few(b.iter().collect());
                 }
             }
+            // The caller removes only a card that holds the term.
+            List::Counted(n) => *n = n.saturating_sub(1),
         }
     }
 
@@ -135,6 +151,7 @@ impl List {
                     + s.n_bytes_run_containers
                     + u64::from(s.n_bitset_containers) * 8192) as usize
             }
+            List::Counted(_) => 0,
         }
     }
 }
@@ -165,16 +182,23 @@ impl Iterator for Slots<'_> {
 }
 
 impl Postings {
-    /// How many cards hold term `id`, and which.
-    fn get(&self, id: u32) -> (usize, Slots<'_>) {
+    /// How many cards hold term `id`, and which (`None` for a counted list).
+    fn get(&self, id: u32) -> (usize, Option<Slots<'_>>) {
         match self.heads[id as usize] {
-            EMPTY => (0, Slots::One(None)),
+            EMPTY => (0, Some(Slots::One(None))),
             h if h & MANY != 0 => match &self.lists[(h & !MANY) as usize] {
-                List::Few(v) => (v.len(), Slots::Few(v.iter())),
-                List::Bitmap(b) => (b.len() as usize, Slots::Bitmap(b.iter())),
+                List::Few(v) => (v.len(), Some(Slots::Few(v.iter()))),
+                List::Bitmap(b) => (b.len() as usize, Some(Slots::Bitmap(b.iter()))),
+                List::Counted(n) => (*n as usize, None),
             },
-            one => (1, Slots::One(Some(one))),
+            one => (1, Some(Slots::One(Some(one)))),
         }
+    }
+
+    /// The list of term `id`, if it has one of its own (more than one card).
+    fn list_mut(&mut self, id: u32) -> Option<&mut List> {
+        let h = self.heads[id as usize];
+        (h != EMPTY && h & MANY != 0).then(|| &mut self.lists[(h & !MANY) as usize])
     }
 
     /// A new term's (empty) list.
@@ -209,11 +233,15 @@ impl Postings {
                 let at = (h & !MANY) as usize;
                 let list = &mut self.lists[at];
                 list.remove(slot);
-                if list.len() <= 1 {
+                // A counted list is listed again long before it is this short
+                // ([`Lexical::clear`]); should one empty, the term is simply gone.
+                let counted = matches!(list, List::Counted(n) if *n > 0);
+                if list.len() <= 1 && !counted {
                     // Back inline: a list of one would cost its own allocation.
                     *head = match list {
                         List::Few(v) => v.first().copied(),
                         List::Bitmap(b) => b.min(),
+                        List::Counted(_) => None,
                     }
                     .unwrap_or(EMPTY);
                     self.lists[at] = List::Few(Vec::new());
@@ -274,7 +302,25 @@ pub struct Lexical {
     doc_len: Vec<u16>,
     total_len: u64,
     docs: u32,
+    /// Set by [`Lexical::count_common_words`]: searches walk only the lists of words on at
+    /// most one card in `share` (and always those of at most `min` cards).
+    walk: Option<Walk>,
+    /// The terms whose lists are [`List::Counted`].
+    counted: Vec<u32>,
 }
+
+/// Which posting lists a search walks, once common words are counted.
+#[derive(Debug, Clone, Copy)]
+struct Walk {
+    share: usize,
+    min: usize,
+}
+
+/// Through the graph, the posting lists of words on more than one card in this many are not
+/// walked…
+pub const WALK_SHARE: usize = 100;
+/// …but a list of at most this many cards always is.
+pub const WALK_MIN: usize = 1000;
 
 impl Lexical {
     /// Indexes `text` as the document of `slot`, replacing what the slot had.
@@ -302,7 +348,93 @@ impl Lexical {
         self.doc_terms.set(i, &encode_sorted(&seen));
         self.doc_len[i] = len;
         self.total_len += u64::from(len);
+        let limit = self.walk_limit();
         self.docs += 1;
+        if self.walk.is_some() {
+            for id in seen {
+                self.count_if_common(id);
+            }
+            if self.walk_limit() > limit {
+                // More cards: a counted word may now be rare enough to walk.
+                let rare: Vec<u32> = self.counted_at_most(self.walk_limit(), &self.counted);
+                self.list_again(&rare);
+            }
+        }
+    }
+
+    /// From now on, searches walk only the posting lists of words on at most
+    /// [`Lexical::walk_limit`] cards (one in `share`, and any of at most `min`), and a list
+    /// half as long again is dropped for its count: a common word's share of a card's score is
+    /// then read from the card's own term list ([`Lexical::rest_share`]). At a million cards
+    /// those lists are most of the postings. A word whose count falls to the limit is listed
+    /// again, so a search walks exactly the words it walked before.
+    ///
+    /// Called when the vectors move into a graph, which finds cards by meaning; there is no
+    /// way back, as the graph stays.
+    pub fn count_common_words(&mut self, share: usize, min: usize) {
+        self.walk = Some(Walk {
+            share: share.max(1),
+            min,
+        });
+        for id in 0..self.postings.heads.len() as u32 {
+            self.count_if_common(id);
+        }
+    }
+
+    /// The longest posting list a search walks ([`Lexical::walk_into`]'s `max_df`):
+    /// `usize::MAX` until [`Lexical::count_common_words`].
+    pub fn walk_limit(&self) -> usize {
+        self.walk
+            .map_or(usize::MAX, |w| (self.docs as usize / w.share).max(w.min))
+    }
+
+    /// Drops term `id`'s list for its count if it is half as long again as the walk limit.
+    fn count_if_common(&mut self, id: u32) {
+        let over = self.walk_limit().saturating_add(self.walk_limit() / 2);
+        if let Some(list) = self.postings.list_mut(id)
+            && !matches!(list, List::Counted(_))
+            && list.len() > over
+        {
+            *list = List::Counted(list.len() as u32);
+            self.counted.push(id);
+        }
+    }
+
+    /// Those of `ids` whose list is counted and on at most `limit` cards.
+    fn counted_at_most(&self, limit: usize, ids: &[u32]) -> Vec<u32> {
+        ids.iter()
+            .copied()
+            .filter(|id| matches!(self.postings.get(*id), (n, None) if n <= limit))
+            .collect()
+    }
+
+    /// Lists counted terms `ids` again, from every card's own term list: one pass over them
+    /// all (tens of milliseconds at a million cards), which the hysteresis of
+    /// [`Lexical::count_common_words`] keeps rare.
+    fn list_again(&mut self, ids: &[u32]) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); ids.len()];
+        for (slot, len) in self.doc_len.iter().enumerate() {
+            if *len == 0 {
+                continue;
+            }
+            for t in decode_sorted(self.doc_terms.get(slot)) {
+                if let Ok(k) = ids.binary_search(&t) {
+                    lists[k].push(slot as u32);
+                }
+            }
+        }
+        for (id, slots) in ids.iter().zip(lists) {
+            if let Some(list) = self.postings.list_mut(*id) {
+                *list = List::of_sorted(slots);
+            }
+        }
+        self.counted.retain(|id| ids.binary_search(id).is_err());
     }
 
     /// Removes the document of `slot`, if any.
@@ -313,17 +445,25 @@ impl Lexical {
         }
         let old = decode_sorted(self.doc_terms.get(i));
         self.doc_terms.clear(i);
-        for t in old {
+        for &t in &old {
             if self.postings.remove(t, slot) {
                 // Nothing holds the term now: forget it.
                 self.ids
                     .remove(&self.hashes[t as usize], hash_field(&self.hashes));
                 self.free_ids.push(t);
+                if !self.counted.is_empty() {
+                    self.counted.retain(|c| *c != t);
+                }
             }
         }
         self.total_len -= u64::from(self.doc_len[i]);
         self.doc_len[i] = 0;
         self.docs -= 1;
+        if self.walk.is_some() {
+            // A counted word on fewer cards now may be rare enough to walk.
+            let rare = self.counted_at_most(self.walk_limit(), &old);
+            self.list_again(&rare);
+        }
     }
 
     /// The ID of the term hashing to `h`, a new one if no card holds it.
@@ -389,7 +529,30 @@ impl Lexical {
     /// every slot for them. A caller that zeroes those slots afterwards can reuse `out`, and a
     /// large index does not allocate and fault in megabytes per query.
     pub fn scores_into(&self, query: &str, slots: usize, out: &mut Vec<f32>) -> Vec<u32> {
-        self.walk_into(query, slots, out, usize::MAX).0
+        let (mut matched, rest) = self.walk_into(query, slots, out, usize::MAX);
+        if !rest.is_empty() {
+            // Counted words ([`Lexical::count_common_words`]): their cards are found from each
+            // card's own term list.
+            for (slot, len) in self.doc_len.iter().enumerate() {
+                let share = if *len == 0 {
+                    0.0
+                } else {
+                    self.rest_share(slot as u32, &rest)
+                };
+                if share <= 0.0 {
+                    continue;
+                }
+                if out.len() < slots.max(self.doc_len.len()) {
+                    out.resize(slots.max(self.doc_len.len()), 0.0);
+                }
+                let o = &mut out[slot];
+                if *o == 0.0 {
+                    matched.push(slot as u32);
+                }
+                *o = (*o + share).min(1.0);
+            }
+        }
+        matched
     }
 
     /// [`Lexical::scores_into`], walking only the posting lists of words on at most `max_df`
@@ -425,10 +588,10 @@ impl Lexical {
             };
             let idf = (1.0 + (n - df as f32 + 0.5) / (df as f32 + 0.5)).ln();
             best += idf * (K1 + 1.0) / (1.0 + K1 * (1.0 - B));
-            if df > max_df {
+            let Some(list) = list.filter(|_| df <= max_df) else {
                 rest.terms.push((id, idf * (K1 + 1.0)));
                 continue;
-            }
+            };
             let want = slots.max(self.doc_len.len());
             if df > 0 && out.len() < want {
                 out.resize(want, 0.0);
@@ -758,6 +921,16 @@ mod tests {
         assert_eq!(l.scores("common w3", 5000), fresh.scores("common w3", 5000));
     }
 
+    /// A fixed xorshift stream: each call gives a number below its argument.
+    fn below(mut r: u64) -> impl FnMut(u64) -> u64 {
+        move |m| {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            r % m
+        }
+    }
+
     /// Random sets and clears over a small vocabulary: every word's matches are always the
     /// cards whose current text holds it.
     #[test]
@@ -765,13 +938,7 @@ mod tests {
         let vocab = ["ant", "bee", "cat", "dog", "eel", "fox"];
         let mut l = Lexical::default();
         let mut docs: Vec<Option<Vec<&str>>> = vec![None; 12];
-        let mut r = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |m: u64| {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            r % m
-        };
+        let mut next = below(0x9E37_79B9_7F4A_7C15u64);
         for _ in 0..3000 {
             let slot = next(12) as usize;
             if next(4) == 0 {
@@ -799,6 +966,95 @@ mod tests {
                 .count();
             assert_eq!(l.term_count(), held);
         }
+    }
+
+    /// Common words counted instead of listed ([`Lexical::count_common_words`]): through random
+    /// sets and clears whose word frequencies drift across the walk limit both ways, every
+    /// walk finds what an index keeping every list finds, with the same scores and the same
+    /// share left for the rest, and the full scores are the same too.
+    #[test]
+    fn counted_common_words_walk_as_listed_ones() {
+        const SLOTS: u64 = 300;
+        let vocab = ["ant", "bee", "cat", "dog", "eel", "fox", "gnu", "hen"];
+        let queries = [
+            "ant",
+            "bee cat",
+            "dog eel fox",
+            "gnu hen ant u7",
+            "hen",
+            "zzz fox",
+        ];
+        let mut plain = Lexical::default();
+        let mut counted = Lexical::default();
+        counted.count_common_words(10, 4);
+        let mut next = below(0x2545_F491_4F6C_DD1Du64);
+        let (mut most_counted, mut relisted) = (0, 0);
+        for step in 0..6000u64 {
+            let slot = next(SLOTS) as u32;
+            if next(6) == 0 {
+                plain.clear(slot);
+                counted.clear(slot);
+            } else {
+                // Each word's chance drifts between 0 and 1, so its count crosses the limit.
+                let unique = format!("u{}", next(50));
+                let words: Vec<String> = vocab
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| {
+                        let phase = step as f64 / 700.0 + *k as f64;
+                        (next(1000) as f64) < 500.0 * (1.0 + phase.sin())
+                    })
+                    .map(|(_, w)| w.to_string())
+                    .chain([unique])
+                    .collect();
+                plain.set(slot, &words.join(" "));
+                counted.set(slot, &words.join(" "));
+            }
+            let limit = counted.walk_limit();
+            for id in &counted.counted {
+                assert!(
+                    counted.postings.get(*id).0 > limit,
+                    "a counted word is walkable"
+                );
+            }
+            if counted.counted.len() < most_counted {
+                relisted += 1;
+            }
+            most_counted = most_counted.max(counted.counted.len());
+            if step % 25 != 0 {
+                continue;
+            }
+            for q in queries {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let (mut ma, ra) = plain.walk_into(q, SLOTS as usize, &mut a, limit);
+                let (mut mb, rb) = counted.walk_into(q, SLOTS as usize, &mut b, limit);
+                ma.sort_unstable();
+                mb.sort_unstable();
+                assert_eq!(ma, mb, "{q}: the same cards walked at step {step}");
+                for slot in 0..SLOTS as u32 {
+                    let at = |v: &Vec<f32>| v.get(slot as usize).copied().unwrap_or(0.0);
+                    assert_eq!(at(&a), at(&b), "{q}: slot {slot} at step {step}");
+                    assert_eq!(plain.rest_share(slot, &ra), counted.rest_share(slot, &rb));
+                }
+                let (fa, fb) = (
+                    plain.scores(q, SLOTS as usize),
+                    counted.scores(q, SLOTS as usize),
+                );
+                for slot in 0..SLOTS as usize {
+                    let at = |v: &Vec<f32>| v.get(slot).copied().unwrap_or(0.0);
+                    assert!(
+                        (at(&fa) - at(&fb)).abs() < 1e-5,
+                        "{q}: full score of {slot}"
+                    );
+                }
+            }
+        }
+        assert!(
+            most_counted >= 3,
+            "common words were counted: {most_counted}"
+        );
+        assert!(relisted > 0, "and listed again when they grew rare");
+        assert!(counted.postings.heap_bytes() < plain.postings.heap_bytes());
     }
 
     #[test]

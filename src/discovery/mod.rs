@@ -228,12 +228,6 @@ pub struct Discovery {
 /// Lexical score arrays kept for reuse: one per search running at once on a small machine.
 const LEX_BUFFERS: usize = 8;
 
-/// Through the graph, the posting lists of words on more than one card in this many are not
-/// walked (see [`index::Lookup::rest`])…
-const LEXICAL_WALK_SHARE: usize = 100;
-/// …but a list of at most this many cards always is.
-const LEXICAL_WALK_MIN: usize = 1000;
-
 /// Cards inserted into the vector graph per batch: ~0.1 s of one core at 100k cards, so the
 /// index is taken briefly and often, and a shutdown waits for at most one batch.
 pub const GRAPH_BATCH: usize = 256;
@@ -776,11 +770,7 @@ impl Discovery {
                 // Through the graph, common words' posting lists (tens of thousands of cards
                 // each at a million) are not walked: the graph finds cards by meaning, and
                 // those words' share is added per rescored card.
-                let max_df = if idx.ann().is_some() {
-                    (idx.len() / LEXICAL_WALK_SHARE).max(LEXICAL_WALK_MIN)
-                } else {
-                    usize::MAX
-                };
+                let max_df = idx.lexical.walk_limit();
                 let (matched, rest) = idx.lexical.walk_into(text, idx.slots(), &mut lex, max_df);
                 let pinned = key_of(text).and_then(|k| idx.slot_of(&k)).map(|slot| {
                     if lex.len() <= slot as usize {

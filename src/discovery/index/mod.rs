@@ -957,6 +957,8 @@ impl Index {
         self.vectors = Vec::new();
         self.sketches = Vec::new();
         self.ann = Some(Arc::new(ann));
+        self.lexical
+            .count_common_words(super::lexical::WALK_SHARE, super::lexical::WALK_MIN);
         Ok((missing.len(), removed))
     }
 

@@ -295,8 +295,14 @@ fn the_graph_finds_what_the_exact_scan_finds_and_follows_changes() {
     let exact: Vec<Vec<u32>> = vecs.iter().take(20).map(|v| top(&idx, v, &f, 10)).collect();
     let (ann, keys) = graph_of(&idx);
     assert_eq!(ann.len(), n);
+    assert_eq!(idx.lexical.walk_limit(), usize::MAX, "every list walked");
     assert_eq!(idx.attach_ann(ann, &keys).expect("attach"), (0, 0));
     assert!(idx.ann().is_some() && !idx.wants_ann());
+    assert_eq!(
+        idx.lexical.walk_limit(),
+        crate::discovery::lexical::WALK_MIN,
+        "through the graph, common words are counted, not walked"
+    );
     assert!(
         idx.vectors.is_empty() && idx.sketches.is_empty(),
         "rows dropped"
