@@ -372,9 +372,11 @@ impl Lexical {
     /// Called when the vectors move into a graph, which finds cards by meaning; there is no
     /// way back, as the graph stays.
     pub fn count_common_words(&mut self, share: usize, min: usize) {
+        // A limit of at least 1 lists a counted word again before its count can reach 1, so a
+        // counted word is never forgotten ([`Lexical::clear`]).
         self.walk = Some(Walk {
             share: share.max(1),
-            min,
+            min: min.max(1),
         });
         for id in 0..self.postings.heads.len() as u32 {
             self.count_if_common(id);
@@ -390,7 +392,8 @@ impl Lexical {
 
     /// Drops term `id`'s list for its count if it is half as long again as the walk limit.
     fn count_if_common(&mut self, id: u32) {
-        let over = self.walk_limit().saturating_add(self.walk_limit() / 2);
+        let limit = self.walk_limit();
+        let over = limit.saturating_add(limit / 2);
         if let Some(list) = self.postings.list_mut(id)
             && !matches!(list, List::Counted(_))
             && list.len() > over
@@ -451,9 +454,7 @@ impl Lexical {
                 self.ids
                     .remove(&self.hashes[t as usize], hash_field(&self.hashes));
                 self.free_ids.push(t);
-                if !self.counted.is_empty() {
-                    self.counted.retain(|c| *c != t);
-                }
+                debug_assert!(!self.counted.contains(&t), "a counted word was forgotten");
             }
         }
         self.total_len -= u64::from(self.doc_len[i]);
@@ -533,17 +534,14 @@ impl Lexical {
         if !rest.is_empty() {
             // Counted words ([`Lexical::count_common_words`]): their cards are found from each
             // card's own term list.
-            for (slot, len) in self.doc_len.iter().enumerate() {
-                let share = if *len == 0 {
-                    0.0
-                } else {
-                    self.rest_share(slot as u32, &rest)
-                };
+            let want = slots.max(self.doc_len.len());
+            for slot in 0..self.doc_len.len() {
+                let share = self.rest_share(slot as u32, &rest);
                 if share <= 0.0 {
                     continue;
                 }
-                if out.len() < slots.max(self.doc_len.len()) {
-                    out.resize(slots.max(self.doc_len.len()), 0.0);
+                if out.len() < want {
+                    out.resize(want, 0.0);
                 }
                 let o = &mut out[slot];
                 if *o == 0.0 {
