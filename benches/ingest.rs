@@ -3,7 +3,7 @@
 //! latency percentiles.
 //!
 //! Run: `cargo bench --bench ingest -- --cards 100000 --clients 64 [--durability full|normal]
-//! [--client raw|reqwest]`
+//! [--client raw|reqwest] [--ann-min N]`
 //!
 //! Both ends share this 2-core machine, so the load generator's own CPU lowers the figure. The
 //! default `raw` client writes pre-serialized HTTP/1.1 requests on keep-alive connections and
@@ -30,6 +30,7 @@ struct Opts {
     clients: usize,
     durability: Durability,
     raw: bool,
+    ann_min: usize,
 }
 
 fn parse_args() -> Opts {
@@ -38,6 +39,7 @@ fn parse_args() -> Opts {
         clients: 64,
         durability: Durability::Full,
         raw: true,
+        ann_min: agentmesh::discovery::index::ANN_MIN,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -52,6 +54,14 @@ fn parse_args() -> Opts {
                 }
             }
             "--client" => o.raw = val() != "reqwest",
+            // The size from which the node keeps a vector graph; `--ann-min 0` never builds
+            // one (searches scan exactly), to tell the graph's share of the cost.
+            "--ann-min" => {
+                o.ann_min = match val().parse().expect("--ann-min N") {
+                    0 => usize::MAX,
+                    n => n,
+                }
+            }
             "--bench" => {}
             other => panic!("unknown flag {other}"),
         }
@@ -133,6 +143,7 @@ fn main() {
             durability: opts.durability,
             ..StoreOptions::default()
         };
+        config.ann_min_cards = opts.ann_min;
         Node::spawn(listener, config, async {
             let _ = stop_rx.await;
         })
@@ -235,8 +246,7 @@ fn main() {
         let t = Instant::now();
         let mut info = first.clone();
         let graph_due = |i: &agentmesh::wire::NodeInfo| {
-            i.graph_pending > 0
-                || (i.search != "graph" && i.indexed >= agentmesh::discovery::index::ANN_MIN as u64)
+            i.graph_pending > 0 || (i.search != "graph" && i.indexed >= opts.ann_min as u64)
         };
         while graph_due(&info) {
             tokio::time::sleep(Duration::from_millis(20)).await;

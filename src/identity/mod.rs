@@ -88,12 +88,20 @@ pub fn public_from_did(did: &str) -> Result<VerifyingKey, IdError> {
     Ok(key)
 }
 
-/// Whether `raw` is the one encoding of its curve point: decompression accepts y ≥ p (and
-/// x = 0 with the sign bit set), which would give one key several IDs.
+/// Whether `raw` is the one encoding of its curve point, for a key already found not weak.
+/// Decompression also accepts y ≥ p (reduced mod p) and x = 0 with the sign bit set, which
+/// would give one key several IDs. Only two points have x = 0, the identity and the point of
+/// order 2, and both are weak; so what is left to refuse is y ≥ p, read off the bytes. This
+/// spares a second decompression and a compression (two field exponentiations, ~12 µs of a
+/// registration's CPU here); `identity::tests` checks it against decompress-and-re-encode.
 fn canonical_point(raw: &[u8; 32]) -> bool {
-    curve25519_dalek::edwards::CompressedEdwardsY(*raw)
-        .decompress()
-        .is_some_and(|p| p.compress().to_bytes() == *raw)
+    !non_canonical_y(raw)
+}
+
+/// True when `y` (little-endian, sign bit cleared) is at least p = 2^255 − 19: a second,
+/// non-canonical spelling of a point that curve25519-dalek would still decompress.
+pub(crate) fn non_canonical_y(bytes: &[u8; 32]) -> bool {
+    bytes[31] & 0x7f == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[0] >= 0xed
 }
 
 /// The 32 public-key bytes of a did:key, decoded without checking that they are a valid curve

@@ -159,3 +159,59 @@ fn non_canonical_point_encodings_are_not_ids() {
     let id = Identity::generate();
     assert!(public_from_did(id.id()).is_ok());
 }
+
+/// The byte check `public_from_did` uses for canonical encodings agrees with the definition it
+/// stands for: a key is an ID when it decompresses, is not weak, and re-encodes to its own
+/// bytes. Checked on every y ≥ p and every x = 0 point with either sign bit, and on random
+/// encodings (half of them points), so a shortcut that let a second spelling through fails.
+#[test]
+fn the_canonical_encoding_check_matches_decompress_and_re_encode() {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use sha2::Digest as _;
+    let by_definition = |raw: &[u8; 32]| {
+        CompressedEdwardsY(*raw)
+            .decompress()
+            .is_some_and(|p| !p.is_small_order() && p.compress().to_bytes() == *raw)
+    };
+    let mut cases: Vec<[u8; 32]> = Vec::new();
+    for sign in [0u8, 0x80] {
+        // y = p + k for every k that fits below 2^255 (k = 0..=18).
+        for low in 0xedu8..=0xff {
+            let mut raw = [0xffu8; 32];
+            raw[0] = low;
+            raw[31] = 0x7f | sign;
+            cases.push(raw);
+        }
+        // y = 1 (x = 0: the identity) and y = p − 1 (x = 0: order 2), and small y values, some of
+        // them points with a reduced twin above p.
+        for y in 0u8..=18 {
+            let mut raw = [0u8; 32];
+            raw[0] = y;
+            raw[31] |= sign;
+            cases.push(raw);
+        }
+        let mut minus_one = [0xffu8; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f | sign;
+        cases.push(minus_one);
+    }
+    let mut seed = [0u8; 32];
+    for i in 0..4000u32 {
+        seed[..4].copy_from_slice(&i.to_le_bytes());
+        let raw: [u8; 32] = sha2::Sha256::digest(seed).into();
+        cases.push(raw);
+    }
+    let mut points = 0;
+    for raw in &cases {
+        let by_def = by_definition(raw);
+        points += usize::from(by_def);
+        let did = did_from_key_bytes(raw);
+        assert_eq!(
+            public_from_did(&did).is_ok(),
+            by_def,
+            "{} is an ID by definition: {by_def}",
+            hex::encode(raw)
+        );
+    }
+    assert!(points > 1000, "the random half are points: {points}");
+}

@@ -31,6 +31,8 @@ use curve25519_dalek::traits::{IsIdentity as _, VartimeMultiscalarMul as _};
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest as _, Sha512};
 
+use super::non_canonical_y;
+
 /// One signature to check: the signer's key, the signed bytes, the 64 signature bytes.
 #[derive(Debug, Clone)]
 pub struct SigCheck {
@@ -50,12 +52,6 @@ struct Parsed {
     s: Scalar,
     r: EdwardsPoint,
     k: Scalar,
-}
-
-/// True when `y` (little-endian, sign bit cleared) is at least p = 2^255 − 19: a second,
-/// non-canonical spelling of a point that curve25519-dalek would still decompress.
-fn non_canonical_y(bytes: &[u8; 32]) -> bool {
-    bytes[31] & 0x7f == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[0] >= 0xed
 }
 
 fn parse(c: &SigCheck) -> Option<Parsed> {
