@@ -279,7 +279,7 @@ impl Pending {
 /// The bytes a card signature covers: the domain prefix and the JCS form of the manifest.
 pub fn signing_bytes(manifest: &Map<String, Value>) -> Result<Vec<u8>, CardError> {
     let mut msg = CARD_SIGNING_PREFIX.to_vec();
-    let jcs = serde_json_canonicalizer::to_vec(manifest)
+    let jcs = crate::encoding::jcs_map(manifest)
         .map_err(|e| field_err("manifest", format!("cannot be canonicalized: {e}")))?;
     msg.extend_from_slice(&jcs);
     Ok(msg)

@@ -53,7 +53,7 @@ fn payload(card: &Value, pruned: bool) -> Option<String> {
     if pruned {
         prune(&mut c);
     }
-    let jcs = serde_json_canonicalizer::to_vec(&c).ok()?;
+    let jcs = crate::encoding::jcs_value(&c).ok()?;
     Some(b64url(&jcs))
 }
 

@@ -13,6 +13,7 @@
 //! | `sync_records_*` | `federation::sync::merge` over the records of a sync page or push |
 //! | `rfc3339_*` | `encoding::parse_rfc3339` (card and announcement times) |
 //! | `interop_*` | `interop::a2a`, `interop::mcp::content_text`, `interop::find_rpc_answer` |
+//! | `fast_jcs_*` | `encoding::jcs_value` / `jcs_map` (what signatures over JSON are made on) against the reference canonicalizer |
 //!
 //! `request_verify_survives_extreme_timestamps` and `rfc3339_format_is_total` found panics
 //! (an overflowing timestamp check, a time formatter outside 1970–9999); they now pass.
@@ -1695,6 +1696,55 @@ proptest! {
         let _ = mcp::content_text(&card);
         if let Ok(answer) = find_rpc_answer("tools/call", content_type.as_deref(), &body, &id) {
             let _ = mcp::content_text(&answer);
+        }
+    }
+}
+
+/// JSON whose object keys are mostly ASCII (the fast canonical path's case), with the awkward
+/// parts of RFC 8785 in it: keys that need escaping or sort by their escapes or differently in
+/// UTF-8 and UTF-16, every kind of number
+/// (doubles, integers past 2^53, -0), strings with controls and characters past the BMP.
+fn ascii_keyed_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        number(),
+        text().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec(
+                (
+                    prop_oneof![
+                        key(),
+                        "[ -~]{0,6}",
+                        "[\\x00-\\x1f\"\\\\/]{1,3}",
+                        // UTF-8 and UTF-16 order these differently: U+E000..U+FFFF sort
+                        // below U+10000 by bytes, above it by UTF-16 code units.
+                        prop::sample::select(vec!["\u{e000}", "\u{ffff}", "\u{10000}", "😀", "é"])
+                            .prop_map(String::from),
+                    ],
+                    inner
+                ),
+                0..6
+            )
+            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(config(1024))]
+
+    /// `encoding::jcs_value` (a fast path for ASCII keys, the crate otherwise) gives exactly
+    /// the reference canonicalizer's bytes, or fails where it fails, on any JSON.
+    #[test]
+    fn fast_jcs_matches_the_reference(v in prop_oneof![ascii_keyed_json(), json_value()]) {
+        let reference = serde_json_canonicalizer::to_vec(&v).ok();
+        prop_assert_eq!(agentmesh::encoding::jcs_value(&v).ok(), reference.clone());
+        if let Value::Object(m) = &v {
+            prop_assert_eq!(agentmesh::encoding::jcs_map(m).ok(), reference);
         }
     }
 }
