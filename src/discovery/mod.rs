@@ -221,6 +221,9 @@ pub struct Discovery {
     ann_wanted: tokio::sync::Notify,
     /// Woken when a card waits in the graph's tail (see [`Discovery::drain_graph`]).
     graph_tail: tokio::sync::Notify,
+    /// Card versions indexed or removed since start: how busy registration is (see
+    /// [`Discovery::changes`]).
+    changes: std::sync::atomic::AtomicU64,
     /// Zeroed lexical score arrays, reused by searches (at most [`LEX_BUFFERS`] kept).
     lex_buffers: std::sync::Mutex<Vec<Vec<f32>>>,
 }
@@ -330,6 +333,7 @@ impl Discovery {
             ann_dir: None,
             ann_wanted: tokio::sync::Notify::new(),
             graph_tail: tokio::sync::Notify::new(),
+            changes: std::sync::atomic::AtomicU64::new(0),
             lex_buffers: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -435,6 +439,12 @@ impl Discovery {
     /// Resolves when cards wait in the graph's tail (see [`Discovery::drain_graph`]).
     pub async fn graph_tail(&self) {
         self.graph_tail.notified().await;
+    }
+
+    /// Card versions indexed or removed since start (a counter: the node's graph task reads
+    /// how fast it moves to leave the CPU to a burst of registrations).
+    pub fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Cards indexed but not yet in the vector graph (searched exactly meanwhile).
@@ -652,6 +662,8 @@ impl Discovery {
             protocols: protocols.into(),
         };
         idx.upsert(meta, &p.vector, &p.doc.lexical_text);
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if idx.wants_ann() {
             self.ann_wanted.notify_one();
         } else if idx.graph_pending() > 0 {
@@ -672,6 +684,8 @@ impl Discovery {
         let mut idx = self.index.write().expect("index lock");
         if idx.seq_of(&key).is_none_or(|s| s < seq) {
             idx.remove(&key);
+            self.changes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Some(r) = &self.rerank {
                 r.forget(&key);
             }

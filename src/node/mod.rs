@@ -681,9 +681,44 @@ impl DataDirLock {
 /// the size) and saves a graph that changed.
 const ANN_MAINTENANCE: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// While registrations arrive at least this fast, graph work (a build, inserting the tail)
+/// waits: measured with the ingest bench, a graph build or insert running beside a burst cut
+/// its rate by a quarter or more, even at the lowest CPU priority (it competes for caches and
+/// memory, not only for time), while the cards it would take are searched exactly meanwhile.
+const GRAPH_BUSY_PER_SEC: u64 = 1_000;
+/// How often the rate is read while graph work waits.
+const GRAPH_LULL_WINDOW: std::time::Duration = std::time::Duration::from_millis(200);
+/// The longest graph work waits for a lull: past it, one round runs beside the registrations
+/// (the tail's exact scan, which every search pays, stays bounded under endless load).
+const GRAPH_DEFER_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits until the index's changes (`changes`, a counter: [`Discovery::changes`]) slow below
+/// [`GRAPH_BUSY_PER_SEC`], for [`GRAPH_DEFER_MAX`] at most (or until `stop`).
+async fn registration_lull(
+    changes: &(dyn Fn() -> u64 + Sync),
+    stop: &tokio_util::sync::CancellationToken,
+) {
+    let deadline = tokio::time::Instant::now() + GRAPH_DEFER_MAX;
+    let busy = GRAPH_BUSY_PER_SEC * GRAPH_LULL_WINDOW.as_millis() as u64 / 1000;
+    let mut seen = changes();
+    while tokio::time::Instant::now() < deadline {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(GRAPH_LULL_WINDOW) => {}
+        }
+        let now = changes();
+        if now.saturating_sub(seen) < busy {
+            return;
+        }
+        seen = now;
+    }
+    tracing::debug!("registrations kept busy past the graph's wait; inserting beside them");
+}
+
 /// Builds the vector graph once the index grows large enough (woken by the registration that
 /// makes it so; after a failed build only the next tick retries, not every registration),
-/// inserts the cards registered since into it in the background, saves it every
+/// inserts the cards registered since into it in the background (both after a burst of
+/// registrations, see [`registration_lull`]), saves it every
 /// [`ANN_MAINTENANCE`] when it changed and once more at shutdown, so the next start loads it
 /// instead of building it. The only task that changes the graph.
 async fn maintain_ann(discovery: Arc<Discovery>, stop: tokio_util::sync::CancellationToken) {
@@ -712,11 +747,13 @@ async fn maintain_ann(discovery: Arc<Discovery>, stop: tokio_util::sync::Cancell
             }
             // Registrations made the index large enough: build now, not at the next tick.
             () = discovery.ann_wanted(), if healthy => {
+                registration_lull(&|| discovery.changes(), &stop).await;
                 healthy = round(discovery.clone(), true, stop.clone()).await;
             }
             // Cards wait in the graph's tail: insert them (a batch at a time, so a shutdown
             // waits for one batch at most; as many as waited, then back here).
             () = discovery.graph_tail(), if inserting => {
+                registration_lull(&|| discovery.changes(), &stop).await;
                 let (d, stop) = (discovery.clone(), stop.clone());
                 let drained =
                     tokio::task::spawn_blocking(move || d.drain_graph(&|| stop.is_cancelled()))
@@ -1002,5 +1039,64 @@ impl Node {
             federation,
             task,
         })
+    }
+}
+
+#[cfg(test)]
+mod lull_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::time::{Duration, Instant};
+
+    /// Registrations at `per_sec` for `busy_for`, then none; how long the graph waits.
+    async fn waited(per_sec: u64, busy_for: Duration) -> Duration {
+        let count = Arc::new(AtomicU64::new(0));
+        let feeder = {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let start = Instant::now();
+                while start.elapsed() < busy_for {
+                    count.fetch_add(per_sec / 100, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let start = Instant::now();
+        registration_lull(&|| count.load(Ordering::Relaxed), &stop).await;
+        let waited = start.elapsed();
+        feeder.abort();
+        waited
+    }
+
+    // Paused time: the clock moves only when every task waits, so these run in microseconds
+    // and measure the schedule exactly.
+    #[tokio::test(start_paused = true)]
+    async fn graph_work_waits_out_a_burst_of_registrations_within_bounds() {
+        // Quiet: one look, then go.
+        assert_eq!(waited(0, Duration::ZERO).await, GRAPH_LULL_WINDOW);
+        // A trickle below the rate does not hold the graph back.
+        assert_eq!(
+            waited(500, Duration::from_secs(60)).await,
+            GRAPH_LULL_WINDOW
+        );
+        // A 5 s burst: the graph waits it out, and starts within a window or two of its end.
+        let w = waited(10_000, Duration::from_secs(5)).await;
+        assert!(
+            w >= Duration::from_secs(5) && w <= Duration::from_secs(5) + 2 * GRAPH_LULL_WINDOW,
+            "{w:?}"
+        );
+        // Endless load: the wait is bounded.
+        let w = waited(10_000, Duration::from_secs(600)).await;
+        assert!(
+            w >= GRAPH_DEFER_MAX && w <= GRAPH_DEFER_MAX + GRAPH_LULL_WINDOW,
+            "{w:?}"
+        );
+        // A shutdown does not wait for the burst to end.
+        let stop = tokio_util::sync::CancellationToken::new();
+        stop.cancel();
+        let start = Instant::now();
+        registration_lull(&|| 0, &stop).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
     }
 }
