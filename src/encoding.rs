@@ -101,10 +101,7 @@ pub fn jcs_value(value: &serde_json::Value) -> serde_json::Result<Vec<u8>> {
     if !sorted_ascii_keys(value) {
         return serde_json_canonicalizer::to_vec(value);
     }
-    let mut out = Vec::with_capacity(512);
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, EcmaNumbers);
-    serde::Serialize::serialize(value, &mut ser)?;
-    Ok(out)
+    with_ecma_numbers(value)
 }
 
 /// [`jcs_value`] of an object, given its members.
@@ -112,9 +109,17 @@ pub fn jcs_map(map: &serde_json::Map<String, serde_json::Value>) -> serde_json::
     if !sorted_ascii_members(map) {
         return serde_json_canonicalizer::to_vec(map);
     }
+    with_ecma_numbers(map)
+}
+
+/// serde_json's compact output of `value`, numbers written by [`EcmaNumbers`]: RFC 8785 for
+/// values whose keys [`sorted_ascii_keys`] accepts.
+fn with_ecma_numbers<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(512);
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, EcmaNumbers);
-    serde::Serialize::serialize(map, &mut ser)?;
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out,
+        EcmaNumbers,
+    ))?;
     Ok(out)
 }
 

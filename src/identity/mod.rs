@@ -82,20 +82,16 @@ pub fn public_from_did(did: &str) -> Result<VerifyingKey, IdError> {
         _ => return Err(IdError::NotEd25519(short(did))),
     };
     let key = VerifyingKey::from_bytes(&raw).map_err(|_| IdError::NotEd25519(short(did)))?;
-    if key.is_weak() || !canonical_point(&raw) {
+    // Decompression also accepts y ≥ p (reduced mod p) and x = 0 with the sign bit set, which
+    // would give one key several IDs. Only two points have x = 0, the identity and the point
+    // of order 2, and both are weak; so past the weak-key check, what is left to refuse is
+    // y ≥ p, read off the bytes. This spares a second decompression and a compression (two
+    // field exponentiations, ~12 µs of a registration's CPU here); `identity::tests` checks
+    // it against decompress-and-re-encode.
+    if key.is_weak() || non_canonical_y(&raw) {
         return Err(IdError::NotEd25519(short(did)));
     }
     Ok(key)
-}
-
-/// Whether `raw` is the one encoding of its curve point, for a key already found not weak.
-/// Decompression also accepts y ≥ p (reduced mod p) and x = 0 with the sign bit set, which
-/// would give one key several IDs. Only two points have x = 0, the identity and the point of
-/// order 2, and both are weak; so what is left to refuse is y ≥ p, read off the bytes. This
-/// spares a second decompression and a compression (two field exponentiations, ~12 µs of a
-/// registration's CPU here); `identity::tests` checks it against decompress-and-re-encode.
-fn canonical_point(raw: &[u8; 32]) -> bool {
-    !non_canonical_y(raw)
 }
 
 /// True when `y` (little-endian, sign bit cleared) is at least p = 2^255 − 19: a second,

@@ -219,6 +219,11 @@ fn plausible_string() -> impl Strategy<Value = String> {
 
 /// Any JSON value, nested up to four levels.
 fn json_value() -> impl Strategy<Value = Value> {
+    json_keyed_by(key().boxed())
+}
+
+/// Any JSON value, nested up to four levels, its objects' keys drawn from `keys`.
+fn json_keyed_by(keys: BoxedStrategy<String>) -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -226,10 +231,10 @@ fn json_value() -> impl Strategy<Value = Value> {
         text().prop_map(Value::String),
         plausible_string().prop_map(Value::String),
     ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
+    leaf.prop_recursive(4, 48, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec((key(), inner), 0..6)
+            prop::collection::vec((keys.clone(), inner), 0..6)
                 .prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     })
@@ -1702,36 +1707,21 @@ proptest! {
 
 /// JSON whose object keys are mostly ASCII (the fast canonical path's case), with the awkward
 /// parts of RFC 8785 in it: keys that need escaping or sort by their escapes or differently in
-/// UTF-8 and UTF-16, every kind of number
-/// (doubles, integers past 2^53, -0), strings with controls and characters past the BMP.
+/// UTF-8 and UTF-16, every kind of number (doubles, integers past 2^53, -0), strings with
+/// controls and characters past the BMP.
 fn ascii_keyed_json() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        number(),
-        text().prop_map(Value::String),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
+    json_keyed_by(
         prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec(
-                (
-                    prop_oneof![
-                        key(),
-                        "[ -~]{0,6}",
-                        "[\\x00-\\x1f\"\\\\/]{1,3}",
-                        // UTF-8 and UTF-16 order these differently: U+E000..U+FFFF sort
-                        // below U+10000 by bytes, above it by UTF-16 code units.
-                        prop::sample::select(vec!["\u{e000}", "\u{ffff}", "\u{10000}", "😀", "é"])
-                            .prop_map(String::from),
-                    ],
-                    inner
-                ),
-                0..6
-            )
-            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            key(),
+            "[ -~]{0,6}",
+            "[\\x00-\\x1f\"\\\\/]{1,3}",
+            // UTF-8 and UTF-16 order these differently: U+E000..U+FFFF sort below U+10000 by
+            // bytes, above it by UTF-16 code units.
+            prop::sample::select(vec!["\u{e000}", "\u{ffff}", "\u{10000}", "😀", "é"])
+                .prop_map(String::from),
         ]
-    })
+        .boxed(),
+    )
 }
 
 proptest! {
