@@ -3,7 +3,12 @@
 //! latency percentiles.
 //!
 //! Run: `cargo bench --bench ingest -- --cards 100000 --clients 64 [--durability full|normal]
-//! [--client raw|reqwest] [--ann-min N]`
+//! [--client raw|reqwest] [--ann-min N] [--ceiling http|verify]`
+//!
+//! `--ceiling` measures what this machine allows below the node, with the same client and the
+//! same two server threads: `http` answers every request at once (axum, nothing else), `verify`
+//! also checks and embeds each card as the node does, without storing or indexing it. The
+//! node's figure cannot pass either.
 //!
 //! Both ends share this 2-core machine, so the load generator's own CPU lowers the figure. The
 //! default `raw` client writes pre-serialized HTTP/1.1 requests on keep-alive connections and
@@ -31,6 +36,16 @@ struct Opts {
     durability: Durability,
     raw: bool,
     ann_min: usize,
+    ceiling: Option<Ceiling>,
+}
+
+/// A stand-in server for `--ceiling`.
+#[derive(Clone, Copy, Debug)]
+enum Ceiling {
+    /// Reads the body and answers 201.
+    Http,
+    /// Also parses, verifies (batched, as the node does) and embeds the card.
+    Verify,
 }
 
 fn parse_args() -> Opts {
@@ -40,6 +55,7 @@ fn parse_args() -> Opts {
         durability: Durability::Full,
         raw: true,
         ann_min: agentmesh::discovery::index::ANN_MIN,
+        ceiling: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -61,6 +77,13 @@ fn parse_args() -> Opts {
                     0 => usize::MAX,
                     n => n,
                 }
+            }
+            "--ceiling" => {
+                o.ceiling = Some(match val().as_str() {
+                    "http" => Ceiling::Http,
+                    "verify" => Ceiling::Verify,
+                    other => panic!("--ceiling http|verify, not {other}"),
+                })
             }
             "--bench" => {}
             other => panic!("unknown flag {other}"),
@@ -108,6 +131,35 @@ fn main() {
     }
     let verify_us = t.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
     println!("verify: parse + verify + validate one card: {verify_us:.1} µs on one core");
+    // The two Ed25519 costs no card escapes, as the node pays them under load: decoding the
+    // signer's did:key to a curve point, and its signature's share of a 32-signature batch.
+    let signers: Vec<Identity> = (0..1024).map(|_| Identity::generate()).collect();
+    let t = Instant::now();
+    for s in &signers {
+        std::hint::black_box(agentmesh::identity::public_from_did(s.id()).expect("did:key"));
+    }
+    let key_us = t.elapsed().as_secs_f64() * 1e6 / signers.len() as f64;
+    let checks: Vec<agentmesh::identity::verify::SigCheck> = signers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let msg = bodies[i % bodies.len()].clone();
+            agentmesh::identity::verify::SigCheck {
+                key: s.verifying_key(),
+                sig: s.sign(&msg).to_bytes(),
+                msg,
+            }
+        })
+        .collect();
+    let t = Instant::now();
+    for chunk in checks.chunks(agentmesh::identity::verify::MAX_BATCH) {
+        assert!(agentmesh::identity::verify::verify_batch(chunk));
+    }
+    let batch_us = t.elapsed().as_secs_f64() * 1e6 / checks.len() as f64;
+    println!(
+        "ed25519: did:key to a point {key_us:.1} µs, a signature in a batch of {} {batch_us:.1} µs, on one core",
+        agentmesh::identity::verify::MAX_BATCH
+    );
     let discovery = agentmesh::discovery::Discovery::new(
         agentmesh::discovery::builtin_embedder(),
         agentmesh::discovery::DEFAULT_LEXICAL_WEIGHT,
@@ -134,6 +186,18 @@ fn main() {
         .build()
         .expect("rt");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if let Some(mode) = opts.ceiling {
+        let addr = server_rt.block_on(spawn_ceiling(mode));
+        let (rate, latencies) = drive(&opts, addr, bodies);
+        println!(
+            "ceiling {mode:?} (raw client): {} requests, {} clients: {rate:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms",
+            opts.cards,
+            opts.clients,
+            percentile_ms(&latencies, 0.50),
+            percentile_ms(&latencies, 0.99),
+        );
+        return;
+    }
     let node = server_rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -151,7 +215,58 @@ fn main() {
         .expect("node")
     });
     let url = format!("http://{}", node.addr);
+    let (rate, latencies) = drive(&opts, node.addr, bodies);
+    // Past the graph's size the node builds the graph, then inserts into it, in the
+    // background: how far behind it was when the last card was answered, and how long it took
+    // to catch up.
+    let (stats, behind, caught_up) = server_rt.block_on(async {
+        let client = Client::new(&url, Duration::from_secs(30)).expect("client");
+        let first = client.node_info().await.expect("node info");
+        let t = Instant::now();
+        let mut info = first.clone();
+        let graph_due = |i: &agentmesh::wire::NodeInfo| {
+            i.graph_pending > 0 || (i.search != "graph" && i.indexed >= opts.ann_min as u64)
+        };
+        while graph_due(&info) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            info = client.node_info().await.expect("node info");
+        }
+        let behind = if first.search == "graph" {
+            first.graph_pending
+        } else {
+            first.indexed
+        };
+        (info, behind, t.elapsed().as_secs_f64())
+    });
+    let _ = stop_tx.send(());
+    server_rt.block_on(node.task).expect("join").expect("node");
 
+    let elapsed = opts.cards as f64 / rate;
+    println!(
+        "ingest ({} client): {} cards, {} clients, durability {:?}: {:.0} cards/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({:.1}s); commits {} (max batch {})",
+        if opts.raw { "raw" } else { "reqwest" },
+        opts.cards,
+        opts.clients,
+        opts.durability,
+        rate,
+        percentile_ms(&latencies, 0.50),
+        percentile_ms(&latencies, 0.99),
+        percentile_ms(&latencies, 1.0),
+        elapsed,
+        stats.store.commits,
+        stats.store.max_batch,
+    );
+    println!(
+        "search: {} over {} cards; graph behind by {behind} cards at the end, caught up {caught_up:.1}s later",
+        stats.search, stats.indexed
+    );
+    assert_eq!(stats.agents, opts.cards as u64, "every card stored");
+}
+
+/// Runs the clients against `addr` until every body is sent: the rate and the sorted
+/// latencies (µs).
+fn drive(opts: &Opts, addr: std::net::SocketAddr, bodies: Vec<Vec<u8>>) -> (f64, Vec<u64>) {
+    let url = format!("http://{addr}");
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -160,6 +275,7 @@ fn main() {
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu::cpu_seconds();
     let started = Instant::now();
     let mut latencies: Vec<u64> = client_rt.block_on(async {
         let client = Client::new(&url, Duration::from_secs(30)).expect("client");
@@ -167,7 +283,6 @@ fn main() {
         for _ in 0..opts.clients {
             let (client, bodies, next, done) =
                 (client.clone(), bodies.clone(), next.clone(), done.clone());
-            let addr = node.addr;
             let raw = opts.raw;
             set.spawn(async move {
                 let mut lat = Vec::new();
@@ -236,53 +351,57 @@ fn main() {
         all
     });
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu::cpu_seconds() - cpu_before;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!(
+        "cpu: {:.0} µs a card, client and server together; {:.0} % of {cores} cores busy",
+        cpu * 1e6 / opts.cards as f64,
+        cpu / elapsed / cores * 100.0
+    );
     latencies.sort_unstable();
-    // Past the graph's size the node builds the graph, then inserts into it, in the
-    // background: how far behind it was when the last card was answered, and how long it took
-    // to catch up.
-    let (stats, behind, caught_up) = server_rt.block_on(async {
-        let client = Client::new(&url, Duration::from_secs(30)).expect("client");
-        let first = client.node_info().await.expect("node info");
-        let t = Instant::now();
-        let mut info = first.clone();
-        let graph_due = |i: &agentmesh::wire::NodeInfo| {
-            i.graph_pending > 0 || (i.search != "graph" && i.indexed >= opts.ann_min as u64)
-        };
-        while graph_due(&info) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            info = client.node_info().await.expect("node info");
-        }
-        let behind = if first.search == "graph" {
-            first.graph_pending
-        } else {
-            first.indexed
-        };
-        (info, behind, t.elapsed().as_secs_f64())
-    });
-    let _ = stop_tx.send(());
-    server_rt.block_on(node.task).expect("join").expect("node");
-
-    let rate = opts.cards as f64 / elapsed;
-    println!(
-        "ingest ({} client): {} cards, {} clients, durability {:?}: {:.0} cards/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({:.1}s); commits {} (max batch {})",
-        if opts.raw { "raw" } else { "reqwest" },
-        opts.cards,
-        opts.clients,
-        opts.durability,
-        rate,
-        percentile_ms(&latencies, 0.50),
-        percentile_ms(&latencies, 0.99),
-        percentile_ms(&latencies, 1.0),
-        elapsed,
-        stats.store.commits,
-        stats.store.max_batch,
-    );
-    println!(
-        "search: {} over {} cards; graph behind by {behind} cards at the end, caught up {caught_up:.1}s later",
-        stats.search, stats.indexed
-    );
-    assert_eq!(stats.agents, opts.cards as u64, "every card stored");
+    (opts.cards as f64 / elapsed, latencies)
 }
+
+/// A server with only what `mode` names, on the caller's runtime; its address.
+async fn spawn_ceiling(mode: Ceiling) -> std::net::SocketAddr {
+    use axum::body::Bytes;
+    use axum::http::StatusCode;
+    let discovery = Arc::new(agentmesh::discovery::Discovery::new(
+        agentmesh::discovery::builtin_embedder(),
+        agentmesh::discovery::DEFAULT_LEXICAL_WEIGHT,
+    ));
+    let app = axum::Router::new().route(
+        "/v1/agents",
+        axum::routing::post(move |body: Bytes| {
+            let discovery = discovery.clone();
+            async move {
+                let id = match mode {
+                    Ceiling::Http => String::new(),
+                    Ceiling::Verify => {
+                        let card = agentmesh::card::Card::from_slice_batched(&body)
+                            .await
+                            .expect("a valid card");
+                        std::hint::black_box(discovery.prepare(card.manifest()));
+                        card.agent_id
+                    }
+                };
+                (
+                    StatusCode::CREATED,
+                    axum::Json(serde_json::json!({"agent_id": id, "seq": 1, "status": "created"})),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[path = "common/cpu.rs"]
+mod cpu;
 
 #[path = "common/raw_http.rs"]
 mod raw_http;

@@ -164,16 +164,6 @@ fn render_bench(frames: usize, w: u16, h: u16) {
     );
 }
 
-/// User + system CPU seconds of this process so far.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().expect("utime") + f[12].parse::<f64>().expect("stime");
-    ticks / 100.0
-}
-
 async fn setup_node(cards: usize) -> (SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tmp");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -270,3 +260,7 @@ fn main() {
         poll_bench(addr, "/metrics", polls).await;
     });
 }
+
+#[path = "common/cpu.rs"]
+mod cpu;
+use cpu::cpu_seconds;
