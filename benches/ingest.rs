@@ -190,7 +190,8 @@ fn main() {
         let addr = server_rt.block_on(spawn_ceiling(mode));
         let (rate, latencies) = drive(&opts, addr, bodies);
         println!(
-            "ceiling {mode:?} (raw client): {} requests, {} clients: {rate:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms",
+            "ceiling {mode:?} ({} client): {} requests, {} clients: {rate:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms",
+            if opts.raw { "raw" } else { "reqwest" },
             opts.cards,
             opts.clients,
             percentile_ms(&latencies, 0.50),
