@@ -121,6 +121,8 @@ pub fn put_in_tx(
         });
     }
     let seq = ctx.next_seq();
+    let was_unrevoked = existing.as_ref().is_some_and(|(.., revoked)| !revoked);
+    ctx.unrevoked_changed(i64::from(!card.revoked) - i64::from(was_unrevoked));
     let envelope = serde_json::to_string(card.envelope()).expect("a JSON value serializes");
     ctx.conn
         .prepare_cached(
@@ -211,6 +213,9 @@ pub enum VectorTable {
     /// `rerank_vectors`: the re-ranking transformer's vectors (`serve --embedder minilm`).
     Rerank,
 }
+
+/// Unrevoked cards that have expired by `?1`.
+const EXPIRED_COUNT_SQL: &str = "SELECT COUNT(*) FROM cards WHERE revoked = 0 AND expires_at <= ?1";
 
 /// The newest live cards; `+revoked`: along the `seq` index, not a sort of every live card
 /// (see `live_with_vectors_sql`).
@@ -464,16 +469,25 @@ impl Store {
         .await
     }
 
-    /// How many agents have a live (not revoked, not expired) card.
+    /// How many agents have a live (not revoked, not expired) card: the writer's count of
+    /// unrevoked cards less the expired ones, which SQLite counts from the `cards_live` index
+    /// (a range past the cards that never expire, so the cost grows with expired cards only).
     pub async fn live_count(&self) -> Result<u64, StoreError> {
-        self.read(|c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM cards WHERE revoked = 0 AND (expires_at IS NULL OR expires_at > ?1)",
-                [now_unix()],
-                |r| r.get::<_, i64>(0),
-            )? as u64)
-        })
-        .await
+        let unrevoked = self.unrevoked_count();
+        let expired = self
+            .read(|c| {
+                Ok(c.prepare_cached(EXPIRED_COUNT_SQL)?
+                    .query_row([now_unix()], |r| r.get::<_, i64>(0))?)
+            })
+            .await?;
+        // A commit lands in the database a moment before the writer's count takes it: a
+        // card written expired can be counted here and not yet there.
+        Ok(unrevoked.saturating_sub(u64::try_from(expired).unwrap_or(0)))
+    }
+
+    /// Unrevoked cards (expired ones included), as of the writer's last commit.
+    pub fn unrevoked_count(&self) -> u64 {
+        self.writer.unrevoked()
     }
 }
 
@@ -481,6 +495,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::card::{Manifest, sign_manifest};
+    use crate::encoding::format_rfc3339;
     use crate::identity::Identity;
     use crate::store::StoreOptions;
 
@@ -637,6 +652,95 @@ mod tests {
         assert_eq!(page.cards.len(), 1);
         assert!(page.more);
         assert_eq!(page.cards[0].agent_id, a.id());
+        assert_eq!(store.live_count().await.expect("count"), 1);
+    }
+
+    /// The live count is the writer's kept count of unrevoked cards less the expired ones: it
+    /// must equal counting every card, through creates, updates, stale versions, tombstones,
+    /// expired cards, a job that fails after stating a change, and a restart.
+    #[tokio::test]
+    async fn the_kept_live_count_matches_counting_every_card() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let counted = |store: &Store| {
+            let store = store.clone();
+            async move {
+                store
+                    .read(|c| {
+                        Ok(c.query_row(
+                            "SELECT COUNT(*) FROM cards WHERE revoked = 0
+                               AND (expires_at IS NULL OR expires_at > ?1)",
+                            [now_unix()],
+                            |r| r.get::<_, i64>(0),
+                        )? as u64)
+                    })
+                    .await
+                    .expect("count")
+            }
+        };
+        let expired = |id: &Identity, issued_at: i64| {
+            let mut m = Manifest::new(id.id(), "svc", issued_at);
+            m.endpoint = Some("http://127.0.0.1:1".into());
+            m.expires_at = Some(format_rfc3339(issued_at + 60));
+            Card::from_value(sign_manifest(m.to_value(), id).expect("sign")).expect("valid")
+        };
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
+        let (a, b, c) = (
+            Identity::generate(),
+            Identity::generate(),
+            Identity::generate(),
+        );
+        let steps: Vec<(Card, u64)> = vec![
+            (card(&a, 100, false), 1),
+            (card(&a, 200, false), 1),
+            (card(&a, 150, false), 1), // stale: nothing changes
+            (expired(&b, 100), 1),     // stored, unrevoked, not live
+            (card(&c, 100, false), 2),
+            (card(&a, 300, true), 1),  // a tombstone
+            (card(&a, 400, true), 1),  // a newer tombstone
+            (card(&b, 200, false), 2), // the expired card renewed
+            (card(&c, 200, true), 1),
+        ];
+        for (i, (step, live)) in steps.into_iter().enumerate() {
+            let _ = store.put_card_plain(step).await;
+            assert_eq!(store.live_count().await.expect("count"), live, "step {i}");
+            assert_eq!(counted(&store).await, live, "step {i}");
+        }
+        assert_eq!(store.unrevoked_count(), 1);
+        // A job that states a change and then fails leaves the count alone.
+        let failed = store
+            .write(|ctx| {
+                ctx.unrevoked_changed(5);
+                ctx.conn
+                    .execute("INSERT INTO no_such_table VALUES (1)", [])?;
+                Ok(())
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(store.unrevoked_count(), 1);
+        store
+            .put_card_plain(expired(&Identity::generate(), 100))
+            .await
+            .expect("put");
+        assert_eq!(store.unrevoked_count(), 2);
+        assert_eq!(store.live_count().await.expect("count"), 1);
+        // Counting the expired reads a range of `cards_live`, not every card.
+        let plan = store
+            .read(|conn| {
+                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {EXPIRED_COUNT_SQL}"))?;
+                let rows = stmt
+                    .query_map([0], |r| r.get::<_, String>(3))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows.join("; "))
+            })
+            .await
+            .expect("plan");
+        assert!(
+            plan.contains("cards_live (revoked=? AND expires_at<?)"),
+            "{plan}"
+        );
+        store.close().await;
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("reopen");
+        assert_eq!(store.unrevoked_count(), 2);
         assert_eq!(store.live_count().await.expect("count"), 1);
     }
 

@@ -5,9 +5,14 @@
 //! back only that job), commits once, and only then answers every job. Under load the batch grows
 //! by itself, so ingest costs one fsync per batch rather than one per card; when idle a lone job
 //! commits at once.
+//!
+//! The writer also keeps the number of unrevoked cards, which only its jobs change: a job states
+//! its change ([`WriteCtx::unrevoked_changed`]) and the count takes it when, and only if, the
+//! job's savepoint and the batch's transaction both commit. Counting them in SQLite reads one
+//! index entry a card (~5 ms at 100k cards), and `GET /v1/node` is polled every second.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -20,6 +25,7 @@ pub struct WriteCtx<'a> {
     /// The connection, inside this job's savepoint.
     pub conn: &'a Connection,
     next_seq: &'a mut i64,
+    unrevoked: &'a mut i64,
 }
 
 impl WriteCtx<'_> {
@@ -27,6 +33,11 @@ impl WriteCtx<'_> {
     pub fn next_seq(&mut self) -> i64 {
         *self.next_seq += 1;
         *self.next_seq
+    }
+
+    /// Records that this job changed the number of unrevoked cards by `delta`.
+    pub fn unrevoked_changed(&mut self, delta: i64) {
+        *self.unrevoked += delta;
     }
 }
 
@@ -95,6 +106,8 @@ struct Stats {
     commits: AtomicU64,
     jobs: AtomicU64,
     max_batch: AtomicU64,
+    /// Unrevoked cards, as of the last commit.
+    unrevoked: AtomicI64,
     /// Batch sizes go here too once a node observes them.
     observer: std::sync::Mutex<Option<metrics::Histogram>>,
 }
@@ -111,8 +124,15 @@ impl Writer {
     pub(super) fn spawn(conn: Connection, max_batch: usize) -> Result<Self, StoreError> {
         let next_seq: i64 =
             conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM cards", [], |r| r.get(0))?;
+        let unrevoked: i64 =
+            conn.query_row("SELECT COUNT(*) FROM cards WHERE revoked = 0", [], |r| {
+                r.get(0)
+            })?;
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>(max_batch.max(1) * 4);
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Stats {
+            unrevoked: AtomicI64::new(unrevoked),
+            ..Stats::default()
+        });
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("agentmesh-writer".into())
@@ -149,6 +169,11 @@ impl Writer {
             jobs: self.stats.jobs.load(Ordering::Relaxed),
             max_batch: self.stats.max_batch.load(Ordering::Relaxed),
         }
+    }
+
+    /// Unrevoked cards in the store, as of the last commit.
+    pub(super) fn unrevoked(&self) -> u64 {
+        u64::try_from(self.stats.unrevoked.load(Ordering::Acquire)).unwrap_or(0)
     }
 
     pub(super) fn observe_batches(&self, h: metrics::Histogram) {
@@ -192,7 +217,9 @@ fn run(
         if result.is_err() {
             // Nothing of this batch is on disk: hand its sequence numbers out again.
             next_seq = seq_before;
-        } else {
+        }
+        let result = result.map(|unrevoked| {
+            stats.unrevoked.fetch_add(unrevoked, Ordering::Release);
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
             stats
@@ -206,7 +233,7 @@ fn run(
             {
                 h.record(batch.len() as f64);
             }
-        }
+        });
         // The SQLite code travels with the message, so a full disk is told apart (507).
         let result = result.map_err(|e| {
             let code = match &e {
@@ -221,22 +248,27 @@ fn run(
     }
 }
 
+/// Applies and commits `batch`: the change it made to the number of unrevoked cards.
 fn apply_batch(
     conn: &mut Connection,
     batch: &mut [Box<dyn Job>],
     next_seq: &mut i64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<i64> {
     let mut tx = conn.transaction()?;
+    let mut unrevoked = 0;
     for job in batch.iter_mut() {
         let sp = tx.savepoint()?;
         let mut seq = *next_seq;
+        let mut job_unrevoked = 0;
         let ok = job.apply(&mut WriteCtx {
             conn: &sp,
             next_seq: &mut seq,
+            unrevoked: &mut job_unrevoked,
         });
         if ok {
             sp.commit()?;
             *next_seq = seq;
+            unrevoked += job_unrevoked;
         } else if sp.is_autocommit() {
             // SQLite rolled the whole transaction back (it does on a full disk or database):
             // every job of the batch fails with that job's cause.
@@ -247,5 +279,6 @@ fn apply_batch(
             ));
         } // else: dropping the savepoint rolls this job back alone.
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(unrevoked)
 }
