@@ -237,7 +237,22 @@ fn main() {
         } else {
             first.indexed
         };
-        (info, behind, t.elapsed().as_secs_f64())
+        let caught_up = t.elapsed().as_secs_f64();
+        // `GET /v1/node` at this size: `top` and the dashboard poll it every second.
+        let mut info_us: Vec<u64> = Vec::with_capacity(200);
+        for _ in 0..200 {
+            let t = Instant::now();
+            client.node_info().await.expect("node info");
+            info_us.push(t.elapsed().as_micros() as u64);
+        }
+        info_us.sort_unstable();
+        println!(
+            "node info: GET /v1/node at {} cards, p50 {:.2} ms, p99 {:.2} ms (200 calls, one at a time)",
+            info.agents,
+            percentile_ms(&info_us, 0.50),
+            percentile_ms(&info_us, 0.99)
+        );
+        (info, behind, caught_up)
     });
     let _ = stop_tx.send(());
     server_rt.block_on(node.task).expect("join").expect("node");
