@@ -701,7 +701,7 @@ mod tests {
             (card(&c, 200, true), 1),
         ];
         for (i, (step, live)) in steps.into_iter().enumerate() {
-            let _ = store.put_card_plain(step).await;
+            store.put_card_plain(step).await.expect("put");
             assert_eq!(store.live_count().await.expect("count"), live, "step {i}");
             assert_eq!(counted(&store).await, live, "step {i}");
         }
