@@ -500,9 +500,14 @@ mod tests {
     use crate::store::StoreOptions;
 
     fn card(id: &Identity, issued_at: i64, revoked: bool) -> Card {
+        card_with(id, issued_at, |m| m.revoked = revoked)
+    }
+
+    /// A signed card of `id` issued at `issued_at`, its manifest changed by `edit` first.
+    fn card_with(id: &Identity, issued_at: i64, edit: impl FnOnce(&mut Manifest)) -> Card {
         let mut m = Manifest::new(id.id(), "svc", issued_at);
         m.endpoint = Some("http://127.0.0.1:1".into());
-        m.revoked = revoked;
+        edit(&mut m);
         Card::from_value(sign_manifest(m.to_value(), id).expect("sign")).expect("valid")
     }
 
@@ -678,10 +683,9 @@ mod tests {
             }
         };
         let expired = |id: &Identity, issued_at: i64| {
-            let mut m = Manifest::new(id.id(), "svc", issued_at);
-            m.endpoint = Some("http://127.0.0.1:1".into());
-            m.expires_at = Some(format_rfc3339(issued_at + 60));
-            Card::from_value(sign_manifest(m.to_value(), id).expect("sign")).expect("valid")
+            card_with(id, issued_at, |m| {
+                m.expires_at = Some(format_rfc3339(issued_at + 60));
+            })
         };
         let store = Store::open(dir.path(), StoreOptions::default()).expect("open");
         let (a, b, c) = (
